@@ -1,0 +1,213 @@
+"""SQLAlchemy 2 models. Tables are the plural snake_case names of the models; places keep their roster name in `name`.
+
+Times are stored in UTC and come back timezone-aware on every backend (see `UTCDateTime`).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from decimal import Decimal
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    Date,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    Numeric,
+    String,
+    Table,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Aware datetimes in, aware UTC datetimes out (SQLite keeps no zone of its own)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: object) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime: zoufang stores aware datetimes only")
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: datetime | None, dialect: object) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+
+
+class County(Base):
+    __tablename__ = "counties"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    # Per-county lines; NULL means "the setting's default" (ZOUFANG_INCOME_LINE, ZOUFANG_MONITORING_LINE).
+    income_line: Mapped[Decimal | None] = mapped_column(Numeric(12, 2))
+    monitoring_line: Mapped[Decimal | None] = mapped_column(Numeric(12, 2))
+    count_guaranteed: Mapped[bool | None] = mapped_column(Boolean)
+
+
+class Township(Base):
+    __tablename__ = "townships"
+    __table_args__ = (UniqueConstraint("county_id", "name"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    county_id: Mapped[int] = mapped_column(ForeignKey("counties.id"), index=True)
+    name: Mapped[str] = mapped_column(String(64))
+    county: Mapped[County] = relationship()
+
+
+class Village(Base):
+    __tablename__ = "villages"
+    __table_args__ = (UniqueConstraint("township_id", "name"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    township_id: Mapped[int] = mapped_column(ForeignKey("townships.id"), index=True)
+    name: Mapped[str] = mapped_column(String(64))
+    township: Mapped[Township] = relationship()
+
+
+cadre_villages = Table(
+    "cadre_villages",
+    Base.metadata,
+    Column("cadre_id", ForeignKey("cadres.id", ondelete="CASCADE"), primary_key=True),
+    Column("village_id", ForeignKey("villages.id", ondelete="CASCADE"), primary_key=True),
+)
+
+
+class Cadre(Base):
+    __tablename__ = "cadres"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code: Mapped[str] = mapped_column(String(64), unique=True)  # 干部编号
+    name: Mapped[str] = mapped_column(String(64))
+    phone: Mapped[str] = mapped_column(String(20), index=True)  # E.164
+    role: Mapped[str] = mapped_column(String(16), index=True)
+    township_id: Mapped[int] = mapped_column(ForeignKey("townships.id"), index=True)
+    locale: Mapped[str | None] = mapped_column(String(8))
+    township: Mapped[Township] = relationship()
+    villages: Mapped[list[Village]] = relationship(secondary=cadre_villages, order_by=Village.id)
+
+
+class Household(Base):
+    __tablename__ = "households"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code: Mapped[str] = mapped_column(String(64), unique=True)  # 户编号, unique in the county
+    village_id: Mapped[int] = mapped_column(ForeignKey("villages.id"), index=True)
+    hamlet: Mapped[str | None] = mapped_column(String(64))
+    head_name: Mapped[str] = mapped_column(String(64))
+    phone: Mapped[str | None] = mapped_column(String(20), index=True)
+    members: Mapped[int] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(String(8))  # 未脱贫 / 已脱贫 / 监测户
+    cause: Mapped[str | None] = mapped_column(String(16))
+    lat: Mapped[float | None] = mapped_column(Float)
+    lon: Mapped[float | None] = mapped_column(Float)
+    helper_id: Mapped[int | None] = mapped_column(ForeignKey("cadres.id"), index=True)
+    village: Mapped[Village] = relationship()
+    helper: Mapped[Cadre | None] = relationship()
+
+
+class Visit(Base):
+    """One home visit. A draft holds the engine's session; a submitted visit also has its answers as rows."""
+
+    __tablename__ = "visits"
+    __table_args__ = (Index("ix_visits_household_status", "household_id", "status"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    household_id: Mapped[int] = mapped_column(ForeignKey("households.id"))
+    cadre_id: Mapped[int] = mapped_column(ForeignKey("cadres.id"), index=True)
+    script_id: Mapped[str] = mapped_column(String(64))
+    script_version: Mapped[str] = mapped_column(String(32))
+    channel: Mapped[str] = mapped_column(String(16))  # console / telegram / demo
+    status: Mapped[str] = mapped_column(String(12), index=True)  # draft / submitted / cancelled
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    submitted_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
+    lat: Mapped[float | None] = mapped_column(Float)
+    lon: Mapped[float | None] = mapped_column(Float)
+    session: Mapped[str] = mapped_column(Text)  # the engine's session as JSON
+    # Derived facts at submission, so reports can GROUP BY them in the database.
+    counted_income: Mapped[Decimal | None] = mapped_column(Numeric(14, 2))
+    per_capita_net: Mapped[Decimal | None] = mapped_column(Numeric(14, 2))
+    household_group: Mapped[str | None] = mapped_column(String(16), index=True)
+    warnings: Mapped[str | None] = mapped_column(String(128))  # codes joined by ","
+    unmet: Mapped[str | None] = mapped_column(String(128))
+    satisfaction: Mapped[str | None] = mapped_column(String(8), index=True)
+    household: Mapped[Household] = relationship()
+    cadre: Mapped[Cadre] = relationship()
+
+
+class Answer(Base):
+    """One typed value. A several-of answer is one row per chosen option (seq 0, 1, …) so SQL can count them."""
+
+    __tablename__ = "answers"
+    __table_args__ = (
+        UniqueConstraint("visit_id", "field", "item", "seq"),
+        Index("ix_answers_field_text", "field", "value_text"),
+    )
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    visit_id: Mapped[int] = mapped_column(ForeignKey("visits.id", ondelete="CASCADE"))
+    field: Mapped[str] = mapped_column(String(64))
+    item: Mapped[int] = mapped_column(Integer, default=-1)  # index in a repeat group; -1 outside one
+    seq: Mapped[int] = mapped_column(Integer, default=0)
+    value_int: Mapped[int | None] = mapped_column(BigInteger)
+    value_real: Mapped[float | None] = mapped_column(Float)
+    value_bool: Mapped[bool | None] = mapped_column(Boolean)
+    value_text: Mapped[str | None] = mapped_column(Text)
+
+
+class Problem(Base):
+    """A problem raised in a visit's 一化解 (or later by SMS); escalated when not resolved on site."""
+
+    __tablename__ = "problems"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    household_id: Mapped[int] = mapped_column(ForeignKey("households.id"), index=True)
+    visit_id: Mapped[int | None] = mapped_column(ForeignKey("visits.id"), index=True)
+    raised_by_id: Mapped[int | None] = mapped_column(ForeignKey("cadres.id"), index=True)
+    source: Mapped[str] = mapped_column(String(8))  # visit / sms
+    category: Mapped[str] = mapped_column(String(16))
+    description: Mapped[str] = mapped_column(Text)
+    resolved_on_site: Mapped[bool] = mapped_column(Boolean, default=False)
+    resolution: Mapped[str | None] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(12), index=True)  # closed / escalated / …
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    household: Mapped[Household] = relationship()
+
+
+class WorkLogEntry(Base):
+    """扶贫日志: written by the system from what was recorded (a visit, a problem resolved)."""
+
+    __tablename__ = "work_log_entries"
+    __table_args__ = (Index("ix_work_log_entries_cadre_day", "cadre_id", "day"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    cadre_id: Mapped[int] = mapped_column(ForeignKey("cadres.id"))
+    day: Mapped[date] = mapped_column(Date)  # local date (ZOUFANG_TIMEZONE)
+    kind: Mapped[str] = mapped_column(String(16))  # visit / problem_resolved
+    visit_id: Mapped[int | None] = mapped_column(ForeignKey("visits.id"))
+    problem_id: Mapped[int | None] = mapped_column(ForeignKey("problems.id"))
+    text: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

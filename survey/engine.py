@@ -1,0 +1,509 @@
+"""The interview engine: walks a Script for one household, one answer at a time. Pure: it sends nothing.
+
+`start()` makes a session (a plain JSON-able dict) and `answer()` feeds it one input; both return the new
+session and a `Reply` saying what to show next. The caller saves the session after every answer, so a visit
+resumes anywhere: `current()` re-shows where it stands.
+
+The next question is never stored: it is the first *relevant* key, in script order, that is not yet in the
+session's `visited` list. Back pops `visited`; changing an answer from the summary removes its key from
+`visited`; answers that stop being relevant are pruned. Keys are `members` for a plain question,
+`problems#2` for "add item 3 to the repeat group?" and `problems.2.category` for a question inside item 3.
+"""
+
+from __future__ import annotations
+
+import copy
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from survey.answers import (
+    PARSERS,
+    AnswerError,
+    is_blank,
+    normalize,
+    parse_choice,
+    parse_choices,
+    parse_yes_no,
+)
+from survey.script import CAPABILITY_TYPES, NUMERIC_TYPES, Question, Script
+
+SESSION_FORMAT = 1
+
+BACK = frozenset({"返回", "上一题", "上一步", "back"})
+SKIP = frozenset({"跳过", "skip"})
+CANCEL = frozenset({"取消", "取消走访", "cancel"})
+SUBMIT = frozenset({"提交", "确认提交", "submit"})
+CHANGE = frozenset({"修改", "change"})
+CONFIRM_WORDS = frozenset({"已讲", "已宣讲", "已讲解", "讲了", "确认", "完成", "done", "ok"})
+SUMMARY_ACTIONS = ("submit", "change", "cancel")  # numbered 1., 2., 3. on the summary
+_CHANGE_LINE = re.compile(r"^(?:修改|change)\s*(\S+)$", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class Location:
+    lat: float
+    lon: float
+
+
+@dataclass(frozen=True)
+class Photo:
+    file_id: str
+
+
+Input = str | Location | Photo
+
+
+@dataclass(frozen=True)
+class Ask:
+    """Ask one question. `adding` marks the "add an item to the repeat group?" prompt."""
+
+    key: str
+    question: Question
+    item: int | None = None
+    adding: bool = False
+    current: Any = None
+
+    @property
+    def skippable(self) -> bool:
+        return not self.question.required and not self.adding
+
+
+@dataclass(frozen=True)
+class SummaryLine:
+    number: int
+    key: str
+    section: str
+    question: Question
+    item: int | None
+    value: Any
+
+
+@dataclass(frozen=True)
+class Summary:
+    lines: tuple[SummaryLine, ...]
+    choosing_line: bool = False  # waiting for the number of the answer to change
+
+
+@dataclass(frozen=True)
+class ConfirmCancel:
+    """Cancelling throws a visit away, so it is asked once more."""
+
+
+@dataclass(frozen=True)
+class Submitted:
+    answers: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Cancelled:
+    pass
+
+
+Step = Ask | Summary | ConfirmCancel | Submitted | Cancelled
+
+
+@dataclass(frozen=True)
+class Reply:
+    step: Step
+    error: AnswerError | None = None
+    notice: str | None = None  # "stale": a button of an earlier question was pressed
+
+
+class SessionError(ValueError):
+    """A session that does not belong to this script, or that is already finished."""
+
+
+# --- public API --------------------------------------------------------------------------------------------
+
+
+def start(
+    script: Script, household: str, *, locale: str = "zh_CN", capabilities: frozenset[str] = frozenset()
+) -> tuple[dict[str, Any], Reply]:
+    """A new session for `household`. `capabilities` lists what the channel can collect: location, photo."""
+    session: dict[str, Any] = {
+        "format": SESSION_FORMAT,
+        "script_id": script.id,
+        "script_version": script.version,
+        "household": household,
+        "locale": locale,
+        "capabilities": sorted(capabilities & set(CAPABILITY_TYPES)),
+        "answers": {},
+        "visited": [],
+        "state": "asking",
+    }
+    return session, current(script, session)
+
+
+def current(script: Script, session: dict[str, Any]) -> Reply:
+    """What the session is waiting for now (for resuming)."""
+    _check(script, session)
+    state = session["state"]
+    if state == "submitted":
+        return Reply(Submitted(answers=copy.deepcopy(session["answers"])))
+    if state == "cancelled":
+        return Reply(Cancelled())
+    if state == "confirm_cancel":
+        return Reply(ConfirmCancel())
+    key = _next_key(script, session)
+    if key is None:
+        return Reply(_summary(script, session, choosing=state == "choose_line"))
+    return Reply(_ask(script, session, key))
+
+
+def answer(
+    script: Script, session: dict[str, Any], given: Input, *, for_key: str | None = None
+) -> tuple[dict[str, Any], Reply]:
+    """Feed one input. Returns a new session (the given one is not changed) and the reply.
+
+    `for_key` is the key a button was made for: a tap on a button of an earlier question changes nothing.
+    """
+    _check(script, session)
+    if session["state"] in ("submitted", "cancelled"):
+        raise SessionError(f"the visit is already {session['state']}")
+    session = copy.deepcopy(session)
+    if for_key is not None and for_key != _waiting_for(script, session):
+        return session, _with(current(script, session), notice="stale")
+    if session["state"] == "confirm_cancel":
+        return session, _confirm_cancel(script, session, given)
+    key = _next_key(script, session)
+    if key is None:
+        return session, _at_summary(script, session, given)
+    return session, _at_question(script, session, key, given)
+
+
+def change(script: Script, session: dict[str, Any], keys: list[str]) -> tuple[dict[str, Any], Reply]:
+    """Ask these keys again (their answers stay as the current value until replaced)."""
+    _check(script, session)
+    session = copy.deepcopy(session)
+    session["visited"] = [k for k in session["visited"] if k not in set(keys)]
+    session["state"] = "asking"
+    return session, current(script, session)
+
+
+def change_section(script: Script, session: dict[str, Any], section: str) -> tuple[dict[str, Any], Reply]:
+    names = {q.name for q in script.section(section).questions}
+    keys = [k for k in _relevant_keys(script, session) if _top_name(k) in names]
+    return change(script, session, keys)
+
+
+def waiting_for(script: Script, session: dict[str, Any]) -> str:
+    """The key the session waits on: a question key, or "summary", "confirm_cancel", "submitted"…"""
+    _check(script, session)
+    return _waiting_for(script, session)
+
+
+# --- the walk ----------------------------------------------------------------------------------------------
+
+
+def _check(script: Script, session: dict[str, Any]) -> None:
+    if session.get("format") != SESSION_FORMAT or session.get("script_id") != script.id:
+        raise SessionError("this session was made by another script or format")
+
+
+def _waiting_for(script: Script, session: dict[str, Any]) -> str:
+    if session["state"] not in ("asking", "summary", "choose_line"):
+        return session["state"]
+    return _next_key(script, session) or "summary"
+
+
+def _relevant(question: Question, session: dict[str, Any], context: dict[str, Any]) -> bool:
+    if question.type in CAPABILITY_TYPES and question.type not in session["capabilities"]:
+        return False
+    return question.relevant is None or question.relevant.holds(context)
+
+
+def _relevant_keys(script: Script, session: dict[str, Any]) -> Iterator[str]:
+    answers = session["answers"]
+    for question in script.questions():
+        if not _relevant(question, session, answers):
+            continue
+        if question.type != "repeat":
+            yield question.name
+            continue
+        items = answers.get(question.name, [])
+        for k in range(len(items) + 1):
+            yield f"{question.name}#{k}"
+            if k < len(items):
+                context = {**answers, **items[k]}
+                for child in question.questions:
+                    if _relevant(child, session, context):
+                        yield f"{question.name}.{k}.{child.name}"
+
+
+def _next_key(script: Script, session: dict[str, Any]) -> str | None:
+    visited = set(session["visited"])
+    return next((k for k in _relevant_keys(script, session) if k not in visited), None)
+
+
+def _top_name(key: str) -> str:
+    return re.split(r"[#.]", key, maxsplit=1)[0]
+
+
+def _split(key: str) -> tuple[str, int | None, str | None, bool]:
+    """`problems.2.category` → ("problems", 2, "category", False); `problems#2` → ("problems", 2, None, True)."""
+    if "#" in key:
+        name, k = key.split("#")
+        return name, int(k), None, True
+    if "." in key:
+        name, k, child = key.split(".")
+        return name, int(k), child, False
+    return key, None, None, False
+
+
+def _question_for(script: Script, key: str) -> Question:
+    name, _, child, _ = _split(key)
+    question = script.question(name)
+    return question.child(child) if child else question
+
+
+def _get(session: dict[str, Any], key: str) -> Any:
+    name, k, child, adding = _split(key)
+    answers = session["answers"]
+    if adding:
+        return None
+    if child is None:
+        return answers.get(name)
+    return answers[name][k].get(child)
+
+
+def _set(session: dict[str, Any], key: str, value: Any) -> None:
+    name, k, child, _ = _split(key)
+    if child is None:
+        session["answers"][name] = value
+    else:
+        session["answers"][name][k][child] = value
+
+
+def _clear(session: dict[str, Any], key: str) -> None:
+    name, k, child, _ = _split(key)
+    if child is None:
+        session["answers"].pop(name, None)
+    else:
+        session["answers"][name][k].pop(child, None)
+
+
+def _ask(script: Script, session: dict[str, Any], key: str) -> Ask:
+    _, k, _, adding = _split(key)
+    return Ask(
+        key=key, question=_question_for(script, key), item=k, adding=adding, current=_get(session, key)
+    )
+
+
+def _summary(script: Script, session: dict[str, Any], *, choosing: bool = False) -> Summary:
+    lines = []
+    for key in _relevant_keys(script, session):
+        value = _get(session, key)
+        if value is None:
+            continue
+        question = _question_for(script, key)
+        lines.append(SummaryLine(len(lines) + 1, key, question.section, question, _split(key)[1], value))
+    return Summary(lines=tuple(lines), choosing_line=choosing)
+
+
+def _prune(script: Script, session: dict[str, Any]) -> None:
+    """Drop answers and visits that are no longer relevant (e.g. `dropout` once `school_children` is 0)."""
+    relevant = set(_relevant_keys(script, session))
+    session["visited"] = [k for k in session["visited"] if k in relevant]
+    answers = session["answers"]
+    for question in script.questions():
+        if question.type == "repeat":
+            for k, item in enumerate(answers.get(question.name, [])):
+                for child in list(item):
+                    if f"{question.name}.{k}.{child}" not in relevant:
+                        del item[child]
+        elif question.name in answers and question.name not in relevant:
+            del answers[question.name]
+
+
+def _with(reply: Reply, *, error: AnswerError | None = None, notice: str | None = None) -> Reply:
+    return Reply(reply.step, error=error or reply.error, notice=notice or reply.notice)
+
+
+def _command(given: Input) -> str | None:
+    if not isinstance(given, str):
+        return None
+    word = normalize(given).lower().lstrip("/")
+    for name, words in (("back", BACK), ("skip", SKIP), ("cancel", CANCEL), ("submit", SUBMIT)):
+        if word in words:
+            return name
+    return None
+
+
+# --- inputs at a question ----------------------------------------------------------------------------------
+
+
+def _at_question(script: Script, session: dict[str, Any], key: str, given: Input) -> Reply:
+    command = _command(given)
+    if command == "back":
+        return _back(script, session)
+    if command == "cancel":
+        session["state"] = "confirm_cancel"
+        return Reply(ConfirmCancel())
+    ask = _ask(script, session, key)
+    if command == "skip" or (isinstance(given, str) and is_blank(given)):
+        return _skip(script, session, ask, explicit=command == "skip")
+    try:
+        value = _parse(script, session, ask, given)
+    except AnswerError as exc:
+        return Reply(ask, error=exc)
+    _record(session, ask, value)
+    _prune(script, session)
+    session["state"] = "asking"
+    return current(script, session)
+
+
+def _skip(script: Script, session: dict[str, Any], ask: Ask, *, explicit: bool) -> Reply:
+    if ask.current is not None and not explicit:
+        # An empty line while changing an answer keeps the answer it had.
+        session["visited"].append(ask.key)
+        return current(script, session)
+    if not ask.skippable:
+        return Reply(ask, error=AnswerError("required"))
+    _clear(session, ask.key)
+    session["visited"].append(ask.key)
+    return current(script, session)
+
+
+def _back(script: Script, session: dict[str, Any]) -> Reply:
+    if not session["visited"]:
+        return _with(current(script, session), error=AnswerError("at_start"))
+    session["visited"].pop()
+    session["state"] = "asking"
+    return current(script, session)
+
+
+def _record(session: dict[str, Any], ask: Ask, value: Any) -> None:
+    if ask.adding:
+        name, k, _, _ = _split(ask.key)
+        items = session["answers"].setdefault(name, [])
+        if value and k == len(items):
+            items.append({})
+        elif not value:
+            del items[k:]
+    else:
+        _set(session, ask.key, value)
+    session["visited"].append(ask.key)
+
+
+def _parse(script: Script, session: dict[str, Any], ask: Ask, given: Input) -> Any:
+    question = ask.question
+    if ask.adding:
+        return parse_yes_no(_text(given))
+    if question.type == "location":
+        if isinstance(given, Location):
+            return {"lat": given.lat, "lon": given.lon}
+        lat, lon = PARSERS["location"](_text(given))
+        return {"lat": lat, "lon": lon}
+    if question.type == "photo":
+        if isinstance(given, Photo):
+            return {"file_id": given.file_id}
+        raise AnswerError("photo_expected")
+    text = _text(given)
+    if question.type == "confirm":
+        return _confirm(text)
+    if question.type == "one_of":
+        return parse_choice(text, question.choice_values, [c.texts() for c in question.choices])
+    if question.type == "several_of":
+        return _several(question, text)
+    if question.type == "text":
+        return PARSERS["text"](text, question.max_length)
+    value = PARSERS[question.type](text)
+    if question.type in NUMERIC_TYPES:
+        _check_bounds(question, session["answers"], value)
+        return int(value) if question.type == "integer" else float(value)
+    return value
+
+
+def _text(given: Input) -> str:
+    if not isinstance(given, str):
+        raise AnswerError("text_expected")
+    return given
+
+
+def _confirm(text: str) -> bool:
+    if normalize(text).lower() in CONFIRM_WORDS:
+        return True
+    if parse_yes_no(text):
+        return True
+    raise AnswerError("confirm_needed")
+
+
+def _several(question: Question, text: str) -> list[str]:
+    values = parse_choices(text, question.choice_values, [c.texts() for c in question.choices])
+    exclusive = [v for v in values if question.choice(v).exclusive]
+    if exclusive and len(values) > 1:
+        raise AnswerError("exclusive_choice", choice=exclusive[0])
+    return values
+
+
+def _check_bounds(question: Question, answers: dict[str, Any], value: Any) -> None:
+    lo, hi = _bound(question.min, answers), _bound(question.max, answers)
+    if lo is not None and value < lo:
+        raise AnswerError("too_small", min=lo)
+    if hi is not None and value > hi:
+        raise AnswerError("too_large", max=hi)
+
+
+def _bound(bound: float | str | None, answers: dict[str, Any]) -> float | None:
+    """A bound is a number, or the name of an earlier answer (e.g. labour_members ≤ members)."""
+    if isinstance(bound, str):
+        return answers.get(bound)
+    return bound
+
+
+# --- the summary and the end -------------------------------------------------------------------------------
+
+
+def _at_summary(script: Script, session: dict[str, Any], given: Input) -> Reply:
+    text = given if isinstance(given, str) else ""
+    word = normalize(text).lower().lstrip("/")
+    choosing = session["state"] == "choose_line"
+    command = _command(text)
+    if command == "back":
+        return _back(script, session)
+    match = _CHANGE_LINE.match(word)
+    if match or choosing:
+        return _change_line(script, session, match.group(1) if match else word)
+    if command == "submit" or word == "1":
+        return _submit(script, session)
+    if word in CHANGE or word == "2":
+        session["state"] = "choose_line"
+        return current(script, session)
+    if command == "cancel" or word == "3":
+        session["state"] = "confirm_cancel"
+        return Reply(ConfirmCancel())
+    return Reply(_summary(script, session), error=AnswerError("unknown_action"))
+
+
+def _change_line(script: Script, session: dict[str, Any], which: str) -> Reply:
+    summary = _summary(script, session)
+    line = next((ln for ln in summary.lines if str(ln.number) == which or ln.key == which), None)
+    if line is None:
+        session["state"] = "choose_line"
+        return Reply(
+            _summary(script, session, choosing=True),
+            error=AnswerError("no_such_line", count=len(summary.lines)),
+        )
+    session["visited"].remove(line.key)
+    session["state"] = "asking"
+    return current(script, session)
+
+
+def _submit(script: Script, session: dict[str, Any]) -> Reply:
+    _prune(script, session)
+    session["state"] = "submitted"
+    return Reply(Submitted(answers=copy.deepcopy(session["answers"])))
+
+
+def _confirm_cancel(script: Script, session: dict[str, Any], given: Input) -> Reply:
+    try:
+        sure = parse_yes_no(_text(given))
+    except AnswerError as exc:
+        return Reply(ConfirmCancel(), error=exc)
+    if sure:
+        session["state"] = "cancelled"
+        return Reply(Cancelled())
+    session["state"] = "asking"
+    return current(script, session)

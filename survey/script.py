@@ -1,0 +1,343 @@
+"""The visit script as data: load a JSON definition, validate it, build an immutable model.
+
+Like XLSForm, a definition goes file → dict → validate → model, and every error names the question it is about.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from survey.conditions import Condition, ConditionError, parse_condition
+
+SPEC_VERSIONS = (1,)
+DEFAULT_LOCALE = "zh_CN"
+LOCALES = ("zh_CN", "en")
+
+QUESTION_TYPES = (
+    "integer",
+    "decimal",
+    "yes_no",
+    "one_of",
+    "several_of",
+    "text",
+    "confirm",
+    "location",
+    "photo",
+    "repeat",
+)
+CHOICE_TYPES = ("one_of", "several_of")
+NUMERIC_TYPES = ("integer", "decimal")
+# Types a channel may be unable to collect (the console has no camera or GPS); they are optional by nature.
+CAPABILITY_TYPES = ("location", "photo")
+DEFAULT_TEXT_MAX = 1000
+
+
+class ScriptError(ValueError):
+    """A script definition that cannot be used; `errors` lists every problem found, each naming its question."""
+
+    def __init__(self, errors: list[str]) -> None:
+        super().__init__("脚本无效 / invalid script:\n" + "\n".join(f"- {e}" for e in errors))
+        self.errors = errors
+
+
+Label = Mapping[str, str]
+
+
+def pick(label: Label, locale: str) -> str:
+    """The label in `locale`, falling back to zh-CN (every label has it)."""
+    return label.get(locale) or label[DEFAULT_LOCALE]
+
+
+@dataclass(frozen=True)
+class Choice:
+    value: str
+    label: Label
+    aliases: tuple[str, ...] = ()
+    exclusive: bool = False  # e.g. 无 ("none") cannot be chosen together with another option
+
+    def texts(self) -> tuple[str, ...]:
+        return (*self.label.values(), *self.aliases)
+
+
+@dataclass(frozen=True)
+class Question:
+    name: str
+    type: str
+    label: Label
+    section: str
+    required: bool = True
+    choices: tuple[Choice, ...] = ()
+    min: float | str | None = None
+    max: float | str | None = None
+    max_length: int = DEFAULT_TEXT_MAX
+    relevant: Condition | None = None
+    hint: Label | None = None
+    # repeat groups only: the children, and the prompt asking for another item
+    questions: tuple[Question, ...] = ()
+    again: Label | None = None
+
+    @property
+    def choice_values(self) -> tuple[str, ...]:
+        return tuple(c.value for c in self.choices)
+
+    def choice(self, value: str) -> Choice:
+        return next(c for c in self.choices if c.value == value)
+
+    def child(self, name: str) -> Question:
+        return next(q for q in self.questions if q.name == name)
+
+
+@dataclass(frozen=True)
+class Section:
+    name: str
+    label: Label
+    part: str
+    questions: tuple[Question, ...]
+
+
+@dataclass(frozen=True)
+class Script:
+    id: str
+    version: str
+    spec_version: int
+    title: Label
+    sections: tuple[Section, ...]
+    _index: dict[str, Question] = field(default_factory=dict, compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        for q in self.questions():
+            self._index[q.name] = q
+
+    def questions(self) -> Iterator[Question]:
+        """Top-level questions in order (repeat groups are one question each)."""
+        for section in self.sections:
+            yield from section.questions
+
+    def question(self, name: str) -> Question:
+        return self._index[name]
+
+    def section(self, name: str) -> Section:
+        return next(s for s in self.sections if s.name == name)
+
+
+# --- loading -------------------------------------------------------------------------------------------------
+
+
+def load_script(source: str | Path | None = None) -> Script:
+    """Load and validate a script file; None means the built-in default script."""
+    if source is None:
+        text = resources.files("survey").joinpath("default_script.json").read_text(encoding="utf-8")
+        origin = "default_script.json"
+    else:
+        path = Path(source)
+        try:
+            text = path.read_text(encoding="utf-8-sig")
+        except OSError as exc:
+            raise ScriptError([f"{path}: 无法读取 / cannot read: {exc.strerror}"]) from exc
+        origin = str(path)
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ScriptError(
+            [f"{origin}: 不是有效的 JSON / not valid JSON (line {exc.lineno}): {exc.msg}"]
+        ) from exc
+    return build_script(data)
+
+
+def build_script(data: Any) -> Script:
+    """Validate a decoded definition and build the model, or raise ScriptError listing every problem."""
+    errors: list[str] = []
+    if not isinstance(data, dict):
+        raise ScriptError(["the script must be a JSON object"])
+    spec = data.get("spec_version")
+    if spec not in SPEC_VERSIONS:
+        errors.append(
+            f"spec_version: {spec!r} is not supported (supported: {', '.join(map(str, SPEC_VERSIONS))})"
+        )
+    for key in ("id", "version"):
+        if not isinstance(data.get(key), str) or not data.get(key):
+            errors.append(f"{key}: a non-empty string is required")
+    sections_data = data.get("sections")
+    if not isinstance(sections_data, list) or not sections_data:
+        errors.append("sections: a non-empty list is required")
+        sections_data = []
+    builder = _Builder(errors)
+    sections = tuple(builder.section(s, i) for i, s in enumerate(sections_data))
+    title = builder.label(data.get("title", {"zh_CN": str(data.get("id", ""))}), "title")
+    if errors:
+        raise ScriptError(errors)
+    return Script(id=data["id"], version=data["version"], spec_version=spec, title=title, sections=sections)
+
+
+class _Builder:
+    """Collects errors while building, so one pass reports all of them."""
+
+    def __init__(self, errors: list[str]) -> None:
+        self.errors = errors
+        self.types: dict[str, str] = {}  # every field seen so far (children as well) → type
+        self.choice_values: dict[str, tuple[str, ...]] = {}
+
+    def error(self, where: str, message: str) -> None:
+        self.errors.append(f"{where}: {message}")
+
+    def label(self, raw: Any, where: str) -> dict[str, str]:
+        if isinstance(raw, str):
+            return {DEFAULT_LOCALE: raw}
+        if not isinstance(raw, dict) or not isinstance(raw.get(DEFAULT_LOCALE), str):
+            self.error(where, f"a label with a {DEFAULT_LOCALE} text is required")
+            return {DEFAULT_LOCALE: "?"}
+        return {k: str(v) for k, v in raw.items() if k in LOCALES}
+
+    def section(self, raw: Any, index: int) -> Section:
+        where = f"section #{index + 1}"
+        if not isinstance(raw, dict):
+            self.error(where, "must be an object")
+            return Section(name=f"s{index}", label={DEFAULT_LOCALE: "?"}, part="", questions=())
+        name = str(raw.get("name") or f"s{index}")
+        where = f"section '{name}'"
+        questions = raw.get("questions")
+        if not isinstance(questions, list) or not questions:
+            self.error(where, "a non-empty list of questions is required")
+            questions = []
+        built = tuple(self.question(q, name, outer=None) for q in questions)
+        return Section(
+            name=name,
+            label=self.label(raw.get("label"), where),
+            part=str(raw.get("part", "")),
+            questions=tuple(q for q in built if q is not None),
+        )
+
+    def question(self, raw: Any, section: str, outer: str | None) -> Question | None:
+        if not isinstance(raw, dict) or not isinstance(raw.get("name"), str) or not raw["name"]:
+            self.error(f"section '{section}'", f"a question without a name: {str(raw)[:60]}")
+            return None
+        name = raw["name"]
+        where = f"question '{name}'"
+        qtype = raw.get("type")
+        if qtype not in QUESTION_TYPES:
+            self.error(where, f"unknown type {qtype!r} (known: {', '.join(QUESTION_TYPES)})")
+            return None
+        if name in self.types:
+            self.error(where, "duplicate name")
+        relevant = self.condition(raw.get("relevant"), where, outer)
+        self.types[name] = qtype
+        choices = self.choices(raw, qtype, where)
+        self.choice_values[name] = tuple(c.value for c in choices)
+        children: tuple[Question, ...] = ()
+        if qtype == "repeat":
+            children = self.children(raw, section, where, outer, name)
+        lo, hi = self.bounds(raw, qtype, where)
+        max_length = raw.get("max_length", DEFAULT_TEXT_MAX)
+        if not isinstance(max_length, int) or max_length < 1:
+            self.error(where, f"max_length must be a positive integer, not {max_length!r}")
+            max_length = DEFAULT_TEXT_MAX
+        required = raw.get("required", qtype not in CAPABILITY_TYPES)
+        if not isinstance(required, bool):
+            self.error(where, "required must be true or false")
+        return Question(
+            name=name,
+            type=qtype,
+            label=self.label(raw.get("label"), where),
+            section=section,
+            required=bool(required),
+            choices=choices,
+            min=lo,
+            max=hi,
+            max_length=max_length,
+            relevant=relevant,
+            hint=self.label(raw["hint"], where) if "hint" in raw else None,
+            questions=children,
+            again=self.label(raw["again"], where) if "again" in raw else None,
+        )
+
+    def children(
+        self, raw: dict, section: str, where: str, outer: str | None, name: str
+    ) -> tuple[Question, ...]:
+        if outer is not None:
+            self.error(where, "a repeat group cannot be nested in another repeat group")
+        items = raw.get("questions")
+        if not isinstance(items, list) or not items:
+            self.error(where, "a repeat group needs a non-empty list of questions")
+            return ()
+        built = (self.question(q, section, outer=name) for q in items)
+        return tuple(q for q in built if q is not None)
+
+    def choices(self, raw: dict, qtype: str, where: str) -> tuple[Choice, ...]:
+        items = raw.get("choices")
+        if qtype not in CHOICE_TYPES:
+            if items:
+                self.error(where, f"choices are only for {' and '.join(CHOICE_TYPES)} questions")
+            return ()
+        if not isinstance(items, list) or not items:
+            self.error(where, "the choice list is missing")
+            return ()
+        built = tuple(self.choice(item, where) for item in items)
+        values = [c.value for c in built]
+        for value in sorted({v for v in values if values.count(v) > 1}):
+            self.error(where, f"choice {value!r} is listed twice")
+        return built
+
+    def choice(self, item: Any, where: str) -> Choice:
+        if isinstance(item, str):
+            return Choice(value=item, label={DEFAULT_LOCALE: item})
+        if not isinstance(item, dict) or not isinstance(item.get("value"), str):
+            self.error(where, f"a choice needs a value: {item!r}")
+            return Choice(value="?", label={DEFAULT_LOCALE: "?"})
+        label = self.label(item.get("label", item["value"]), where)
+        return Choice(
+            value=item["value"],
+            label=label,
+            aliases=tuple(item.get("aliases", ())),
+            exclusive=bool(item.get("exclusive", False)),
+        )
+
+    def bounds(self, raw: dict, qtype: str, where: str) -> tuple[float | str | None, float | str | None]:
+        lo, hi = raw.get("min"), raw.get("max")
+        if qtype not in NUMERIC_TYPES:
+            if lo is not None or hi is not None:
+                self.error(where, "min/max are only for integer and decimal questions")
+            return None, None
+        for bound in (lo, hi):
+            if isinstance(bound, str) and self.types.get(bound) not in NUMERIC_TYPES:
+                self.error(where, f"bound {bound!r} must name an earlier integer or decimal question")
+            elif bound is not None and not isinstance(bound, int | float | str):
+                self.error(where, f"bound {bound!r} must be a number or a question name")
+        if isinstance(lo, int | float) and isinstance(hi, int | float) and lo > hi:
+            self.error(where, f"the bounds cannot hold: min {lo} is greater than max {hi}")
+        return lo, hi
+
+    def condition(self, raw: Any, where: str, outer: str | None) -> Condition | None:
+        if raw is None:
+            return None
+        try:
+            condition = parse_condition(str(raw))
+        except ConditionError as exc:
+            self.error(where, f"relevant: {exc}")
+            return None
+        for ref in condition.fields():
+            if ref not in self.types:
+                self.error(where, f"relevant: the condition names an unknown or later field '{ref}'")
+            elif self.types[ref] == "repeat":
+                self.error(where, f"relevant: the condition cannot test the repeat group '{ref}'")
+            else:
+                self.check_literal(condition, ref, where)
+        return condition
+
+    def check_literal(self, condition: Condition, ref: str, where: str) -> None:
+        for op, literal in condition.tests_of(ref):
+            ftype = self.types[ref]
+            if ftype in CHOICE_TYPES and literal not in self.choice_values.get(ref, ()):
+                self.error(where, f"relevant: '{ref}' has no choice {literal!r}")
+            elif ftype in ("yes_no", "confirm") and not isinstance(literal, bool):
+                self.error(where, f"relevant: '{ref}' is yes/no; compare it with yes or no")
+            elif ftype in NUMERIC_TYPES and (
+                isinstance(literal, bool) or not isinstance(literal, int | float)
+            ):
+                self.error(where, f"relevant: '{ref}' is a number; compare it with a number")
+            elif op == "contains" and ftype != "several_of":
+                self.error(where, f"relevant: 'contains' needs a several-of question, '{ref}' is {ftype}")

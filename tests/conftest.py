@@ -1,0 +1,40 @@
+"""Shared fixtures: a migrated SQLite database per test (copied from one migrated template, for speed)."""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from storage.db import Database, sqlite_url
+from storage.migrate import upgrade
+
+
+@pytest.fixture(scope="session")
+def migrated_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("template") / "template.db"
+
+    async def build() -> None:
+        db = Database(sqlite_url(path))
+        await upgrade(db)
+        await db.close()
+
+    asyncio.run(build())
+    return path
+
+
+@pytest.fixture
+def db_path(tmp_path: Path, migrated_template: Path) -> Path:
+    path = tmp_path / "zoufang.db"
+    shutil.copy(migrated_template, path)
+    return path
+
+
+@pytest.fixture
+async def db(db_path: Path) -> AsyncIterator[Database]:
+    database = Database(sqlite_url(db_path))
+    yield database
+    await database.close()
