@@ -360,7 +360,7 @@ def _skip(script: Script, session: dict[str, Any], ask: Ask, *, explicit: bool) 
         session["visited"].append(ask.key)
         return current(script, session)
     if not ask.skippable:
-        return Reply(ask, error=AnswerError("required"))
+        return Reply(ask, error=AnswerError("required" if explicit else "empty"))
     _clear(session, ask.key)
     session["visited"].append(ask.key)
     return current(script, session)

@@ -1,0 +1,135 @@
+"""The console channel: `zoufang console --cadre ID`. Works interactively and with piped standard input."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import TextIO
+
+from sqlalchemy.exc import SQLAlchemyError
+
+from bot.flows.visit import VisitFlow, VisitOutcome, household_label
+from bot.settings import Settings
+from messages import render
+from storage.db import Database
+from storage.models import Cadre, Household, utcnow
+from storage.visits import cadre_by_code, drafts_of, households_in_scope, visited_household_ids
+from survey.periods import coverage_target, current_period
+from survey.script import Script
+
+ReadLine = Callable[[], Awaitable[str | None]]
+
+
+class ConsoleError(Exception):
+    """A reason to stop, printed as one line on standard error."""
+
+
+@dataclass(frozen=True)
+class Candidate:
+    household: Household
+    visited: bool
+    draft: bool
+
+
+def stdin_reader(stream: TextIO = sys.stdin) -> ReadLine:
+    async def read() -> str | None:
+        line = await asyncio.to_thread(stream.readline)
+        return None if line == "" else line.rstrip("\r\n")
+
+    return read
+
+
+class Console:
+    def __init__(self, db: Database, script: Script, settings: Settings, read: ReadLine, out: TextIO) -> None:
+        self.db, self.script, self.settings = db, script, settings
+        self.read, self.out = read, out
+        self.flow = VisitFlow(db, script, settings)
+        self.locale = settings.locale
+
+    def say(self, text: str) -> None:
+        print(text, file=self.out, flush=True)
+
+    async def run(self, cadre_code: str, household_code: str | None = None) -> None:
+        async with self.db.session() as s:
+            cadre = await cadre_by_code(s, cadre_code)
+            if cadre is None:
+                raise ConsoleError(render("console/no_cadre.txt", self.locale, code=cadre_code))
+            self.locale = cadre.locale or self.locale
+            candidates = await self._candidates(s, cadre)
+            drafts = await drafts_of(s, cadre.id)
+        household = await self._choose(cadre, candidates, household_code, [d.household.id for d in drafts])
+        if household is None:
+            return
+        outcome = await self.flow.start(cadre, household, channel="console", locale=self.locale)
+        await self._walk(outcome)
+
+    async def _candidates(self, s: object, cadre: Cadre) -> list[Candidate]:
+        target = coverage_target(cadre.role)
+        period = current_period(target.period_kind or "quarter", utcnow(), self.settings.tz)
+        households = await households_in_scope(s, cadre, target.scope)  # type: ignore[arg-type]
+        visited = await visited_household_ids(
+            s, cadre.id, period.starts_at(self.settings.tz), period.ends_at(self.settings.tz)  # type: ignore[arg-type]
+        )
+        drafts = {d.household_id for d in await drafts_of(s, cadre.id)}  # type: ignore[arg-type]
+        found = [Candidate(h, h.id in visited, h.id in drafts) for h in households]
+        # unfinished first, then not yet visited this period, then the rest
+        return sorted(found, key=lambda c: (not c.draft, c.visited))
+
+    async def _choose(
+        self, cadre: Cadre, candidates: list[Candidate], household_code: str | None, drafts: list[int]
+    ) -> Household | None:
+        if household_code is not None:
+            match = [c.household for c in candidates if c.household.code == household_code]
+            if not match:
+                raise ConsoleError(render("console/not_in_scope.txt", self.locale, code=household_code))
+            return match[0]
+        if not candidates:
+            raise ConsoleError(render("console/no_households.txt", self.locale, role=cadre.role))
+        if drafts:
+            draft = next(c.household for c in candidates if c.household.id == drafts[0])
+            self.say(render("console/resuming.txt", self.locale, household=household_label(draft)))
+            return draft
+        return await self._pick(candidates)
+
+    async def _pick(self, candidates: list[Candidate]) -> Household | None:
+        self.say(render("console/picker.txt", self.locale, candidates=[
+            {"label": household_label(c.household), "visited": c.visited, "draft": c.draft} for c in candidates
+        ]))
+        while True:
+            line = await self.read()
+            if line is None:
+                return None
+            chosen = _match(candidates, line.strip())
+            if chosen is not None:
+                return chosen
+            self.say(render("console/pick_again.txt", self.locale, count=len(candidates)))
+
+    async def _walk(self, outcome: VisitOutcome) -> None:
+        self.say(outcome.text)
+        while not outcome.finished:
+            line = await self.read()
+            if line is None:
+                self.say(render("console/paused.txt", self.locale))
+                return
+            try:
+                outcome = await self.flow.answer(outcome.visit_id, line)
+            except SQLAlchemyError:
+                # nothing was saved: say so, and ask the same question again from what is stored
+                self.say(render("visit/save_failed.txt", self.locale))
+                outcome = await self.flow.resume(outcome.visit_id)
+            self.say(outcome.text)
+
+
+def _match(candidates: list[Candidate], text: str) -> Household | None:
+    """A household by its number in the list, its 户编号, or its head's name (when only one matches)."""
+    if not text:
+        return None
+    if text.isdigit() and 1 <= int(text) <= len(candidates):
+        return candidates[int(text) - 1].household
+    for c in candidates:
+        if c.household.code == text:
+            return c.household
+    named = [c.household for c in candidates if text in c.household.head_name]
+    return named[0] if len(named) == 1 else None

@@ -1,0 +1,330 @@
+"""`zoufang demo`: a demo county in a fresh SQLite file, visits walked through the real engine and storage.
+
+The roster goes through the real importer (as CSV files), each visit through `VisitFlow` one typed answer at a
+time, the way a cadre types on a phone (1.2万, 三人, 是/否, option numbers) — nothing is written behind its back.
+"""
+
+from __future__ import annotations
+
+import csv
+import random
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TextIO
+
+from rich.console import Console as RichConsole
+from rich.table import Table
+from sqlalchemy import select
+
+from bot.flows.visit import VisitFlow
+from bot.roster_files import import_file
+from bot.settings import Settings
+from storage.db import Database, sqlite_url
+from storage.migrate import upgrade
+from storage.models import Cadre, Household, utcnow
+from storage.rollups import (
+    cadre_coverage,
+    household_groups,
+    problems_by_township,
+    recorded_satisfaction,
+    warning_households,
+)
+from storage.visits import cadre_by_code, households_in_scope
+from survey.facts import GROUP_LABELS, GROUPS, WARNING_LABELS
+from survey.periods import ROLES, coverage_target, current_period
+from survey.script import load_script
+from survey.stats import rate
+
+COUNTY = "示范县"
+TOWNSHIPS = {"东风镇": ["新华村", "永安村", "红旗村"], "福顺乡": ["福顺村", "前进村", "长胜村"]}
+HOUSEHOLDS_PER_VILLAGE = 22
+SURNAMES = "王李张刘陈杨赵黄周吴徐孙胡朱高林何郭马罗梁宋郑谢韩唐冯于董萧程曹袁邓许傅沈曾彭吕苏卢蒋蔡贾丁魏薛叶阎"
+GIVEN = "国建志秀英华明永德海玉兰春福军平云芳红桂凤文金"
+PROBLEMS = [
+    ("饮水", "冬季自来水管冻裂，需要维修"),
+    ("住房", "屋顶漏雨，申请危房改造"),
+    ("医疗", "慢性病报销手续不清楚"),
+    ("低保", "家中老人低保申请未批"),
+    ("就业", "家中劳动力想外出务工，缺少信息"),
+    ("基础设施", "入户道路雨天泥泞"),
+    ("产业", "庭院养鸡缺少鸡苗"),
+]
+
+
+@dataclass(frozen=True)
+class DemoCounts:
+    households: int
+    cadres: int
+
+
+def write_roster(folder: Path, rng: random.Random) -> DemoCounts:
+    """Roster CSVs in the county format (Chinese headers), as a county office would hand them over."""
+    cadres = _cadre_rows()
+    helpers = {v: c[0] for c in cadres if c[3] == "帮扶责任人" for v in c[5].split(";")}
+    households = []
+    number = 0
+    for township, villages in TOWNSHIPS.items():
+        for village in villages:
+            for _ in range(HOUSEHOLDS_PER_VILLAGE):
+                number += 1
+                households.append(_household_row(rng, number, township, village, helpers[village]))
+    _write_csv(folder / "cadres.csv", ["干部编号", "姓名", "手机", "角色", "乡镇", "行政村"], cadres)
+    _write_csv(
+        folder / "households.csv",
+        ["户编号", "县", "乡镇", "行政村", "户主姓名", "联系电话", "家庭人口", "脱贫状态", "主要致贫原因",
+         "帮扶责任人编号"],
+        households,
+    )
+    return DemoCounts(households=len(households), cadres=len(cadres))
+
+
+def _cadre_rows() -> list[list[str]]:
+    rows: list[list[str]] = []
+
+    def add(role: str, township: str, villages: list[str]) -> None:
+        code = f"GB{len(rows) + 1:03d}"
+        rows.append([code, _name(len(rows) * 7 + 3), f"1390000{len(rows) + 1:04d}", role, township,
+                     ";".join(villages)])
+
+    for township, villages in TOWNSHIPS.items():
+        for village in villages:
+            add("第一书记", township, [village])
+            add("帮扶责任人", township, [village])
+            add("村党支部书记", township, [village])
+        add("乡镇包保干部", township, villages)
+        add("驻村工作队", township, villages[:1])
+        add("乡镇党委书记", township, [])
+        add("扶贫专干", township, [])
+    add("市级包保领导", "东风镇", TOWNSHIPS["东风镇"])
+    add("督查指挥中心", "东风镇", [])
+    return rows
+
+
+def _name(i: int) -> str:
+    return SURNAMES[i % len(SURNAMES)] + GIVEN[(i * 5) % len(GIVEN)] + GIVEN[(i * 11 + 3) % len(GIVEN)]
+
+
+def _household_row(rng: random.Random, number: int, township: str, village: str, helper: str) -> list[str]:
+    status = rng.choices(["已脱贫", "未脱贫", "监测户"], weights=[6, 2, 2])[0]
+    cause = rng.choice(["因病", "因残", "缺技术", "缺资金", "缺劳力", "因学"])
+    phone = f"138{rng.randrange(10**8):08d}" if rng.random() < 0.9 else ""
+    return [f"DEMO{number:04d}", COUNTY, township, village, _name(number * 13 + 1), phone,
+            str(rng.randint(1, 6)), status, cause, helper]
+
+
+def _write_csv(path: Path, header: list[str], rows: list[list[str]]) -> None:
+    with path.open("w", encoding="utf-8-sig", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(header)
+        writer.writerows(rows)
+
+
+# --- answers typed the way cadres type them ----------------------------------------------------------------
+
+
+def _money(rng: random.Random, yuan: int) -> str:
+    if yuan >= 10000 and rng.random() < 0.4:
+        return f"{yuan / 10000:g}万"
+    if yuan >= 1000 and yuan % 1000 == 0 and rng.random() < 0.3:
+        return f"{yuan // 1000}千"
+    return str(yuan)
+
+
+def visit_inputs(rng: random.Random, household: Household, *, open_problem: bool) -> list[str]:
+    """One visit's typed inputs, ending with 提交 at the summary."""
+    members = household.members
+    inputs = [rng.choice([str(members), f"{members}人", "一二三四五六"[members - 1] if members <= 6 else str(members)])]
+    inputs += [str(rng.randint(0, members)), rng.choice(["因病", "2", "缺技术", "缺资金"])]
+    inputs.append(rng.choices(["无", "低保", "1", "五保", "低保、残疾人补贴"], weights=[10, 3, 1, 1, 1])[0])
+    inputs += _living(rng)
+    inputs += _income(rng, members)
+    inputs.append(rng.choices(["满意", "1", "基本满意", "不满意"], weights=[12, 4, 4, 1])[0])
+    inputs.append(rng.choices(["是", "否"], weights=[9, 1])[0])
+    inputs.append(rng.choice(["", "", "希望多组织技能培训", "跳过"]))
+    inputs += ["是", "已讲", rng.choice(["1 3", "2,5", "1、7"]), "是", "是"]
+    inputs += _looks(rng)
+    inputs += _problems(rng, open_problem)
+    return [*inputs, "提交"]
+
+
+def _living(rng: random.Random) -> list[str]:
+    answers = [rng.choices(["是", "否"], weights=[19, 1])[0], "是"]
+    children = rng.choice([0, 0, 1, 2])
+    answers.append(str(children))
+    if children:
+        answers.append(rng.choices(["否", "是"], weights=[14, 1])[0])
+    answers += [rng.choices(["是", "否"], weights=[9, 1])[0], rng.choice(["是", "否"]), "是", "是"]
+    return answers
+
+
+def _income(rng: random.Random, members: int) -> list[str]:
+    # Per-capita net income around the lines (3600 income line, 5000 monitoring line).
+    per_capita = rng.choice([2800, 3400, 3600, 4200, 4800, 5000, 6500, 8000])
+    production = rng.choice([0, 500, 1000, 2000])
+    total = per_capita * members + production
+    wages = total * rng.choice([0, 4, 6]) // 10
+    business = (total - wages) // 2
+    transfer = total - wages - business
+    medical = rng.choice([0, 300, 800, 5000])
+    return [_money(rng, wages), _money(rng, business), "0", "0", _money(rng, transfer),
+            _money(rng, production), _money(rng, medical), rng.choice(["0", "500", "1200"])]
+
+
+def _looks(rng: random.Random) -> list[str]:
+    answers = []
+    if rng.random() < 0.1:
+        answers += ["否", rng.choice(["C级", "D级", "3"])]
+    else:
+        answers.append("是")
+    if rng.random() < 0.12:
+        answers += ["否", rng.choice(["1", "4", "1 3"])]
+    else:
+        answers.append("是")
+    return [*answers, "是", "是", rng.choices(["是", "否"], weights=[5, 1])[0]]
+
+
+def _problems(rng: random.Random, open_problem: bool) -> list[str]:
+    count = 1 if open_problem else rng.choices([0, 1, 2], weights=[5, 3, 1])[0]
+    answers = []
+    for i in range(count):
+        category, description = rng.choice(PROBLEMS)
+        answers += ["是", category, description]
+        if (open_problem and i == 0) or rng.random() < 0.4:
+            answers.append("否")
+        else:
+            answers += ["是", "已现场协调解决"]
+    return [*answers, "否"]
+
+
+# --- the run -----------------------------------------------------------------------------------------------
+
+
+async def run_demo(settings: Settings, db_path: Path | None, *, visits: int, seed: int, out: TextIO) -> None:
+    path = (db_path or Path(tempfile.mkdtemp(prefix="zoufang-demo-")) / "demo.db").resolve()
+    for stale in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+        stale.unlink(missing_ok=True)
+    print(path, file=out, flush=True)
+    rng = random.Random(seed)
+    db = Database(sqlite_url(path))
+    try:
+        await upgrade(db)
+        with tempfile.TemporaryDirectory() as folder:
+            counts = write_roster(Path(folder), rng)
+            await import_file(db, "cadres", Path(folder) / "cadres.csv")
+            await import_file(db, "households", Path(folder) / "households.csv")
+        done = await _walk_visits(db, settings, rng, visits)
+        await _print_summary(db, settings, counts, done, out)
+    finally:
+        await db.close()
+
+
+async def _walk_visits(db: Database, settings: Settings, rng: random.Random, visits: int) -> int:
+    flow = VisitFlow(db, load_script(settings.script or None), settings)
+    plan = await _visit_plan(db, rng, visits)
+    done = 0
+    for n, (cadre, household) in enumerate(plan):
+        outcome = await flow.start(cadre, household, channel="demo")
+        # the first visit of each township leaves a problem open, so every township has one on its queue
+        for text in visit_inputs(rng, household, open_problem=n < len(TOWNSHIPS)):
+            outcome = await flow.answer(outcome.visit_id, text)
+            if outcome.reply.error is not None:
+                raise RuntimeError(f"demo input {text!r} refused: {outcome.text}")
+        done += outcome.finished
+    return done
+
+
+async def _visit_plan(db: Database, rng: random.Random, visits: int) -> list[tuple[Cadre, Household]]:
+    """Mostly first secretaries in their villages, plus helpers and township cadres, spread over villages."""
+    async with db.session() as s:
+        codes = (await s.execute(select(Cadre.code).order_by(Cadre.code))).scalars()
+        cadres = [c for c in [await cadre_by_code(s, code) for code in codes] if c is not None]
+        pairs: list[tuple[Cadre, Household]] = []
+        for cadre in cadres:
+            target = coverage_target(cadre.role)
+            households = await households_in_scope(s, cadre, target.scope)
+            share = {"第一书记": 5, "帮扶责任人": 1, "乡镇包保干部": 2, "驻村工作队": 1}.get(cadre.role, 0)
+            pairs += [(cadre, h) for h in rng.sample(households, min(share, len(households)))]
+    first_of_township = {}
+    for pair in pairs:
+        first_of_township.setdefault(pair[1].village.township_id, pair)
+    ordered = list(first_of_township.values()) + [p for p in pairs if p not in first_of_township.values()]
+    return ordered[:visits]
+
+
+async def _print_summary(db: Database, settings: Settings, counts: DemoCounts, done: int, out: TextIO) -> None:
+    console = RichConsole(file=out, width=100, color_system=None, force_terminal=False)
+    now = utcnow()
+    tz = settings.tz
+    console.print(f"示范县：{len(TOWNSHIPS)} 个乡镇，{sum(map(len, TOWNSHIPS.values()))} 个行政村，"
+                  f"{counts.households} 户，{counts.cadres} 名干部")
+    console.print(f"完成走访：{done} 次（全部经由走访引擎逐题录入）")
+    async with db.session() as s:
+        console.print(await _coverage_table(s, now, tz))
+        quarter = current_period("quarter", now, tz)
+        answers = await recorded_satisfaction(s, quarter.starts_at(tz), quarter.ends_at(tz))
+        console.print(_satisfaction_table(answers, quarter.label))
+        console.print(_groups_table(await household_groups(s)))
+        console.print(_warnings_table(await warning_households(s)))
+        console.print(_problems_table(await problems_by_township(s)))
+
+
+async def _coverage_table(s: object, now: object, tz: object) -> Table:
+    table = Table(title="入户率（按角色，对照目标）")
+    for column in ("角色", "考核周期", "应走访户", "已走访户", "入户率", "目标"):
+        table.add_column(column)
+    cadres = list((await s.execute(select(Cadre).order_by(Cadre.id))).scalars())  # type: ignore[attr-defined]
+    for role in ROLES:
+        target = coverage_target(role)
+        if target.period_kind is None:
+            continue
+        period = current_period(target.period_kind, now, tz)  # type: ignore[arg-type]
+        rows = [await cadre_coverage(s, c, target.scope, period.starts_at(tz), period.ends_at(tz))  # type: ignore[arg-type]
+                for c in cadres if c.role == role]
+        in_scope, visited = sum(r.in_scope for r in rows), sum(r.visited for r in rows)
+        share = f"{visited / in_scope:.1%}" if in_scope else "—"
+        table.add_row(role, period.label, str(in_scope), str(visited), share, f"{target.rate:.0%}")
+    return table
+
+
+def _satisfaction_table(answers: dict[str, int], label: str) -> Table:
+    n = sum(answers.values())
+    result = rate(answers.get("满意", 0) + answers.get("基本满意", 0), n)
+    table = Table(title=f"满意度（走访中记录，{label}；村民短信满意度另计）")
+    for column in ("满意", "基本满意", "不满意", "n", "满意度", "95% 区间", "目标 90%"):
+        table.add_column(column)
+    interval = f"{result.low:.1%}–{result.high:.1%}" if result.n else "—"
+    verdict = {True: "达标", False: "未达标", None: "无数据"}[result.meets(0.9)]
+    if result.small_sample and result.n:
+        verdict += "（样本少于30）"
+    table.add_row(str(answers.get("满意", 0)), str(answers.get("基本满意", 0)), str(answers.get("不满意", 0)),
+                  str(n), f"{result.value:.1%}" if result.value is not None else "—", interval, verdict)
+    return table
+
+
+def _groups_table(groups: dict[str, int]) -> Table:
+    table = Table(title="四类人群（按各户最近一次走访）")
+    table.add_column("类别")
+    table.add_column("户数")
+    for group in GROUPS:
+        table.add_row(GROUP_LABELS[group], str(groups.get(group, 0)))
+    return table
+
+
+def _warnings_table(rows: list[tuple[str, str, str, str]]) -> Table:
+    table = Table(title=f"返贫预警户（{len(rows)} 户）")
+    for column in ("行政村", "户主", "户编号", "预警原因"):
+        table.add_column(column)
+    for village, head, code, warnings in rows:
+        reasons = "、".join(WARNING_LABELS[w] for w in warnings.split(",") if w in WARNING_LABELS)
+        table.add_row(village, head, code, reasons)
+    return table
+
+
+def _problems_table(rows: list[tuple[str, int, int]]) -> Table:
+    table = Table(title="问题化解（按乡镇）")
+    for column in ("乡镇", "未化解（待专题党委会研究）", "已化解"):
+        table.add_column(column)
+    for township, open_count, closed in rows:
+        table.add_row(township, str(open_count), str(closed))
+    return table

@@ -1,0 +1,221 @@
+"""The home visit, for every channel: load the session, call the engine, save, render what it says.
+
+Every answer is saved before it is acknowledged: if the transaction fails, the exception reaches the channel,
+which says so (`save_failed`), and the stored session is still the one before the answer.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from messages import error_text, render
+from storage.db import Database
+from storage.models import Cadre, Household, Problem, Visit, utcnow
+from storage.visits import (
+    county_lines,
+    dump_session,
+    previous_facts,
+    store_submission,
+    visit_by_id,
+)
+from survey import engine
+from survey.facts import WARNING_LABELS, WARNING_LABELS_EN, derive
+from survey.script import Question, Script, pick
+
+Clock = Callable[[], datetime]
+
+
+@dataclass(frozen=True)
+class VisitOutcome:
+    visit_id: int
+    reply: engine.Reply
+    text: str
+
+    @property
+    def finished(self) -> bool:
+        return isinstance(self.reply.step, engine.Submitted | engine.Cancelled)
+
+
+class VisitNotFound(LookupError):
+    pass
+
+
+class VisitFlow:
+    def __init__(self, db: Database, script: Script, settings: Any, clock: Clock = utcnow) -> None:
+        self.db = db
+        self.script = script
+        self.settings = settings
+        self.clock = clock
+
+    async def start(
+        self, cadre: Cadre, household: Household, *, channel: str, capabilities: frozenset[str] = frozenset(),
+        locale: str | None = None,
+    ) -> VisitOutcome:
+        """Start a visit, or resume this cadre's unfinished one for the same household."""
+        locale = locale or self.settings.locale
+        async with self.db.session() as s:
+            draft = await _draft_for(s, cadre.id, household.id)
+            if draft is not None:
+                return self._outcome(draft, engine.current(self.script, json.loads(draft.session)))
+            session, reply = engine.start(self.script, household.code, locale=locale, capabilities=capabilities)
+            now = self.clock()
+            visit = Visit(household_id=household.id, cadre_id=cadre.id, script_id=self.script.id,
+                          script_version=self.script.version, channel=channel, status="draft",
+                          started_at=now, updated_at=now, session=dump_session(session))
+            s.add(visit)
+            await s.flush()
+            visit.household = household
+            return self._outcome(visit, reply)
+
+    async def resume(self, visit_id: int) -> VisitOutcome:
+        async with self.db.session() as s:
+            visit = await self._load(s, visit_id)
+            return self._outcome(visit, engine.current(self.script, json.loads(visit.session)))
+
+    async def answer(self, visit_id: int, given: engine.Input, *, for_key: str | None = None) -> VisitOutcome:
+        async with self.db.session() as s:
+            visit = await self._load(s, visit_id, lock=True)
+            if visit.status != "draft":
+                return self._outcome(visit, engine.current(self.script, json.loads(visit.session)))
+            session, reply = engine.answer(self.script, json.loads(visit.session), given, for_key=for_key)
+            now = self.clock()
+            visit.session = dump_session(session)
+            visit.updated_at = now
+            if isinstance(reply.step, engine.Cancelled):
+                visit.status = "cancelled"
+            elif isinstance(reply.step, engine.Submitted):
+                await self._submit(s, visit, reply.step.answers, now)
+            return self._outcome(visit, reply, answers=session["answers"])
+
+    async def _load(self, s: Any, visit_id: int, *, lock: bool = False) -> Visit:
+        visit = await visit_by_id(s, visit_id, lock=lock)
+        if visit is None:
+            raise VisitNotFound(visit_id)
+        return visit
+
+    async def _submit(self, s: Any, visit: Visit, answers: dict[str, Any], now: datetime) -> None:
+        household = visit.household
+        lines = await county_lines(s, household, self.settings.lines)
+        facts = derive(answers, lines, household.status, await previous_facts(s, household.id, visit.id))
+        problems = answers.get("problems", [])
+        resolved = sum(1 for p in problems if p.get("resolved_on_site"))
+        log_locale = self.settings.locale
+        visit_log = render("worklog/visit.txt", log_locale, village=household.village.name,
+                           head_name=household.head_name, code=household.code,
+                           satisfaction=answers.get("satisfaction"), problems=len(problems),
+                           resolved=resolved, escalated=len(problems) - resolved)
+
+        def problem_log(problem: Problem) -> str:
+            return render("worklog/problem_resolved.txt", log_locale, category=problem.category,
+                          description=problem.description)
+
+        day = now.astimezone(self.settings.tz).date()
+        await store_submission(s, self.script, visit, answers, facts, now, day, visit_log, problem_log)
+
+    def _outcome(self, visit: Visit, reply: engine.Reply, answers: dict[str, Any] | None = None) -> VisitOutcome:
+        session = json.loads(visit.session)
+        text = render_reply(self.script, reply, session["locale"], household_label(visit.household),
+                            answers=answers if answers is not None else session["answers"],
+                            warnings=(visit.warnings or "").split(","))
+        return VisitOutcome(visit_id=visit.id, reply=reply, text=text)
+
+
+async def _draft_for(s: Any, cadre_id: int, household_id: int) -> Visit | None:
+    from sqlalchemy import select
+    from sqlalchemy.orm import selectinload
+
+    query = (
+        select(Visit)
+        .where(Visit.cadre_id == cadre_id, Visit.household_id == household_id, Visit.status == "draft")
+        .options(selectinload(Visit.household).selectinload(Household.village))
+        .order_by(Visit.updated_at.desc())
+        .limit(1)
+    )
+    return (await s.execute(query)).scalar_one_or_none()
+
+
+def household_label(household: Household) -> str:
+    return f"{household.village.name} {household.head_name}户（{household.code}）"
+
+
+# --- rendering ---------------------------------------------------------------------------------------------
+
+
+def render_reply(
+    script: Script, reply: engine.Reply, locale: str, household: str, *, answers: dict[str, Any] | None = None,
+    warnings: list[str] | None = None, show_choices: bool = True,
+) -> str:
+    parts = []
+    if reply.notice == "stale":
+        parts.append(render("visit/stale.txt", locale))
+    if reply.error is not None:
+        parts.append(error_text(reply.error.code, locale, **reply.error.params))
+    parts.append(_render_step(script, reply.step, locale, household, answers or {}, warnings or [], show_choices))
+    return "\n".join(p for p in parts if p)
+
+
+def _render_step(script: Script, step: engine.Step, locale: str, household: str, answers: dict[str, Any],
+                 warnings: list[str], show_choices: bool) -> str:
+    if isinstance(step, engine.Ask):
+        return render_ask(script, step, locale, show_choices=show_choices)
+    if isinstance(step, engine.Summary):
+        return render_summary(script, step, locale, household)
+    if isinstance(step, engine.ConfirmCancel):
+        return render("visit/confirm_cancel.txt", locale)
+    if isinstance(step, engine.Cancelled):
+        return render("visit/cancelled.txt", locale)
+    problems = step.answers.get("problems", [])
+    resolved = sum(1 for p in problems if p.get("resolved_on_site"))
+    labels = WARNING_LABELS if locale == "zh_CN" else WARNING_LABELS_EN
+    return render("visit/submitted.txt", locale, household=household, problems=len(problems), resolved=resolved,
+                  escalated=len(problems) - resolved, warnings=[labels[w] for w in warnings if w in labels])
+
+
+def render_ask(script: Script, ask: engine.Ask, locale: str, *, show_choices: bool = True) -> str:
+    question = ask.question
+    label = question.again if ask.adding and ask.item and question.again else question.label
+    return render(
+        "visit/ask.txt", locale,
+        section=pick(script.section(question.section).label, locale),
+        label=pick(label, locale),
+        adding=ask.adding,
+        item=ask.item,
+        kind=question.type,
+        choices=[pick(c.label, locale) for c in question.choices],
+        several=question.type == "several_of",
+        show_choices=show_choices,
+        current=None if ask.current is None or ask.adding else display(question, ask.current, locale),
+        skippable=ask.skippable,
+    )
+
+
+def render_summary(script: Script, summary: engine.Summary, locale: str, household: str) -> str:
+    sections: dict[str, list[dict[str, Any]]] = {}
+    for line in summary.lines:
+        section = pick(script.section(line.section).label, locale)
+        sections.setdefault(section, []).append({
+            "number": line.number, "item": line.item, "label": pick(line.question.label, locale),
+            "value": display(line.question, line.value, locale),
+        })
+    return render("visit/summary.txt", locale, household=household, sections=list(sections.items()),
+                  choosing=summary.choosing_line, count=len(summary.lines))
+
+
+def display(question: Question, value: Any, locale: str) -> str:
+    """An answer as people read it: 是/否, option labels, 、-joined lists."""
+    zh = locale == "zh_CN"
+    if isinstance(value, bool):
+        return ("是" if value else "否") if zh else ("yes" if value else "no")
+    if question.type == "one_of":
+        return pick(question.choice(value).label, locale)
+    if question.type == "several_of":
+        return ("、" if zh else ", ").join(pick(question.choice(v).label, locale) for v in value)
+    if question.type == "location":
+        return f"{value['lat']:.5f}, {value['lon']:.5f}"
+    if question.type == "photo":
+        return "[照片]" if zh else "[photo]"
+    return str(value)

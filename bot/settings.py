@@ -1,0 +1,129 @@
+"""Settings from environment variables; a `.env` file in the working directory may supply them.
+
+Vendor credentials keep the vendor's names; everything else is ZOUFANG_<NAME>. Values that differ per county
+(income lines) live in the database; the variables here are only their defaults.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from survey.facts import Lines
+
+DEFAULT_DB_URL = "sqlite+aiosqlite:///zoufang.db"
+SECRETS = ("TELEGRAM_BOT_TOKEN", "TELEGRAM_WEBHOOK_SECRET", "TWILIO_AUTH_TOKEN")
+
+
+class SettingsError(ValueError):
+    pass
+
+
+@dataclass(frozen=True)
+class Settings:
+    db_url: str = DEFAULT_DB_URL
+    redis_url: str = ""
+    script: str = ""
+    timezone: str = "Asia/Shanghai"
+    locale: str = "zh_CN"
+    quiet_hours: str = "21:00-08:00"
+    sms_rate: float = 1.0
+    income_line: Decimal = Decimal(3600)
+    monitoring_line: Decimal = Decimal(5000)
+    count_guaranteed: bool = False
+    telegram_bot_token: str = ""
+    telegram_api_base: str = "https://api.telegram.org"
+    telegram_webhook_secret: str = ""
+    twilio_account_sid: str = ""
+    twilio_auth_token: str = ""
+    twilio_from_number: str = ""
+    twilio_messaging_service_sid: str = ""
+    twilio_api_base: str = ""
+    public_base_url: str = ""
+    sms_backend: str = ""
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+    @property
+    def lines(self) -> Lines:
+        return Lines(self.income_line, self.monitoring_line, self.count_guaranteed)
+
+    def env_names(self) -> dict[str, str]:
+        """Setting → the environment variable that sets it."""
+        return {f.name: _env_name(f.name) for f in fields(self)}
+
+
+_VENDOR = ("telegram_", "twilio_", "public_base_url", "sms_backend")
+
+
+def _env_name(field_name: str) -> str:
+    if field_name.startswith(_VENDOR):
+        return field_name.upper()
+    return f"ZOUFANG_{field_name.upper()}"
+
+
+def read_dotenv(path: Path) -> dict[str, str]:
+    if not path.is_file():
+        return {}
+    values = {}
+    for line in path.read_text(encoding="utf-8").splitlines():
+        line = line.strip()
+        if not line or line.startswith("#") or "=" not in line:
+            continue
+        key, _, value = line.removeprefix("export ").partition("=")
+        values[key.strip()] = value.strip().strip("'\"")
+    return values
+
+
+def load_settings(environ: Mapping[str, str] | None = None, dotenv: Path | None = Path(".env")) -> Settings:
+    """Environment variables win over the .env file; a bad value is a SettingsError naming the variable."""
+    env = {**(read_dotenv(dotenv) if dotenv else {}), **(os.environ if environ is None else environ)}
+    values: dict[str, object] = {}
+    for f in fields(Settings):
+        raw = env.get(_env_name(f.name))
+        if raw is None or (raw == "" and f.name not in ("quiet_hours",)):
+            continue
+        values[f.name] = _convert(f.name, str(f.type), raw)
+    settings = Settings(**values)  # type: ignore[arg-type]
+    _validate(settings)
+    return settings
+
+
+def _convert(name: str, type_name: str, raw: str) -> object:
+    try:
+        if type_name == "Decimal":
+            return Decimal(raw)
+        if type_name == "float":
+            return float(raw)
+        if type_name == "bool":
+            return raw.strip().lower() in ("1", "true", "yes", "on")
+    except (InvalidOperation, ValueError) as exc:
+        raise SettingsError(f"{_env_name(name)}={raw!r}: not a number") from exc
+    return raw.strip()
+
+
+def _validate(settings: Settings) -> None:
+    try:
+        ZoneInfo(settings.timezone)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise SettingsError(f"ZOUFANG_TIMEZONE={settings.timezone!r}: unknown time zone") from exc
+    if settings.locale not in ("zh_CN", "en"):
+        raise SettingsError(f"ZOUFANG_LOCALE={settings.locale!r}: use zh_CN or en")
+
+
+def masked(settings: Settings) -> list[tuple[str, str]]:
+    """(variable, value) pairs for `zoufang config`, secrets masked."""
+    rows = []
+    for f in fields(settings):
+        name = _env_name(f.name)
+        value = str(getattr(settings, f.name))
+        if name in SECRETS and value:
+            value = value[:3] + "…" + "*" * 6
+        rows.append((name, value))
+    return rows

@@ -1,0 +1,301 @@
+"""Roster rows into the database: upserts by 户编号 / 干部编号, places created by name as needed.
+
+Every check against the database (`check_households`, `check_cadres`) reads only; the imports run the
+same checks first and raise `RosterError` before writing anything, so a file is imported whole or not
+at all within the caller's transaction.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import selectinload
+
+from storage.models import Cadre, County, Household, Township, Village
+from survey.roster import (
+    CADRE_COLUMNS,
+    HOUSEHOLD_COLUMNS,
+    CadreRow,
+    HouseholdRow,
+    RosterError,
+    RowError,
+    column_label,
+)
+
+__all__ = ["ImportCounts", "check_cadres", "check_households", "import_cadres", "import_households"]
+
+_CHUNK = 500  # values per IN (…), well under every backend's parameter limit
+T = TypeVar("T")
+
+
+@dataclass
+class ImportCounts:
+    created: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    counties_created: int = 0
+    townships_created: int = 0
+    villages_created: int = 0
+
+
+def _chunks(values: Iterable[T]) -> Iterator[list[T]]:
+    items = list(dict.fromkeys(values))
+    for start in range(0, len(items), _CHUNK):
+        yield items[start : start + _CHUNK]
+
+
+# --- places ---
+
+
+class _Places:
+    """Counties, townships and villages by name; new ones are added to the session (ids after a flush)."""
+
+    def __init__(self, session: AsyncSession, counts: ImportCounts | None = None) -> None:
+        self._session = session
+        self._counts = counts or ImportCounts()
+        self.counties: dict[str, County] = {}
+        self.townships: dict[tuple[str, str], Township] = {}  # (county, township)
+        self.villages: dict[tuple[str, str, str], Village] = {}  # (county, township, village)
+
+    @classmethod
+    async def load(cls, session: AsyncSession, counts: ImportCounts | None = None) -> _Places:
+        places = cls(session, counts)
+        for county in await session.scalars(select(County)):
+            places.counties[county.name] = county
+        for township, county_name in await session.execute(
+            select(Township, County.name).join(County, Township.county_id == County.id)
+        ):
+            places.townships[(county_name, township.name)] = township
+        query = (
+            select(Village, Township.name, County.name)
+            .join(Township, Village.township_id == Township.id)
+            .join(County, Township.county_id == County.id)
+        )
+        for village, township_name, county_name in await session.execute(query):
+            places.villages[(county_name, township_name, village.name)] = village
+        return places
+
+    def counties_with_township(self, township: str) -> list[str]:
+        return sorted(county for county, name in self.townships if name == township)
+
+    def county(self, name: str) -> County:
+        if name not in self.counties:
+            self.counties[name] = County(name=name)
+            self._session.add(self.counties[name])
+            self._counts.counties_created += 1
+        return self.counties[name]
+
+    def township(self, county: str, name: str) -> Township:
+        key = (county, name)
+        if key not in self.townships:
+            self.townships[key] = Township(county=self.county(county), name=name)
+            self._session.add(self.townships[key])
+            self._counts.townships_created += 1
+        return self.townships[key]
+
+    def village(self, county: str, township: str, name: str) -> Village:
+        key = (county, township, name)
+        if key not in self.villages:
+            self.villages[key] = Village(township=self.township(county, township), name=name)
+            self._session.add(self.villages[key])
+            self._counts.villages_created += 1
+        return self.villages[key]
+
+
+def _cadre_county(places: _Places, township: str, county: str | None) -> tuple[str | None, str | None]:
+    """The county a cadre's township belongs to, or (None, why it cannot be told)."""
+    if county is not None:
+        return county, None
+    found = places.counties_with_township(township)
+    if len(found) == 1:
+        return found[0], None
+    if len(found) > 1:
+        return None, f"乡镇“{township}”在多个县都有（{'、'.join(found)}），无法确定是哪一个：导入时请指定县"
+    if len(places.counties) == 1:
+        return next(iter(places.counties)), None
+    if not places.counties:
+        return None, f"乡镇“{township}”尚未登记，系统中还没有任何县：请先导入户花名册，或导入时指定县"
+    return None, f"乡镇“{township}”尚未登记，系统中有多个县，无法确定它属于哪个县：请先导入该乡镇的户花名册"
+
+
+# --- households ---
+
+
+async def _cadre_ids(session: AsyncSession, codes: Iterable[str]) -> dict[str, int]:
+    found: dict[str, int] = {}
+    for chunk in _chunks(codes):
+        rows = await session.execute(select(Cadre.code, Cadre.id).where(Cadre.code.in_(chunk)))
+        found.update({code: cadre_id for code, cadre_id in rows})
+    return found
+
+
+async def _household_counties(session: AsyncSession, codes: Iterable[str]) -> dict[str, str]:
+    found: dict[str, str] = {}
+    for chunk in _chunks(codes):
+        query = (
+            select(Household.code, County.name)
+            .join(Village, Household.village_id == Village.id)
+            .join(Township, Village.township_id == Township.id)
+            .join(County, Township.county_id == County.id)
+            .where(Household.code.in_(chunk))
+        )
+        found.update({code: county for code, county in await session.execute(query)})
+    return found
+
+
+async def check_households(
+    session: AsyncSession, rows: Sequence[HouseholdRow], columns: Mapping[str, str] | None = None
+) -> list[RowError]:
+    """Errors only the database can show: an unknown 帮扶责任人编号, a 户编号 already used in another county."""
+
+    def label(key: str) -> str:
+        return column_label(columns, key, HOUSEHOLD_COLUMNS)
+
+    cadres = await _cadre_ids(session, (row.helper_code for row in rows if row.helper_code))
+    counties = await _household_counties(session, (row.code for row in rows))
+    errors: list[RowError] = []
+    for row in rows:
+        other = counties.get(row.code)
+        if other is not None and other != row.county:
+            message = f"户编号“{row.code}”已被{other}的户使用（户编号在系统内不能重复）"
+            errors.append(RowError(row.row, label("household_id"), message))
+        if row.helper_code and row.helper_code not in cadres:
+            message = f"干部编号“{row.helper_code}”在系统中不存在：请先导入干部花名册"
+            errors.append(RowError(row.row, label("helper_id"), message))
+    return errors
+
+
+def _household_values(row: HouseholdRow, village: Village, helpers: Mapping[str, int]) -> dict[str, Any]:
+    return {
+        "village_id": village.id,
+        "hamlet": row.hamlet,
+        "head_name": row.head_name,
+        "phone": row.phone,
+        "members": row.members,
+        "status": row.status,
+        "cause": row.cause,
+        "lat": row.lat,
+        "lon": row.lon,
+        "helper_id": helpers[row.helper_code] if row.helper_code else None,
+    }
+
+
+def _update(target: object, values: Mapping[str, Any]) -> bool:
+    """Set the values that differ; whether any did."""
+    changed = False
+    for name, value in values.items():
+        if getattr(target, name) != value:
+            setattr(target, name, value)
+            changed = True
+    return changed
+
+
+async def import_households(
+    session: AsyncSession, rows: Sequence[HouseholdRow], columns: Mapping[str, str] | None = None
+) -> ImportCounts:
+    """Upsert households by 户编号; raises RosterError (having written nothing) if a row fails a check."""
+    errors = await check_households(session, rows, columns)
+    if errors:
+        raise RosterError(errors)
+    counts = ImportCounts()
+    places = await _Places.load(session, counts)
+    villages = [places.village(row.county, row.township, row.village) for row in rows]
+    await session.flush()
+    helpers = await _cadre_ids(session, (row.helper_code for row in rows if row.helper_code))
+    existing = await _households_by_code(session, (row.code for row in rows))
+    for row, village in zip(rows, villages, strict=True):
+        values = _household_values(row, village, helpers)
+        household = existing.get(row.code)
+        if household is None:
+            session.add(Household(code=row.code, **values))
+            counts.created += 1
+        elif _update(household, values):
+            counts.updated += 1
+        else:
+            counts.unchanged += 1
+    await session.flush()
+    return counts
+
+
+async def _households_by_code(session: AsyncSession, codes: Iterable[str]) -> dict[str, Household]:
+    found: dict[str, Household] = {}
+    for chunk in _chunks(codes):
+        found.update(
+            {h.code: h for h in await session.scalars(select(Household).where(Household.code.in_(chunk)))}
+        )
+    return found
+
+
+# --- cadres ---
+
+
+async def check_cadres(
+    session: AsyncSession,
+    rows: Sequence[CadreRow],
+    columns: Mapping[str, str] | None = None,
+    county: str | None = None,
+) -> list[RowError]:
+    """Errors only the database can show: a 乡镇 whose county cannot be told."""
+    places = await _Places.load(session)
+    errors: list[RowError] = []
+    for row in rows:
+        _, problem = _cadre_county(places, row.township, county)
+        if problem is not None:
+            errors.append(RowError(row.row, column_label(columns, "township", CADRE_COLUMNS), problem))
+    return errors
+
+
+async def _cadres_by_code(session: AsyncSession, codes: Iterable[str]) -> dict[str, Cadre]:
+    found: dict[str, Cadre] = {}
+    for chunk in _chunks(codes):
+        query = select(Cadre).options(selectinload(Cadre.villages)).where(Cadre.code.in_(chunk))
+        found.update({cadre.code: cadre for cadre in await session.scalars(query)})
+    return found
+
+
+async def import_cadres(
+    session: AsyncSession,
+    rows: Sequence[CadreRow],
+    columns: Mapping[str, str] | None = None,
+    county: str | None = None,
+) -> ImportCounts:
+    """Upsert cadres by 干部编号 with their villages (created in the cadre's township if new).
+
+    A township not yet known goes to `county` if given, else to the only county in the database.
+    Raises RosterError (having written nothing) if a row fails a check.
+    """
+    errors = await check_cadres(session, rows, columns, county)
+    if errors:
+        raise RosterError(errors)
+    counts = ImportCounts()
+    places = await _Places.load(session, counts)
+    resolved: list[tuple[Township, list[Village]]] = []
+    for row in rows:
+        county_name, _ = _cadre_county(places, row.township, county)
+        assert county_name is not None  # checked above
+        township = places.township(county_name, row.township)
+        villages = [places.village(county_name, row.township, name) for name in row.villages]
+        resolved.append((township, villages))
+    await session.flush()
+    existing = await _cadres_by_code(session, (row.code for row in rows))
+    for row, (township, villages) in zip(rows, resolved, strict=True):
+        values = {"name": row.name, "phone": row.phone, "role": row.role, "township_id": township.id}
+        cadre = existing.get(row.code)
+        if cadre is None:
+            session.add(Cadre(code=row.code, villages=villages, **values))
+            counts.created += 1
+            continue
+        changed = _update(cadre, values)
+        if {village.id for village in cadre.villages} != {village.id for village in villages}:
+            cadre.villages = villages
+            changed = True
+        if changed:
+            counts.updated += 1
+        else:
+            counts.unchanged += 1
+    await session.flush()
+    return counts

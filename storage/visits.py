@@ -1,0 +1,226 @@
+"""Repositories for cadres, their households and visits."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import func, insert, select
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import selectinload
+
+from storage.models import (
+    Answer,
+    Cadre,
+    County,
+    Household,
+    Problem,
+    Township,
+    Village,
+    Visit,
+    WorkLogEntry,
+    cadre_villages,
+)
+from survey.facts import HouseholdFacts, Lines
+from survey.script import Script
+
+
+async def cadre_by_code(session: AsyncSession, code: str) -> Cadre | None:
+    query = select(Cadre).where(Cadre.code == code).options(selectinload(Cadre.villages), selectinload(Cadre.township))
+    return (await session.execute(query)).scalar_one_or_none()
+
+
+def _scope_query(cadre: Cadre, scope: str):
+    query = select(Household).options(selectinload(Household.village))
+    if scope == "villages":
+        village_ids = select(cadre_villages.c.village_id).where(cadre_villages.c.cadre_id == cadre.id)
+        return query.where(Household.village_id.in_(village_ids))
+    if scope == "helper":
+        return query.where(Household.helper_id == cadre.id)
+    if scope == "township":
+        return query.join(Village).where(Village.township_id == cadre.township_id)
+    return None
+
+
+async def households_in_scope(session: AsyncSession, cadre: Cadre, scope: str) -> list[Household]:
+    """The households a cadre must visit: their villages, the households naming them as helper, or the township."""
+    query = _scope_query(cadre, scope)
+    if query is None:
+        return []
+    return list((await session.execute(query.order_by(Household.village_id, Household.code))).scalars())
+
+
+async def visited_household_ids(session: AsyncSession, cadre_id: int, start: datetime, end: datetime) -> set[int]:
+    query = select(Visit.household_id).where(
+        Visit.cadre_id == cadre_id,
+        Visit.status == "submitted",
+        Visit.submitted_at >= start,
+        Visit.submitted_at < end,
+    )
+    return set((await session.execute(query)).scalars())
+
+
+async def drafts_of(session: AsyncSession, cadre_id: int) -> list[Visit]:
+    query = (
+        select(Visit)
+        .where(Visit.cadre_id == cadre_id, Visit.status == "draft")
+        .options(selectinload(Visit.household).selectinload(Household.village))
+        .order_by(Visit.updated_at.desc())
+    )
+    return list((await session.execute(query)).scalars())
+
+
+async def household_by_code(session: AsyncSession, code: str) -> Household | None:
+    query = select(Household).where(Household.code == code).options(selectinload(Household.village))
+    return (await session.execute(query)).scalar_one_or_none()
+
+
+async def visit_by_id(session: AsyncSession, visit_id: int, *, lock: bool = False) -> Visit | None:
+    query = (
+        select(Visit)
+        .where(Visit.id == visit_id)
+        .options(selectinload(Visit.household).selectinload(Household.village), selectinload(Visit.cadre))
+    )
+    if lock:
+        query = query.with_for_update()
+    return (await session.execute(query)).scalar_one_or_none()
+
+
+async def county_lines(session: AsyncSession, household: Household, defaults: Lines) -> Lines:
+    """The county's own income and monitoring lines, or the settings' defaults where the county sets none."""
+    query = (
+        select(County)
+        .join(Township, Township.county_id == County.id)
+        .join(Village, Village.township_id == Township.id)
+        .where(Village.id == household.village_id)
+    )
+    county = (await session.execute(query)).scalar_one()
+    return Lines(
+        income_line=county.income_line if county.income_line is not None else defaults.income_line,
+        monitoring_line=county.monitoring_line if county.monitoring_line is not None else defaults.monitoring_line,
+        count_guaranteed=(
+            county.count_guaranteed if county.count_guaranteed is not None else defaults.count_guaranteed
+        ),
+    )
+
+
+async def previous_facts(session: AsyncSession, household_id: int, before_visit: int) -> HouseholdFacts | None:
+    """Facts of the household's latest submitted visit (for 脱贫达标 and the income-drop warning)."""
+    query = (
+        select(Visit)
+        .where(Visit.household_id == household_id, Visit.status == "submitted", Visit.id != before_visit)
+        .order_by(Visit.submitted_at.desc())
+        .limit(1)
+    )
+    visit = (await session.execute(query)).scalar_one_or_none()
+    if visit is None or visit.counted_income is None:
+        return None
+    return HouseholdFacts(
+        counted_income=Decimal(visit.counted_income),
+        per_capita_net=None if visit.per_capita_net is None else Decimal(visit.per_capita_net),
+        unmet=tuple(filter(None, (visit.unmet or "").split(","))),
+        group=visit.household_group or "",
+        warnings=tuple(filter(None, (visit.warnings or "").split(","))),
+    )
+
+
+def answer_rows(script: Script, visit_id: int, answers: dict[str, Any]) -> list[dict[str, Any]]:
+    """Typed rows for the answers table: one per value, one per chosen option of a several-of question."""
+    rows: list[dict[str, Any]] = []
+    for question in script.questions():
+        value = answers.get(question.name)
+        if value is None:
+            continue
+        if question.type == "repeat":
+            for k, item in enumerate(value):
+                for child in question.questions:
+                    if item.get(child.name) is not None:
+                        rows += _typed(visit_id, child.name, k, child.type, item[child.name])
+        else:
+            rows += _typed(visit_id, question.name, -1, question.type, value)
+    return rows
+
+
+def _typed(visit_id: int, field: str, item: int, qtype: str, value: Any) -> list[dict[str, Any]]:
+    base = {"visit_id": visit_id, "field": field, "item": item, "seq": 0,
+            "value_int": None, "value_real": None, "value_bool": None, "value_text": None}
+    if qtype == "several_of":
+        return [{**base, "seq": i, "value_text": v} for i, v in enumerate(value)]
+    if qtype == "integer":
+        return [{**base, "value_int": int(value)}]
+    if qtype == "decimal":
+        return [{**base, "value_real": float(value)}]
+    if qtype in ("yes_no", "confirm"):
+        return [{**base, "value_bool": bool(value)}]
+    if qtype == "location":
+        return [{**base, "value_text": f"{value['lat']},{value['lon']}"}]
+    if qtype == "photo":
+        return [{**base, "value_text": value["file_id"]}]
+    return [{**base, "value_text": str(value)}]
+
+
+async def store_submission(
+    session: AsyncSession,
+    script: Script,
+    visit: Visit,
+    answers: dict[str, Any],
+    facts: HouseholdFacts,
+    now: datetime,
+    log_day: date,
+    visit_log: str,
+    problem_log: Callable[[Problem], str],
+) -> list[Problem]:
+    """Answers, problems, derived facts and work-log entries of a submitted visit, in the caller's transaction."""
+    rows = answer_rows(script, visit.id, answers)
+    if rows:
+        await session.execute(insert(Answer), rows)
+    visit.status = "submitted"
+    visit.submitted_at = now
+    visit.updated_at = now
+    if isinstance(answers.get("location"), dict):
+        visit.lat, visit.lon = answers["location"]["lat"], answers["location"]["lon"]
+    visit.counted_income = facts.counted_income
+    visit.per_capita_net = facts.per_capita_net
+    visit.household_group = facts.group
+    visit.unmet = ",".join(facts.unmet)
+    visit.warnings = ",".join(facts.warnings)
+    visit.satisfaction = answers.get("satisfaction")
+    problems = [_problem(visit, item, now) for item in answers.get("problems", [])]
+    session.add_all(problems)
+    await session.flush()
+    session.add(WorkLogEntry(cadre_id=visit.cadre_id, day=log_day, kind="visit", visit_id=visit.id,
+                             text=visit_log, created_at=now))
+    for problem in problems:
+        if problem.resolved_on_site:
+            session.add(WorkLogEntry(cadre_id=visit.cadre_id, day=log_day, kind="problem_resolved",
+                                     visit_id=visit.id, problem_id=problem.id, text=problem_log(problem),
+                                     created_at=now))
+    return problems
+
+
+def _problem(visit: Visit, item: dict[str, Any], now: datetime) -> Problem:
+    resolved = bool(item.get("resolved_on_site"))
+    return Problem(
+        household_id=visit.household_id,
+        visit_id=visit.id,
+        raised_by_id=visit.cadre_id,
+        source="visit",
+        category=item["category"],
+        description=item["description"],
+        resolved_on_site=resolved,
+        resolution=item.get("resolution"),
+        status="closed" if resolved else "escalated",
+        created_at=now,
+        closed_at=now if resolved else None,
+    )
+
+
+def dump_session(session_data: dict[str, Any]) -> str:
+    return json.dumps(session_data, ensure_ascii=False, separators=(",", ":"))
+
+
+async def count_submitted(session: AsyncSession) -> int:
+    return (await session.execute(select(func.count(Visit.id)).where(Visit.status == "submitted"))).scalar_one()

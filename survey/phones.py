@@ -1,0 +1,59 @@
+"""Phone numbers: mainland mobiles as E.164, and masked for reports.
+
+Any *possible* mobile number is accepted: new ranges are issued before phone libraries list them, so
+`is_valid_number` would refuse real numbers. Only numbers that cannot be a mobile are refused.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+
+import phonenumbers
+from phonenumbers import NumberParseException, PhoneNumberFormat, PhoneNumberType
+
+__all__ = ["mask_phone", "normalize_phone"]
+
+# Digits with spaces, dashes, parentheses and one leading "+" (after NFKC, so full-width forms count too).
+_ALLOWED = re.compile(r"\+?[0-9\s\-()]+")
+_MAINLAND_MOBILE = re.compile(r"1[0-9]{10}")
+_MASK = "****"
+
+
+def normalize_phone(text: str, region: str = "CN") -> str:
+    """The number as E.164 (`+8613812345678`), or ValueError with a zh-CN reason.
+
+    For the mainland (region "CN") the number must be a mobile: 11 digits starting with 1, written
+    bare or after +86 / 0086 / 86, with spaces and dashes anywhere.
+    """
+    cleaned = unicodedata.normalize("NFKC", text).strip()
+    if not cleaned:
+        raise ValueError("号码为空")
+    if not _ALLOWED.fullmatch(cleaned):
+        raise ValueError("号码只能包含数字、空格和短横线")
+    try:
+        number = phonenumbers.parse(cleaned, region)
+    except NumberParseException as error:
+        raise ValueError("无法识别为电话号码") from error
+    if number.country_code != phonenumbers.country_code_for_region(region):
+        raise ValueError("不是中国大陆的号码" if region == "CN" else f"不是 {region} 的号码")
+    national = str(number.national_number)
+    if region == "CN" and not _MAINLAND_MOBILE.fullmatch(national):
+        if national.startswith("1"):
+            raise ValueError(f"位数不对：手机号码应为 11 位，这里是 {len(national)} 位")
+        raise ValueError("不是手机号码：应为 1 开头的 11 位数字")
+    if not phonenumbers.is_possible_number_for_type(number, PhoneNumberType.MOBILE):
+        raise ValueError("位数不对，不可能是手机号码")
+    return phonenumbers.format_number(number, PhoneNumberFormat.E164)
+
+
+def mask_phone(e164: str) -> str:
+    """National digits with the middle four hidden: "+8613812348000" → "138****8000"."""
+    try:
+        national = str(phonenumbers.parse(e164, None).national_number)
+    except NumberParseException as error:
+        raise ValueError(f"不是 E.164 格式的号码：{e164!r}") from error
+    if len(national) <= len(_MASK):
+        return _MASK
+    start = (len(national) - len(_MASK)) // 2
+    return national[:start] + _MASK + national[start + len(_MASK) :]

@@ -1,0 +1,446 @@
+"""Roster validation (/work/shared/domain/roster.md): headers and rows in, typed rows and row errors out.
+
+Pure: no file reading and no database. The caller hands over a table-like object (headers plus rows
+numbered as the spreadsheet shows them, the header being row 1) and gets back every bad row at once,
+so a bad file can be refused whole.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
+from typing import Generic, Protocol, TypeVar
+
+from survey.periods import ROLES
+from survey.phones import normalize_phone
+
+__all__ = [
+    "CADRE_COLUMNS",
+    "CAUSES",
+    "HEADER_ROW",
+    "HOUSEHOLD_COLUMNS",
+    "MAX_MEMBERS",
+    "MAX_NAME_LENGTH",
+    "STATUSES",
+    "CadreRow",
+    "Column",
+    "HouseholdRow",
+    "RosterError",
+    "RosterResult",
+    "RowError",
+    "TableLike",
+    "column_label",
+    "split_villages",
+    "validate_cadres",
+    "validate_households",
+]
+
+HEADER_ROW = 1
+MAX_MEMBERS = 20
+MAX_NAME_LENGTH = 64  # the String(64) columns of storage.models
+STATUSES: tuple[str, ...] = ("未脱贫", "已脱贫", "监测户")
+# main_cause of visit-script.md
+CAUSES: tuple[str, ...] = (
+    "因病",
+    "因残",
+    "因学",
+    "因灾",
+    "缺土地",
+    "缺水",
+    "缺技术",
+    "缺劳力",
+    "缺资金",
+    "交通条件落后",
+    "自身发展动力不足",
+    "其他",
+)
+_VILLAGE_SEPARATORS = re.compile(r"[;；]")
+_INTEGER = re.compile(r"[0-9]+")
+_DECIMAL = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)")
+
+
+# --- errors ---
+
+
+@dataclass(frozen=True, order=True)
+class RowError:
+    """One thing wrong: the spreadsheet row number, the column (its header as in the file), what is wrong."""
+
+    row: int
+    column: str
+    message: str
+
+    def line(self) -> str:
+        return f"第 {self.row} 行 · {self.column}：{self.message}"
+
+
+class RosterError(Exception):
+    """A roster file refused whole: a list of row errors, or one message about the file itself."""
+
+    def __init__(self, errors: Sequence[RowError] | str) -> None:
+        if isinstance(errors, str):
+            self.errors: list[RowError] = []
+            self.message: str | None = errors
+        else:
+            self.errors = sorted(errors, key=lambda error: error.row)  # stable: column order kept
+            self.message = None
+        super().__init__("\n".join(self.lines()))
+
+    def lines(self) -> list[str]:
+        """zh-CN lines for county staff: a summary line, then one line per error."""
+        if self.message is not None:
+            return [self.message]
+        return [
+            f"文件有 {len(self.errors)} 处错误，未导入任何数据：",
+            *(error.line() for error in self.errors),
+        ]
+
+
+# --- columns ---
+
+
+@dataclass(frozen=True)
+class Column:
+    key: str  # the English header of roster.md
+    label: str  # the Chinese header
+    required: bool
+
+
+HOUSEHOLD_COLUMNS: tuple[Column, ...] = (
+    Column("household_id", "户编号", True),
+    Column("county", "县", True),
+    Column("township", "乡镇", True),
+    Column("village", "行政村", True),
+    Column("hamlet", "屯", False),
+    Column("head_name", "户主姓名", True),
+    Column("phone", "联系电话", False),
+    Column("members", "家庭人口", True),
+    Column("status", "脱贫状态", True),
+    Column("cause", "主要致贫原因", False),
+    Column("lat", "纬度", False),
+    Column("lon", "经度", False),
+    Column("helper_id", "帮扶责任人编号", False),
+)
+
+CADRE_COLUMNS: tuple[Column, ...] = (
+    Column("cadre_id", "干部编号", True),
+    Column("name", "姓名", True),
+    Column("phone", "手机", True),
+    Column("role", "角色", True),
+    Column("township", "乡镇", True),
+    Column("villages", "行政村", False),
+)
+
+
+def column_label(columns: Mapping[str, str] | None, key: str, spec: Sequence[Column]) -> str:
+    """The header a column has in the file, or its Chinese header when the file has no such column."""
+    if columns and key in columns:
+        return columns[key]
+    return next(column.label for column in spec if column.key == key)
+
+
+# --- typed rows ---
+
+
+@dataclass(frozen=True)
+class HouseholdRow:
+    row: int  # spreadsheet row number
+    code: str  # 户编号
+    county: str
+    township: str
+    village: str
+    hamlet: str | None
+    head_name: str
+    phone: str | None  # E.164
+    members: int
+    status: str
+    cause: str | None
+    lat: float | None
+    lon: float | None
+    helper_code: str | None  # 帮扶责任人编号: a cadre's 干部编号
+
+
+@dataclass(frozen=True)
+class CadreRow:
+    row: int
+    code: str  # 干部编号
+    name: str
+    phone: str  # E.164
+    role: str
+    township: str
+    villages: tuple[str, ...]  # empty for township-wide roles
+
+
+RowT = TypeVar("RowT", HouseholdRow, CadreRow)
+
+
+@dataclass
+class RosterResult(Generic[RowT]):
+    """Good rows, every error, and the columns of the file that were ignored (each named once)."""
+
+    rows: list[RowT] = field(default_factory=list)
+    errors: list[RowError] = field(default_factory=list)
+    ignored_columns: list[str] = field(default_factory=list)
+    columns: dict[str, str] = field(default_factory=dict)  # key -> header as it appears in the file
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors
+
+
+class TableLike(Protocol):
+    """What validation needs of a table: its headers and its rows with their spreadsheet row numbers."""
+
+    @property
+    def headers(self) -> Sequence[str]: ...
+
+    def numbered_rows(self) -> Iterable[tuple[int, Sequence[str]]]: ...
+
+
+# --- headers ---
+
+
+def _header_key(text: str) -> str:
+    """Headers compare without spaces, case or a required-marker "*": "Household ID" ~ "household_id"."""
+    cleaned = unicodedata.normalize("NFKC", text).strip().strip("*").strip().lower()
+    return re.sub(r"[\s\-]+", "_", cleaned)
+
+
+def _column_letter(index: int) -> str:
+    letters = ""
+    number = index + 1
+    while number:
+        number, rest = divmod(number - 1, 26)
+        letters = chr(ord("A") + rest) + letters
+    return letters
+
+
+@dataclass
+class _Header:
+    index: dict[str, int]  # key -> cell index
+    shown: dict[str, str]  # key -> header as in the file
+    ignored: list[str]
+    errors: list[RowError]
+
+
+def _map_headers(headers: Sequence[str], spec: Sequence[Column]) -> _Header:
+    names: dict[str, Column] = {}
+    for column in spec:
+        names[_header_key(column.label)] = column
+        names[_header_key(column.key)] = column
+    header = _Header(index={}, shown={}, ignored=[], errors=[])
+    for position, raw in enumerate(headers):
+        text = raw.strip()
+        if not text:
+            continue
+        column = names.get(_header_key(text))
+        if column is None:
+            if text not in header.ignored:
+                header.ignored.append(text)
+        elif column.key in header.index:
+            first = header.index[column.key]
+            message = f"第 {_column_letter(first)} 列和第 {_column_letter(position)} 列都是“{column.label}”，只能有一列"
+            header.errors.append(RowError(HEADER_ROW, text, message))
+        else:
+            header.index[column.key] = position
+            header.shown[column.key] = text
+    for column in spec:
+        if column.required and column.key not in header.index:
+            message = f"缺少必填列“{column.label}”（英文表头 {column.key}）"
+            header.errors.append(RowError(HEADER_ROW, column.label, message))
+    return header
+
+
+# --- one row ---
+
+
+class _Cells:
+    """One row's cells by column key, collecting its errors."""
+
+    def __init__(self, number: int, cells: Sequence[str], header: _Header, spec: Sequence[Column]) -> None:
+        self.number = number
+        self._cells = cells
+        self._header = header
+        self._spec = spec
+        self.errors: list[RowError] = []
+
+    def label(self, key: str) -> str:
+        return column_label(self._header.shown, key, self._spec)
+
+    def raw(self, key: str) -> str:
+        index = self._header.index.get(key)
+        if index is None or index >= len(self._cells):
+            return ""
+        return self._cells[index].strip()
+
+    def fail(self, key: str, message: str) -> None:
+        self.errors.append(RowError(self.number, self.label(key), message))
+
+    def text(self, key: str, *, required: bool = False) -> str | None:
+        value = self.raw(key)
+        if not value:
+            if required:
+                self.fail(key, "必填，不能为空")
+            return None
+        if len(value) > MAX_NAME_LENGTH:
+            self.fail(key, f"不能超过 {MAX_NAME_LENGTH} 个字，实际 {len(value)} 个字")
+            return None
+        return value
+
+    def required(self, key: str) -> str:
+        return self.text(key, required=True) or ""
+
+    def choice(self, key: str, choices: Sequence[str], *, required: bool = False) -> str | None:
+        value = self.text(key, required=required)
+        if value is not None and value not in choices:
+            self.fail(key, f"应为以下之一：{'、'.join(choices)}，实际为“{value}”")
+            return None
+        return value
+
+    def members(self, key: str) -> int:
+        value = self.text(key, required=True)
+        if value is None:
+            return 0
+        digits = unicodedata.normalize("NFKC", value)
+        if not _INTEGER.fullmatch(digits) or not 1 <= int(digits) <= MAX_MEMBERS:
+            self.fail(key, f"应为 1–{MAX_MEMBERS} 的整数，实际为“{value}”")
+            return 0
+        return int(digits)
+
+    def coordinate(self, key: str, limit: int) -> float | None:
+        value = self.raw(key)
+        if not value:
+            return None
+        number = _decimal(value)
+        if number is None or not -limit <= number <= limit:
+            self.fail(key, f"应为 −{limit} 到 {limit} 之间的小数（WGS-84），实际为“{value}”")
+            return None
+        return float(number)
+
+    def phone(self, key: str, *, required: bool = False) -> str | None:
+        value = self.text(key, required=required)
+        if value is None:
+            return None
+        try:
+            return normalize_phone(value)
+        except ValueError as error:
+            self.fail(key, f"{error}，实际为“{value}”")
+            return None
+
+
+def _decimal(text: str) -> Decimal | None:
+    cleaned = unicodedata.normalize("NFKC", text).replace("\u2212", "-")
+    if not _DECIMAL.fullmatch(cleaned):
+        return None
+    try:
+        return Decimal(cleaned)
+    except InvalidOperation:
+        return None
+
+
+def split_villages(text: str) -> tuple[str, ...]:
+    """行政村 of a cadre: names separated by ; or ；, blanks dropped, each name once."""
+    names = (name.strip() for name in _VILLAGE_SEPARATORS.split(text))
+    return tuple(dict.fromkeys(name for name in names if name))
+
+
+def _household(cells: _Cells) -> HouseholdRow | None:
+    code = cells.required("household_id")
+    county = cells.required("county")
+    township = cells.required("township")
+    village = cells.required("village")
+    hamlet = cells.text("hamlet")
+    head_name = cells.required("head_name")
+    phone = cells.phone("phone")
+    members = cells.members("members")
+    status = cells.choice("status", STATUSES, required=True) or ""
+    cause = cells.choice("cause", CAUSES)
+    lat = cells.coordinate("lat", 90)
+    lon = cells.coordinate("lon", 180)
+    helper_code = cells.text("helper_id")
+    _both_or_neither(cells)
+    if cells.errors:
+        return None
+    return HouseholdRow(
+        row=cells.number,
+        code=code,
+        county=county,
+        township=township,
+        village=village,
+        hamlet=hamlet,
+        head_name=head_name,
+        phone=phone,
+        members=members,
+        status=status,
+        cause=cause,
+        lat=lat,
+        lon=lon,
+        helper_code=helper_code,
+    )
+
+
+def _both_or_neither(cells: _Cells) -> None:
+    has_lat, has_lon = bool(cells.raw("lat")), bool(cells.raw("lon"))
+    if has_lat and not has_lon:
+        cells.fail("lon", f"填了{cells.label('lat')}就必须同时填{cells.label('lon')}")
+    elif has_lon and not has_lat:
+        cells.fail("lat", f"填了{cells.label('lon')}就必须同时填{cells.label('lat')}")
+
+
+def _cadre(cells: _Cells) -> CadreRow | None:
+    code = cells.required("cadre_id")
+    name = cells.required("name")
+    phone = cells.phone("phone", required=True) or ""
+    role = cells.choice("role", ROLES, required=True) or ""
+    township = cells.required("township")
+    villages = split_villages(cells.raw("villages"))
+    for village in villages:
+        if len(village) > MAX_NAME_LENGTH:
+            cells.fail("villages", f"村名不能超过 {MAX_NAME_LENGTH} 个字：“{village[:20]}…”")
+    if cells.errors:
+        return None
+    return CadreRow(
+        row=cells.number, code=code, name=name, phone=phone, role=role, township=township, villages=villages
+    )
+
+
+# --- whole tables ---
+
+
+def _validate(
+    table: TableLike,
+    spec: Sequence[Column],
+    id_key: str,
+    parse: Callable[[_Cells], RowT | None],
+) -> RosterResult[RowT]:
+    header = _map_headers(table.headers, spec)
+    result: RosterResult[RowT] = RosterResult(ignored_columns=header.ignored, columns=dict(header.shown))
+    if header.errors:
+        result.errors = header.errors
+        return result
+    first_row: dict[str, int] = {}
+    for number, values in table.numbered_rows():
+        cells = _Cells(number, values, header, spec)
+        code = cells.raw(id_key)
+        if code and code in first_row:
+            cells.fail(id_key, f"{cells.label(id_key)}“{code}”与第 {first_row[code]} 行重复")
+        elif code:
+            first_row[code] = number
+        row = parse(cells)
+        result.errors.extend(cells.errors)
+        if row is not None and not cells.errors:
+            result.rows.append(row)
+    return result
+
+
+def validate_households(table: TableLike) -> RosterResult[HouseholdRow]:
+    """Check a households roster; `rows` holds the good rows, `errors` every bad one."""
+    return _validate(table, HOUSEHOLD_COLUMNS, "household_id", _household)
+
+
+def validate_cadres(table: TableLike) -> RosterResult[CadreRow]:
+    """Check a cadres roster; `rows` holds the good rows, `errors` every bad one."""
+    return _validate(table, CADRE_COLUMNS, "cadre_id", _cadre)
