@@ -77,14 +77,14 @@ def import_() -> None:
     """Import a roster file (.csv or .xlsx) in the county format."""
 
 
-def _import(kind: str, path: Path) -> None:
+def _import(kind: str, path: Path, county: str | None = None) -> None:
     from bot.roster_files import RosterError, import_file
     from storage.db import Database
 
     async def go() -> Any:
         db = Database(settings().db_url)
         try:
-            return await import_file(db, kind, path)  # type: ignore[arg-type]
+            return await import_file(db, kind, path, county=county)  # type: ignore[arg-type]
         finally:
             await db.close()
 
@@ -100,9 +100,10 @@ def _import(kind: str, path: Path) -> None:
 
 @import_.command()
 @click.argument("file", type=click.Path(path_type=Path))
-def cadres(file: Path) -> None:
+@click.option("--county", help="县: the county of the file's townships (needed while the database has no county)")
+def cadres(file: Path, county: str | None) -> None:
     """Import the cadre roster (干部编号, 姓名, 手机, 角色, 乡镇, 行政村)."""
-    _import("cadres", file)
+    _import("cadres", file, county)
 
 
 @import_.command()

@@ -6,6 +6,7 @@ time, the way a cadre types on a phone (1.2万, 三人, 是/否, option numbers)
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import random
 import tempfile
@@ -160,13 +161,13 @@ def _living(rng: random.Random) -> list[str]:
 
 def _income(rng: random.Random, members: int) -> list[str]:
     # Per-capita net income around the lines (3600 income line, 5000 monitoring line).
-    per_capita = rng.choice([2800, 3400, 3600, 4200, 4800, 5000, 6500, 8000])
+    per_capita = rng.choice([2800, 3400, 3600, 4200, 5000, 5600, 6500, 8000, 9500, 12000])
     production = rng.choice([0, 500, 1000, 2000])
     total = per_capita * members + production
     wages = total * rng.choice([0, 4, 6]) // 10
     business = (total - wages) // 2
     transfer = total - wages - business
-    medical = rng.choice([0, 300, 800, 5000])
+    medical = rng.choice([0, 300, 800, 1500, 5000])
     return [_money(rng, wages), _money(rng, business), "0", "0", _money(rng, transfer),
             _money(rng, production), _money(rng, medical), rng.choice(["0", "500", "1200"])]
 
@@ -211,7 +212,7 @@ async def run_demo(settings: Settings, db_path: Path | None, *, visits: int, see
         await upgrade(db)
         with tempfile.TemporaryDirectory() as folder:
             counts = write_roster(Path(folder), rng)
-            await import_file(db, "cadres", Path(folder) / "cadres.csv")
+            await import_file(db, "cadres", Path(folder) / "cadres.csv", county=COUNTY)
             await import_file(db, "households", Path(folder) / "households.csv")
         done = await _walk_visits(db, settings, rng, visits)
         await _print_summary(db, settings, counts, done, out)
@@ -220,18 +221,31 @@ async def run_demo(settings: Settings, db_path: Path | None, *, visits: int, see
 
 
 async def _walk_visits(db: Database, settings: Settings, rng: random.Random, visits: int) -> int:
+    """Cadres work at the same time, as they do in the field: one task per cadre, visits in turn."""
     flow = VisitFlow(db, load_script(settings.script or None), settings)
     plan = await _visit_plan(db, rng, visits)
-    done = 0
-    for n, (cadre, household) in enumerate(plan):
-        outcome = await flow.start(cadre, household, channel="demo")
-        # the first visit of each township leaves a problem open, so every township has one on its queue
-        for text in visit_inputs(rng, household, open_problem=n < len(TOWNSHIPS)):
-            outcome = await flow.answer(outcome.visit_id, text)
-            if outcome.reply.error is not None:
-                raise RuntimeError(f"demo input {text!r} refused: {outcome.text}")
-        done += outcome.finished
-    return done
+    # inputs are drawn up front so the data do not depend on how the tasks interleave
+    inputs = [visit_inputs(rng, h, open_problem=n < len(TOWNSHIPS)) for n, (_, h) in enumerate(plan)]
+    by_cadre: dict[int, list[int]] = {}
+    for n, (cadre, _) in enumerate(plan):
+        by_cadre.setdefault(cadre.id, []).append(n)
+
+    async def cadre_visits(indices: list[int]) -> int:
+        done = 0
+        for n in indices:
+            done += await _walk_one(flow, *plan[n], inputs[n])
+        return done
+
+    return sum(await asyncio.gather(*(cadre_visits(indices) for indices in by_cadre.values())))
+
+
+async def _walk_one(flow: VisitFlow, cadre: Cadre, household: Household, inputs: list[str]) -> bool:
+    outcome = await flow.start(cadre, household, channel="demo")
+    for text in inputs:
+        outcome = await flow.answer(outcome.visit_id, text)
+        if outcome.reply.error is not None:
+            raise RuntimeError(f"demo input {text!r} refused: {outcome.text}")
+    return outcome.finished
 
 
 async def _visit_plan(db: Database, rng: random.Random, visits: int) -> list[tuple[Cadre, Household]]:

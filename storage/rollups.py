@@ -20,7 +20,7 @@ class CadreCoverage:
     visited: int
 
 
-def latest_visits():  # noqa: ANN201 - a SQLAlchemy subquery
+def latest_visits():
     """Each household's most recent submitted visit (its current facts)."""
     ranked = select(func.max(Visit.id).label("id")).where(Visit.status == "submitted").group_by(Visit.household_id)
     return ranked.subquery()

@@ -10,7 +10,7 @@ from typing import Any
 
 from sqlalchemy import func, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import selectinload
+from sqlalchemy.orm import joinedload, selectinload
 
 from storage.models import (
     Answer,
@@ -79,11 +79,8 @@ async def household_by_code(session: AsyncSession, code: str) -> Household | Non
 
 
 async def visit_by_id(session: AsyncSession, visit_id: int, *, lock: bool = False) -> Visit | None:
-    query = (
-        select(Visit)
-        .where(Visit.id == visit_id)
-        .options(selectinload(Visit.household).selectinload(Household.village), selectinload(Visit.cadre))
-    )
+    # one joined query: this runs for every answer a cadre types
+    query = select(Visit).where(Visit.id == visit_id).options(joinedload(Visit.household).joinedload(Household.village))
     if lock:
         query = query.with_for_update()
     return (await session.execute(query)).scalar_one_or_none()
