@@ -100,7 +100,9 @@ def _import(kind: str, path: Path, county: str | None = None) -> None:
 
 @import_.command()
 @click.argument("file", type=click.Path(path_type=Path))
-@click.option("--county", help="县: the county of the file's townships (needed while the database has no county)")
+@click.option(
+    "--county", help="县: the county of the file's townships (needed while the database has no county)"
+)
 def cadres(file: Path, county: str | None) -> None:
     """Import the cadre roster (干部编号, 姓名, 手机, 角色, 乡镇, 行政村)."""
     _import("cadres", file, county)
@@ -138,7 +140,12 @@ def console(cadre_code: str, household_code: str | None) -> None:
 
 
 @main.command()
-@click.option("--db", "db_path", type=click.Path(path_type=Path), help="SQLite file to create (default: a new temp file)")
+@click.option(
+    "--db",
+    "db_path",
+    type=click.Path(path_type=Path),
+    help="SQLite file to create (default: a new temp file)",
+)
 @click.option("--visits", default=36, show_default=True, help="Visits to walk through the engine (≥ 30)")
 @click.option("--seed", default=2026, show_default=True, help="Random seed for the demo data")
 def demo(db_path: Path | None, visits: int, seed: int) -> None:

@@ -57,22 +57,24 @@ class Console:
             if cadre is None:
                 raise ConsoleError(render("console/no_cadre.txt", self.locale, code=cadre_code))
             self.locale = cadre.locale or self.locale
-            candidates = await self._candidates(s, cadre)
-            drafts = await drafts_of(s, cadre.id)
-        household = await self._choose(cadre, candidates, household_code, [d.household.id for d in drafts])
+            drafts = [d.household_id for d in await drafts_of(s, cadre.id)]
+            candidates = await self._candidates(s, cadre, set(drafts))
+        household = await self._choose(cadre, candidates, household_code, drafts)
         if household is None:
             return
         outcome = await self.flow.start(cadre, household, channel="console", locale=self.locale)
         await self._walk(outcome)
 
-    async def _candidates(self, s: object, cadre: Cadre) -> list[Candidate]:
+    async def _candidates(self, s: object, cadre: Cadre, drafts: set[int]) -> list[Candidate]:
         target = coverage_target(cadre.role)
         period = current_period(target.period_kind or "quarter", utcnow(), self.settings.tz)
         households = await households_in_scope(s, cadre, target.scope)  # type: ignore[arg-type]
         visited = await visited_household_ids(
-            s, cadre.id, period.starts_at(self.settings.tz), period.ends_at(self.settings.tz)  # type: ignore[arg-type]
+            s,
+            cadre.id,
+            period.starts_at(self.settings.tz),
+            period.ends_at(self.settings.tz),  # type: ignore[arg-type]
         )
-        drafts = {d.household_id for d in await drafts_of(s, cadre.id)}  # type: ignore[arg-type]
         found = [Candidate(h, h.id in visited, h.id in drafts) for h in households]
         # unfinished first, then not yet visited this period, then the rest
         return sorted(found, key=lambda c: (not c.draft, c.visited))
@@ -87,16 +89,25 @@ class Console:
             return match[0]
         if not candidates:
             raise ConsoleError(render("console/no_households.txt", self.locale, role=cadre.role))
-        if drafts:
-            draft = next(c.household for c in candidates if c.household.id == drafts[0])
+        resumable = [c.household for c in candidates if c.household.id in drafts]
+        if resumable:
+            # drafts come newest first; resume the newest one still in the cadre's scope
+            draft = min(resumable, key=lambda h: drafts.index(h.id))
             self.say(render("console/resuming.txt", self.locale, household=household_label(draft)))
             return draft
         return await self._pick(candidates)
 
     async def _pick(self, candidates: list[Candidate]) -> Household | None:
-        self.say(render("console/picker.txt", self.locale, candidates=[
-            {"label": household_label(c.household), "visited": c.visited, "draft": c.draft} for c in candidates
-        ]))
+        self.say(
+            render(
+                "console/picker.txt",
+                self.locale,
+                candidates=[
+                    {"label": household_label(c.household), "visited": c.visited, "draft": c.draft}
+                    for c in candidates
+                ],
+            )
+        )
         while True:
             line = await self.read()
             if line is None:

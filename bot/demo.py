@@ -40,7 +40,9 @@ from survey.stats import rate
 COUNTY = "示范县"
 TOWNSHIPS = {"东风镇": ["新华村", "永安村", "红旗村"], "福顺乡": ["福顺村", "前进村", "长胜村"]}
 HOUSEHOLDS_PER_VILLAGE = 22
-SURNAMES = "王李张刘陈杨赵黄周吴徐孙胡朱高林何郭马罗梁宋郑谢韩唐冯于董萧程曹袁邓许傅沈曾彭吕苏卢蒋蔡贾丁魏薛叶阎"
+SURNAMES = (
+    "王李张刘陈杨赵黄周吴徐孙胡朱高林何郭马罗梁宋郑谢韩唐冯于董萧程曹袁邓许傅沈曾彭吕苏卢蒋蔡贾丁魏薛叶阎"
+)
 GIVEN = "国建志秀英华明永德海玉兰春福军平云芳红桂凤文金"
 PROBLEMS = [
     ("饮水", "冬季自来水管冻裂，需要维修"),
@@ -73,8 +75,18 @@ def write_roster(folder: Path, rng: random.Random) -> DemoCounts:
     _write_csv(folder / "cadres.csv", ["干部编号", "姓名", "手机", "角色", "乡镇", "行政村"], cadres)
     _write_csv(
         folder / "households.csv",
-        ["户编号", "县", "乡镇", "行政村", "户主姓名", "联系电话", "家庭人口", "脱贫状态", "主要致贫原因",
-         "帮扶责任人编号"],
+        [
+            "户编号",
+            "县",
+            "乡镇",
+            "行政村",
+            "户主姓名",
+            "联系电话",
+            "家庭人口",
+            "脱贫状态",
+            "主要致贫原因",
+            "帮扶责任人编号",
+        ],
         households,
     )
     return DemoCounts(households=len(households), cadres=len(cadres))
@@ -85,8 +97,16 @@ def _cadre_rows() -> list[list[str]]:
 
     def add(role: str, township: str, villages: list[str]) -> None:
         code = f"GB{len(rows) + 1:03d}"
-        rows.append([code, _name(len(rows) * 7 + 3), f"1390000{len(rows) + 1:04d}", role, township,
-                     ";".join(villages)])
+        rows.append(
+            [
+                code,
+                _name(len(rows) * 7 + 3),
+                f"1390000{len(rows) + 1:04d}",
+                role,
+                township,
+                ";".join(villages),
+            ]
+        )
 
     for township, villages in TOWNSHIPS.items():
         for village in villages:
@@ -110,8 +130,18 @@ def _household_row(rng: random.Random, number: int, township: str, village: str,
     status = rng.choices(["已脱贫", "未脱贫", "监测户"], weights=[6, 2, 2])[0]
     cause = rng.choice(["因病", "因残", "缺技术", "缺资金", "缺劳力", "因学"])
     phone = f"138{rng.randrange(10**8):08d}" if rng.random() < 0.9 else ""
-    return [f"DEMO{number:04d}", COUNTY, township, village, _name(number * 13 + 1), phone,
-            str(rng.randint(1, 6)), status, cause, helper]
+    return [
+        f"DEMO{number:04d}",
+        COUNTY,
+        township,
+        village,
+        _name(number * 13 + 1),
+        phone,
+        str(rng.randint(1, 6)),
+        status,
+        cause,
+        helper,
+    ]
 
 
 def _write_csv(path: Path, header: list[str], rows: list[list[str]]) -> None:
@@ -135,7 +165,11 @@ def _money(rng: random.Random, yuan: int) -> str:
 def visit_inputs(rng: random.Random, household: Household, *, open_problem: bool) -> list[str]:
     """One visit's typed inputs, ending with 提交 at the summary."""
     members = household.members
-    inputs = [rng.choice([str(members), f"{members}人", "一二三四五六"[members - 1] if members <= 6 else str(members)])]
+    inputs = [
+        rng.choice(
+            [str(members), f"{members}人", "一二三四五六"[members - 1] if members <= 6 else str(members)]
+        )
+    ]
     inputs += [str(rng.randint(0, members)), rng.choice(["因病", "2", "缺技术", "缺资金"])]
     inputs.append(rng.choices(["无", "低保", "1", "五保", "低保、残疾人补贴"], weights=[10, 3, 1, 1, 1])[0])
     inputs += _living(rng)
@@ -168,8 +202,16 @@ def _income(rng: random.Random, members: int) -> list[str]:
     business = (total - wages) // 2
     transfer = total - wages - business
     medical = rng.choice([0, 300, 800, 1500, 5000])
-    return [_money(rng, wages), _money(rng, business), "0", "0", _money(rng, transfer),
-            _money(rng, production), _money(rng, medical), rng.choice(["0", "500", "1200"])]
+    return [
+        _money(rng, wages),
+        _money(rng, business),
+        "0",
+        "0",
+        _money(rng, transfer),
+        _money(rng, production),
+        _money(rng, medical),
+        rng.choice(["0", "500", "1200"]),
+    ]
 
 
 def _looks(rng: random.Random) -> list[str]:
@@ -266,12 +308,16 @@ async def _visit_plan(db: Database, rng: random.Random, visits: int) -> list[tup
     return ordered[:visits]
 
 
-async def _print_summary(db: Database, settings: Settings, counts: DemoCounts, done: int, out: TextIO) -> None:
+async def _print_summary(
+    db: Database, settings: Settings, counts: DemoCounts, done: int, out: TextIO
+) -> None:
     console = RichConsole(file=out, width=100, color_system=None, force_terminal=False)
     now = utcnow()
     tz = settings.tz
-    console.print(f"示范县：{len(TOWNSHIPS)} 个乡镇，{sum(map(len, TOWNSHIPS.values()))} 个行政村，"
-                  f"{counts.households} 户，{counts.cadres} 名干部")
+    console.print(
+        f"示范县：{len(TOWNSHIPS)} 个乡镇，{sum(map(len, TOWNSHIPS.values()))} 个行政村，"
+        f"{counts.households} 户，{counts.cadres} 名干部"
+    )
     console.print(f"完成走访：{done} 次（全部经由走访引擎逐题录入）")
     async with db.session() as s:
         console.print(await _coverage_table(s, now, tz))
@@ -293,8 +339,11 @@ async def _coverage_table(s: object, now: object, tz: object) -> Table:
         if target.period_kind is None:
             continue
         period = current_period(target.period_kind, now, tz)  # type: ignore[arg-type]
-        rows = [await cadre_coverage(s, c, target.scope, period.starts_at(tz), period.ends_at(tz))  # type: ignore[arg-type]
-                for c in cadres if c.role == role]
+        rows = [
+            await cadre_coverage(s, c, target.scope, period.starts_at(tz), period.ends_at(tz))  # type: ignore[arg-type]
+            for c in cadres
+            if c.role == role
+        ]
         in_scope, visited = sum(r.in_scope for r in rows), sum(r.visited for r in rows)
         share = f"{visited / in_scope:.1%}" if in_scope else "—"
         table.add_row(role, period.label, str(in_scope), str(visited), share, f"{target.rate:.0%}")
@@ -311,8 +360,15 @@ def _satisfaction_table(answers: dict[str, int], label: str) -> Table:
     verdict = {True: "达标", False: "未达标", None: "无数据"}[result.meets(0.9)]
     if result.small_sample and result.n:
         verdict += "（样本少于30）"
-    table.add_row(str(answers.get("满意", 0)), str(answers.get("基本满意", 0)), str(answers.get("不满意", 0)),
-                  str(n), f"{result.value:.1%}" if result.value is not None else "—", interval, verdict)
+    table.add_row(
+        str(answers.get("满意", 0)),
+        str(answers.get("基本满意", 0)),
+        str(answers.get("不满意", 0)),
+        str(n),
+        f"{result.value:.1%}" if result.value is not None else "—",
+        interval,
+        verdict,
+    )
     return table
 
 

@@ -22,7 +22,9 @@ class CadreCoverage:
 
 def latest_visits():
     """Each household's most recent submitted visit (its current facts)."""
-    ranked = select(func.max(Visit.id).label("id")).where(Visit.status == "submitted").group_by(Visit.household_id)
+    ranked = (
+        select(func.max(Visit.id).label("id")).where(Visit.status == "submitted").group_by(Visit.household_id)
+    )
     return ranked.subquery()
 
 
@@ -32,8 +34,12 @@ async def cadre_coverage(
     """Households in the cadre's scope, and how many of them this cadre visited in [start, end)."""
     visited = (
         select(Visit.household_id)
-        .where(Visit.cadre_id == cadre.id, Visit.status == "submitted",
-               Visit.submitted_at >= start, Visit.submitted_at < end)
+        .where(
+            Visit.cadre_id == cadre.id,
+            Visit.status == "submitted",
+            Visit.submitted_at >= start,
+            Visit.submitted_at < end,
+        )
         .distinct()
         .subquery()
     )
@@ -59,8 +65,12 @@ async def recorded_satisfaction(session: AsyncSession, start: datetime, end: dat
     """Visit-recorded satisfaction answers in [start, end), by answer."""
     query = (
         select(Visit.satisfaction, func.count(Visit.id))
-        .where(Visit.status == "submitted", Visit.submitted_at >= start, Visit.submitted_at < end,
-               Visit.satisfaction.is_not(None))
+        .where(
+            Visit.status == "submitted",
+            Visit.submitted_at >= start,
+            Visit.submitted_at < end,
+            Visit.satisfaction.is_not(None),
+        )
         .group_by(Visit.satisfaction)
     )
     return {answer: count for answer, count in (await session.execute(query)).all()}

@@ -29,7 +29,11 @@ from survey.script import Script
 
 
 async def cadre_by_code(session: AsyncSession, code: str) -> Cadre | None:
-    query = select(Cadre).where(Cadre.code == code).options(selectinload(Cadre.villages), selectinload(Cadre.township))
+    query = (
+        select(Cadre)
+        .where(Cadre.code == code)
+        .options(selectinload(Cadre.villages), selectinload(Cadre.township))
+    )
     return (await session.execute(query)).scalar_one_or_none()
 
 
@@ -53,7 +57,9 @@ async def households_in_scope(session: AsyncSession, cadre: Cadre, scope: str) -
     return list((await session.execute(query.order_by(Household.village_id, Household.code))).scalars())
 
 
-async def visited_household_ids(session: AsyncSession, cadre_id: int, start: datetime, end: datetime) -> set[int]:
+async def visited_household_ids(
+    session: AsyncSession, cadre_id: int, start: datetime, end: datetime
+) -> set[int]:
     query = select(Visit.household_id).where(
         Visit.cadre_id == cadre_id,
         Visit.status == "submitted",
@@ -73,6 +79,18 @@ async def drafts_of(session: AsyncSession, cadre_id: int) -> list[Visit]:
     return list((await session.execute(query)).scalars())
 
 
+async def draft_for(session: AsyncSession, cadre_id: int, household_id: int) -> Visit | None:
+    """This cadre's unfinished visit to this household, if any (a visit resumes on any channel)."""
+    query = (
+        select(Visit)
+        .where(Visit.cadre_id == cadre_id, Visit.household_id == household_id, Visit.status == "draft")
+        .options(joinedload(Visit.household).joinedload(Household.village))
+        .order_by(Visit.updated_at.desc())
+        .limit(1)
+    )
+    return (await session.execute(query)).scalar_one_or_none()
+
+
 async def household_by_code(session: AsyncSession, code: str) -> Household | None:
     query = select(Household).where(Household.code == code).options(selectinload(Household.village))
     return (await session.execute(query)).scalar_one_or_none()
@@ -80,7 +98,11 @@ async def household_by_code(session: AsyncSession, code: str) -> Household | Non
 
 async def visit_by_id(session: AsyncSession, visit_id: int, *, lock: bool = False) -> Visit | None:
     # one joined query: this runs for every answer a cadre types
-    query = select(Visit).where(Visit.id == visit_id).options(joinedload(Visit.household).joinedload(Household.village))
+    query = (
+        select(Visit)
+        .where(Visit.id == visit_id)
+        .options(joinedload(Visit.household).joinedload(Household.village))
+    )
     if lock:
         query = query.with_for_update()
     return (await session.execute(query)).scalar_one_or_none()
@@ -97,14 +119,18 @@ async def county_lines(session: AsyncSession, household: Household, defaults: Li
     county = (await session.execute(query)).scalar_one()
     return Lines(
         income_line=county.income_line if county.income_line is not None else defaults.income_line,
-        monitoring_line=county.monitoring_line if county.monitoring_line is not None else defaults.monitoring_line,
+        monitoring_line=county.monitoring_line
+        if county.monitoring_line is not None
+        else defaults.monitoring_line,
         count_guaranteed=(
             county.count_guaranteed if county.count_guaranteed is not None else defaults.count_guaranteed
         ),
     )
 
 
-async def previous_facts(session: AsyncSession, household_id: int, before_visit: int) -> HouseholdFacts | None:
+async def previous_facts(
+    session: AsyncSession, household_id: int, before_visit: int
+) -> HouseholdFacts | None:
     """Facts of the household's latest submitted visit (for 脱贫达标 and the income-drop warning)."""
     query = (
         select(Visit)
@@ -142,8 +168,16 @@ def answer_rows(script: Script, visit_id: int, answers: dict[str, Any]) -> list[
 
 
 def _typed(visit_id: int, field: str, item: int, qtype: str, value: Any) -> list[dict[str, Any]]:
-    base = {"visit_id": visit_id, "field": field, "item": item, "seq": 0,
-            "value_int": None, "value_real": None, "value_bool": None, "value_text": None}
+    base = {
+        "visit_id": visit_id,
+        "field": field,
+        "item": item,
+        "seq": 0,
+        "value_int": None,
+        "value_real": None,
+        "value_bool": None,
+        "value_text": None,
+    }
     if qtype == "several_of":
         return [{**base, "seq": i, "value_text": v} for i, v in enumerate(value)]
     if qtype == "integer":
@@ -188,13 +222,29 @@ async def store_submission(
     problems = [_problem(visit, item, now) for item in answers.get("problems", [])]
     session.add_all(problems)
     await session.flush()
-    session.add(WorkLogEntry(cadre_id=visit.cadre_id, day=log_day, kind="visit", visit_id=visit.id,
-                             text=visit_log, created_at=now))
+    session.add(
+        WorkLogEntry(
+            cadre_id=visit.cadre_id,
+            day=log_day,
+            kind="visit",
+            visit_id=visit.id,
+            text=visit_log,
+            created_at=now,
+        )
+    )
     for problem in problems:
         if problem.resolved_on_site:
-            session.add(WorkLogEntry(cadre_id=visit.cadre_id, day=log_day, kind="problem_resolved",
-                                     visit_id=visit.id, problem_id=problem.id, text=problem_log(problem),
-                                     created_at=now))
+            session.add(
+                WorkLogEntry(
+                    cadre_id=visit.cadre_id,
+                    day=log_day,
+                    kind="problem_resolved",
+                    visit_id=visit.id,
+                    problem_id=problem.id,
+                    text=problem_log(problem),
+                    created_at=now,
+                )
+            )
     return problems
 
 
@@ -220,4 +270,6 @@ def dump_session(session_data: dict[str, Any]) -> str:
 
 
 async def count_submitted(session: AsyncSession) -> int:
-    return (await session.execute(select(func.count(Visit.id)).where(Visit.status == "submitted"))).scalar_one()
+    return (
+        await session.execute(select(func.count(Visit.id)).where(Visit.status == "submitted"))
+    ).scalar_one()

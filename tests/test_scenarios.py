@@ -35,8 +35,12 @@ def _where(reply: engine.Reply) -> str:
     step = reply.step
     if isinstance(step, engine.Ask):
         return step.key
-    return {engine.Summary: "summary", engine.ConfirmCancel: "confirm_cancel", engine.Submitted: "submitted",
-            engine.Cancelled: "cancelled"}[type(step)]
+    return {
+        engine.Summary: "summary",
+        engine.ConfirmCancel: "confirm_cancel",
+        engine.Submitted: "submitted",
+        engine.Cancelled: "cancelled",
+    }[type(step)]
 
 
 def _check(expect: dict[str, Any], reply: engine.Reply, text: str, where: str) -> None:

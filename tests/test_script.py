@@ -46,7 +46,11 @@ def test_default_script_has_every_part_of_the_visit():
     assert {"members", "satisfaction", "talk_party", "housing_safe", "water_safe", "problems"} <= names
     assert script.question("dropout").relevant.source == "school_children > 0"
     assert [c.name for c in script.question("problems").questions] == [
-        "category", "description", "resolved_on_site", "resolution"]
+        "category",
+        "description",
+        "resolved_on_site",
+        "resolution",
+    ]
 
 
 @pytest.mark.parametrize(
@@ -54,26 +58,59 @@ def test_default_script_has_every_part_of_the_visit():
     [
         (lambda d: q(d, "members").update(type="number"), "question 'members': unknown type 'number'"),
         (lambda d: q(d, "workers").update(name="members"), "question 'members': duplicate name"),
-        (lambda d: q(d, "dropout").update(relevant="children > 0"),
-         "question 'dropout': relevant: the condition names an unknown or later field 'children'"),
-        (lambda d: q(d, "members").update(relevant="kids > 0"),
-         "question 'members': relevant: the condition names an unknown or later field 'kids'"),
-        (lambda d: q(d, "dropout").update(relevant="kids >"), "question 'dropout': relevant: incomplete condition"),
+        (
+            lambda d: q(d, "dropout").update(relevant="children > 0"),
+            "question 'dropout': relevant: the condition names an unknown or later field 'children'",
+        ),
+        (
+            lambda d: q(d, "members").update(relevant="kids > 0"),
+            "question 'members': relevant: the condition names an unknown or later field 'kids'",
+        ),
+        (
+            lambda d: q(d, "dropout").update(relevant="kids >"),
+            "question 'dropout': relevant: incomplete condition",
+        ),
         (lambda d: q(d, "grade").pop("choices"), "question 'grade': the choice list is missing"),
-        (lambda d: q(d, "members").update(min=30, max=20),
-         "question 'members': the bounds cannot hold: min 30 is greater than max 20"),
-        (lambda d: q(d, "workers").update(max="note"),
-         "question 'workers': bound 'note' must name an earlier integer or decimal question"),
-        (lambda d: q(d, "note").update(max_length=0), "question 'note': max_length must be a positive integer"),
-        (lambda d: q(d, "grade").update(relevant="house_safe == 'maybe'"),
-         "question 'grade': relevant: 'house_safe' is yes/no"),
+        (
+            lambda d: q(d, "members").update(min=30, max=20),
+            "question 'members': the bounds cannot hold: min 30 is greater than max 20",
+        ),
+        (
+            lambda d: q(d, "workers").update(max="note"),
+            "question 'workers': bound 'note' must name an earlier integer or decimal question",
+        ),
+        (
+            lambda d: q(d, "note").update(max_length=0),
+            "question 'note': max_length must be a positive integer",
+        ),
+        (
+            lambda d: q(d, "grade").update(relevant="house_safe == 'maybe'"),
+            "question 'grade': relevant: 'house_safe' is yes/no",
+        ),
         (lambda d: q(d, "members").pop("label"), "question 'members': a label with a zh_CN text is required"),
         (lambda d: d.update(spec_version=9), "spec_version: 9 is not supported"),
-        (lambda d: q(d, "support")["choices"].append({"value": "低保"}), "question 'support': choice '低保' is listed twice"),
+        (
+            lambda d: q(d, "support")["choices"].append({"value": "低保"}),
+            "question 'support': choice '低保' is listed twice",
+        ),
         (lambda d: q(d, "problems").update(questions=[]), "question 'problems': a repeat group needs"),
     ],
-    ids=["unknown-type", "duplicate", "unknown-field", "later-field", "bad-syntax", "no-choices", "bounds",
-         "bound-ref", "max-length", "literal-type", "no-label", "spec-version", "duplicate-choice", "empty-group"],
+    ids=[
+        "unknown-type",
+        "duplicate",
+        "unknown-field",
+        "later-field",
+        "bad-syntax",
+        "no-choices",
+        "bounds",
+        "bound-ref",
+        "max-length",
+        "literal-type",
+        "no-label",
+        "spec-version",
+        "duplicate-choice",
+        "empty-group",
+    ],
 )
 def test_bad_definition_is_refused_naming_the_question(change, expected):
     errors = errors_of(broken(change))

@@ -25,11 +25,54 @@ from survey.script import load_script
 
 SCRIPT = load_script()
 # one full visit of the default script, typed as on a phone; members comes from the household picked
-FULL = ["3人", "2", "因病", "低保", "是", "是", "1", "否", "是", "否", "是", "是",
-        "1.2万", "5千", "0", "0", "1000", "500", "3000", "0",
-        "满意", "是", "", "是", "已讲", "1 3", "是", "是",
-        "否", "D级", "否", "1,3", "是", "是", "否",
-        "是", "饮水", "冬季水管冻裂", "否", "是", "住房", "屋顶漏雨", "是", "已联系施工队当天修好", "否", "提交"]
+FULL = [
+    "3人",
+    "2",
+    "因病",
+    "低保",
+    "是",
+    "是",
+    "1",
+    "否",
+    "是",
+    "否",
+    "是",
+    "是",
+    "1.2万",
+    "5千",
+    "0",
+    "0",
+    "1000",
+    "500",
+    "3000",
+    "0",
+    "满意",
+    "是",
+    "",
+    "是",
+    "已讲",
+    "1 3",
+    "是",
+    "是",
+    "否",
+    "D级",
+    "否",
+    "1,3",
+    "是",
+    "是",
+    "否",
+    "是",
+    "饮水",
+    "冬季水管冻裂",
+    "否",
+    "是",
+    "住房",
+    "屋顶漏雨",
+    "是",
+    "已联系施工队当天修好",
+    "否",
+    "提交",
+]
 
 
 @pytest.fixture
@@ -82,7 +125,9 @@ async def test_submission_stores_typed_answers_problems_facts_and_work_log(roste
         assert ("opinion", -1) not in by_field
         problems = (await s.execute(select(Problem).order_by(Problem.id))).scalars().all()
         assert [(p.category, p.status, p.resolved_on_site) for p in problems] == [
-            ("饮水", "escalated", False), ("住房", "closed", True)]
+            ("饮水", "escalated", False),
+            ("住房", "closed", True),
+        ]
         assert problems[1].resolution == "已联系施工队当天修好"
         log = (await s.execute(select(WorkLogEntry).order_by(WorkLogEntry.id))).scalars().all()
         assert [e.kind for e in log] == ["visit", "problem_resolved"]

@@ -17,6 +17,7 @@ from storage.db import Database
 from storage.models import Cadre, Household, Problem, Visit, utcnow
 from storage.visits import (
     county_lines,
+    draft_for,
     dump_session,
     previous_facts,
     store_submission,
@@ -52,20 +53,35 @@ class VisitFlow:
         self.clock = clock
 
     async def start(
-        self, cadre: Cadre, household: Household, *, channel: str, capabilities: frozenset[str] = frozenset(),
+        self,
+        cadre: Cadre,
+        household: Household,
+        *,
+        channel: str,
+        capabilities: frozenset[str] = frozenset(),
         locale: str | None = None,
     ) -> VisitOutcome:
         """Start a visit, or resume this cadre's unfinished one for the same household."""
         locale = locale or self.settings.locale
         async with self.db.session() as s:
-            draft = await _draft_for(s, cadre.id, household.id)
+            draft = await draft_for(s, cadre.id, household.id)
             if draft is not None:
                 return self._outcome(draft, engine.current(self.script, json.loads(draft.session)))
-            session, reply = engine.start(self.script, household.code, locale=locale, capabilities=capabilities)
+            session, reply = engine.start(
+                self.script, household.code, locale=locale, capabilities=capabilities
+            )
             now = self.clock()
-            visit = Visit(household_id=household.id, cadre_id=cadre.id, script_id=self.script.id,
-                          script_version=self.script.version, channel=channel, status="draft",
-                          started_at=now, updated_at=now, session=dump_session(session))
+            visit = Visit(
+                household_id=household.id,
+                cadre_id=cadre.id,
+                script_id=self.script.id,
+                script_version=self.script.version,
+                channel=channel,
+                status="draft",
+                started_at=now,
+                updated_at=now,
+                session=dump_session(session),
+            )
             s.add(visit)
             await s.flush()
             visit.household = household
@@ -104,38 +120,42 @@ class VisitFlow:
         problems = answers.get("problems", [])
         resolved = sum(1 for p in problems if p.get("resolved_on_site"))
         log_locale = self.settings.locale
-        visit_log = render("worklog/visit.txt", log_locale, village=household.village.name,
-                           head_name=household.head_name, code=household.code,
-                           satisfaction=answers.get("satisfaction"), problems=len(problems),
-                           resolved=resolved, escalated=len(problems) - resolved)
+        visit_log = render(
+            "worklog/visit.txt",
+            log_locale,
+            village=household.village.name,
+            head_name=household.head_name,
+            code=household.code,
+            satisfaction=answers.get("satisfaction"),
+            problems=len(problems),
+            resolved=resolved,
+            escalated=len(problems) - resolved,
+        )
 
         def problem_log(problem: Problem) -> str:
-            return render("worklog/problem_resolved.txt", log_locale, category=problem.category,
-                          description=problem.description)
+            return render(
+                "worklog/problem_resolved.txt",
+                log_locale,
+                category=problem.category,
+                description=problem.description,
+            )
 
         day = now.astimezone(self.settings.tz).date()
         await store_submission(s, self.script, visit, answers, facts, now, day, visit_log, problem_log)
 
-    def _outcome(self, visit: Visit, reply: engine.Reply, answers: dict[str, Any] | None = None) -> VisitOutcome:
+    def _outcome(
+        self, visit: Visit, reply: engine.Reply, answers: dict[str, Any] | None = None
+    ) -> VisitOutcome:
         session = json.loads(visit.session)
-        text = render_reply(self.script, reply, session["locale"], household_label(visit.household),
-                            answers=answers if answers is not None else session["answers"],
-                            warnings=(visit.warnings or "").split(","))
+        text = render_reply(
+            self.script,
+            reply,
+            session["locale"],
+            household_label(visit.household),
+            answers=answers if answers is not None else session["answers"],
+            warnings=(visit.warnings or "").split(","),
+        )
         return VisitOutcome(visit_id=visit.id, reply=reply, text=text)
-
-
-async def _draft_for(s: Any, cadre_id: int, household_id: int) -> Visit | None:
-    from sqlalchemy import select
-    from sqlalchemy.orm import selectinload
-
-    query = (
-        select(Visit)
-        .where(Visit.cadre_id == cadre_id, Visit.household_id == household_id, Visit.status == "draft")
-        .options(selectinload(Visit.household).selectinload(Household.village))
-        .order_by(Visit.updated_at.desc())
-        .limit(1)
-    )
-    return (await s.execute(query)).scalar_one_or_none()
 
 
 def household_label(household: Household) -> str:
@@ -146,20 +166,35 @@ def household_label(household: Household) -> str:
 
 
 def render_reply(
-    script: Script, reply: engine.Reply, locale: str, household: str, *, answers: dict[str, Any] | None = None,
-    warnings: list[str] | None = None, show_choices: bool = True,
+    script: Script,
+    reply: engine.Reply,
+    locale: str,
+    household: str,
+    *,
+    answers: dict[str, Any] | None = None,
+    warnings: list[str] | None = None,
+    show_choices: bool = True,
 ) -> str:
     parts = []
     if reply.notice == "stale":
         parts.append(render("visit/stale.txt", locale))
     if reply.error is not None:
         parts.append(error_text(reply.error.code, locale, **reply.error.params))
-    parts.append(_render_step(script, reply.step, locale, household, answers or {}, warnings or [], show_choices))
+    parts.append(
+        _render_step(script, reply.step, locale, household, answers or {}, warnings or [], show_choices)
+    )
     return "\n".join(p for p in parts if p)
 
 
-def _render_step(script: Script, step: engine.Step, locale: str, household: str, answers: dict[str, Any],
-                 warnings: list[str], show_choices: bool) -> str:
+def _render_step(
+    script: Script,
+    step: engine.Step,
+    locale: str,
+    household: str,
+    answers: dict[str, Any],
+    warnings: list[str],
+    show_choices: bool,
+) -> str:
     if isinstance(step, engine.Ask):
         return render_ask(script, step, locale, show_choices=show_choices)
     if isinstance(step, engine.Summary):
@@ -171,15 +206,23 @@ def _render_step(script: Script, step: engine.Step, locale: str, household: str,
     problems = step.answers.get("problems", [])
     resolved = sum(1 for p in problems if p.get("resolved_on_site"))
     labels = WARNING_LABELS if locale == "zh_CN" else WARNING_LABELS_EN
-    return render("visit/submitted.txt", locale, household=household, problems=len(problems), resolved=resolved,
-                  escalated=len(problems) - resolved, warnings=[labels[w] for w in warnings if w in labels])
+    return render(
+        "visit/submitted.txt",
+        locale,
+        household=household,
+        problems=len(problems),
+        resolved=resolved,
+        escalated=len(problems) - resolved,
+        warnings=[labels[w] for w in warnings if w in labels],
+    )
 
 
 def render_ask(script: Script, ask: engine.Ask, locale: str, *, show_choices: bool = True) -> str:
     question = ask.question
     label = question.again if ask.adding and ask.item and question.again else question.label
     return render(
-        "visit/ask.txt", locale,
+        "visit/ask.txt",
+        locale,
         section=pick(script.section(question.section).label, locale),
         label=pick(label, locale),
         adding=ask.adding,
@@ -197,12 +240,22 @@ def render_summary(script: Script, summary: engine.Summary, locale: str, househo
     sections: dict[str, list[dict[str, Any]]] = {}
     for line in summary.lines:
         section = pick(script.section(line.section).label, locale)
-        sections.setdefault(section, []).append({
-            "number": line.number, "item": line.item, "label": pick(line.question.label, locale),
-            "value": display(line.question, line.value, locale),
-        })
-    return render("visit/summary.txt", locale, household=household, sections=list(sections.items()),
-                  choosing=summary.choosing_line, count=len(summary.lines))
+        sections.setdefault(section, []).append(
+            {
+                "number": line.number,
+                "item": line.item,
+                "label": pick(line.question.label, locale),
+                "value": display(line.question, line.value, locale),
+            }
+        )
+    return render(
+        "visit/summary.txt",
+        locale,
+        household=household,
+        sections=list(sections.items()),
+        choosing=summary.choosing_line,
+        count=len(summary.lines),
+    )
 
 
 def display(question: Question, value: Any, locale: str) -> str:
