@@ -222,29 +222,20 @@ async def store_submission(
     problems = [_problem(visit, item, now) for item in answers.get("problems", [])]
     session.add_all(problems)
     await session.flush()
-    session.add(
-        WorkLogEntry(
+
+    def log(kind: str, text: str, problem: Problem | None = None) -> WorkLogEntry:
+        return WorkLogEntry(
             cadre_id=visit.cadre_id,
             day=log_day,
-            kind="visit",
+            kind=kind,
             visit_id=visit.id,
-            text=visit_log,
+            problem_id=problem.id if problem else None,
+            text=text,
             created_at=now,
         )
-    )
-    for problem in problems:
-        if problem.resolved_on_site:
-            session.add(
-                WorkLogEntry(
-                    cadre_id=visit.cadre_id,
-                    day=log_day,
-                    kind="problem_resolved",
-                    visit_id=visit.id,
-                    problem_id=problem.id,
-                    text=problem_log(problem),
-                    created_at=now,
-                )
-            )
+
+    session.add(log("visit", visit_log))
+    session.add_all(log("problem_resolved", problem_log(p), p) for p in problems if p.resolved_on_site)
     return problems
 
 

@@ -1,0 +1,32 @@
+"""The house rules: the domain stays pure, and the CLI entry point loads no heavy library up front."""
+
+from __future__ import annotations
+
+import ast
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+IO_LIBRARIES = {"aiogram", "twilio", "sqlalchemy", "aiohttp", "aiosqlite", "asyncpg", "jinja2", "openpyxl"}
+
+
+def imported_roots(path: Path) -> set[str]:
+    roots = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            roots |= {alias.name.split(".")[0] for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            roots.add(node.module.split(".")[0])
+    return roots
+
+
+def test_survey_imports_no_io_library():
+    for path in (ROOT / "survey").glob("*.py"):
+        assert not imported_roots(path) & IO_LIBRARIES, path.name
+
+
+def test_cli_entry_point_loads_no_database_or_bot_library():
+    code = "import sys, bot.cli; print(sorted(m for m in ('sqlalchemy', 'aiogram', 'twilio', 'jinja2') if m in sys.modules))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT)
+    assert out.stdout.strip() == "[]"
