@@ -37,7 +37,7 @@ CANCEL = frozenset({"取消", "取消走访", "cancel"})
 SUBMIT = frozenset({"提交", "确认提交", "submit"})
 CHANGE = frozenset({"修改", "change"})
 CONFIRM_WORDS = frozenset({"已讲", "已宣讲", "已讲解", "讲了", "确认", "完成", "done", "ok"})
-SUMMARY_ACTIONS = ("submit", "change", "cancel")  # numbered 1., 2., 3. on the summary
+SUMMARY_ACTIONS = ("submit", "change", "cancel")  # numbered after the answer lines on the summary
 _CHANGE_LINE = re.compile(r"^(?:修改|change)\s*(\S+)$", re.IGNORECASE)
 
 
@@ -82,8 +82,15 @@ class SummaryLine:
 
 @dataclass(frozen=True)
 class Summary:
+    """The answers numbered 1…N; the actions follow them (N+1 submit, N+2 change, N+3 cancel), so a number
+    typed to change an answer can never submit the visit by accident."""
+
     lines: tuple[SummaryLine, ...]
     choosing_line: bool = False  # waiting for the number of the answer to change
+
+    @property
+    def actions(self) -> dict[str, int]:
+        return {action: len(self.lines) + 1 + i for i, action in enumerate(SUMMARY_ACTIONS)}
 
 
 @dataclass(frozen=True)
@@ -293,9 +300,11 @@ def _ask(script: Script, session: dict[str, Any], key: str) -> Ask:
 
 def _summary(script: Script, session: dict[str, Any], *, choosing: bool = False) -> Summary:
     lines = []
+    visited = set(session["visited"])
     for key in _relevant_keys(script, session):
         value = _get(session, key)
-        if value is None:
+        # skipped optional answers are listed too (as unanswered), so they can still be changed
+        if "#" in key or (value is None and key not in visited):
             continue
         question = _question_for(script, key)
         lines.append(SummaryLine(len(lines) + 1, key, question.section, question, _split(key)[1], value))
@@ -308,7 +317,9 @@ def _prune(script: Script, session: dict[str, Any]) -> None:
     session["visited"] = [k for k in session["visited"] if k in relevant]
     answers = session["answers"]
     for question in script.questions():
-        if question.type == "repeat":
+        if question.type == "repeat" and f"{question.name}#0" not in relevant:
+            answers.pop(question.name, None)
+        elif question.type == "repeat":
             for k, item in enumerate(answers.get(question.name, [])):
                 for child in list(item):
                     if f"{question.name}.{k}.{child}" not in relevant:
@@ -349,6 +360,7 @@ def _at_question(script: Script, session: dict[str, Any], key: str, given: Input
     except AnswerError as exc:
         return Reply(ask, error=exc)
     _record(session, ask, value)
+    _recheck_dependents(script, session, ask.key)
     _prune(script, session)
     session["state"] = "asking"
     return current(script, session)
@@ -356,7 +368,12 @@ def _at_question(script: Script, session: dict[str, Any], key: str, given: Input
 
 def _skip(script: Script, session: dict[str, Any], ask: Ask, *, explicit: bool) -> Reply:
     if ask.current is not None and not explicit:
-        # An empty line while changing an answer keeps the answer it had.
+        # An empty line while changing an answer keeps the answer it had, if it still holds.
+        if ask.question.type in NUMERIC_TYPES:
+            try:
+                _check_bounds(ask.question, session["answers"], ask.current)
+            except AnswerError as exc:
+                return Reply(ask, error=exc)
         session["visited"].append(ask.key)
         return current(script, session)
     if not ask.skippable:
@@ -372,6 +389,19 @@ def _back(script: Script, session: dict[str, Any]) -> Reply:
     session["visited"].pop()
     session["state"] = "asking"
     return current(script, session)
+
+
+def _recheck_dependents(script: Script, session: dict[str, Any], key: str) -> None:
+    """Ask again any answer whose bound names this key and no longer holds (labour_members ≤ members)."""
+    answers = session["answers"]
+    for question in script.questions():
+        if question.type not in NUMERIC_TYPES or key not in (question.min, question.max):
+            continue
+        if question.name in session["visited"] and answers.get(question.name) is not None:
+            try:
+                _check_bounds(question, answers, answers[question.name])
+            except AnswerError:
+                session["visited"].remove(question.name)
 
 
 def _record(session: dict[str, Any], ask: Ask, value: Any) -> None:
@@ -425,8 +455,11 @@ def _text(given: Input) -> str:
 def _confirm(text: str) -> bool:
     if normalize(text).lower() in CONFIRM_WORDS:
         return True
-    if parse_yes_no(text):
-        return True
+    try:
+        if parse_yes_no(text):
+            return True
+    except AnswerError:
+        pass
     raise AnswerError("confirm_needed")
 
 
@@ -459,22 +492,29 @@ def _bound(bound: float | str | None, answers: dict[str, Any]) -> float | None:
 def _at_summary(script: Script, session: dict[str, Any], given: Input) -> Reply:
     text = given if isinstance(given, str) else ""
     word = normalize(text).lower().lstrip("/")
-    choosing = session["state"] == "choose_line"
     command = _command(text)
+    summary = _summary(script, session)
+    actions = summary.actions
+    if session["state"] == "choose_line" and command in ("back", "submit", "cancel"):
+        session["state"] = "summary"  # leave "which number?" without changing anything
+        if command == "back":
+            return current(script, session)
     if command == "back":
         return _back(script, session)
     match = _CHANGE_LINE.match(word)
-    if match or choosing:
-        return _change_line(script, session, match.group(1) if match else word)
-    if command == "submit" or word == "1":
+    if match:
+        return _change_line(script, session, match.group(1))
+    if command == "submit" or word == str(actions["submit"]):
         return _submit(script, session)
-    if word in CHANGE or word == "2":
+    if word in CHANGE or word == str(actions["change"]):
         session["state"] = "choose_line"
         return current(script, session)
-    if command == "cancel" or word == "3":
+    if command == "cancel" or word == str(actions["cancel"]):
         session["state"] = "confirm_cancel"
         return Reply(ConfirmCancel())
-    return Reply(_summary(script, session), error=AnswerError("unknown_action"))
+    if word.isdecimal() or session["state"] == "choose_line":
+        return _change_line(script, session, word)
+    return Reply(summary, error=AnswerError("unknown_action", **actions))
 
 
 def _change_line(script: Script, session: dict[str, Any], which: str) -> Reply:

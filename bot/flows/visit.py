@@ -255,20 +255,29 @@ def render_summary(script: Script, summary: engine.Summary, locale: str, househo
         sections=list(sections.items()),
         choosing=summary.choosing_line,
         count=len(summary.lines),
+        actions=summary.actions,
     )
 
 
 def display(question: Question, value: Any, locale: str) -> str:
     """An answer as people read it: 是/否, option labels, 、-joined lists."""
     zh = locale == "zh_CN"
+    if value is None:
+        return "（未填）" if zh else "(not answered)"
     if isinstance(value, bool):
         return ("是" if value else "否") if zh else ("yes" if value else "no")
     if question.type == "one_of":
-        return pick(question.choice(value).label, locale)
+        return _choice_label(question, value, locale)
     if question.type == "several_of":
-        return ("、" if zh else ", ").join(pick(question.choice(v).label, locale) for v in value)
+        return ("、" if zh else ", ").join(_choice_label(question, v, locale) for v in value)
     if question.type == "location":
         return f"{value['lat']:.5f}, {value['lon']:.5f}"
     if question.type == "photo":
         return "[照片]" if zh else "[photo]"
     return str(value)
+
+
+def _choice_label(question: Question, value: str, locale: str) -> str:
+    # a draft begun under an older script version may hold a choice the county has since removed
+    known = {c.value: c for c in question.choices}
+    return pick(known[value].label, locale) if value in known else value

@@ -1,0 +1,323 @@
+"""End to end: the `zoufang` command run as a subprocess, on a SQLite file in tmp_path, with no .env around."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import random
+import re
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from bot.demo import write_roster
+
+_SCRIPT = Path(sys.executable).with_name("zoufang")
+COMMAND = [str(_SCRIPT)] if _SCRIPT.is_file() else [sys.executable, "-m", "bot.cli"]
+_OURS = ("ZOUFANG_", "TELEGRAM_", "TWILIO_", "PUBLIC_BASE_URL", "SMS_BACKEND")
+
+
+def clean_env(tmp_path: Path, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(_OURS)}
+    env["ZOUFANG_DB_URL"] = f"sqlite+aiosqlite:///{tmp_path / 'z.db'}"
+    env.update(extra)
+    return env
+
+
+def zoufang(
+    tmp_path: Path,
+    *args: str,
+    input: str | None = None,
+    env: dict[str, str] | None = None,
+    timeout: float = 60,
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [*COMMAND, *args],
+        cwd=tmp_path,
+        env=env if env is not None else clean_env(tmp_path),
+        input=input if input is not None else "",
+        capture_output=True,
+        text=True,
+        encoding="utf-8",
+        timeout=timeout,
+    )
+
+
+def ok(result: subprocess.CompletedProcess[str]) -> subprocess.CompletedProcess[str]:
+    assert result.returncode == 0, (
+        f"exit {result.returncode}\nstdout:\n{result.stdout}\nstderr:\n{result.stderr}"
+    )
+    return result
+
+
+def query(db: Path, sql: str, *params: object) -> list[tuple]:
+    connection = sqlite3.connect(db)
+    try:
+        return connection.execute(sql, params).fetchall()
+    finally:
+        connection.close()
+
+
+def snapshot(db: Path) -> dict[str, list[tuple]]:
+    tables = [
+        name for (name,) in query(db, "SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")
+    ]
+    return {table: query(db, f"SELECT * FROM {table} ORDER BY 1") for table in tables}
+
+
+def one_line_failure(result: subprocess.CompletedProcess[str]) -> str:
+    assert result.returncode != 0
+    assert "Traceback" not in result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    return lines[0]
+
+
+# --- help ---------------------------------------------------------------------------------------------------
+
+COMMANDS = [
+    [],
+    ["init"],
+    ["config"],
+    ["import"],
+    ["import", "cadres"],
+    ["import", "households"],
+    ["console"],
+    ["demo"],
+    ["script"],
+    ["script", "check"],
+]
+
+
+@pytest.mark.parametrize("words", COMMANDS, ids=lambda w: " ".join(w) or "zoufang")
+def test_every_command_answers_help(tmp_path: Path, words: list[str]) -> None:
+    result = ok(zoufang(tmp_path, *words, "--help"))
+    assert result.stdout.startswith("Usage:")
+    assert not (tmp_path / "z.db").exists()
+
+
+def test_python_dash_m_runs_the_same_command(tmp_path: Path) -> None:
+    module = subprocess.run(
+        [sys.executable, "-m", "bot.cli", "--help"],
+        cwd=tmp_path,
+        env=clean_env(tmp_path),
+        capture_output=True,
+        text=True,
+        encoding="utf-8",
+        timeout=60,
+    )
+    assert module.returncode == 0, module.stderr
+    # the same help, but for the program name on the usage line
+    assert module.stdout.splitlines()[1:] == ok(zoufang(tmp_path, "--help")).stdout.splitlines()[1:]
+    for command in ("init", "config", "import", "console", "demo", "script"):
+        assert command in module.stdout
+
+
+# --- init and config ----------------------------------------------------------------------------------------
+
+
+def test_init_creates_the_database_and_may_run_twice(tmp_path: Path) -> None:
+    first = ok(zoufang(tmp_path, "init"))
+    db = tmp_path / "z.db"
+    assert db.is_file()
+    assert "数据库已就绪" in first.stdout
+    tables = {name for (name,) in query(db, "SELECT name FROM sqlite_master WHERE type = 'table'")}
+    assert {"alembic_version", "counties", "households", "cadres", "visits", "answers", "problems"} <= tables
+    (revision,) = query(db, "SELECT version_num FROM alembic_version")
+    second = ok(zoufang(tmp_path, "init"))
+    assert second.stdout == first.stdout
+    assert query(db, "SELECT version_num FROM alembic_version") == [revision]
+    assert query(db, "SELECT count(*) FROM households") == [(0,)]
+
+
+TELEGRAM_TOKEN = "7012345678:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw"
+TWILIO_TOKEN = "f2c9a1b8e7d64c3a9b0e1f2d3c4b5a69"
+
+
+def test_config_prints_the_db_url_and_masks_secrets(tmp_path: Path) -> None:
+    env = clean_env(tmp_path, TELEGRAM_BOT_TOKEN=TELEGRAM_TOKEN, TWILIO_AUTH_TOKEN=TWILIO_TOKEN)
+    result = ok(zoufang(tmp_path, "config", env=env))
+    lines = dict(line.split("=", 1) for line in result.stdout.splitlines())
+    assert lines["ZOUFANG_DB_URL"] == env["ZOUFANG_DB_URL"]
+    assert lines["TELEGRAM_BOT_TOKEN"]
+    assert lines["TWILIO_AUTH_TOKEN"]
+    for secret in (TELEGRAM_TOKEN, TWILIO_TOKEN):
+        assert secret not in result.stdout
+        assert secret not in result.stderr
+        # not even a long piece of it
+        assert secret[len(secret) // 2 :] not in result.stdout
+    assert lines["ZOUFANG_TIMEZONE"] == "Asia/Shanghai"
+    assert not (tmp_path / "z.db").exists()
+
+
+def test_config_refuses_a_bad_time_zone_with_one_line(tmp_path: Path) -> None:
+    result = zoufang(tmp_path, "config", env=clean_env(tmp_path, ZOUFANG_TIMEZONE="Mars/Olympus_Mons"))
+    line = one_line_failure(result)
+    assert "ZOUFANG_TIMEZONE" in line
+    assert "Mars/Olympus_Mons" in line
+    assert result.stdout == ""
+
+
+# --- import -------------------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def roster(tmp_path: Path):
+    counts = write_roster(tmp_path, random.Random(1))
+    ok(zoufang(tmp_path, "init"))
+    return counts
+
+
+def test_import_cadres_then_households_then_again_changes_nothing(tmp_path: Path, roster) -> None:
+    db = tmp_path / "z.db"
+    cadres = ok(zoufang(tmp_path, "import", "cadres", "cadres.csv", "--county", "示范县"))
+    assert f"导入干部：新增 {roster.cadres}，更新 0，未变 0" in cadres.stdout
+    households = ok(zoufang(tmp_path, "import", "households", str(tmp_path / "households.csv")))
+    assert f"导入户：新增 {roster.households}，更新 0，未变 0" in households.stdout
+    assert query(db, "SELECT count(*) FROM households") == [(roster.households,)]
+    assert query(db, "SELECT count(*) FROM cadres") == [(roster.cadres,)]
+    assert query(db, "SELECT name FROM counties") == [("示范县",)]
+    before = snapshot(db)
+
+    again = ok(zoufang(tmp_path, "import", "cadres", "cadres.csv", "--county", "示范县"))
+    assert f"导入干部：新增 0，更新 0，未变 {roster.cadres}" in again.stdout
+    again = ok(zoufang(tmp_path, "import", "households", "households.csv"))
+    assert f"导入户：新增 0，更新 0，未变 {roster.households}" in again.stdout
+    assert snapshot(db) == before
+
+
+def test_a_bad_households_file_is_refused_whole_naming_each_row(tmp_path: Path, roster) -> None:
+    db = tmp_path / "z.db"
+    ok(zoufang(tmp_path, "import", "cadres", "cadres.csv", "--county", "示范县"))
+    ok(zoufang(tmp_path, "import", "households", "households.csv"))
+    before = snapshot(db)
+
+    with (tmp_path / "households.csv").open(encoding="utf-8-sig", newline="") as f:
+        rows = list(csv.reader(f))
+    header = rows[0]
+    members, phone, head = header.index("家庭人口"), header.index("联系电话"), header.index("户主姓名")
+    rows[3][members] = "25"  # spreadsheet row 4 (the header is row 1)
+    rows[6][phone] = "12345"  # spreadsheet row 7
+    rows[9][head] = "改了名"  # a good change on row 10 that must not be applied either
+    with (tmp_path / "bad.csv").open("w", encoding="utf-8-sig", newline="") as f:
+        csv.writer(f).writerows(rows)
+
+    result = zoufang(tmp_path, "import", "households", "bad.csv")
+    assert result.returncode != 0
+    assert "Traceback" not in result.stderr
+    lines = result.stderr.splitlines()
+    assert any("第 4 行" in line and "家庭人口" in line and "25" in line for line in lines), result.stderr
+    assert any("第 7 行" in line and "联系电话" in line and "12345" in line for line in lines), result.stderr
+    assert not any("第 10 行" in line for line in lines)
+    assert "导入户" not in result.stdout
+    assert snapshot(db) == before
+    assert query(db, "SELECT count(*) FROM households WHERE head_name = '改了名'") == [(0,)]
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="bot/cli.py: import on a database that was never initialised lets SQLAlchemy's OperationalError "
+    "(no such table) escape as a traceback instead of a one-line reason (e.g. run zoufang init first)",
+)
+def test_import_before_init_fails_with_one_line(tmp_path: Path) -> None:
+    write_roster(tmp_path, random.Random(1))
+    result = zoufang(tmp_path, "import", "cadres", "cadres.csv", "--county", "示范县")
+    one_line_failure(result)
+
+
+# --- script check -------------------------------------------------------------------------------------------
+
+
+def test_script_check_passes_on_the_default(tmp_path: Path) -> None:
+    result = ok(zoufang(tmp_path, "script", "check"))
+    assert "脚本有效" in result.stdout
+    assert "wuwen-sijiang-sankan-yihuajie" in result.stdout
+
+
+def test_script_check_names_the_question_with_an_unknown_type(tmp_path: Path) -> None:
+    script = json.loads(
+        Path(__file__).parents[1].joinpath("survey", "default_script.json").read_text("utf-8")
+    )
+    question = script["sections"][2]["questions"][0]  # food_secure, the first question of 问生活状况
+    question["type"] = "slider"
+    path = tmp_path / "county_script.json"
+    path.write_text(json.dumps(script, ensure_ascii=False), encoding="utf-8")
+    result = zoufang(tmp_path, "script", "check", str(path))
+    line = one_line_failure(result)
+    assert question["name"] in line
+    assert "slider" in line
+    assert "脚本有效" not in result.stdout
+
+
+# --- demo ---------------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory: pytest.TempPathFactory):
+    folder = tmp_path_factory.mktemp("demo")
+    elsewhere = folder / "elsewhere" / "not-this.db"
+    env = clean_env(folder, ZOUFANG_DB_URL=f"sqlite+aiosqlite:///{elsewhere}")
+    started = time.monotonic()
+    result = zoufang(folder, "demo", "--db", "demo.db", env=env, timeout=120)
+    elapsed = time.monotonic() - started
+    return folder, elsewhere, result, elapsed
+
+
+def test_demo_prints_the_database_path_and_the_reports(demo) -> None:
+    folder, elsewhere, result, elapsed = demo
+    ok(result)
+    assert elapsed < 30  # a generous guard, not a benchmark
+    db = (folder / "demo.db").resolve()
+    assert str(db) in result.stdout.splitlines()
+    assert db.is_file()
+    for label in ("入户率", "满意度", "返贫预警", "四类人群", "政策兜底", "重点帮扶", "脱贫达标", "巩固提升"):
+        assert label in result.stdout, label
+    done = re.search(r"完成走访：(\d+)", result.stdout)
+    assert done is not None
+    assert int(done.group(1)) >= 30
+    assert not elsewhere.exists()
+    assert not elsewhere.parent.exists()
+
+
+def test_demo_database_has_households_visits_and_open_problems_everywhere(demo) -> None:
+    folder, _, result, _ = demo
+    ok(result)
+    db = folder / "demo.db"
+    ((households,),) = query(db, "SELECT count(*) FROM households")
+    assert households >= 120
+    ((submitted,),) = query(db, "SELECT count(*) FROM visits WHERE status = 'submitted'")
+    assert submitted >= 30
+    assert query(db, "SELECT count(*) FROM answers")[0][0] > submitted * 30
+    open_by_township = dict(
+        query(
+            db,
+            """
+        SELECT t.name, count(p.id) FROM townships t
+        LEFT JOIN villages v ON v.township_id = t.id
+        LEFT JOIN households h ON h.village_id = v.id
+        LEFT JOIN problems p ON p.household_id = h.id AND p.status != 'closed'
+        GROUP BY t.name
+    """,
+        )
+    )
+    assert len(open_by_township) >= 2
+    assert all(count >= 1 for count in open_by_township.values()), open_by_township
+
+
+def test_demo_without_db_makes_a_new_file_and_prints_its_path(tmp_path: Path) -> None:
+    # tempfile honours TMPDIR: the fresh file lands inside tmp_path
+    env = clean_env(tmp_path, TMPDIR=str(tmp_path))
+    result = ok(zoufang(tmp_path, "demo", "--visits", "1", "--seed", "7", env=env, timeout=120))
+    paths = [Path(line) for line in result.stdout.splitlines() if line.endswith(".db")]
+    assert len(paths) == 1, result.stdout
+    path = paths[0]
+    assert path.is_absolute()
+    assert path.is_file()
+    assert path.resolve().is_relative_to(tmp_path.resolve())
+    assert not (tmp_path / "z.db").exists()
+    assert query(path, "SELECT count(*) FROM visits WHERE status = 'submitted'") == [(1,)]
