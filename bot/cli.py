@@ -19,7 +19,15 @@ class Failure(click.ClickException):
 
 
 def run(coro: Coroutine[Any, Any, Any]) -> Any:
-    return asyncio.run(coro)
+    from sqlalchemy.exc import DBAPIError
+
+    try:
+        return asyncio.run(coro)
+    except DBAPIError as exc:
+        reason = str(exc.orig).splitlines()[0]
+        if "no such table" in reason or "does not exist" in reason:
+            raise Failure(f"数据库尚未初始化：请先运行 zoufang init（{reason}）") from exc
+        raise Failure(f"数据库错误：{reason}") from exc
 
 
 def settings() -> Any:
@@ -150,11 +158,14 @@ def console(cadre_code: str, household_code: str | None) -> None:
 @click.option("--seed", default=2026, show_default=True, help="Random seed for the demo data")
 def demo(db_path: Path | None, visits: int, seed: int) -> None:
     """Build a demo county in a fresh SQLite file, walk visits through the engine, print the results."""
-    from bot.demo import run_demo
+    from bot.demo import DemoError, run_demo
 
     if visits < 1:
         raise Failure("--visits must be at least 1")
-    run(run_demo(settings(), db_path, visits=visits, seed=seed, out=sys.stdout))
+    try:
+        run(run_demo(settings(), db_path, visits=visits, seed=seed, out=sys.stdout))
+    except DemoError as exc:
+        raise Failure(str(exc)) from exc
 
 
 @main.group()

@@ -137,7 +137,7 @@ def _match(candidates: list[Candidate], text: str) -> Household | None:
     """A household by its number in the list, its 户编号, or its head's name (when only one matches)."""
     if not text:
         return None
-    if text.isdigit() and 1 <= int(text) <= len(candidates):
+    if text.isdecimal() and 1 <= int(text) <= len(candidates):
         return candidates[int(text) - 1].household
     for c in candidates:
         if c.household.code == text:

@@ -9,7 +9,9 @@ from __future__ import annotations
 import asyncio
 import csv
 import random
+import sqlite3
 import tempfile
+from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
@@ -53,6 +55,22 @@ PROBLEMS = [
     ("基础设施", "入户道路雨天泥泞"),
     ("产业", "庭院养鸡缺少鸡苗"),
 ]
+
+
+class DemoError(Exception):
+    pass
+
+
+def is_demo_database(path: Path) -> bool:
+    """True for an empty file or an earlier demo's database: the only files the demo may replace."""
+    if path.stat().st_size == 0:
+        return True
+    try:
+        with closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as conn:
+            names = [row[0] for row in conn.execute("SELECT name FROM counties")]
+    except sqlite3.Error:
+        return False
+    return names == [COUNTY]
 
 
 @dataclass(frozen=True)
@@ -245,6 +263,8 @@ def _problems(rng: random.Random, open_problem: bool) -> list[str]:
 
 async def run_demo(settings: Settings, db_path: Path | None, *, visits: int, seed: int, out: TextIO) -> None:
     path = (db_path or Path(tempfile.mkdtemp(prefix="zoufang-demo-")) / "demo.db").resolve()
+    if path.exists() and not is_demo_database(path):
+        raise DemoError(f"{path} 已存在且不是示范数据库，未改动；请换一个 --db 路径")
     for stale in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
         stale.unlink(missing_ok=True)
     print(path, file=out, flush=True)

@@ -72,7 +72,7 @@ def read_dotenv(path: Path) -> dict[str, str]:
     if not path.is_file():
         return {}
     values = {}
-    for line in path.read_text(encoding="utf-8").splitlines():
+    for line in path.read_text(encoding="utf-8-sig").splitlines():
         line = line.strip()
         if not line or line.startswith("#") or "=" not in line:
             continue
@@ -83,11 +83,18 @@ def read_dotenv(path: Path) -> dict[str, str]:
 
 def load_settings(environ: Mapping[str, str] | None = None, dotenv: Path | None = Path(".env")) -> Settings:
     """Environment variables win over the .env file; a bad value is a SettingsError naming the variable."""
-    env = {**(read_dotenv(dotenv) if dotenv else {}), **(os.environ if environ is None else environ)}
+    given = os.environ if environ is None else environ
+    # An empty variable counts as unset (it neither hides the .env value nor replaces the default),
+    # except where empty has a meaning: ZOUFANG_QUIET_HOURS= means no quiet hours.
+    keep_empty = {"ZOUFANG_QUIET_HOURS"}
+    env = {
+        **(read_dotenv(dotenv) if dotenv else {}),
+        **{k: v for k, v in given.items() if v or k in keep_empty},
+    }
     values: dict[str, object] = {}
     for f in fields(Settings):
         raw = env.get(_env_name(f.name))
-        if raw is None or (raw == "" and f.name not in ("quiet_hours",)):
+        if raw is None or (raw == "" and f.name != "quiet_hours"):
             continue
         values[f.name] = _convert(f.name, str(f.type), raw)
     settings = Settings(**values)  # type: ignore[arg-type]
@@ -96,16 +103,26 @@ def load_settings(environ: Mapping[str, str] | None = None, dotenv: Path | None 
 
 
 def _convert(name: str, type_name: str, raw: str) -> object:
+    if type_name == "bool":
+        return _boolean(name, raw)
+    if type_name not in ("Decimal", "float"):
+        return raw.strip()
     try:
-        if type_name == "Decimal":
-            return Decimal(raw)
-        if type_name == "float":
-            return float(raw)
-        if type_name == "bool":
-            return raw.strip().lower() in ("1", "true", "yes", "on")
-    except (InvalidOperation, ValueError) as exc:
-        raise SettingsError(f"{_env_name(name)}={raw!r}: not a number") from exc
-    return raw.strip()
+        number = Decimal(raw)
+    except InvalidOperation:
+        number = Decimal("NaN")
+    if not number.is_finite() or number < 0:
+        raise SettingsError(f"{_env_name(name)}={raw!r}: not a non-negative number")
+    return number if type_name == "Decimal" else float(number)
+
+
+def _boolean(name: str, raw: str) -> bool:
+    word = raw.strip().lower()
+    if word in ("1", "true", "yes", "on", "是"):
+        return True
+    if word in ("0", "false", "no", "off", "否"):
+        return False
+    raise SettingsError(f"{_env_name(name)}={raw!r}: use true or false")
 
 
 def _validate(settings: Settings) -> None:
@@ -124,6 +141,6 @@ def masked(settings: Settings) -> list[tuple[str, str]]:
         name = _env_name(f.name)
         value = str(getattr(settings, f.name))
         if name in SECRETS and value:
-            value = value[:3] + "…" + "*" * 6
+            value = "******"
         rows.append((name, value))
     return rows

@@ -21,11 +21,12 @@ class CadreCoverage:
 
 
 def latest_visits():
-    """Each household's most recent submitted visit (its current facts)."""
-    ranked = (
-        select(func.max(Visit.id).label("id")).where(Visit.status == "submitted").group_by(Visit.household_id)
+    """Each household's most recently *submitted* visit (its current facts): ids follow when a draft began."""
+    order = func.row_number().over(
+        partition_by=Visit.household_id, order_by=(Visit.submitted_at.desc(), Visit.id.desc())
     )
-    return ranked.subquery()
+    ranked = select(Visit.id.label("id"), order.label("rank")).where(Visit.status == "submitted").subquery()
+    return select(ranked.c.id).where(ranked.c.rank == 1).subquery()
 
 
 async def cadre_coverage(

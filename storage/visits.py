@@ -104,7 +104,7 @@ async def visit_by_id(session: AsyncSession, visit_id: int, *, lock: bool = Fals
         .options(joinedload(Visit.household).joinedload(Household.village))
     )
     if lock:
-        query = query.with_for_update()
+        query = query.with_for_update(of=Visit)  # PostgreSQL: lock the visit, not the outer-joined rows
     return (await session.execute(query)).scalar_one_or_none()
 
 

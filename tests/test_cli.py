@@ -219,11 +219,6 @@ def test_a_bad_households_file_is_refused_whole_naming_each_row(tmp_path: Path, 
     assert query(db, "SELECT count(*) FROM households WHERE head_name = '改了名'") == [(0,)]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bot/cli.py: import on a database that was never initialised lets SQLAlchemy's OperationalError "
-    "(no such table) escape as a traceback instead of a one-line reason (e.g. run zoufang init first)",
-)
 def test_import_before_init_fails_with_one_line(tmp_path: Path) -> None:
     write_roster(tmp_path, random.Random(1))
     result = zoufang(tmp_path, "import", "cadres", "cadres.csv", "--county", "示范县")

@@ -434,11 +434,6 @@ def test_a_draft_outside_the_new_scope_does_not_crash(county: County) -> None:
     assert all(code not in county.households for code, _ in listed)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bot/cli.py console: on a database that was never initialised SQLAlchemy's OperationalError "
-    "(no such table: cadres) escapes as a traceback instead of a one-line reason (e.g. run zoufang init first)",
-)
 def test_console_before_init_fails_with_one_line(tmp_path: Path) -> None:
     result = zoufang(tmp_path, "console", "--cadre", "GB001", input=typed(["1", *ANSWERS]))
     assert result.returncode != 0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import io
 import json
 import random
 import sqlite3
@@ -13,12 +14,13 @@ from sqlalchemy import select
 from sqlalchemy.exc import OperationalError
 
 import storage.db
-from bot.demo import write_roster
+from bot.demo import DemoError, run_demo, write_roster
 from bot.flows.visit import VisitFlow
 from bot.roster_files import import_file
 from bot.settings import Settings
 from storage.db import Database, sqlite_url
 from storage.models import Answer, Household, Problem, Visit, WorkLogEntry
+from storage.rollups import household_groups, warning_households
 from storage.visits import cadre_by_code, households_in_scope
 from survey import engine
 from survey.script import load_script
@@ -220,3 +222,35 @@ async def test_households_in_scope_follow_the_role(roster: Database):
     assert len(mine) == 22 and {h.village.name for h in mine} == {"新华村"}
     assert helped and all(h.helper_id == helper.id for h in helped)
     assert len(everyone) == 132
+
+
+async def test_current_facts_come_from_the_latest_submission_not_the_earliest_draft(roster: Database):
+    """A visit begun first but submitted last is the household's current state (ids follow draft starts)."""
+    flow = VisitFlow(roster, SCRIPT, Settings())
+    async with roster.session() as s:
+        secretary = await cadre_by_code(s, "GB001")
+        helper = await cadre_by_code(s, "GB002")
+        household = next(
+            h for h in await households_in_scope(s, helper, "helper") if h.village.name == "新华村"
+        )
+    early = await flow.start(secretary, household, channel="console")
+    late = await flow.start(helper, household, channel="console")
+    poor = [*FULL[:12], "0", "0", "0", "0", "0", *FULL[17:]]  # no income: below the monitoring line
+    await walk(flow, late.visit_id, poor)
+    await walk(flow, early.visit_id, FULL)  # submitted last, with 5833.33 per person
+    async with roster.session() as s:
+        warned = {code for _, _, code, _ in await warning_households(s)}
+        groups = await household_groups(s)
+    assert sum(groups.values()) == 1
+    assert household.code in warned  # FULL has unmet housing and water, so still warned …
+    async with roster.session() as s:
+        rows = await warning_households(s)
+    assert [w for _, _, code, w in rows if code == household.code] == ["unmet_needs"]  # … but not for income
+
+
+async def test_demo_never_replaces_a_file_that_is_not_a_demo_database(tmp_path: Path):
+    precious = tmp_path / "zoufang.db"
+    precious.write_bytes(b"county data")
+    with pytest.raises(DemoError):
+        await run_demo(Settings(), precious, visits=1, seed=1, out=io.StringIO())
+    assert precious.read_bytes() == b"county data"
