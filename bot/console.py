@@ -126,10 +126,13 @@ class Console:
                 return
             try:
                 outcome = await self.flow.answer(outcome.visit_id, line)
-            except SQLAlchemyError:
+            except SQLAlchemyError as exc:
                 # nothing was saved: say so, and ask the same question again from what is stored
                 self.say(render("visit/save_failed.txt", self.locale))
-                outcome = await self.flow.resume(outcome.visit_id)
+                try:
+                    outcome = await self.flow.resume(outcome.visit_id)
+                except SQLAlchemyError:
+                    raise ConsoleError(f"数据库不可用，最后一条回答未保存：{exc.orig}") from exc
             self.say(outcome.text)
 
 
