@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import csv
 import json
-import os
 import random
 import re
-import sqlite3
 import subprocess
 import sys
 import time
@@ -16,51 +14,7 @@ from pathlib import Path
 import pytest
 
 from bot.demo import write_roster
-
-_SCRIPT = Path(sys.executable).with_name("zoufang")
-COMMAND = [str(_SCRIPT)] if _SCRIPT.is_file() else [sys.executable, "-m", "bot.cli"]
-_OURS = ("ZOUFANG_", "TELEGRAM_", "TWILIO_", "PUBLIC_BASE_URL", "SMS_BACKEND")
-
-
-def clean_env(tmp_path: Path, **extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(_OURS)}
-    env["ZOUFANG_DB_URL"] = f"sqlite+aiosqlite:///{tmp_path / 'z.db'}"
-    env.update(extra)
-    return env
-
-
-def zoufang(
-    tmp_path: Path,
-    *args: str,
-    input: str | None = None,
-    env: dict[str, str] | None = None,
-    timeout: float = 60,
-) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [*COMMAND, *args],
-        cwd=tmp_path,
-        env=env if env is not None else clean_env(tmp_path),
-        input=input if input is not None else "",
-        capture_output=True,
-        text=True,
-        encoding="utf-8",
-        timeout=timeout,
-    )
-
-
-def ok(result: subprocess.CompletedProcess[str]) -> subprocess.CompletedProcess[str]:
-    assert result.returncode == 0, (
-        f"exit {result.returncode}\nstdout:\n{result.stdout}\nstderr:\n{result.stderr}"
-    )
-    return result
-
-
-def query(db: Path, sql: str, *params: object) -> list[tuple]:
-    connection = sqlite3.connect(db)
-    try:
-        return connection.execute(sql, params).fetchall()
-    finally:
-        connection.close()
+from tests.cli_support import clean_env, ok, query, zoufang
 
 
 def snapshot(db: Path) -> dict[str, list[tuple]]:

@@ -3,54 +3,16 @@
 from __future__ import annotations
 
 import csv
-import os
 import random
 import re
 import shutil
-import sqlite3
-import subprocess
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
 from bot.demo import write_roster
-
-_SCRIPT = Path(sys.executable).with_name("zoufang")
-COMMAND = [str(_SCRIPT)] if _SCRIPT.is_file() else [sys.executable, "-m", "bot.cli"]
-_OURS = ("ZOUFANG_", "TELEGRAM_", "TWILIO_", "PUBLIC_BASE_URL", "SMS_BACKEND")
-
-
-def zoufang(folder: Path, *args: str, input: str = "") -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(_OURS)}
-    env["ZOUFANG_DB_URL"] = f"sqlite+aiosqlite:///{folder / 'z.db'}"
-    return subprocess.run(
-        [*COMMAND, *args],
-        cwd=folder,
-        env=env,
-        input=input,
-        capture_output=True,
-        text=True,
-        encoding="utf-8",
-        timeout=60,
-    )
-
-
-def ok(result: subprocess.CompletedProcess[str]) -> subprocess.CompletedProcess[str]:
-    assert result.returncode == 0, (
-        f"exit {result.returncode}\nstdout:\n{result.stdout}\nstderr:\n{result.stderr}"
-    )
-    assert "Traceback" not in result.stderr
-    return result
-
-
-def query(db: Path, sql: str, *params: object) -> list[tuple]:
-    connection = sqlite3.connect(db)
-    try:
-        return connection.execute(sql, params).fetchall()
-    finally:
-        connection.close()
+from tests.cli_support import ok, query, zoufang
 
 
 def typed(lines: list[str]) -> str:
