@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import sys
 from collections.abc import Coroutine
+from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
@@ -180,6 +181,259 @@ def check(file: Path | None) -> None:
     loaded = load_script_or_fail(str(file) if file else settings().script)
     count = sum(1 + len(q.questions) for q in loaded.questions())
     click.echo(f"脚本有效：{loaded.id} 版本 {loaded.version}，{len(loaded.sections)} 个部分，{count} 道题")
+
+
+# --- county: per-county values in the database; the settings are only their defaults ------------------------
+
+# option word → County attribute
+COUNTY_VALUES = {
+    "income-line": "income_line",
+    "monitoring-line": "monitoring_line",
+    "count-guaranteed": "count_guaranteed",
+}
+
+
+def _yuan(value: Decimal) -> str:
+    return f"{value:.0f}" if value == value.to_integral_value() else f"{value:.2f}"
+
+
+def _county_line(county: Any, defaults: Any) -> str:
+    """One county on one line; a value the county does not set shows the setting's, marked （默认）."""
+    parts = []
+    for label, name in (("收入线", "income_line"), ("监测线", "monitoring_line")):
+        own = getattr(county, name)
+        value = _yuan(getattr(defaults, name) if own is None else own)
+        parts.append(f"{label} {value} 元{'（默认）' if own is None else ''}")
+    own = county.count_guaranteed
+    counts = defaults.count_guaranteed if own is None else own
+    parts.append(f"保底收益计入收入 {'是' if counts else '否'}{'（默认）' if own is None else ''}")
+    return f"{county.name}：{'，'.join(parts)}"
+
+
+def _amount(option: str, raw: str) -> Decimal:
+    text = raw.strip().replace(",", "").removesuffix("元").strip()
+    try:
+        value = Decimal(text)
+    except InvalidOperation:
+        value = Decimal("NaN")
+    if not value.is_finite() or value < 0 or value >= 10**10:
+        raise Failure(f"{option} {raw!r}：请给出不小于 0 的金额（元），例如 4000")
+    return value.quantize(Decimal("0.01")) + 0  # + 0 turns -0 into 0
+
+
+def _unknown_county(name: str, known: list[str]) -> Failure:
+    if not known:
+        return Failure(
+            f"没有名为 {name} 的县：数据库中还没有县（先运行 zoufang import cadres FILE --county 县）"
+        )
+    return Failure(f"没有名为 {name} 的县；已有的县：{'、'.join(known)}")
+
+
+@main.group()
+def county() -> None:
+    """Per-county values: 收入线, 监测线, whether 保底收益 counts (unset values follow the settings)."""
+
+
+@county.command(name="list")
+def county_list() -> None:
+    """List the counties with their income line, monitoring line and whether 保底收益 counts."""
+    from storage.counties import all_counties
+    from storage.db import Database
+
+    conf = settings()
+
+    async def go() -> list[Any]:
+        db = Database(conf.db_url)
+        try:
+            async with db.session() as s:
+                return await all_counties(s)
+        finally:
+            await db.close()
+
+    counties = run(go())
+    if not counties:
+        click.echo("还没有县：先运行 zoufang import cadres FILE --county 县")
+        return
+    for one in counties:
+        click.echo(_county_line(one, conf.lines))
+
+
+@county.command(name="set")
+@click.argument("name")
+@click.option("--income-line", metavar="YUAN", help="收入线 (yuan per person per year)")
+@click.option("--monitoring-line", metavar="YUAN", help="监测线 (yuan per person per year)")
+@click.option(
+    "--count-guaranteed/--no-count-guaranteed", default=None, help="whether 保底收益 counts as income"
+)
+@click.option(
+    "--default",
+    "defaults",
+    multiple=True,
+    metavar="income-line|monitoring-line|count-guaranteed",
+    help="follow the setting again (ZOUFANG_INCOME_LINE, …); may be repeated",
+)
+def county_set(
+    name: str,
+    income_line: str | None,
+    monitoring_line: str | None,
+    count_guaranteed: bool | None,
+    defaults: tuple[str, ...],
+) -> None:
+    """Set a county's own values in place; --default X makes X follow the setting again."""
+    values: dict[str, Decimal | bool | None] = {}
+    if income_line is not None:
+        values["income_line"] = _amount("--income-line", income_line)
+    if monitoring_line is not None:
+        values["monitoring_line"] = _amount("--monitoring-line", monitoring_line)
+    if count_guaranteed is not None:
+        values["count_guaranteed"] = count_guaranteed
+    for word in defaults:
+        if word not in COUNTY_VALUES:
+            raise Failure(f"--default {word!r}：请用 {'、'.join(COUNTY_VALUES)} 之一")
+        if COUNTY_VALUES[word] in values and values[COUNTY_VALUES[word]] is not None:
+            raise Failure(f"--{word} 与 --default {word} 不能同时给出")
+        values[COUNTY_VALUES[word]] = None
+    if not values:
+        raise Failure(
+            "请至少给出一个选项：--income-line、--monitoring-line、--count-guaranteed/--no-count-guaranteed 或 --default"
+        )
+    from storage.counties import all_counties, county_by_name, update_county
+    from storage.db import Database
+
+    conf = settings()
+
+    async def go() -> Any:
+        db = Database(conf.db_url)
+        try:
+            async with db.session() as s:
+                found = await county_by_name(s, name)
+                if found is None:
+                    raise _unknown_county(name, [c.name for c in await all_counties(s)])
+                return await update_county(s, found, values)
+        finally:
+            await db.close()
+
+    click.echo(_county_line(run(go()), conf.lines))
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8080, show_default=True, type=int)
+@click.option("--polling", is_flag=True, help="pull Telegram updates instead of the webhook (development)")
+def serve(host: str, port: int, polling: bool) -> None:
+    """Serve the webhooks (/telegram/webhook, /healthz) and the background workers."""
+    import logging
+
+    from bot.app import ServeError
+    from bot.app import serve as run_server
+    from storage.db import Database
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    conf = settings()
+    script = load_script_or_fail(conf.script)
+
+    async def go() -> None:
+        await run_server(Database(conf.db_url), script, conf, host, port, polling=polling)
+
+    try:
+        run(go())
+    except ServeError as exc:
+        raise Failure(str(exc)) from exc
+    except KeyboardInterrupt:
+        pass
+
+
+@main.command()
+@click.argument("cadre_id")
+def invite(cadre_id: str) -> None:
+    """Print a one-time Telegram code (valid 72 hours) that binds a cadre's account: /start CODE."""
+    from storage.db import Database
+    from storage.models import utcnow
+    from storage.telegram import INVITE_TTL, create_invite
+    from storage.visits import cadre_by_code
+
+    conf = settings()
+
+    async def go() -> tuple[str, Any, str]:
+        db = Database(conf.db_url)
+        try:
+            async with db.session() as s:
+                cadre = await cadre_by_code(s, cadre_id)
+                if cadre is None:
+                    raise Failure(f"没有这个干部编号：{cadre_id}")
+                made = await create_invite(s, cadre, utcnow())
+                return made.code, made.expires_at, f"{cadre.name}（{cadre.role}）"
+        finally:
+            await db.close()
+
+    code, expires, who = run(go())
+    local = expires.astimezone(conf.tz)
+    click.echo(
+        f"{who} 的邀请码：{code}（{int(INVITE_TTL.total_seconds() // 3600)} 小时内有效，至 {local:%Y-%m-%d %H:%M}）"
+    )
+    click.echo(f"在 Telegram 中向机器人发送：/start {code}")
+    link = _deep_link(conf, code)
+    if link:
+        click.echo(f"或打开链接：{link}")
+
+
+def _deep_link(conf: Any, code: str) -> str | None:
+    """t.me/<bot>?start=CODE when the bot's name can be asked of the Bot API; None otherwise (offline)."""
+    if not conf.telegram_bot_token:
+        return None
+
+    async def name() -> str | None:
+        from bot.telegram import RetryMiddleware, make_bot
+
+        bot = make_bot(conf, retry=RetryMiddleware(attempts=1))
+        try:
+            return (await asyncio.wait_for(bot.get_me(), timeout=5)).username
+        except Exception:
+            return None
+        finally:
+            await bot.session.close()
+
+    username = asyncio.run(name())
+    return f"https://t.me/{username}?start={code}" if username else None
+
+
+@main.group()
+def telegram() -> None:
+    """Telegram set-up."""
+
+
+@telegram.command(name="set-webhook")
+def set_webhook() -> None:
+    """Register PUBLIC_BASE_URL/telegram/webhook (with TELEGRAM_WEBHOOK_SECRET) and the command menu."""
+    from bot.app import TELEGRAM_WEBHOOK
+
+    conf = settings()
+    for name, value in (
+        ("TELEGRAM_BOT_TOKEN", conf.telegram_bot_token),
+        ("PUBLIC_BASE_URL", conf.public_base_url),
+        ("TELEGRAM_WEBHOOK_SECRET", conf.telegram_webhook_secret),
+    ):
+        if not value:
+            raise Failure(f"telegram set-webhook needs {name}")
+    url = conf.public_base_url.rstrip("/") + TELEGRAM_WEBHOOK
+
+    async def go() -> None:
+        from bot.telegram import make_bot, set_commands, used_update_types
+
+        bot = make_bot(conf)
+        try:
+            await bot.set_webhook(
+                url, secret_token=conf.telegram_webhook_secret, allowed_updates=used_update_types()
+            )
+            await set_commands(bot)
+        finally:
+            await bot.session.close()
+
+    try:
+        run(go())
+    except Exception as exc:
+        raise Failure(f"Bot API refused or could not be reached: {exc}") from exc
+    click.echo(f"已注册 webhook：{url}")
 
 
 if __name__ == "__main__":

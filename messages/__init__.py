@@ -31,11 +31,10 @@ def locale_or_default(locale: str | None) -> str:
     return locale if locale in LOCALES else DEFAULT_LOCALE
 
 
-def render(name: str, locale: str | None = None, **context: Any) -> str:
-    """Render `templates/<locale>/<name>`; HTML templates are autoescaped."""
-    env = _env(name.endswith(".html"))
-    template = env.get_template(f"{locale_or_default(locale)}/{name}")
-    return template.render(**context).strip()
+def render(template: str, locale: str | None = None, /, **context: Any) -> str:
+    """Render `templates/<locale>/<template>`; HTML templates are autoescaped."""
+    env = _env(template.endswith(".html"))
+    return env.get_template(f"{locale_or_default(locale)}/{template}").render(**context).strip()
 
 
 def error_text(code: str, locale: str | None = None, **params: Any) -> str:

@@ -211,3 +211,49 @@ class WorkLogEntry(Base):
     problem_id: Mapped[int | None] = mapped_column(ForeignKey("problems.id"))
     text: Mapped[str] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class Invite(Base):
+    """A one-time code that binds a Telegram account to a cadre. Only the code's hash is kept."""
+
+    __tablename__ = "invites"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    cadre_id: Mapped[int] = mapped_column(ForeignKey("cadres.id"), index=True)
+    code_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    used_by: Mapped[int | None] = mapped_column(BigInteger)  # Telegram user id
+
+
+class TelegramAccount(Base):
+    """A Telegram user bound to a cadre (one account per cadre; rebinding moves it)."""
+
+    __tablename__ = "telegram_accounts"
+    user_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    cadre_id: Mapped[int] = mapped_column(ForeignKey("cadres.id"), unique=True)
+    chat_id: Mapped[int] = mapped_column(BigInteger)
+    bound_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    cadre: Mapped[Cadre] = relationship()
+
+
+class TelegramAttempt(Base):
+    """What an unbound Telegram user did: a wrong code (for the lock-out) or a refusal sent (sent once)."""
+
+    __tablename__ = "telegram_attempts"
+    __table_args__ = (Index("ix_telegram_attempts_user_at", "user_id", "at"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(BigInteger)
+    kind: Mapped[str] = mapped_column(String(12))  # bad_code / refused
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class ProcessedUpdate(Base):
+    """An inbound update already applied (Telegram update_id, later Twilio MessageSid): redeliveries apply once."""
+
+    __tablename__ = "processed_updates"
+    __table_args__ = (UniqueConstraint("source", "external_id"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    source: Mapped[str] = mapped_column(String(16))
+    external_id: Mapped[str] = mapped_column(String(64))
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
 from messages import error_text, render
 from storage.db import Database
 from storage.models import Cadre, Household, Problem, Visit, utcnow
+from storage.telegram import mark_processed
 from storage.visits import (
     county_lines,
     draft_for,
@@ -35,6 +36,7 @@ class VisitOutcome:
     visit_id: int
     reply: engine.Reply
     text: str
+    duplicate: bool = False  # the input was applied before (a redelivered update): nothing changed
 
     @property
     def finished(self) -> bool:
@@ -87,14 +89,27 @@ class VisitFlow:
             visit.household = household
             return self._outcome(visit, reply)
 
-    async def resume(self, visit_id: int) -> VisitOutcome:
+    async def resume(self, visit_id: int, *, owner: int | None = None) -> VisitOutcome:
         async with self.db.session() as s:
-            visit = await self._load(s, visit_id)
+            visit = await self._load(s, visit_id, owner=owner)
             return self._outcome(visit, engine.current(self.script, json.loads(visit.session)))
 
-    async def answer(self, visit_id: int, given: engine.Input, *, for_key: str | None = None) -> VisitOutcome:
+    async def answer(
+        self,
+        visit_id: int,
+        given: engine.Input,
+        *,
+        for_key: str | None = None,
+        dedupe: tuple[str, str] | None = None,
+        owner: int | None = None,
+    ) -> VisitOutcome:
+        """Apply one input. `dedupe` (source, id) is recorded in the same transaction as the answer, so a
+        redelivered update is applied once: the second time nothing changes and `duplicate` is set."""
         async with self.db.session() as s:
-            visit = await self._load(s, visit_id, lock=True)
+            visit = await self._load(s, visit_id, lock=True, owner=owner)
+            if dedupe is not None and not await mark_processed(s, *dedupe, self.clock()):
+                current = engine.current(self.script, json.loads(visit.session))
+                return replace(self._outcome(visit, current), duplicate=True)
             if visit.status != "draft":
                 return self._outcome(visit, engine.current(self.script, json.loads(visit.session)))
             session, reply = engine.answer(self.script, json.loads(visit.session), given, for_key=for_key)
@@ -107,9 +122,21 @@ class VisitFlow:
                 await self._submit(s, visit, reply.step.answers, now)
             return self._outcome(visit, reply, answers=session["answers"])
 
-    async def _load(self, s: Any, visit_id: int, *, lock: bool = False) -> Visit:
+    async def change_section(self, visit_id: int, section: str, *, owner: int | None = None) -> VisitOutcome:
+        """Ask a whole section again (Telegram's per-section buttons on the summary)."""
+        async with self.db.session() as s:
+            visit = await self._load(s, visit_id, lock=True, owner=owner)
+            if visit.status != "draft":
+                return self._outcome(visit, engine.current(self.script, json.loads(visit.session)))
+            session, reply = engine.change_section(self.script, json.loads(visit.session), section)
+            visit.session = dump_session(session)
+            visit.updated_at = self.clock()
+            return self._outcome(visit, reply, answers=session["answers"])
+
+    async def _load(self, s: Any, visit_id: int, *, lock: bool = False, owner: int | None = None) -> Visit:
+        """The visit; `owner` (a cadre id) must match when given, so nobody answers another cadre's visit."""
         visit = await visit_by_id(s, visit_id, lock=lock)
-        if visit is None:
+        if visit is None or (owner is not None and visit.cadre_id != owner):
             raise VisitNotFound(visit_id)
         return visit
 

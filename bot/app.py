@@ -1,0 +1,133 @@
+"""`zoufang serve`: one aiohttp application for every channel.
+
+Paths: `POST /telegram/webhook` (when TELEGRAM_BOT_TOKEN is set), `GET /healthz`. The SMS webhooks and the
+outbox sender join this application in the SMS issue.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from aiohttp import web
+
+from bot.settings import Settings
+from storage.db import Database
+from survey.script import Script
+
+log = logging.getLogger("zoufang.serve")
+
+DB = web.AppKey("db", Database)
+TELEGRAM_WEBHOOK = "/telegram/webhook"
+
+
+class ServeError(Exception):
+    """A configuration that cannot serve: one line for the operator."""
+
+
+@dataclass
+class Telegram:
+    bot: Any
+    dispatcher: Any
+
+
+async def healthz(request: web.Request) -> web.Response:
+    ok = await request.app[DB].ping()
+    return web.json_response(
+        {"status": "ok" if ok else "unavailable", "database": ok}, status=200 if ok else 503
+    )
+
+
+def make_app(
+    db: Database,
+    script: Script,
+    settings: Settings,
+    *,
+    telegram: Telegram | None = None,
+    webhook: bool = True,
+) -> web.Application:
+    """The application; `telegram` (bot and dispatcher) is made from the settings unless given (tests).
+    `webhook=False` leaves the Telegram route out (polling mode pulls updates instead)."""
+    app = web.Application()
+    app[DB] = db
+    app.router.add_get("/healthz", healthz)
+    if webhook and telegram is None and settings.telegram_bot_token:
+        telegram = make_telegram(db, script, settings)
+    if webhook and telegram is not None:
+        _mount_telegram(app, telegram, settings)
+    elif webhook:
+        log.info("TELEGRAM_BOT_TOKEN is not set: serving without the Telegram route (SMS only)")
+    app.on_cleanup.append(_close_db)
+    return app
+
+
+def make_telegram(db: Database, script: Script, settings: Settings) -> Telegram:
+    from bot.telegram import make_bot, make_dispatcher
+
+    return Telegram(bot=make_bot(settings), dispatcher=make_dispatcher(db, script, settings))
+
+
+def _mount_telegram(app: web.Application, telegram: Telegram, settings: Settings) -> None:
+    from aiogram.webhook.aiohttp_server import SimpleRequestHandler
+
+    if not settings.telegram_webhook_secret:
+        raise ServeError("TELEGRAM_WEBHOOK_SECRET is not set: the webhook would accept anyone's updates")
+    # handle_in_background=False: a failed update answers 500, so Telegram delivers it again
+    handler = SimpleRequestHandler(
+        telegram.dispatcher,
+        telegram.bot,
+        handle_in_background=False,
+        secret_token=settings.telegram_webhook_secret,
+    )
+    handler.register(app, path=TELEGRAM_WEBHOOK)
+
+    async def on_startup(_: web.Application) -> None:
+        await _register_commands(telegram)
+
+    async def on_cleanup(_: web.Application) -> None:
+        await telegram.bot.session.close()
+
+    app.on_startup.append(on_startup)
+    app.on_cleanup.append(on_cleanup)
+
+
+async def _register_commands(telegram: Telegram) -> None:
+    from bot.telegram import set_commands
+
+    try:
+        await set_commands(telegram.bot)
+    except Exception as exc:  # the Bot API being away must not stop the SMS side from serving
+        log.warning("could not register the Telegram command menu: %s", exc)
+
+
+async def _close_db(app: web.Application) -> None:
+    await app[DB].close()
+
+
+async def serve(
+    db: Database, script: Script, settings: Settings, host: str, port: int, *, polling: bool
+) -> None:
+    """Run until cancelled. With `polling`, Telegram updates are pulled instead of pushed to the webhook."""
+    telegram = None
+    if polling:
+        if not settings.telegram_bot_token:
+            raise ServeError("--polling needs TELEGRAM_BOT_TOKEN")
+        telegram = make_telegram(db, script, settings)
+    app = make_app(db, script, settings, webhook=not polling)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    await web.TCPSite(runner, host, port).start()
+    log.info("zoufang serving on http://%s:%d", host, port)
+    try:
+        if telegram is not None:
+            await _register_commands(telegram)
+            await telegram.bot.delete_webhook()  # polling and a webhook cannot both be set
+            await telegram.dispatcher.start_polling(telegram.bot, handle_signals=False)
+        else:
+            await asyncio.Event().wait()
+    finally:
+        await runner.cleanup()
+        if telegram is not None:
+            await telegram.bot.session.close()

@@ -1,0 +1,112 @@
+"""Cadre onboarding in Telegram: `/start CODE` binds the account, `/whoami`, `/lang`, `/help`.
+
+Strangers get one short refusal a day and nothing more; five wrong codes within an hour lock a user out for
+an hour (counted in the database, so a restart or a second worker does not reset the count).
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from aiogram import Router
+from aiogram.filters import Command, CommandObject, CommandStart
+from aiogram.types import CallbackQuery, Message, TelegramObject
+
+from messages import render
+from storage.db import Database
+from storage.models import Cadre, utcnow
+from storage.telegram import attempts_since, record_attempt, redeem_invite
+
+MAX_BAD_CODES = 5
+LOCKOUT = timedelta(hours=1)
+REFUSAL_EVERY = timedelta(days=1)
+
+
+def is_start(event: TelegramObject) -> bool:
+    return isinstance(event, Message) and (event.text or "").split(maxsplit=1)[:1] == ["/start"]
+
+
+async def refuse_stranger(event: TelegramObject, db: Database, user_id: int, locale: str) -> None:
+    """One short refusal a day to someone who is not a bound cadre; nothing else is said or stored."""
+    now = utcnow()
+    async with db.session() as s:
+        count, _ = await attempts_since(s, user_id, "refused", now - REFUSAL_EVERY)
+        if count == 0:
+            await record_attempt(s, user_id, "refused", now)
+    if isinstance(event, CallbackQuery):
+        await event.answer()
+        return
+    if count == 0 and isinstance(event, Message):
+        await event.answer(render("telegram/refused.txt", locale))
+
+
+async def start(
+    message: Message, command: CommandObject, cadre: Cadre | None, db: Database, locale: str
+) -> None:
+    code = (command.args or "").strip()
+    if cadre is not None and not code:
+        await message.answer(render("telegram/welcome.txt", locale, name=cadre.name, role=cadre.role))
+        return
+    if not code:
+        await refuse_stranger(message, db, message.from_user.id, locale)  # type: ignore[union-attr]
+        return
+    await _redeem(message, code, db, locale)
+
+
+async def _redeem(message: Message, code: str, db: Database, locale: str) -> None:
+    user_id, now = message.from_user.id, utcnow()  # type: ignore[union-attr]
+    async with db.session() as s:
+        bad, latest = await attempts_since(s, user_id, "bad_code", now - LOCKOUT)
+        if bad >= MAX_BAD_CODES:
+            minutes = max(1, int((latest + LOCKOUT - now).total_seconds() // 60) + 1) if latest else 60
+            await message.answer(render("telegram/locked.txt", locale, minutes=minutes))
+            return
+        account = await redeem_invite(s, code, user_id, message.chat.id, now)
+        if account is None:
+            await record_attempt(s, user_id, "bad_code", now)
+            left = MAX_BAD_CODES - bad - 1
+    if account is None:
+        await message.answer(render("telegram/bad_code.txt", locale, left=left))
+        return
+    cadre = account.cadre
+    await message.answer(
+        render(
+            "telegram/bound.txt",
+            cadre.locale or locale,
+            name=cadre.name,
+            role=cadre.role,
+            township=cadre.township.name,
+        )
+    )
+
+
+async def whoami(message: Message, cadre: Cadre, locale: str) -> None:
+    villages = "、".join(v.name for v in cadre.villages)
+    await message.answer(
+        render("telegram/whoami.txt", locale, cadre=cadre, township=cadre.township.name, villages=villages)
+    )
+
+
+async def help_(message: Message, locale: str) -> None:
+    await message.answer(render("telegram/help.txt", locale))
+
+
+async def lang(message: Message, command: CommandObject, cadre: Cadre, db: Database, locale: str) -> None:
+    wanted = (command.args or "").strip().lower()
+    new = {"zh": "zh_CN", "zh_cn": "zh_CN", "中文": "zh_CN", "en": "en", "english": "en"}.get(wanted)
+    if new is None:
+        new = "en" if locale == "zh_CN" else "zh_CN"
+    async with db.session() as s:
+        stored = await s.get(Cadre, cadre.id)
+        stored.locale = new  # type: ignore[union-attr]
+    await message.answer(render("telegram/lang.txt", new))
+
+
+def make_router() -> Router:
+    """A new router each time: an aiogram router belongs to one dispatcher (tests and workers make several)."""
+    router = Router(name="onboarding")
+    router.message.register(start, CommandStart())
+    router.message.register(whoami, Command("whoami"))
+    router.message.register(help_, Command("help"))
+    router.message.register(lang, Command("lang"))
+    return router

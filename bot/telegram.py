@@ -1,0 +1,161 @@
+"""The Telegram channel adapter: the aiogram Bot and Dispatcher, wired to zoufang's flows. Thin by design.
+
+- The Bot API base URL is a setting (a self-hosted telegram-bot-api server, or the fake one in tests).
+- Sending that meets 429 (retry_after) or 5xx / network errors is retried with backoff, not dropped.
+- Updates of one chat are handled in order (event isolation), across workers too when Redis is configured.
+- A failing update gets a short apology and re-raises, so the webhook answers 500 and Telegram redelivers;
+  answers are recorded with their update_id, so a redelivered update is applied once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from aiogram import BaseMiddleware, Bot, Dispatcher
+from aiogram.client.session.aiohttp import AiohttpSession
+from aiogram.client.session.middlewares.base import BaseRequestMiddleware, NextRequestMiddlewareType
+from aiogram.client.telegram import TelegramAPIServer
+from aiogram.exceptions import TelegramNetworkError, TelegramRetryAfter, TelegramServerError
+from aiogram.fsm.storage.base import BaseEventIsolation, BaseStorage
+from aiogram.fsm.storage.memory import MemoryStorage, SimpleEventIsolation
+from aiogram.methods import TelegramMethod
+from aiogram.types import BotCommand, TelegramObject, Update
+
+from bot.flows import onboarding, visit_telegram
+from bot.flows.visit import VisitFlow
+from bot.settings import Settings
+from messages import render
+from storage.db import Database
+from storage.models import utcnow
+from storage.telegram import account_for
+from survey.script import Script
+
+log = logging.getLogger("zoufang.telegram")
+
+COMMANDS = ("visit", "resume", "todo", "log", "cancel", "whoami", "lang", "help")
+
+
+class RetryMiddleware(BaseRequestMiddleware):
+    """Retry a Bot API call on 429 (after retry_after) and on 5xx or network errors (exponential backoff)."""
+
+    def __init__(self, attempts: int = 5, base_delay: float = 0.5, max_delay: float = 30.0) -> None:
+        self.attempts, self.base_delay, self.max_delay = attempts, base_delay, max_delay
+
+    async def __call__(
+        self, make_request: NextRequestMiddlewareType[Any], bot: Bot, method: TelegramMethod[Any]
+    ) -> Any:
+        for attempt in range(1, self.attempts + 1):
+            try:
+                return await make_request(bot, method)
+            except TelegramRetryAfter as exc:
+                if attempt == self.attempts:
+                    raise
+                delay = min(float(exc.retry_after), self.max_delay)
+            except (TelegramServerError, TelegramNetworkError):
+                if attempt == self.attempts:
+                    raise
+                delay = min(self.base_delay * 2 ** (attempt - 1), self.max_delay)
+            log.warning(
+                "Bot API %s failed (attempt %d), retrying in %.2fs", type(method).__name__, attempt, delay
+            )
+            await asyncio.sleep(delay)
+        raise AssertionError("unreachable")
+
+
+def make_bot(settings: Settings, *, retry: RetryMiddleware | None = None) -> Bot:
+    session = AiohttpSession(api=TelegramAPIServer.from_base(settings.telegram_api_base.rstrip("/")))
+    session.middleware(retry or RetryMiddleware())
+    return Bot(settings.telegram_bot_token, session=session)
+
+
+def _fsm(settings: Settings) -> tuple[BaseStorage, BaseEventIsolation]:
+    if settings.redis_url:
+        from aiogram.fsm.storage.redis import RedisEventIsolation, RedisStorage
+
+        storage = RedisStorage.from_url(settings.redis_url)
+        return storage, RedisEventIsolation(redis=storage.redis)
+    return MemoryStorage(), SimpleEventIsolation()
+
+
+class CadreMiddleware(BaseMiddleware):
+    """Find the cadre behind the Telegram user; unbound users only reach onboarding."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    async def __call__(
+        self,
+        handler: Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]],
+        event: TelegramObject,
+        data: dict[str, Any],
+    ) -> Any:
+        user = data.get("event_from_user")
+        if user is None:
+            return None
+        async with self.db.session() as s:
+            account = await account_for(s, user.id)
+        data["cadre"] = account.cadre if account else None
+        data["locale"] = (account.cadre.locale if account else None) or data["settings"].locale
+        if account is None and not onboarding.is_start(event):
+            return await onboarding.refuse_stranger(event, self.db, user.id, data["locale"])
+        return await handler(event, data)
+
+
+class ApologyMiddleware(BaseMiddleware):
+    """A failing update gets a short apology instead of silence, then fails (webhook 500 → redelivery)."""
+
+    async def __call__(
+        self,
+        handler: Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]],
+        event: TelegramObject,
+        data: dict[str, Any],
+    ) -> Any:
+        try:
+            return await handler(event, data)
+        except Exception:
+            chat = data.get("event_chat")
+            if chat is not None:
+                try:
+                    await data["bot"].send_message(
+                        chat.id, render("telegram/apology.txt", data["settings"].locale)
+                    )
+                except Exception:  # the apology is best effort; the original error is what matters
+                    log.exception("could not send the apology")
+            raise
+
+
+def make_dispatcher(
+    db: Database, script: Script, settings: Settings, *, clock: Callable[..., Any] = utcnow
+) -> Dispatcher:
+    storage, isolation = _fsm(settings)
+    dp = Dispatcher(storage=storage, events_isolation=isolation)
+    dp["db"], dp["settings"], dp["clock"] = db, settings, clock
+    dp["flow"] = VisitFlow(db, script, settings, clock)
+    dp["script"] = script
+    dp.update.outer_middleware(ApologyMiddleware())
+    for observer in (dp.message, dp.callback_query):
+        observer.outer_middleware(CadreMiddleware(db))
+    dp.include_routers(onboarding.make_router(), visit_telegram.make_router())
+    return dp
+
+
+async def set_commands(bot: Bot) -> None:
+    """The command menu (setMyCommands), in Chinese by default and in English for English clients."""
+    for locale, language in (("zh_CN", None), ("en", "en")):
+        commands = [
+            BotCommand(command=c, description=render(f"telegram/command_{c}.txt", locale)) for c in COMMANDS
+        ]
+        await bot.set_my_commands(commands, language_code=language)
+
+
+def used_update_types() -> list[str]:
+    """The update types the handlers use (message, callback_query): the webhook asks for just these."""
+    return ["message", "callback_query"]
+
+
+async def feed(dp: Dispatcher, bot: Bot, update: dict[str, Any]) -> Any:
+    """Handle one update as the webhook would (used by tests and the benchmark harness)."""
+    return await dp.feed_update(bot, Update.model_validate(update, context={"bot": bot}))

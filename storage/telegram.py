@@ -1,0 +1,105 @@
+"""Repositories for Telegram onboarding (invites, bound accounts, lock-outs) and processed inbound updates."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import func, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import selectinload
+
+from storage.models import Cadre, Invite, ProcessedUpdate, TelegramAccount, TelegramAttempt
+
+CODE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I: codes are read aloud and typed
+CODE_LENGTH = 8
+INVITE_TTL = timedelta(hours=72)
+
+
+def _hash(code: str) -> str:
+    return hashlib.sha256(code.strip().upper().encode()).hexdigest()
+
+
+async def create_invite(
+    session: AsyncSession, cadre: Cadre, now: datetime, ttl: timedelta = INVITE_TTL
+) -> Invite:
+    """A new one-time code; the code itself is returned on the object (`invite.code`) and never stored."""
+    code = "".join(secrets.choice(CODE_ALPHABET) for _ in range(CODE_LENGTH))
+    invite = Invite(cadre_id=cadre.id, code_hash=_hash(code), created_at=now, expires_at=now + ttl)
+    session.add(invite)
+    await session.flush()
+    invite.code = code  # type: ignore[attr-defined]
+    return invite
+
+
+async def redeem_invite(
+    session: AsyncSession, code: str, user_id: int, chat_id: int, now: datetime
+) -> TelegramAccount | None:
+    """Bind the user to the invite's cadre, once, before it expires; None for a wrong, used or expired code."""
+    query = select(Invite).where(
+        Invite.code_hash == _hash(code), Invite.used_at.is_(None), Invite.expires_at > now
+    )
+    invite = (await session.execute(query)).scalar_one_or_none()
+    if invite is None:
+        return None
+    invite.used_at, invite.used_by = now, user_id
+    # one account per cadre and one cadre per account: a new binding replaces both old ones
+    for old in (
+        await session.execute(
+            select(TelegramAccount).where(
+                (TelegramAccount.cadre_id == invite.cadre_id) | (TelegramAccount.user_id == user_id)
+            )
+        )
+    ).scalars():
+        await session.delete(old)
+    await session.flush()
+    account = TelegramAccount(user_id=user_id, cadre_id=invite.cadre_id, chat_id=chat_id, bound_at=now)
+    session.add(account)
+    await session.flush()
+    return await account_for(session, user_id)
+
+
+async def account_for(session: AsyncSession, user_id: int) -> TelegramAccount | None:
+    query = (
+        select(TelegramAccount)
+        .where(TelegramAccount.user_id == user_id)
+        .options(
+            selectinload(TelegramAccount.cadre).selectinload(Cadre.villages),
+            selectinload(TelegramAccount.cadre).selectinload(Cadre.township),
+        )
+    )
+    return (await session.execute(query)).scalar_one_or_none()
+
+
+async def record_attempt(session: AsyncSession, user_id: int, kind: str, now: datetime) -> None:
+    session.add(TelegramAttempt(user_id=user_id, kind=kind, at=now))
+
+
+async def attempts_since(
+    session: AsyncSession, user_id: int, kind: str, since: datetime
+) -> tuple[int, datetime | None]:
+    """How many attempts of this kind since then, and the latest one's time."""
+    query = select(func.count(TelegramAttempt.id), func.max(TelegramAttempt.at)).where(
+        TelegramAttempt.user_id == user_id, TelegramAttempt.kind == kind, TelegramAttempt.at >= since
+    )
+    count, latest = (await session.execute(query)).one()
+    if isinstance(latest, str):  # SQLite hands back func.max() of a timestamp as text
+        latest = datetime.fromisoformat(latest)
+    if latest is not None and latest.tzinfo is None:
+        latest = latest.replace(tzinfo=UTC)
+    return count, latest
+
+
+async def mark_processed(session: AsyncSession, source: str, external_id: str, now: datetime) -> bool:
+    """Record an inbound update in the caller's transaction; False when it was applied before."""
+    dialect = session.bind.dialect.name
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    statement = (
+        insert(ProcessedUpdate)
+        .values(source=source, external_id=external_id, at=now)
+        .on_conflict_do_nothing(index_elements=["source", "external_id"])
+    )
+    result = await session.execute(statement)
+    return result.rowcount == 1

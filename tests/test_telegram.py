@@ -1,0 +1,359 @@
+"""Telegram end to end: zoufang's aiohttp app (real aiogram webhook handler) over HTTP, the real aiogram client
+talking to a fake Bot API server on loopback. Nothing of aiogram is mocked."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiohttp.test_utils import TestClient, TestServer
+from sqlalchemy import func, select
+
+from bot.app import TELEGRAM_WEBHOOK, make_app
+from bot.demo import write_roster
+from bot.roster_files import import_file
+from bot.settings import Settings
+from storage.db import Database
+from storage.models import Answer, Visit, utcnow
+from storage.telegram import create_invite
+from storage.visits import cadre_by_code
+from survey.script import load_script
+from tests.fake_telegram import (
+    FakeTelegram,
+    callback_update,
+    edited_message_update,
+    fake_telegram,  # noqa: F401 - the fixture
+    location_update,
+    message_update,
+    photo_update,
+)
+
+SECRET = "webhook-secret-1"
+CADRE_USER = 7001
+STRANGER = 9009
+
+
+@pytest.fixture
+async def roster(db: Database, tmp_path: Path) -> Database:
+    write_roster(tmp_path, random.Random(7))
+    await import_file(db, "cadres", tmp_path / "cadres.csv", county="示范县")
+    await import_file(db, "households", tmp_path / "households.csv")
+    return db
+
+
+def settings_for(fake: FakeTelegram, **extra: Any) -> Settings:
+    return replace(
+        Settings(),
+        telegram_bot_token=fake.token,
+        telegram_api_base=fake.base_url,
+        telegram_webhook_secret=SECRET,
+        **extra,
+    )
+
+
+class Webhook:
+    """Posts updates to /telegram/webhook as Telegram does."""
+
+    def __init__(self, client: TestClient, fake: FakeTelegram) -> None:
+        self.client, self.fake = client, fake
+
+    async def post(self, update: dict[str, Any], secret: str | None = SECRET) -> int:
+        headers = {"X-Telegram-Bot-Api-Secret-Token": secret} if secret is not None else {}
+        response = await self.client.post(TELEGRAM_WEBHOOK, json=update, headers=headers)
+        return response.status
+
+    async def say(self, text: str, user: int = CADRE_USER) -> str:
+        before = len(self.fake.sent())
+        assert await self.post(message_update(user, text)) == 200
+        return self.last_since(before)
+
+    async def tap(self, data: str, user: int = CADRE_USER) -> str:
+        before = len(self.fake.sent())
+        assert await self.post(callback_update(user, data)) == 200
+        return self.last_since(before)
+
+    def last_since(self, before: int) -> str:
+        sent = self.fake.sent()[before:]
+        return sent[-1]["text"] if sent else ""
+
+    def last_markup(self) -> dict[str, Any]:
+        return self.fake.sent()[-1].get("reply_markup") or {}
+
+    def button(self, label: str) -> str:
+        """The callback data of the last message's button whose text contains `label`."""
+        for row in self.last_markup().get("inline_keyboard", []):
+            for button in row:
+                if label in button["text"]:
+                    return button["callback_data"]
+        raise AssertionError(f"no button {label!r} in {self.last_markup()}")
+
+
+@pytest.fixture
+async def webhook(roster: Database, fake_telegram: FakeTelegram):  # noqa: F811
+    app = make_app(roster, load_script(), settings_for(fake_telegram))
+    async with TestClient(TestServer(app)) as client:
+        yield Webhook(client, fake_telegram)
+
+
+async def invite_code(db: Database, cadre_code: str = "GB001") -> str:
+    async with db.session() as s:
+        cadre = await cadre_by_code(s, cadre_code)
+        return (await create_invite(s, cadre, utcnow())).code
+
+
+async def bound(webhook: Webhook, db: Database) -> None:
+    reply = await webhook.say(f"/start {await invite_code(db)}")
+    assert reply.startswith("绑定成功")
+
+
+# answers for the default script after the household is picked (location and photos are sent as such)
+def visit_steps() -> list[tuple[str, Any]]:
+    return [
+        ("location", (45.1, 122.5)),
+        ("say", "3"),
+        ("say", "2"),
+        ("tap", "因病"),
+        ("toggle", "低保"),
+        ("tap", "完成"),
+        ("tap", "是"),
+        ("tap", "是"),
+        ("say", "1"),
+        ("tap", "否"),
+        ("tap", "是"),
+        ("tap", "否"),
+        ("tap", "是"),
+        ("tap", "是"),
+        ("say", "1.2万"),
+        ("say", "5千"),
+        ("say", "0"),
+        ("say", "0"),
+        ("say", "1000"),
+        ("say", "500"),
+        ("say", "3000"),
+        ("say", "0"),
+        ("tap", "基本满意"),
+        ("tap", "是"),
+        ("tap", "跳过"),
+        ("tap", "已完成"),
+        ("tap", "已完成"),
+        ("toggle", "教育资助"),
+        ("toggle", "危房改造"),
+        ("tap", "完成"),
+        ("tap", "已完成"),
+        ("tap", "已完成"),
+        ("tap", "否"),
+        ("tap", "D级"),
+        ("photo", "AgAD-house"),
+        ("tap", "是"),
+        ("tap", "是"),
+        ("tap", "是"),
+        ("tap", "是"),
+        ("tap", "跳过"),
+        ("tap", "是"),
+        ("tap", "饮水"),
+        ("say", "水管冻裂"),
+        ("tap", "否"),
+        ("tap", "否"),
+    ]
+
+
+async def walk(webhook: Webhook, steps: list[tuple[str, Any]]) -> None:
+    for kind, value in steps:
+        if kind == "say":
+            await webhook.say(value)
+        elif kind == "tap":
+            await webhook.tap(webhook.button(value))
+        elif kind == "toggle":
+            before = len(webhook.fake.sent("editMessageReplyMarkup"))
+            assert await webhook.post(callback_update(CADRE_USER, webhook.button(value))) == 200
+            assert len(webhook.fake.sent("editMessageReplyMarkup")) == before + 1
+            edited = webhook.fake.sent("editMessageReplyMarkup")[-1]["reply_markup"]
+            webhook.fake.sent()[-1]["reply_markup"] = edited  # the chat now shows the ticked keyboard
+        elif kind == "location":
+            assert await webhook.post(location_update(CADRE_USER, *value)) == 200
+        elif kind == "photo":
+            assert await webhook.post(photo_update(CADRE_USER, value)) == 200
+
+
+async def pick_first_household(webhook: Webhook) -> str:
+    picker = await webhook.say("/visit")
+    assert "请选择要走访的户" in picker
+    return await webhook.tap(webhook.last_markup()["inline_keyboard"][0][0]["callback_data"])
+
+
+async def test_a_whole_visit_through_the_webhook(webhook: Webhook, roster: Database):
+    await bound(webhook, roster)
+    first = await pick_first_household(webhook)
+    assert "请发送您当前的位置" in first
+    assert webhook.last_markup()["keyboard"][0][0]["request_location"] is True
+    await walk(webhook, visit_steps())
+    summary = webhook.fake.sent()[-1]["text"]
+    assert "请核对本次走访" in summary and "享受的兜底保障（可多选）：低保" in summary
+    done = await webhook.tap(webhook.button("提交"))
+    assert done.startswith("走访已提交")
+    async with roster.session() as s:
+        visit = (await s.execute(select(Visit))).scalar_one()
+        assert visit.status == "submitted" and visit.channel == "telegram"
+        assert (visit.lat, visit.lon) == (45.1, 122.5)
+        photo = (
+            await s.execute(select(Answer.value_text).where(Answer.field == "housing_photo"))
+        ).scalar_one()
+        assert photo == "AgAD-house"
+        assert visit.satisfaction == "基本满意"
+    todo = await webhook.say("/todo")
+    assert "1/22" in todo
+    log = await webhook.say("/log")
+    assert "扶贫日志" in log and "入户走访" in log
+
+
+async def test_wrong_or_missing_secret_is_refused(webhook: Webhook):
+    assert await webhook.post(message_update(CADRE_USER, "/help"), secret="wrong") == 401
+    assert await webhook.post(message_update(CADRE_USER, "/help"), secret=None) == 401
+    assert webhook.fake.sent() == []
+
+
+async def test_a_stranger_gets_one_short_refusal_and_nothing_more(webhook: Webhook):
+    first = await webhook.say("你好", user=STRANGER)
+    assert first == "本机器人仅供登记的帮扶干部使用。"
+    assert await webhook.say("/visit", user=STRANGER) == ""
+    assert await webhook.say("/whoami", user=STRANGER) == ""
+
+
+async def test_five_wrong_codes_lock_the_user_out(webhook: Webhook, roster: Database):
+    replies = [await webhook.say(f"/start WRONG{n}", user=STRANGER) for n in range(5)]
+    assert "还可再试 4 次" in replies[0] and "请一小时后再试" in replies[4]
+    good = await invite_code(roster)
+    locked = await webhook.say(f"/start {good}", user=STRANGER)
+    assert "分钟后再试" in locked
+    assert (await webhook.say(f"/start {good}", user=CADRE_USER)).startswith(
+        "绑定成功"
+    )  # the code still works
+
+
+async def test_invite_codes_are_single_use(webhook: Webhook, roster: Database):
+    code = await invite_code(roster)
+    assert (await webhook.say(f"/start {code}")).startswith("绑定成功")
+    assert "邀请码无效" in await webhook.say(f"/start {code}", user=STRANGER)
+    whoami = await webhook.say("/whoami")
+    assert "GB001" in whoami and "第一书记" in whoami
+
+
+async def test_a_stale_button_changes_nothing(webhook: Webhook, roster: Database):
+    await bound(webhook, roster)
+    await pick_first_household(webhook)
+    await webhook.post(location_update(CADRE_USER, 45.1, 122.5))
+    await webhook.say("3")
+    await webhook.say("2")
+    cause_button = webhook.button("因病")
+    await webhook.tap(cause_button)
+    reply = await webhook.tap(cause_button)  # the main_cause question has passed
+    assert reply.startswith("这道题已经过去了") and "享受的兜底保障" in reply
+    async with roster.session() as s:
+        count = (await s.execute(select(func.count(Answer.id)))).scalar_one()
+        assert count == 0  # nothing submitted, nothing duplicated
+
+
+async def test_edited_messages_are_ignored(webhook: Webhook, roster: Database):
+    await bound(webhook, roster)
+    before = len(webhook.fake.calls)
+    assert await webhook.post(edited_message_update(CADRE_USER, "5")) == 200
+    assert len(webhook.fake.calls) == before
+
+
+async def test_restart_mid_visit_resumes_at_the_same_question(roster: Database, fake_telegram: FakeTelegram):  # noqa: F811
+    script = load_script()
+    async with TestClient(TestServer(make_app(roster, script, settings_for(fake_telegram)))) as client:
+        hook = Webhook(client, fake_telegram)
+        await bound(hook, roster)
+        await pick_first_household(hook)
+        await hook.post(location_update(CADRE_USER, 45.1, 122.5))
+        await hook.say("4")
+    # a new application and dispatcher (in-memory FSM state is gone), same database
+    async with TestClient(TestServer(make_app(roster, script, settings_for(fake_telegram)))) as client:
+        hook = Webhook(client, fake_telegram)
+        resumed = await hook.say("/resume")
+        assert "其中有劳动能力的人数" in resumed
+        assert "劳动能力" in await hook.say("9")  # 9 > 4 members: the reason and the question again
+        assert "主要致贫原因" in await hook.say("2")
+
+
+async def test_redelivered_update_is_applied_once(webhook: Webhook, roster: Database):
+    await bound(webhook, roster)
+    await pick_first_household(webhook)
+    await webhook.post(location_update(CADRE_USER, 45.1, 122.5))
+    update = message_update(CADRE_USER, "3")
+    assert await webhook.post(update) == 200
+    assert await webhook.post(update) == 200  # Telegram delivers it again
+    async with roster.session() as s:
+        import json
+
+        visit = (await s.execute(select(Visit))).scalar_one()
+        session = json.loads(visit.session)
+    assert session["answers"] == {"location": {"lat": 45.1, "lon": 122.5}, "members": 3}
+
+
+async def test_bot_api_429_and_500_are_retried_not_dropped(webhook: Webhook, roster: Database):
+    await bound(webhook, roster)
+    webhook.fake.fail_next("sendMessage", 429, retry_after=1)
+    webhook.fake.fail_next("sendMessage", 500)
+    reply = await webhook.say("/help")
+    assert "/visit" in reply
+    attempts = [c for c in webhook.fake.calls if c.method == "sendMessage"]
+    assert len(attempts) >= 3
+
+
+async def test_a_failing_update_apologises_and_answers_500(webhook: Webhook, roster: Database):
+    await bound(webhook, roster)
+    await pick_first_household(webhook)
+    await webhook.post(location_update(CADRE_USER, 45.1, 122.5))
+    # the Bot API keeps failing the reply: the answer is saved, Telegram is told to redeliver, and the
+    # redelivery does not apply it twice
+    webhook.fake.fail_next("sendMessage", 400, times=1, description="Bad Request: chat not found")
+    update = message_update(CADRE_USER, "3")
+    assert await webhook.post(update) == 500
+    assert "抱歉" in webhook.fake.sent()[-1]["text"]
+    assert await webhook.post(update) == 200
+    assert "其中有劳动能力的人数" in webhook.fake.sent()[-1]["text"]
+    async with roster.session() as s:
+        import json
+
+        session = json.loads((await s.execute(select(Visit))).scalar_one().session)
+    assert session["answers"]["members"] == 3 and "labour_members" not in session["answers"]
+
+
+async def test_commands_are_registered_as_the_menu(webhook: Webhook):
+    commands = webhook.fake.sent("setMyCommands")
+    assert commands, "setMyCommands was not called at start-up"
+    names = [c["command"] for c in commands[0]["commands"]]
+    assert names[:3] == ["visit", "resume", "todo"] and "help" in names
+
+
+async def test_healthz(webhook: Webhook):
+    response = await webhook.client.get("/healthz")
+    assert response.status == 200 and (await response.json())["database"] is True
+
+
+async def test_polling_walks_a_visit(roster: Database, fake_telegram: FakeTelegram):  # noqa: F811
+    from bot.telegram import make_bot, make_dispatcher
+
+    settings = settings_for(fake_telegram)
+    bot, dp = make_bot(settings), make_dispatcher(roster, load_script(), settings)
+    task = asyncio.create_task(dp.start_polling(bot, handle_signals=False, polling_timeout=1))
+    try:
+        fake_telegram.push_update(message_update(CADRE_USER, f"/start {await invite_code(roster)}"))
+        assert (await fake_telegram.wait_for("sendMessage", 1))[-1]["text"].startswith("绑定成功")
+        fake_telegram.push_update(message_update(CADRE_USER, "/visit"))
+        picker = (await fake_telegram.wait_for("sendMessage", 2))[-1]
+        first = picker["reply_markup"]["inline_keyboard"][0][0]["callback_data"]
+        fake_telegram.push_update(callback_update(CADRE_USER, first))
+        assert "位置" in (await fake_telegram.wait_for("sendMessage", 3))[-1]["text"]
+        fake_telegram.push_update(message_update(CADRE_USER, "跳过"))
+        assert "家庭共同生活人口数" in (await fake_telegram.wait_for("sendMessage", 4))[-1]["text"]
+    finally:
+        await dp.stop_polling()
+        await task
+        await bot.session.close()
