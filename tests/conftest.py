@@ -11,6 +11,7 @@ import pytest
 
 from storage.db import Database, sqlite_url
 from storage.migrate import upgrade
+from tests.fake_telegram import fake_telegram  # noqa: F401 - a fixture for the Telegram tests
 
 
 @pytest.fixture(scope="session")

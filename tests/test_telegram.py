@@ -26,7 +26,6 @@ from tests.fake_telegram import (
     FakeTelegram,
     callback_update,
     edited_message_update,
-    fake_telegram,  # noqa: F401 - the fixture
     location_update,
     message_update,
     photo_update,
@@ -93,7 +92,7 @@ class Webhook:
 
 
 @pytest.fixture
-async def webhook(roster: Database, fake_telegram: FakeTelegram):  # noqa: F811
+async def webhook(roster: Database, fake_telegram: FakeTelegram):
     app = make_app(roster, load_script(), settings_for(fake_telegram))
     async with TestClient(TestServer(app)) as client:
         yield Webhook(client, fake_telegram)
@@ -264,7 +263,7 @@ async def test_edited_messages_are_ignored(webhook: Webhook, roster: Database):
     assert len(webhook.fake.calls) == before
 
 
-async def test_restart_mid_visit_resumes_at_the_same_question(roster: Database, fake_telegram: FakeTelegram):  # noqa: F811
+async def test_restart_mid_visit_resumes_at_the_same_question(roster: Database, fake_telegram: FakeTelegram):
     script = load_script()
     async with TestClient(TestServer(make_app(roster, script, settings_for(fake_telegram)))) as client:
         hook = Webhook(client, fake_telegram)
@@ -337,7 +336,7 @@ async def test_healthz(webhook: Webhook):
     assert response.status == 200 and (await response.json())["database"] is True
 
 
-async def test_polling_walks_a_visit(roster: Database, fake_telegram: FakeTelegram):  # noqa: F811
+async def test_polling_walks_a_visit(roster: Database, fake_telegram: FakeTelegram):
     from bot.telegram import make_bot, make_dispatcher
 
     settings = settings_for(fake_telegram)
@@ -357,3 +356,110 @@ async def test_polling_walks_a_visit(roster: Database, fake_telegram: FakeTelegr
         await dp.stop_polling()
         await task
         await bot.session.close()
+
+
+async def test_any_message_after_a_restart_continues_the_visit(roster: Database, fake_telegram: FakeTelegram):
+    script = load_script()
+    async with TestClient(TestServer(make_app(roster, script, settings_for(fake_telegram)))) as client:
+        hook = Webhook(client, fake_telegram)
+        await bound(hook, roster)
+        await pick_first_household(hook)
+        await hook.post(location_update(CADRE_USER, 45.1, 122.5))
+    async with TestClient(TestServer(make_app(roster, script, settings_for(fake_telegram)))) as client:
+        hook = Webhook(client, fake_telegram)
+        assert "其中有劳动能力的人数" in await hook.say("4")
+
+
+async def test_picker_pages_and_search(webhook: Webhook, roster: Database):
+    await bound(webhook, roster)
+    first = await webhook.say("/visit")
+    assert "共 22 户" in first and "第 1/3 页" in first
+    page2 = webhook.button("▶")
+    before = len(webhook.fake.sent("editMessageText"))
+    assert await webhook.post(callback_update(CADRE_USER, page2)) == 200
+    edited = webhook.fake.sent("editMessageText")[before:]
+    assert edited and "第 2/3 页" in edited[-1]["text"]
+    async with roster.session() as s:
+        cadre = await cadre_by_code(s, "GB001")
+        from storage.visits import households_in_scope
+
+        someone = (await households_in_scope(s, cadre, "villages"))[5]
+    found = await webhook.say(someone.code)  # no visit in progress: text searches
+    assert "共 1 户" in found
+    assert someone.code in webhook.last_markup()["inline_keyboard"][0][0]["text"]
+
+
+async def test_lang_switches_prompts_to_english(webhook: Webhook, roster: Database):
+    await bound(webhook, roster)
+    assert await webhook.say("/lang en") == "Language set to English."
+    assert "Choose a household" in await webhook.say("/visit")
+    await webhook.tap(webhook.last_markup()["inline_keyboard"][0][0]["callback_data"])
+    assert "Please share your current location" in webhook.fake.sent()[-1]["text"]
+    assert "Share location" in webhook.last_markup()["keyboard"][0][0]["text"]
+
+
+async def test_updates_of_one_chat_are_handled_in_order(roster: Database, fake_telegram: FakeTelegram):
+    """Two answers arriving together (one getUpdates batch) are applied in the order they were sent."""
+    from bot.telegram import make_bot, make_dispatcher
+
+    settings = settings_for(fake_telegram)
+    bot, dp = make_bot(settings), make_dispatcher(roster, load_script(), settings)
+    task = asyncio.create_task(dp.start_polling(bot, handle_signals=False, polling_timeout=1))
+    try:
+        fake_telegram.push_update(message_update(CADRE_USER, f"/start {await invite_code(roster)}"))
+        await fake_telegram.wait_for("sendMessage", 1)
+        fake_telegram.push_update(message_update(CADRE_USER, "/visit"))
+        picker = (await fake_telegram.wait_for("sendMessage", 2))[-1]
+        fake_telegram.push_update(
+            callback_update(CADRE_USER, picker["reply_markup"]["inline_keyboard"][0][0]["callback_data"])
+        )
+        await fake_telegram.wait_for("sendMessage", 3)
+        for text in ("跳过", "5", "2", "因病"):  # one batch: location skipped, members 5, labour 2, cause
+            fake_telegram.push_update(message_update(CADRE_USER, text))
+        replies = await fake_telegram.wait_for("sendMessage", 7)
+        assert "享受的兜底保障" in replies[-1]["text"]
+    finally:
+        await dp.stop_polling()
+        await task
+        await bot.session.close()
+    async with roster.session() as s:
+        import json
+
+        answers = json.loads((await s.execute(select(Visit))).scalar_one().session)["answers"]
+    assert answers == {"members": 5, "labour_members": 2, "main_cause": "因病"}
+
+
+def redis_url() -> str | None:
+    import socket
+
+    try:
+        socket.create_connection(("127.0.0.1", 6379), timeout=0.2).close()
+    except OSError:
+        return None
+    return "redis://127.0.0.1:6379/15"
+
+
+@pytest.mark.skipif(redis_url() is None, reason="no Redis on 127.0.0.1:6379")
+async def test_redis_fsm_keeps_the_picker_search_across_dispatchers(
+    roster: Database, fake_telegram: FakeTelegram
+):
+    """With ZOUFANG_REDIS_URL, FSM state lives in Redis: a second application sees the first one's search."""
+    from redis.asyncio import Redis
+
+    redis = Redis.from_url(redis_url())
+    await redis.flushdb()
+    settings = settings_for(fake_telegram, redis_url=redis_url())
+    script = load_script()
+    try:
+        async with TestClient(TestServer(make_app(roster, script, settings))) as client:
+            hook = Webhook(client, fake_telegram)
+            await bound(hook, roster)
+            await hook.say("/visit 不存在的名字")
+        async with TestClient(TestServer(make_app(roster, script, settings))) as client:
+            hook = Webhook(client, fake_telegram)
+            assert await hook.post(callback_update(CADRE_USER, "p:0")) == 200
+            assert "没有找到符合的户" in fake_telegram.sent("editMessageText")[-1]["text"]
+        assert await redis.keys("fsm:*")
+    finally:
+        await redis.flushdb()
+        await redis.aclose()
