@@ -52,7 +52,7 @@ class Console:
         print(text, file=self.out, flush=True)
 
     async def run(self, cadre_code: str, household_code: str | None = None) -> None:
-        async with self.db.session() as s:
+        async with self.db.reading() as s:
             cadre = await cadre_by_code(s, cadre_code)
             if cadre is None:
                 raise ConsoleError(render("console/no_cadre.txt", self.locale, code=cadre_code))

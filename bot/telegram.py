@@ -95,7 +95,7 @@ class CadreMiddleware(BaseMiddleware):
         user = data.get("event_from_user")
         if user is None:
             return None
-        async with self.db.session() as s:
+        async with self.db.reading() as s:
             account = await account_for(s, user.id)
         data["cadre"] = account.cadre if account else None
         data["locale"] = (account.cadre.locale if account else None) or data["settings"].locale

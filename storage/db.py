@@ -18,11 +18,13 @@ def sqlite_url(path: str | Path) -> str:
     return f"sqlite+aiosqlite:///{Path(path).resolve()}"
 
 
-def make_engine(url: str, **kwargs: Any) -> AsyncEngine:
+def make_engine(url: str, *, writer: bool = True, **kwargs: Any) -> AsyncEngine:
+    """An engine; on SQLite a writer's transactions take the write lock up front, a reader's do not."""
     engine = create_async_engine(url, **kwargs)
     if engine.dialect.name == "sqlite":
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
-        event.listen(engine.sync_engine, "begin", _sqlite_begin_immediate)
+        if writer:
+            event.listen(engine.sync_engine, "begin", _sqlite_begin_immediate)
     return engine
 
 
@@ -59,10 +61,20 @@ class Database:
         self.url = url
         self.engine = make_engine(url)
         self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)
+        # SQLite readers need no write lock (WAL lets them run beside the writer); elsewhere one engine serves
+        self.reader = make_engine(url, writer=False) if self.engine.dialect.name == "sqlite" else self.engine
+        self.read_sessions = async_sessionmaker(self.reader, expire_on_commit=False)
 
     @asynccontextmanager
     async def session(self) -> AsyncIterator[AsyncSession]:
         async with self.sessions() as session, session.begin():
+            yield session
+
+    @asynccontextmanager
+    async def reading(self) -> AsyncIterator[AsyncSession]:
+        """A read-only unit of work: it never waits for, or holds up, the writers."""
+        # closing the session ends its transaction; objects stay loaded (expunged, not expired) for the caller
+        async with self.read_sessions() as session:
             yield session
 
     async def ping(self) -> bool:
@@ -75,3 +87,5 @@ class Database:
 
     async def close(self) -> None:
         await self.engine.dispose()
+        if self.reader is not self.engine:
+            await self.reader.dispose()

@@ -90,7 +90,7 @@ class VisitFlow:
             return self._outcome(visit, reply)
 
     async def resume(self, visit_id: int, *, owner: int | None = None) -> VisitOutcome:
-        async with self.db.session() as s:
+        async with self.db.reading() as s:
             visit = await self._load(s, visit_id, owner=owner)
             return self._outcome(visit, engine.current(self.script, json.loads(visit.session)))
 

@@ -142,7 +142,7 @@ async def active_visit(state: FSMContext, db: Database, cadre: Cadre) -> int | N
     """The visit this chat is on: the one remembered in the FSM while it is a draft, else the newest draft
     (so after a restart with in-memory FSM storage any message continues the visit)."""
     remembered = (await state.get_data()).get("visit_id")
-    async with db.session() as s:
+    async with db.reading() as s:
         if remembered:
             visit = await s.get(Visit, remembered)
             if visit is not None and visit.cadre_id == cadre.id and visit.status == "draft":
@@ -173,7 +173,7 @@ async def _candidates(
 ) -> list[tuple[Household, bool]]:
     target = coverage_target(cadre.role)
     period = current_period(target.period_kind or "quarter", datetime.now(settings.tz), settings.tz)
-    async with db.session() as s:
+    async with db.reading() as s:
         households = await households_in_scope(s, cadre, target.scope)
         visited = await visited_household_ids(
             s, cadre.id, period.starts_at(settings.tz), period.ends_at(settings.tz)
@@ -243,7 +243,7 @@ async def pick_household(
     locale: str,
 ) -> None:
     household_id = int(callback.data.split(":")[1])
-    async with db.session() as s:
+    async with db.reading() as s:
         scope = await households_in_scope(s, cadre, coverage_target(cadre.role).scope)
     household = next((h for h in scope if h.id == household_id), None)
     await callback.answer()
@@ -441,7 +441,7 @@ async def todo(message: Message, cadre: Cadre, db: Database, settings: Settings,
         return
     tz = settings.tz
     period = current_period(target.period_kind, datetime.now(tz), tz)
-    async with db.session() as s:
+    async with db.reading() as s:
         coverage = await cadre_coverage(s, cadre, target.scope, period.starts_at(tz), period.ends_at(tz))
         visited = await visited_household_ids(s, cadre.id, period.starts_at(tz), period.ends_at(tz))
         left = [h for h in await households_in_scope(s, cadre, target.scope) if h.id not in visited]
@@ -464,7 +464,7 @@ async def todo(message: Message, cadre: Cadre, db: Database, settings: Settings,
 async def work_log(message: Message, cadre: Cadre, db: Database, settings: Settings, locale: str) -> None:
     today = datetime.now(settings.tz).date()
     first = today.replace(day=1)
-    async with db.session() as s:
+    async with db.reading() as s:
         query = (
             select(WorkLogEntry)
             .where(WorkLogEntry.cadre_id == cadre.id, WorkLogEntry.day >= first)
