@@ -329,6 +329,7 @@ def serve(host: str, port: int, polling: bool) -> None:
     from storage.db import Database
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("aiogram.event").setLevel(logging.WARNING)  # one INFO line per update otherwise
     conf = settings()
     script = load_script_or_fail(conf.script)
 

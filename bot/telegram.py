@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from aiogram import BaseMiddleware, Bot, Dispatcher
+from aiogram import BaseMiddleware, Bot, Dispatcher, methods
 from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.session.middlewares.base import BaseRequestMiddleware, NextRequestMiddlewareType
 from aiogram.client.telegram import TelegramAPIServer
@@ -22,6 +23,7 @@ from aiogram.exceptions import TelegramNetworkError, TelegramRetryAfter, Telegra
 from aiogram.fsm.storage.base import BaseEventIsolation, BaseStorage
 from aiogram.fsm.storage.memory import MemoryStorage, SimpleEventIsolation
 from aiogram.methods import TelegramMethod
+from aiogram.methods.base import Response
 from aiogram.types import BotCommand, TelegramObject, Update
 
 from bot.flows import onboarding, visit_telegram
@@ -29,11 +31,28 @@ from bot.flows.visit import VisitFlow
 from bot.settings import Settings
 from messages import render
 from storage.db import Database
-from storage.models import utcnow
+from storage.models import TelegramAccount, utcnow
 from storage.telegram import account_for
 from survey.script import Script
 
 log = logging.getLogger("zoufang.telegram")
+
+# aiogram validates each Bot API answer as Response[T]; pydantic caches those generic classes only weakly, so
+# without a reference they are rebuilt (schema and all) on most calls. Keeping them costs nothing.
+_RESPONSE_TYPES = [
+    Response[method.__returning__]  # type: ignore[name-defined]
+    for method in (
+        methods.SendMessage,
+        methods.AnswerCallbackQuery,
+        methods.EditMessageText,
+        methods.EditMessageReplyMarkup,
+        methods.SetMyCommands,
+        methods.SetWebhook,
+        methods.DeleteWebhook,
+        methods.GetMe,
+        methods.GetUpdates,
+    )
+]
 
 COMMANDS = ("visit", "resume", "todo", "log", "cancel", "whoami", "lang", "help")
 
@@ -80,11 +99,36 @@ def _fsm(settings: Settings) -> tuple[BaseStorage, BaseEventIsolation]:
     return MemoryStorage(), SimpleEventIsolation()
 
 
+class Accounts:
+    """Who is behind a Telegram user, remembered for a short while: every update needs it.
+
+    A binding changed in this process (/start, /lang) is forgotten at once; another worker's change is seen
+    within `ttl` seconds."""
+
+    def __init__(self, db: Database, ttl: float = 30.0) -> None:
+        self.db, self.ttl = db, ttl
+        self._known: dict[int, tuple[float, TelegramAccount]] = {}
+
+    async def get(self, user_id: int) -> TelegramAccount | None:
+        now = time.monotonic()
+        hit = self._known.get(user_id)
+        if hit is not None and hit[0] > now:
+            return hit[1]
+        async with self.db.reading() as s:
+            account = await account_for(s, user_id)
+        if account is not None:  # strangers are not remembered: their /start must reach the database
+            self._known[user_id] = (now + self.ttl, account)
+        return account
+
+    def forget(self, user_id: int) -> None:
+        self._known.pop(user_id, None)
+
+
 class CadreMiddleware(BaseMiddleware):
     """Find the cadre behind the Telegram user; unbound users only reach onboarding."""
 
-    def __init__(self, db: Database) -> None:
-        self.db = db
+    def __init__(self, accounts: Accounts) -> None:
+        self.accounts = accounts
 
     async def __call__(
         self,
@@ -95,12 +139,11 @@ class CadreMiddleware(BaseMiddleware):
         user = data.get("event_from_user")
         if user is None:
             return None
-        async with self.db.reading() as s:
-            account = await account_for(s, user.id)
+        account = await self.accounts.get(user.id)
         data["cadre"] = account.cadre if account else None
         data["locale"] = (account.cadre.locale if account else None) or data["settings"].locale
         if account is None and not onboarding.is_start(event):
-            return await onboarding.refuse_stranger(event, self.db, user.id, data["locale"])
+            return await onboarding.refuse_stranger(event, data["db"], user.id, data["locale"])
         return await handler(event, data)
 
 
@@ -135,9 +178,10 @@ def make_dispatcher(
     dp["db"], dp["settings"], dp["clock"] = db, settings, clock
     dp["flow"] = VisitFlow(db, script, settings, clock)
     dp["script"] = script
+    dp["accounts"] = accounts = Accounts(db)
     dp.update.outer_middleware(ApologyMiddleware())
     for observer in (dp.message, dp.callback_query):
-        observer.outer_middleware(CadreMiddleware(db))
+        observer.outer_middleware(CadreMiddleware(accounts))
     dp.include_routers(onboarding.make_router(), visit_telegram.make_router())
     return dp
 

@@ -5,8 +5,9 @@ from __future__ import annotations
 import hashlib
 import secrets
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
@@ -92,14 +93,23 @@ async def attempts_since(
     return count, latest
 
 
+_MARK: dict[str, Any] = {}  # the insert-or-ignore statement per dialect, built once (it runs per update)
+
+
+def _mark_statement(dialect: str) -> Any:
+    if dialect not in _MARK:
+        insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+        _MARK[dialect] = (
+            insert(ProcessedUpdate)
+            .values(source=bindparam("source"), external_id=bindparam("external_id"), at=bindparam("at"))
+            .on_conflict_do_nothing(index_elements=["source", "external_id"])
+        )
+    return _MARK[dialect]
+
+
 async def mark_processed(session: AsyncSession, source: str, external_id: str, now: datetime) -> bool:
     """Record an inbound update in the caller's transaction; False when it was applied before."""
-    dialect = session.bind.dialect.name
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    statement = (
-        insert(ProcessedUpdate)
-        .values(source=source, external_id=external_id, at=now)
-        .on_conflict_do_nothing(index_elements=["source", "external_id"])
-    )
-    result = await session.execute(statement)
+    connection = await session.connection()  # Core: a cursor result that tells whether a row went in
+    statement = _mark_statement(connection.dialect.name)
+    result = await connection.execute(statement, {"source": source, "external_id": external_id, "at": now})
     return result.rowcount == 1

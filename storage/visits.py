@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import func, insert, select
+from sqlalchemy import bindparam, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import joinedload, selectinload
 
@@ -148,6 +149,54 @@ async def previous_facts(
         group=visit.household_group or "",
         warnings=tuple(filter(None, (visit.warnings or "").split(","))),
     )
+
+
+@dataclass(frozen=True)
+class VisitRow:
+    """What answering one question needs of a visit, read with Core in one joined query (the hot path)."""
+
+    id: int
+    cadre_id: int
+    status: str
+    session: str
+    warnings: str | None
+    village: str
+    head_name: str
+    code: str
+
+
+# Built once: these run for every answer a cadre gives, and building a statement costs more than running it.
+_VISIT_ROW = (
+    select(
+        Visit.id,
+        Visit.cadre_id,
+        Visit.status,
+        Visit.session,
+        Visit.warnings,
+        Village.name,
+        Household.head_name,
+        Household.code,
+    )
+    .join(Household, Household.id == Visit.household_id)
+    .join(Village, Village.id == Household.village_id)
+    .where(Visit.id == bindparam("visit_id"))
+)
+_VISIT_ROW_LOCKED = _VISIT_ROW.with_for_update(of=Visit)
+_SAVE_SESSION = (
+    update(Visit)
+    .where(Visit.id == bindparam("visit_id"))
+    .values(session=bindparam("session"), updated_at=bindparam("now"))
+)
+
+
+async def visit_row(session: AsyncSession, visit_id: int, *, lock: bool = False) -> VisitRow | None:
+    query = _VISIT_ROW_LOCKED if lock else _VISIT_ROW
+    row = (await session.execute(query, {"visit_id": visit_id})).one_or_none()
+    return None if row is None else VisitRow(*row)
+
+
+async def save_session(session: AsyncSession, visit_id: int, session_json: str, now: datetime) -> None:
+    await session.execute(_SAVE_SESSION, {"visit_id": visit_id, "session": session_json, "now": now})
 
 
 def answer_rows(script: Script, visit_id: int, answers: dict[str, Any]) -> list[dict[str, Any]]:

@@ -7,9 +7,11 @@ an hour (counted in the database, so a restart or a second worker does not reset
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 from aiogram import Router
 from aiogram.filters import Command, CommandObject, CommandStart
+from aiogram.methods import SendMessage
 from aiogram.types import CallbackQuery, Message, TelegramObject
 
 from messages import render
@@ -26,7 +28,7 @@ def is_start(event: TelegramObject) -> bool:
     return isinstance(event, Message) and (event.text or "").split(maxsplit=1)[:1] == ["/start"]
 
 
-async def refuse_stranger(event: TelegramObject, db: Database, user_id: int, locale: str) -> None:
+async def refuse_stranger(event: TelegramObject, db: Database, user_id: int, locale: str) -> Any:
     """One short refusal a day to someone who is not a bound cadre; nothing else is said or stored."""
     now = utcnow()
     async with db.session() as s:
@@ -34,42 +36,38 @@ async def refuse_stranger(event: TelegramObject, db: Database, user_id: int, loc
         if count == 0:
             await record_attempt(s, user_id, "refused", now)
     if isinstance(event, CallbackQuery):
-        await event.answer()
-        return
+        return event.answer()
     if count == 0 and isinstance(event, Message):
-        await event.answer(render("telegram/refused.txt", locale))
+        return event.answer(render("telegram/refused.txt", locale))
+    return None
 
 
 async def start(
-    message: Message, command: CommandObject, cadre: Cadre | None, db: Database, locale: str
-) -> None:
+    message: Message, command: CommandObject, cadre: Cadre | None, db: Database, locale: str, accounts: Any
+) -> Any:
     code = (command.args or "").strip()
     if cadre is not None and not code:
-        await message.answer(render("telegram/welcome.txt", locale, name=cadre.name, role=cadre.role))
-        return
+        return message.answer(render("telegram/welcome.txt", locale, name=cadre.name, role=cadre.role))
     if not code:
-        await refuse_stranger(message, db, message.from_user.id, locale)  # type: ignore[union-attr]
-        return
-    await _redeem(message, code, db, locale)
+        return await refuse_stranger(message, db, message.from_user.id, locale)  # type: ignore[union-attr]
+    answer = await _redeem(message, code, db, locale)
+    accounts.forget(message.from_user.id)  # type: ignore[union-attr]
+    return answer
 
 
-async def _redeem(message: Message, code: str, db: Database, locale: str) -> None:
+async def _redeem(message: Message, code: str, db: Database, locale: str) -> SendMessage:
     user_id, now = message.from_user.id, utcnow()  # type: ignore[union-attr]
     async with db.session() as s:
         bad, latest = await attempts_since(s, user_id, "bad_code", now - LOCKOUT)
         if bad >= MAX_BAD_CODES:
             minutes = max(1, int((latest + LOCKOUT - now).total_seconds() // 60) + 1) if latest else 60
-            await message.answer(render("telegram/locked.txt", locale, minutes=minutes))
-            return
+            return message.answer(render("telegram/locked.txt", locale, minutes=minutes))
         account = await redeem_invite(s, code, user_id, message.chat.id, now)
         if account is None:
             await record_attempt(s, user_id, "bad_code", now)
-            left = MAX_BAD_CODES - bad - 1
-    if account is None:
-        await message.answer(render("telegram/bad_code.txt", locale, left=left))
-        return
+            return message.answer(render("telegram/bad_code.txt", locale, left=MAX_BAD_CODES - bad - 1))
     cadre = account.cadre
-    await message.answer(
+    return message.answer(
         render(
             "telegram/bound.txt",
             cadre.locale or locale,
@@ -80,18 +78,20 @@ async def _redeem(message: Message, code: str, db: Database, locale: str) -> Non
     )
 
 
-async def whoami(message: Message, cadre: Cadre, locale: str) -> None:
+async def whoami(message: Message, cadre: Cadre, locale: str) -> SendMessage:
     villages = "、".join(v.name for v in cadre.villages)
-    await message.answer(
+    return message.answer(
         render("telegram/whoami.txt", locale, cadre=cadre, township=cadre.township.name, villages=villages)
     )
 
 
-async def help_(message: Message, locale: str) -> None:
-    await message.answer(render("telegram/help.txt", locale))
+async def help_(message: Message, locale: str) -> SendMessage:
+    return message.answer(render("telegram/help.txt", locale))
 
 
-async def lang(message: Message, command: CommandObject, cadre: Cadre, db: Database, locale: str) -> None:
+async def lang(
+    message: Message, command: CommandObject, cadre: Cadre, db: Database, locale: str, accounts: Any
+) -> SendMessage:
     wanted = (command.args or "").strip().lower()
     new = {"zh": "zh_CN", "zh_cn": "zh_CN", "中文": "zh_CN", "en": "en", "english": "en"}.get(wanted)
     if new is None:
@@ -99,7 +99,8 @@ async def lang(message: Message, command: CommandObject, cadre: Cadre, db: Datab
     async with db.session() as s:
         stored = await s.get(Cadre, cadre.id)
         stored.locale = new  # type: ignore[union-attr]
-    await message.answer(render("telegram/lang.txt", new))
+    accounts.forget(message.from_user.id)  # type: ignore[union-attr]
+    return message.answer(render("telegram/lang.txt", new))
 
 
 def make_router() -> Router:

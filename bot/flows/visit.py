@@ -17,12 +17,15 @@ from storage.db import Database
 from storage.models import Cadre, Household, Problem, Visit, utcnow
 from storage.telegram import mark_processed
 from storage.visits import (
+    VisitRow,
     county_lines,
     draft_for,
     dump_session,
     previous_facts,
+    save_session,
     store_submission,
     visit_by_id,
+    visit_row,
 )
 from survey import engine
 from survey.facts import WARNING_LABELS, WARNING_LABELS_EN, derive
@@ -106,21 +109,27 @@ class VisitFlow:
         """Apply one input. `dedupe` (source, id) is recorded in the same transaction as the answer, so a
         redelivered update is applied once: the second time nothing changes and `duplicate` is set."""
         async with self.db.session() as s:
-            visit = await self._load(s, visit_id, lock=True, owner=owner)
+            row = await visit_row(s, visit_id, lock=True)
+            if row is None or (owner is not None and row.cadre_id != owner):
+                raise VisitNotFound(visit_id)
+            stored = json.loads(row.session)
             if dedupe is not None and not await mark_processed(s, *dedupe, self.clock()):
-                current = engine.current(self.script, json.loads(visit.session))
-                return replace(self._outcome(visit, current), duplicate=True)
-            if visit.status != "draft":
-                return self._outcome(visit, engine.current(self.script, json.loads(visit.session)))
-            session, reply = engine.answer(self.script, json.loads(visit.session), given, for_key=for_key)
+                return replace(self._render(row, stored, engine.current(self.script, stored)), duplicate=True)
+            if row.status != "draft":
+                raise VisitNotFound(visit_id)  # finished: a later input belongs to another visit
+            session, reply = engine.answer(self.script, stored, given, for_key=for_key)
             now = self.clock()
-            visit.session = dump_session(session)
-            visit.updated_at = now
-            if isinstance(reply.step, engine.Cancelled):
-                visit.status = "cancelled"
-            elif isinstance(reply.step, engine.Submitted):
-                await self._submit(s, visit, reply.step.answers, now)
-            return self._outcome(visit, reply, answers=session["answers"])
+            if isinstance(reply.step, engine.Submitted | engine.Cancelled):
+                # the rare end of a visit takes the full ORM path: answers, problems, facts, work log
+                visit = await self._load(s, visit_id)
+                visit.session, visit.updated_at = dump_session(session), now
+                if isinstance(reply.step, engine.Cancelled):
+                    visit.status = "cancelled"
+                else:
+                    await self._submit(s, visit, reply.step.answers, now)
+                return self._outcome(visit, reply, answers=session["answers"])
+            await save_session(s, visit_id, dump_session(session), now)
+            return self._render(row, session, reply)
 
     async def change_section(self, visit_id: int, section: str, *, owner: int | None = None) -> VisitOutcome:
         """Ask a whole section again (Telegram's per-section buttons on the summary)."""
@@ -170,6 +179,18 @@ class VisitFlow:
         day = now.astimezone(self.settings.tz).date()
         await store_submission(s, self.script, visit, answers, facts, now, day, visit_log, problem_log)
 
+    def _render(self, row: VisitRow, session: dict[str, Any], reply: engine.Reply) -> VisitOutcome:
+        label = household_text(row.village, row.head_name, row.code)
+        text = render_reply(
+            self.script,
+            reply,
+            session["locale"],
+            label,
+            answers=session["answers"],
+            warnings=(row.warnings or "").split(","),
+        )
+        return VisitOutcome(visit_id=row.id, reply=reply, text=text)
+
     def _outcome(
         self, visit: Visit, reply: engine.Reply, answers: dict[str, Any] | None = None
     ) -> VisitOutcome:
@@ -186,7 +207,11 @@ class VisitFlow:
 
 
 def household_label(household: Household) -> str:
-    return f"{household.village.name} {household.head_name}户（{household.code}）"
+    return household_text(household.village.name, household.head_name, household.code)
+
+
+def household_text(village: str, head_name: str, code: str) -> str:
+    return f"{village} {head_name}户（{code}）"
 
 
 # --- rendering ---------------------------------------------------------------------------------------------

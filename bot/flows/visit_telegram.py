@@ -10,9 +10,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from aiogram import Bot, F, Router
+from aiogram import F, Router
 from aiogram.filters import Command, CommandObject
 from aiogram.fsm.context import FSMContext
+from aiogram.methods import SendMessage
 from aiogram.types import (
     CallbackQuery,
     InlineKeyboardButton,
@@ -28,7 +29,7 @@ from bot.flows.visit import VisitFlow, VisitNotFound, VisitOutcome, household_la
 from bot.settings import Settings
 from messages import render
 from storage.db import Database
-from storage.models import Cadre, Household, Visit, WorkLogEntry
+from storage.models import Cadre, Household, WorkLogEntry
 from storage.rollups import cadre_coverage
 from storage.visits import drafts_of, households_in_scope, visited_household_ids
 from survey import engine
@@ -124,45 +125,61 @@ def _ask_keyboard(ask: engine.Ask, visit: int, locale: str, selected: set[int]) 
     return InlineKeyboardMarkup(inline_keyboard=rows)
 
 
-async def show(
-    bot: Bot,
-    chat_id: int,
-    script: Script,
-    outcome: VisitOutcome,
-    locale: str,
-    selected: set[int] | None = None,
-) -> None:
-    await bot.send_message(chat_id, outcome.text, reply_markup=keyboard(script, outcome, locale, selected))
+def reply(chat_id: int, script: Script, outcome: VisitOutcome, locale: str) -> SendMessage:
+    """The message for where the visit stands. Handlers return it: the webhook answers with it (no extra
+    Bot API call), and polling sends it."""
+    return SendMessage(chat_id=chat_id, text=outcome.text, reply_markup=keyboard(script, outcome, locale))
+
+
+def notice(chat_id: int, template: str, locale: str) -> SendMessage:
+    return SendMessage(chat_id=chat_id, text=render(template, locale))
 
 
 # --- which visit is active ---------------------------------------------------------------------------------
 
 
-async def active_visit(state: FSMContext, db: Database, cadre: Cadre) -> int | None:
-    """The visit this chat is on: the one remembered in the FSM while it is a draft, else the newest draft
-    (so after a restart with in-memory FSM storage any message continues the visit)."""
-    remembered = (await state.get_data()).get("visit_id")
-    async with db.reading() as s:
-        if remembered:
-            visit = await s.get(Visit, remembered)
-            if visit is not None and visit.cadre_id == cadre.id and visit.status == "draft":
-                return int(remembered)
-        drafts = await drafts_of(s, cadre.id)
-    return drafts[0].id if drafts else None
-
-
-async def _apply(
-    bot: Bot,
+async def _answer_active(
     chat_id: int,
-    state: FSMContext,
+    given: engine.Input,
+    cadre: Cadre,
+    db: Database,
     flow: VisitFlow,
-    script: Script,
-    locale: str,
-    outcome: VisitOutcome,
-) -> None:
+    state: FSMContext,
+    update_id: int,
+) -> VisitOutcome | None:
+    """Answer the chat's visit: the one remembered in the FSM, else the cadre's newest draft (after a restart
+    with in-memory FSM storage any message continues the visit). None when there is no visit in progress."""
+    remembered = (await state.get_data()).get("visit_id")
+    dedupe = ("telegram", str(update_id))
+    if remembered:
+        try:
+            outcome = await flow.answer(int(remembered), given, dedupe=dedupe, owner=cadre.id)
+        except VisitNotFound:
+            outcome = None  # finished or cancelled meanwhile, perhaps on another channel
+        if outcome is not None:
+            return await _remember(state, outcome)
+    async with db.reading() as s:
+        drafts = await drafts_of(s, cadre.id)
+    if not drafts:
+        return None
+    return await _remember(state, await flow.answer(drafts[0].id, given, dedupe=dedupe, owner=cadre.id))
+
+
+async def _remember(state: FSMContext, outcome: VisitOutcome) -> VisitOutcome:
     if outcome.finished:
         await state.update_data(visit_id=None, toggles={})
-    await show(bot, chat_id, script, outcome, locale)
+    else:
+        await state.update_data(visit_id=outcome.visit_id)
+    return outcome
+
+
+async def _newest_draft(db: Database, cadre: Cadre, state: FSMContext) -> int | None:
+    remembered = (await state.get_data()).get("visit_id")
+    async with db.reading() as s:
+        drafts = [d.id for d in await drafts_of(s, cadre.id)]
+    if remembered in drafts:
+        return int(remembered)
+    return drafts[0] if drafts else None
 
 
 # --- the picker --------------------------------------------------------------------------------------------
@@ -203,6 +220,20 @@ def _picker(
     return text, InlineKeyboardMarkup(inline_keyboard=rows) if rows else None
 
 
+async def _search(
+    message: Message,
+    query: str,
+    cadre: Cadre,
+    db: Database,
+    settings: Settings,
+    state: FSMContext,
+    locale: str,
+) -> SendMessage:
+    await state.update_data(query=query)
+    text, markup = _picker(await _candidates(db, settings, cadre, query), 0, locale)
+    return message.answer(text, reply_markup=markup)
+
+
 async def visit_command(
     message: Message,
     command: CommandObject,
@@ -211,138 +242,142 @@ async def visit_command(
     settings: Settings,
     state: FSMContext,
     locale: str,
-) -> None:
-    query = (command.args or "").strip()
-    await state.update_data(query=query)
-    found = await _candidates(db, settings, cadre, query)
-    text, markup = _picker(found, 0, locale)
-    await message.answer(text, reply_markup=markup)
+) -> SendMessage:
+    return await _search(message, (command.args or "").strip(), cadre, db, settings, state, locale)
 
 
 async def picker_page(
     callback: CallbackQuery, cadre: Cadre, db: Database, settings: Settings, state: FSMContext, locale: str
-) -> None:
+) -> Any:
     query = (await state.get_data()).get("query", "")
     text, markup = _picker(
         await _candidates(db, settings, cadre, query), int(callback.data.split(":")[1]), locale
     )
     await callback.answer()
     if isinstance(callback.message, Message):
-        await callback.message.edit_text(text, reply_markup=markup)
+        return callback.message.edit_text(text, reply_markup=markup)
+    return None
 
 
 async def pick_household(
     callback: CallbackQuery,
-    bot: Bot,
     cadre: Cadre,
     db: Database,
-    settings: Settings,
     flow: VisitFlow,
     script: Script,
     state: FSMContext,
     locale: str,
-) -> None:
+) -> SendMessage:
     household_id = int(callback.data.split(":")[1])
     async with db.reading() as s:
         scope = await households_in_scope(s, cadre, coverage_target(cadre.role).scope)
     household = next((h for h in scope if h.id == household_id), None)
     await callback.answer()
     if household is None:
-        await bot.send_message(callback.from_user.id, render("telegram/not_in_scope.txt", locale))
-        return
+        return notice(callback.from_user.id, "telegram/not_in_scope.txt", locale)
     outcome = await flow.start(cadre, household, channel="telegram", capabilities=CAPABILITIES, locale=locale)
     await state.update_data(visit_id=outcome.visit_id, toggles={})
-    await show(bot, callback.from_user.id, script, outcome, locale)
+    return reply(callback.from_user.id, script, outcome, locale)
 
 
 # --- answering ---------------------------------------------------------------------------------------------
 
 
+async def _tap_answer(
+    callback: CallbackQuery,
+    visit: str,
+    key: str,
+    text: str,
+    cadre: Cadre,
+    flow: VisitFlow,
+    state: FSMContext,
+    update_id: int,
+) -> VisitOutcome | None:
+    try:
+        outcome = await flow.answer(
+            int(visit), text, for_key=key, dedupe=("telegram", str(update_id)), owner=cadre.id
+        )
+    except VisitNotFound:
+        outcome = None
+    # answered after the save: if this call fails the update is redelivered, and the save is not repeated
+    await callback.answer()
+    return None if outcome is None else await _remember(state, outcome)
+
+
+def _tapped(
+    callback: CallbackQuery, outcome: VisitOutcome | None, script: Script, locale: str
+) -> SendMessage:
+    if outcome is None:
+        return notice(callback.from_user.id, "telegram/no_visit.txt", locale)
+    return reply(callback.from_user.id, script, outcome, locale)
+
+
 async def tap(
     callback: CallbackQuery,
-    bot: Bot,
     cadre: Cadre,
     flow: VisitFlow,
     script: Script,
     state: FSMContext,
     locale: str,
     event_update: Update,
-) -> None:
+) -> SendMessage:
     _, visit, key, code = callback.data.split(":", 3)
     text = str(int(code[1:]) + 1) if code.startswith("c") else CODES.get(code, "")
-    await callback.answer()
-    try:
-        outcome = await flow.answer(
-            int(visit), text, for_key=key, dedupe=("telegram", str(event_update.update_id)), owner=cadre.id
-        )
-    except VisitNotFound:
-        await bot.send_message(callback.from_user.id, render("telegram/no_visit.txt", locale))
-        return
-    await _apply(bot, callback.from_user.id, state, flow, script, locale, outcome)
+    outcome = await _tap_answer(callback, visit, key, text, cadre, flow, state, event_update.update_id)
+    return _tapped(callback, outcome, script, locale)
 
 
 async def toggle(
     callback: CallbackQuery, cadre: Cadre, flow: VisitFlow, script: Script, state: FSMContext, locale: str
-) -> None:
+) -> Any:
     _, visit, key, index = callback.data.split(":", 3)
     current = await flow.resume(int(visit), owner=cadre.id)
     if not isinstance(current.reply.step, engine.Ask) or current.reply.step.key != key:
         await callback.answer(render("telegram/stale.txt", locale))
-        return
+        return None
     toggles = (await state.get_data()).get("toggles", {})
     chosen = set(toggles.get(key, [])) ^ {int(index)}
     await state.update_data(toggles={**toggles, key: sorted(chosen)})
     await callback.answer()
     if isinstance(callback.message, Message):
-        await callback.message.edit_reply_markup(reply_markup=keyboard(script, current, locale, chosen))
+        return callback.message.edit_reply_markup(reply_markup=keyboard(script, current, locale, chosen))
+    return None
 
 
 async def toggles_done(
     callback: CallbackQuery,
-    bot: Bot,
     cadre: Cadre,
     flow: VisitFlow,
     script: Script,
     state: FSMContext,
     locale: str,
     event_update: Update,
-) -> None:
+) -> SendMessage:
     _, visit, key = callback.data.split(":", 2)
     toggles = (await state.get_data()).get("toggles", {})
     text = " ".join(str(i + 1) for i in toggles.get(key, []))
-    await callback.answer()
-    outcome = await flow.answer(
-        int(visit), text, for_key=key, dedupe=("telegram", str(event_update.update_id)), owner=cadre.id
-    )
-    if not outcome.reply.error and not outcome.reply.notice:
-        toggles.pop(key, None)
+    outcome = await _tap_answer(callback, visit, key, text, cadre, flow, state, event_update.update_id)
+    if outcome is not None and not outcome.reply.error and not outcome.reply.notice:
+        toggles.pop(key, None)  # accepted: the ticks are spent
         await state.update_data(toggles=toggles)
-    await _apply(bot, callback.from_user.id, state, flow, script, locale, outcome)
+    return _tapped(callback, outcome, script, locale)
 
 
 async def change_section(
-    callback: CallbackQuery,
-    bot: Bot,
-    cadre: Cadre,
-    flow: VisitFlow,
-    script: Script,
-    state: FSMContext,
-    locale: str,
-) -> None:
+    callback: CallbackQuery, cadre: Cadre, flow: VisitFlow, script: Script, state: FSMContext, locale: str
+) -> SendMessage:
     _, visit, section = callback.data.split(":", 2)
     await callback.answer()
     current = await flow.resume(int(visit), owner=cadre.id)
     if not isinstance(current.reply.step, engine.Summary):
-        await show(bot, callback.from_user.id, script, current, locale)
-        return
+        return reply(callback.from_user.id, script, current, locale)
     outcome = await flow.change_section(int(visit), section, owner=cadre.id)
-    await _apply(bot, callback.from_user.id, state, flow, script, locale, outcome)
+    return reply(callback.from_user.id, script, outcome, locale)
 
 
 async def _answer_message(
     message: Message,
     given: engine.Input,
-    bot: Bot,
     cadre: Cadre,
     db: Database,
     flow: VisitFlow,
@@ -350,19 +385,15 @@ async def _answer_message(
     state: FSMContext,
     locale: str,
     update_id: int,
-) -> bool:
-    visit = await active_visit(state, db, cadre)
-    if visit is None:
-        return False
-    await state.update_data(visit_id=visit)
-    outcome = await flow.answer(visit, given, dedupe=("telegram", str(update_id)), owner=cadre.id)
-    await _apply(bot, message.chat.id, state, flow, script, locale, outcome)
-    return True
+) -> SendMessage:
+    outcome = await _answer_active(message.chat.id, given, cadre, db, flow, state, update_id)
+    if outcome is None:
+        return notice(message.chat.id, "telegram/no_visit.txt", locale)
+    return reply(message.chat.id, script, outcome, locale)
 
 
 async def location(
     message: Message,
-    bot: Bot,
     cadre: Cadre,
     db: Database,
     flow: VisitFlow,
@@ -370,17 +401,15 @@ async def location(
     state: FSMContext,
     locale: str,
     event_update: Update,
-) -> None:
+) -> SendMessage:
     given = engine.Location(message.location.latitude, message.location.longitude)  # type: ignore[union-attr]
-    if not await _answer_message(
-        message, given, bot, cadre, db, flow, script, state, locale, event_update.update_id
-    ):
-        await message.answer(render("telegram/no_visit.txt", locale))
+    return await _answer_message(
+        message, given, cadre, db, flow, script, state, locale, event_update.update_id
+    )
 
 
 async def photo(
     message: Message,
-    bot: Bot,
     cadre: Cadre,
     db: Database,
     flow: VisitFlow,
@@ -388,12 +417,11 @@ async def photo(
     state: FSMContext,
     locale: str,
     event_update: Update,
-) -> None:
+) -> SendMessage:
     given = engine.Photo(message.photo[-1].file_id)  # type: ignore[index]  # the largest size comes last
-    if not await _answer_message(
-        message, given, bot, cadre, db, flow, script, state, locale, event_update.update_id
-    ):
-        await message.answer(render("telegram/no_visit.txt", locale))
+    return await _answer_message(
+        message, given, cadre, db, flow, script, state, locale, event_update.update_id
+    )
 
 
 # --- commands ----------------------------------------------------------------------------------------------
@@ -401,25 +429,22 @@ async def photo(
 
 async def resume(
     message: Message,
-    bot: Bot,
     cadre: Cadre,
     db: Database,
     flow: VisitFlow,
     script: Script,
     state: FSMContext,
     locale: str,
-) -> None:
-    visit = await active_visit(state, db, cadre)
+) -> SendMessage:
+    visit = await _newest_draft(db, cadre, state)
     if visit is None:
-        await message.answer(render("telegram/no_visit.txt", locale))
-        return
+        return notice(message.chat.id, "telegram/no_visit.txt", locale)
     await state.update_data(visit_id=visit)
-    await show(bot, message.chat.id, script, await flow.resume(visit, owner=cadre.id), locale)
+    return reply(message.chat.id, script, await flow.resume(visit, owner=cadre.id), locale)
 
 
 async def cancel(
     message: Message,
-    bot: Bot,
     cadre: Cadre,
     db: Database,
     flow: VisitFlow,
@@ -427,18 +452,16 @@ async def cancel(
     state: FSMContext,
     locale: str,
     event_update: Update,
-) -> None:
-    if not await _answer_message(
-        message, "取消", bot, cadre, db, flow, script, state, locale, event_update.update_id
-    ):
-        await message.answer(render("telegram/no_visit.txt", locale))
+) -> SendMessage:
+    return await _answer_message(
+        message, "取消", cadre, db, flow, script, state, locale, event_update.update_id
+    )
 
 
-async def todo(message: Message, cadre: Cadre, db: Database, settings: Settings, locale: str) -> None:
+async def todo(message: Message, cadre: Cadre, db: Database, settings: Settings, locale: str) -> SendMessage:
     target = coverage_target(cadre.role)
     if target.period_kind is None:
-        await message.answer(render("telegram/todo_none.txt", locale, role=cadre.role))
-        return
+        return message.answer(render("telegram/todo_none.txt", locale, role=cadre.role))
     tz = settings.tz
     period = current_period(target.period_kind, datetime.now(tz), tz)
     async with db.reading() as s:
@@ -446,7 +469,7 @@ async def todo(message: Message, cadre: Cadre, db: Database, settings: Settings,
         visited = await visited_household_ids(s, cadre.id, period.starts_at(tz), period.ends_at(tz))
         left = [h for h in await households_in_scope(s, cadre, target.scope) if h.id not in visited]
     rate = coverage.visited / coverage.in_scope if coverage.in_scope else None
-    await message.answer(
+    return message.answer(
         render(
             "telegram/todo.txt",
             locale,
@@ -461,7 +484,9 @@ async def todo(message: Message, cadre: Cadre, db: Database, settings: Settings,
     )
 
 
-async def work_log(message: Message, cadre: Cadre, db: Database, settings: Settings, locale: str) -> None:
+async def work_log(
+    message: Message, cadre: Cadre, db: Database, settings: Settings, locale: str
+) -> SendMessage:
     today = datetime.now(settings.tz).date()
     first = today.replace(day=1)
     async with db.reading() as s:
@@ -472,7 +497,7 @@ async def work_log(message: Message, cadre: Cadre, db: Database, settings: Setti
         )
         entries = list((await s.execute(query)).scalars())
     todays = [e.text for e in entries if e.day == today]
-    await message.answer(
+    return message.answer(
         render(
             "telegram/log.txt",
             locale,
@@ -485,13 +510,12 @@ async def work_log(message: Message, cadre: Cadre, db: Database, settings: Setti
     )
 
 
-async def unknown_command(message: Message, locale: str) -> None:
-    await message.answer(render("telegram/help.txt", locale))
+async def unknown_command(message: Message, locale: str) -> SendMessage:
+    return message.answer(render("telegram/help.txt", locale))
 
 
 async def text(
     message: Message,
-    bot: Bot,
     cadre: Cadre,
     db: Database,
     settings: Settings,
@@ -500,16 +524,14 @@ async def text(
     state: FSMContext,
     locale: str,
     event_update: Update,
-) -> None:
+) -> SendMessage:
     """Text answers the visit in progress; with no visit, it searches the cadre's households."""
-    if await _answer_message(
-        message, message.text or "", bot, cadre, db, flow, script, state, locale, event_update.update_id
-    ):
-        return
-    query = (message.text or "").strip()
-    await state.update_data(query=query)
-    text_, markup = _picker(await _candidates(db, settings, cadre, query), 0, locale)
-    await message.answer(text_, reply_markup=markup)
+    outcome = await _answer_active(
+        message.chat.id, message.text or "", cadre, db, flow, state, event_update.update_id
+    )
+    if outcome is not None:
+        return reply(message.chat.id, script, outcome, locale)
+    return await _search(message, (message.text or "").strip(), cadre, db, settings, state, locale)
 
 
 def make_router() -> Router:
