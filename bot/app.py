@@ -59,8 +59,29 @@ def make_app(
         _mount_telegram(app, telegram, settings)
     elif webhook:
         log.info("TELEGRAM_BOT_TOKEN is not set: serving without the Telegram route (SMS only)")
+    app.on_startup.append(_start_outbox(settings))
     app.on_cleanup.append(_close_db)
     return app
+
+
+def _start_outbox(settings: Settings) -> Any:
+    """The outbox sender runs inside the server; it also picks up rows other processes queued."""
+
+    async def start(app: web.Application) -> None:
+        from bot.sms import OutboxWorker, make_sender
+
+        sender = make_sender(settings)
+        stop = asyncio.Event()
+        task = asyncio.create_task(OutboxWorker(app[DB], sender, rate=settings.sms_rate).run(stop))
+
+        async def halt(_: web.Application) -> None:
+            stop.set()
+            await task
+            await sender.close()
+
+        app.on_cleanup.insert(0, halt)
+
+    return start
 
 
 def make_telegram(db: Database, script: Script, settings: Settings) -> Telegram:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import sys
 from collections.abc import Coroutine
 from decimal import Decimal, InvalidOperation
@@ -435,6 +436,29 @@ def set_webhook() -> None:
     except Exception as exc:
         raise Failure(f"Bot API refused or could not be reached: {exc}") from exc
     click.echo(f"已注册 webhook：{url}")
+
+
+@main.command()
+def worker() -> None:
+    """Send the SMS outbox (the same sender `zoufang serve` runs), until interrupted."""
+    import logging
+
+    from bot.sms import OutboxWorker, make_sender
+    from storage.db import Database
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    conf = settings()
+
+    async def go() -> None:
+        db, sender = Database(conf.db_url), make_sender(conf)
+        try:
+            await OutboxWorker(db, sender, rate=conf.sms_rate).run(asyncio.Event())
+        finally:
+            await sender.close()
+            await db.close()
+
+    with contextlib.suppress(KeyboardInterrupt):
+        run(go())
 
 
 if __name__ == "__main__":

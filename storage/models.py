@@ -257,3 +257,33 @@ class ProcessedUpdate(Base):
     source: Mapped[str] = mapped_column(String(16))
     external_id: Mapped[str] = mapped_column(String(64))
     at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class OutboxMessage(Base):
+    """An outgoing SMS, written before any network call; the sender works through these in order."""
+
+    __tablename__ = "outbox_messages"
+    __table_args__ = (Index("ix_outbox_messages_due", "status", "next_attempt_at"),)
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    to: Mapped[str] = mapped_column(String(20))  # E.164
+    body: Mapped[str] = mapped_column(Text)
+    kind: Mapped[str] = mapped_column(String(24))  # poll/ask, poll/reminder, … (the template), or "digest"
+    # queued → sending → sent → delivered | undelivered | failed; skipped (opted out before it went)
+    status: Mapped[str] = mapped_column(String(12), default="queued")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    claimed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    provider_sid: Mapped[str | None] = mapped_column(String(64), unique=True)  # Twilio MessageSid
+    error_code: Mapped[str | None] = mapped_column(String(16))
+    error: Mapped[str | None] = mapped_column(Text)
+
+
+class OptOut(Base):
+    """A phone number that asked for no more SMS (TD/退订/STOP…, or Twilio error 21610)."""
+
+    __tablename__ = "opt_outs"
+    phone: Mapped[str] = mapped_column(String(20), primary_key=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    source: Mapped[str] = mapped_column(String(12))  # reply / carrier

@@ -12,6 +12,7 @@ import pytest
 from storage.db import Database, sqlite_url
 from storage.migrate import upgrade
 from tests.fake_telegram import fake_telegram  # noqa: F401 - a fixture for the Telegram tests
+from tests.fake_twilio import fake_twilio  # noqa: F401 - a fixture for the SMS tests
 
 
 @pytest.fixture(scope="session")

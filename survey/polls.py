@@ -1,0 +1,252 @@
+"""The life of one SMS satisfaction poll, as a pure state machine.
+
+Every step takes the poll and the time (an aware datetime from the caller: nothing here reads the
+clock) and returns the new poll plus the actions the caller carries out (send an SMS, raise a
+problem on the township queue, record an opt-out). Nothing is sent or stored here.
+
+    queued → sent → (reminded) → answered                       (满意 / 基本满意, or 不满意 with its reason)
+                               → awaiting_reason → answered     (reason received, or a call-back after 48 h)
+                               → clarifying → answered | unclear (a second unreadable reply)
+                               → expired                        (7 days without a rating)
+                               → opted_out                      (TD / 退订 / STOP … during the poll)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
+from typing import Literal
+
+from survey.sms_text import Rating, parse_reply
+
+__all__ = [
+    "CLOSED_STATES",
+    "OPEN_STATES",
+    "Action",
+    "MarkOptIn",
+    "MarkOptOut",
+    "Poll",
+    "PollState",
+    "PollTimings",
+    "RaiseProblem",
+    "SendSms",
+    "counts_as_response",
+    "is_satisfied",
+    "new_poll",
+    "on_reply",
+    "on_reply_outside_poll",
+    "on_sent",
+    "on_tick",
+]
+
+PollState = Literal[
+    "queued",
+    "sent",
+    "reminded",
+    "clarifying",
+    "awaiting_reason",
+    "answered",
+    "unclear",
+    "expired",
+    "opted_out",
+]
+# Still waiting for a rating: reminders, clarification and expiry apply.
+OPEN_STATES: frozenset[str] = frozenset({"queued", "sent", "reminded", "clarifying"})
+CLOSED_STATES: frozenset[str] = frozenset({"answered", "unclear", "expired", "opted_out"})
+
+
+# --------------------------------------------------------------------------- data
+
+
+@dataclass(frozen=True)
+class PollTimings:
+    """The waits, as settings; the defaults are the issue's."""
+
+    remind_after: timedelta = timedelta(hours=48)
+    expire_after: timedelta = timedelta(days=7)
+    reason_wait: timedelta = timedelta(hours=48)
+
+
+@dataclass
+class Poll:
+    """Plain data, as stored; the functions below never mutate it but return a changed copy."""
+
+    id: int | None = None
+    household_id: int | None = None
+    phone: str | None = None
+    state: PollState = "queued"
+    sent_at: datetime | None = None
+    reminded_at: datetime | None = None
+    clarified_at: datetime | None = None
+    reason_asked_at: datetime | None = None
+    closed_at: datetime | None = None
+    rating: Rating | None = None
+    reason: str | None = None
+    # Text that came with 满意 / 基本满意 ("1 谢谢"): kept, but it raises nothing.
+    comment: str | None = None
+    # 不满意 and no reason within the wait: a cadre is to call back.
+    callback: bool = False
+
+    @property
+    def clarified(self) -> bool:
+        """The one clarifying SMS has been sent."""
+        return self.clarified_at is not None
+
+
+@dataclass(frozen=True)
+class SendSms:
+    """Send the named template (messages/templates) to the poll's phone."""
+
+    template: str
+    params: dict[str, object] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class RaiseProblem:
+    """Put a problem on the township queue: the villager's reason, or a call-back task (text None)."""
+
+    kind: Literal["reason", "callback"]
+    text: str | None = None
+
+
+@dataclass(frozen=True)
+class MarkOptOut:
+    """Record that this number receives no more SMS."""
+
+    phone: str | None
+
+
+@dataclass(frozen=True)
+class MarkOptIn:
+    """Record that this number may receive SMS again."""
+
+    phone: str | None
+
+
+Action = SendSms | RaiseProblem | MarkOptOut | MarkOptIn
+Step = tuple[Poll, list[Action]]
+
+
+# --------------------------------------------------------------------------- steps
+
+
+def new_poll(
+    phone: str | None = None, *, household_id: int | None = None, poll_id: int | None = None
+) -> Step:
+    """A queued poll and its question (the caller writes the SMS row, then calls `on_sent`)."""
+    poll = Poll(id=poll_id, household_id=household_id, phone=phone)
+    return poll, [SendSms("poll/ask")]
+
+
+def on_sent(poll: Poll, at: datetime) -> Poll:
+    """The question left; the reminder and expiry clocks start. Repeated status callbacks change nothing."""
+    if poll.state != "queued":
+        return poll
+    return replace(poll, state="sent", sent_at=at)
+
+
+def on_reply_outside_poll(phone: str | None, text: str) -> list[Action]:
+    """A reply with no open poll: only opt-out/opt-in keywords act; anything else is the caller's call."""
+    meaning = parse_reply(text)
+    if meaning.kind == "opt_out":
+        # The confirmation goes first, so a sender that checks the opt-out list still delivers it.
+        return [SendSms("poll/opted_out"), MarkOptOut(phone)]
+    if meaning.kind == "opt_in":
+        return [MarkOptIn(phone), SendSms("poll/opted_in")]
+    return []
+
+
+def on_reply(poll: Poll, text: str, at: datetime) -> Step:
+    """A villager's reply to this poll."""
+    meaning = parse_reply(text)
+    if meaning.kind in ("opt_out", "opt_in"):
+        return _on_keyword(poll, meaning.kind, text, at)
+    if poll.state == "awaiting_reason":
+        return _on_reason(poll, text, at)
+    if poll.state not in OPEN_STATES:
+        return poll, []
+    if poll.sent_at is None:
+        # A reply can beat the delivery callback; it proves the question arrived.
+        poll = replace(poll, sent_at=at)
+    if meaning.kind == "rating" and meaning.rating is not None:
+        return _on_rating(poll, meaning.rating, meaning.extra, at)
+    return _on_unclear(poll, at)
+
+
+def on_tick(poll: Poll, now: datetime, timings: PollTimings | None = None) -> Step:
+    """Time passing: the reminder, expiry, and the call-back when no reason came."""
+    timings = timings or PollTimings()
+    if poll.state == "awaiting_reason" and poll.reason_asked_at is not None:
+        deadline = poll.reason_asked_at + timings.reason_wait
+        if now >= deadline:
+            closed = replace(poll, state="answered", callback=True, closed_at=deadline)
+            return closed, [RaiseProblem("callback"), SendSms("poll/thanks")]
+        return poll, []
+    if poll.state not in OPEN_STATES or poll.sent_at is None:
+        return poll, []
+    expiry = poll.sent_at + timings.expire_after
+    if now >= expiry:
+        # Closed at the deadline, not at the (possibly late) tick, so reports do not depend on the scheduler.
+        return replace(poll, state="expired", closed_at=expiry), []
+    if poll.state == "sent" and poll.reminded_at is None and now >= poll.sent_at + timings.remind_after:
+        return replace(poll, state="reminded", reminded_at=now), [SendSms("poll/reminder")]
+    return poll, []
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def _on_keyword(poll: Poll, kind: str, text: str, at: datetime) -> Step:
+    """Opt-out ends an open poll; on a closed one it still opts out. Opt-in never reopens a poll."""
+    if kind == "opt_out" and poll.state == "opted_out":
+        return poll, []
+    actions = on_reply_outside_poll(poll.phone, text)
+    if kind == "opt_out" and poll.state == "awaiting_reason":
+        # The 不满意 already given stands (dropping it would inflate the rate); a call needs no SMS.
+        closed = replace(poll, state="answered", callback=True, closed_at=at)
+        return closed, [*actions, RaiseProblem("callback")]
+    if kind == "opt_out" and poll.state not in CLOSED_STATES:
+        return replace(poll, state="opted_out", closed_at=at), actions
+    return poll, actions
+
+
+def _on_rating(poll: Poll, rating: Rating, extra: str | None, at: datetime) -> Step:
+    if rating != "不满意":
+        answered = replace(poll, state="answered", rating=rating, comment=extra, closed_at=at)
+        return answered, [SendSms("poll/thanks")]
+    if extra:
+        # "3 路没修": the reason came along with the rating.
+        answered = replace(poll, state="answered", rating=rating, reason=extra, closed_at=at)
+        return answered, [RaiseProblem("reason", extra), SendSms("poll/thanks")]
+    asking = replace(poll, state="awaiting_reason", rating=rating, reason_asked_at=at)
+    return asking, [SendSms("poll/ask_reason")]
+
+
+def _on_reason(poll: Poll, text: str, at: datetime) -> Step:
+    """Any words are the reason; a bare rating or an emoji alone is not (the call-back still covers it)."""
+    meaning = parse_reply(text)
+    if meaning.kind == "empty" or (meaning.kind == "rating" and not meaning.extra):
+        return poll, []
+    reason = meaning.extra if meaning.kind == "rating" and meaning.extra else text.strip()
+    answered = replace(poll, state="answered", reason=reason, closed_at=at)
+    return answered, [RaiseProblem("reason", reason), SendSms("poll/thanks")]
+
+
+def _on_unclear(poll: Poll, at: datetime) -> Step:
+    """One clarifying SMS; a second unreadable reply closes the poll as unclear, without a third SMS."""
+    if poll.clarified:
+        return replace(poll, state="unclear", closed_at=at), []
+    return replace(poll, state="clarifying", clarified_at=at), [SendSms("poll/clarify")]
+
+
+# --------------------------------------------------------------------------- the rate
+
+
+def counts_as_response(poll: Poll) -> bool:
+    """Only an answered poll with a rating enters the rate; expired, unclear and opted-out ones do not."""
+    return poll.state == "answered" and poll.rating is not None
+
+
+def is_satisfied(rating: Rating | None) -> bool:
+    """The rate's numerator: 满意 or 基本满意."""
+    return rating in ("满意", "基本满意")
