@@ -7,8 +7,10 @@ outbox sender join this application in the SMS issue.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 from aiohttp import web
@@ -60,6 +62,7 @@ def make_app(
     elif webhook:
         log.info("TELEGRAM_BOT_TOKEN is not set: serving without the Telegram route (SMS only)")
     app.on_startup.append(_start_outbox(settings))
+    app.on_startup.append(_start_housekeeping)
     app.on_cleanup.append(_close_db)
     return app
 
@@ -121,6 +124,33 @@ async def _register_commands(telegram: Telegram) -> None:
         await set_commands(telegram.bot)
     except Exception as exc:  # the Bot API being away must not stop the SMS side from serving
         log.warning("could not register the Telegram command menu: %s", exc)
+
+
+PROCESSED_KEPT = timedelta(days=3)
+HOUSEKEEPING_EVERY = 6 * 3600
+
+
+async def _start_housekeeping(app: web.Application) -> None:
+    async def loop() -> None:
+        from storage.models import utcnow
+        from storage.telegram import prune_processed
+
+        while True:
+            try:
+                async with app[DB].session() as s:
+                    await prune_processed(s, utcnow() - PROCESSED_KEPT)
+            except Exception:  # housekeeping must never take the server down
+                log.exception("housekeeping failed")
+            await asyncio.sleep(HOUSEKEEPING_EVERY)
+
+    task = asyncio.create_task(loop())
+
+    async def stop(_: web.Application) -> None:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+    app.on_cleanup.insert(0, stop)
 
 
 async def _close_db(app: web.Application) -> None:

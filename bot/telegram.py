@@ -123,9 +123,15 @@ class Accounts:
     def forget(self, user_id: int) -> None:
         self._known.pop(user_id, None)
 
+    def clear(self) -> None:
+        self._known.clear()
+
 
 class CadreMiddleware(BaseMiddleware):
-    """Find the cadre behind the Telegram user; unbound users only reach onboarding."""
+    """Every message and tap: find the cadre behind the Telegram user (strangers only reach onboarding),
+    hand the handler the update's dedupe key, send what the handler returns through the retrying client,
+    and apologise when anything fails before re-raising (the webhook then answers 500 and Telegram
+    redelivers; answers are recorded with the dedupe key, so the redelivery does not apply them twice)."""
 
     def __init__(self, accounts: Accounts) -> None:
         self.accounts = accounts
@@ -140,34 +146,60 @@ class CadreMiddleware(BaseMiddleware):
         if user is None:
             return None
         account = await self.accounts.get(user.id)
+        bot: Bot = data["bot"]
         data["cadre"] = account.cadre if account else None
         data["locale"] = (account.cadre.locale if account else None) or data["settings"].locale
-        if account is None and not onboarding.is_start(event):
-            return await onboarding.refuse_stranger(event, data["db"], user.id, data["locale"])
-        return await handler(event, data)
-
-
-class ApologyMiddleware(BaseMiddleware):
-    """A failing update gets a short apology instead of silence, then fails (webhook 500 → redelivery)."""
-
-    async def __call__(
-        self,
-        handler: Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]],
-        event: TelegramObject,
-        data: dict[str, Any],
-    ) -> Any:
+        data["dedupe"] = (f"telegram:{bot.id}", str(data["event_update"].update_id))
         try:
-            return await handler(event, data)
+            if account is None and not onboarding.is_start(event):
+                result = await onboarding.refuse_stranger(event, data["db"], user.id, data["locale"])
+            else:
+                result = await handler(event, data)
+            await deliver(bot, result)
         except Exception:
-            chat = data.get("event_chat")
-            if chat is not None:
-                try:
-                    await data["bot"].send_message(
-                        chat.id, render("telegram/apology.txt", data["settings"].locale)
-                    )
-                except Exception:  # the apology is best effort; the original error is what matters
-                    log.exception("could not send the apology")
+            await _apologise(bot, data)
             raise
+        return None
+
+
+async def _apologise(bot: Bot, data: dict[str, Any]) -> None:
+    chat = data.get("event_chat")
+    if chat is None:
+        return
+    try:
+        await bot.send_message(chat.id, render("telegram/apology.txt", data["locale"]))
+    except Exception:  # the apology is best effort; the original error is what matters
+        log.exception("could not send the apology")
+
+
+TEXT_LIMIT = 4096
+
+
+async def deliver(bot: Bot, method: Any) -> None:
+    """Send a handler's reply through the retrying client (429/5xx are retried, not dropped). A text over
+    Telegram's 4,096 characters goes as several messages, the keyboard on the last."""
+    if not isinstance(method, TelegramMethod):
+        return
+    if isinstance(method, methods.SendMessage) and len(method.text) > TEXT_LIMIT:
+        *first, last = _chunks(method.text)
+        for part in first:
+            await bot.send_message(method.chat_id, part)
+        method = method.model_copy(update={"text": last})
+    await bot(method)
+
+
+def _chunks(text: str, limit: int = TEXT_LIMIT) -> list[str]:
+    """Whole lines together where they fit; a line longer than the limit is cut."""
+    chunks: list[str] = []
+    current = ""
+    for line in text.split("\n"):
+        for piece in [line[i : i + limit] for i in range(0, len(line), limit)] or [""]:
+            if current and len(current) + 1 + len(piece) > limit:
+                chunks.append(current)
+                current = piece
+            else:
+                current = f"{current}\n{piece}" if current else piece
+    return [*chunks, current]
 
 
 def make_dispatcher(
@@ -179,7 +211,6 @@ def make_dispatcher(
     dp["flow"] = VisitFlow(db, script, settings, clock)
     dp["script"] = script
     dp["accounts"] = accounts = Accounts(db)
-    dp.update.outer_middleware(ApologyMiddleware())
     for observer in (dp.message, dp.callback_query):
         observer.outer_middleware(CadreMiddleware(accounts))
     dp.include_routers(onboarding.make_router(), visit_telegram.make_router())

@@ -83,7 +83,7 @@ class Database:
 
     async def ping(self) -> bool:
         try:
-            async with self.engine.connect() as conn:
+            async with self.reader.connect() as conn:  # never queues behind the single SQLite writer
                 await conn.execute(text("SELECT 1"))
         except Exception:
             return False

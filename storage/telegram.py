@@ -7,7 +7,7 @@ import secrets
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import bindparam, func, select
+from sqlalchemy import bindparam, delete, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
@@ -39,12 +39,12 @@ async def redeem_invite(
     session: AsyncSession, code: str, user_id: int, chat_id: int, now: datetime
 ) -> TelegramAccount | None:
     """Bind the user to the invite's cadre, once, before it expires; None for a wrong, used or expired code."""
-    query = select(Invite).where(
-        Invite.code_hash == _hash(code), Invite.used_at.is_(None), Invite.expires_at > now
-    )
+    query = select(Invite).where(Invite.code_hash == _hash(code), Invite.expires_at > now)
     invite = (await session.execute(query)).scalar_one_or_none()
-    if invite is None:
+    if invite is None or (invite.used_at is not None and invite.used_by != user_id):
         return None
+    if invite.used_at is not None:  # the same user again: a redelivered /start CODE, not a new binding
+        return await account_for(session, user_id)
     invite.used_at, invite.used_by = now, user_id
     # one account per cadre and one cadre per account: a new binding replaces both old ones
     for old in (
@@ -113,3 +113,10 @@ async def mark_processed(session: AsyncSession, source: str, external_id: str, n
     statement = _mark_statement(connection.dialect.name)
     result = await connection.execute(statement, {"source": source, "external_id": external_id, "at": now})
     return result.rowcount == 1
+
+
+async def prune_processed(session: AsyncSession, before: datetime) -> int:
+    """Forget inbound ids older than `before`: Telegram redelivers for a day at most, and after a week without
+    updates it may start update_ids anew, where a remembered old id would swallow a new answer."""
+    result = await session.execute(delete(ProcessedUpdate).where(ProcessedUpdate.at < before))
+    return result.rowcount or 0

@@ -227,3 +227,19 @@ async def test_worker_killed_mid_batch_repeats_at_most_the_message_in_flight(
     sent = [m["Body"] for m in fake_twilio.messages]
     assert set(sent) == set(bodies)  # nothing lost
     assert len(sent) - len(set(sent)) <= 1  # at most the one in flight went twice
+
+
+async def test_old_processed_updates_are_forgotten(db: Database):
+    from storage.models import ProcessedUpdate
+    from storage.telegram import mark_processed, prune_processed
+
+    old, recent = datetime(2026, 11, 1, tzinfo=UTC), datetime(2026, 11, 20, tzinfo=UTC)
+    async with db.session() as s:
+        assert await mark_processed(s, "telegram:1", "100", old)
+        assert await mark_processed(s, "telegram:1", "101", recent)
+        assert not await mark_processed(s, "telegram:1", "101", recent)
+    async with db.session() as s:
+        assert await prune_processed(s, datetime(2026, 11, 17, tzinfo=UTC)) == 1
+    async with db.session() as s:
+        assert await mark_processed(s, "telegram:1", "100", recent)  # a reused id counts as new again
+        assert [r.external_id for r in (await s.execute(select(ProcessedUpdate))).scalars()] == ["101", "100"]

@@ -326,9 +326,9 @@ async def test_a_failing_update_apologises_and_answers_500(webhook: Webhook, ros
     await webhook.post(location_update(CADRE_USER, 45.1, 122.5))
     await webhook.say("3")
     await webhook.say("2")
-    # answering the button fails after the answer was saved: the cadre gets an apology, Telegram is told to
-    # redeliver (500), and the redelivery shows the next question without applying the answer twice
-    webhook.fake.fail_next("answerCallbackQuery", 400, description="Bad Request: query is too old")
+    # sending the next question fails after the answer was saved: the cadre gets an apology, Telegram is told
+    # to redeliver (500), and the redelivery shows the next question without applying the answer twice
+    webhook.fake.fail_next("sendMessage", 400, description="Bad Request: chat not found")
     update = callback_update(CADRE_USER, webhook.button("因病"))
     assert await webhook.post(update) == 500
     assert "抱歉" in webhook.fake.sent()[-1]["text"]
@@ -485,3 +485,93 @@ async def test_redis_fsm_keeps_the_picker_search_across_dispatchers(
     finally:
         await redis.flushdb()
         await redis.aclose()
+
+
+async def test_a_button_telegram_will_not_let_us_answer_does_not_fail_the_update(
+    webhook: Webhook, roster: Database
+):
+    """answerCallbackQuery is cosmetic: a late or refused one must not make Telegram redeliver forever."""
+    await bound(webhook, roster)
+    await pick_first_household(webhook)
+    await webhook.post(location_update(CADRE_USER, 45.1, 122.5))
+    await webhook.say("3")
+    await webhook.say("2")
+    webhook.fake.fail_next("answerCallbackQuery", 400, times=3, description="Bad Request: query is too old")
+    statuses = [await webhook.post(callback_update(CADRE_USER, webhook.button("因病"))) for _ in range(1)]
+    assert statuses == [200]
+    assert "享受的兜底保障" in webhook.fake.sent()[-1]["text"]
+
+
+async def test_text_never_lands_in_another_households_visit(webhook: Webhook, roster: Database):
+    """After the visit in this chat ends, free text searches; it does not answer some other open draft."""
+    await bound(webhook, roster)
+    await pick_first_household(webhook)
+    await webhook.post(location_update(CADRE_USER, 45.1, 122.5))
+    async with roster.session() as s:  # another draft of this cadre, e.g. begun on the console
+        from bot.flows.visit import VisitFlow
+        from storage.visits import households_in_scope
+
+        cadre = await cadre_by_code(s, "GB001")
+        other = (await households_in_scope(s, cadre, "villages"))[3]
+    await VisitFlow(roster, load_script(), Settings()).start(cadre, other, channel="console")
+    await webhook.say("/cancel")
+    assert "走访已取消" in await webhook.tap(webhook.button("是"))
+    found = await webhook.say("4")
+    assert "没有找到符合的户" in found or "请选择要走访的户" in found
+    async with roster.session() as s:
+        import json
+
+        sessions = [json.loads(v.session) for v in (await s.execute(select(Visit))).scalars()]
+    assert all("members" not in session["answers"] for session in sessions)
+
+
+async def test_a_long_summary_is_split_with_the_buttons_on_the_last_part():
+    from bot.telegram import TEXT_LIMIT, _chunks
+
+    text = "\n".join(f"{n}. 问题描述：" + "长" * 480 for n in range(12))
+    parts = _chunks(text)
+    assert len(parts) > 1 and all(len(p) <= TEXT_LIMIT for p in parts)
+    assert "\n".join(parts) == text
+    assert _chunks("短") == ["短"]
+    assert all(len(p) <= TEXT_LIMIT for p in _chunks("字" * 9000))
+
+
+async def test_a_redelivered_start_code_is_not_counted_as_a_wrong_code(webhook: Webhook, roster: Database):
+    update = message_update(STRANGER, f"/start {await invite_code(roster)}")
+    assert await webhook.post(update) == 200
+    assert await webhook.post(update) == 200
+    texts = [m["text"] for m in webhook.fake.sent()]
+    assert texts[0].startswith("绑定成功") and texts[1].startswith("绑定成功")
+    async with roster.session() as s:
+        from storage.models import TelegramAttempt
+
+        assert (await s.execute(select(func.count(TelegramAttempt.id)))).scalar_one() == 0
+
+
+async def test_rebinding_a_cadre_stops_the_old_phone_at_once(webhook: Webhook, roster: Database):
+    await bound(webhook, roster)
+    assert "GB001" in await webhook.say("/whoami")
+    assert (await webhook.say(f"/start {await invite_code(roster)}", user=STRANGER)).startswith("绑定成功")
+    assert "GB001" in await webhook.say("/whoami", user=STRANGER)
+    assert "GB001" not in await webhook.say("/whoami")  # the old phone is a stranger now
+
+
+async def test_the_lock_out_lasts_an_hour_from_the_fifth_wrong_code(webhook: Webhook, roster: Database):
+    from datetime import timedelta
+
+    from storage.models import TelegramAttempt
+
+    async with roster.session() as s:  # four wrong codes almost an hour ago
+        for _ in range(4):
+            s.add(TelegramAttempt(user_id=STRANGER, kind="bad_code", at=utcnow() - timedelta(minutes=59)))
+    assert "请一小时后再试" in await webhook.say("/start WRONGAGAIN", user=STRANGER)
+    async with roster.session() as s:  # the four old ones age out of the window …
+        from sqlalchemy import update
+
+        await s.execute(
+            update(TelegramAttempt)
+            .where(TelegramAttempt.kind == "bad_code")
+            .values(at=utcnow() - timedelta(minutes=61))
+        )
+    locked = await webhook.say(f"/start {await invite_code(roster)}", user=STRANGER)
+    assert "分钟后再试" in locked  # … but the lock-out taken at the fifth code still holds

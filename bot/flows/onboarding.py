@@ -31,9 +31,10 @@ def is_start(event: TelegramObject) -> bool:
 async def refuse_stranger(event: TelegramObject, db: Database, user_id: int, locale: str) -> Any:
     """One short refusal a day to someone who is not a bound cadre; nothing else is said or stored."""
     now = utcnow()
-    async with db.session() as s:
+    async with db.reading() as s:  # most strangers' messages need only this read
         count, _ = await attempts_since(s, user_id, "refused", now - REFUSAL_EVERY)
-        if count == 0:
+    if count == 0:
+        async with db.session() as s:
             await record_attempt(s, user_id, "refused", now)
     if isinstance(event, CallbackQuery):
         return event.answer()
@@ -51,20 +52,25 @@ async def start(
     if not code:
         return await refuse_stranger(message, db, message.from_user.id, locale)  # type: ignore[union-attr]
     answer = await _redeem(message, code, db, locale)
-    accounts.forget(message.from_user.id)  # type: ignore[union-attr]
+    accounts.clear()  # a binding may have moved from another Telegram user: nobody keeps a stale cadre
     return answer
 
 
 async def _redeem(message: Message, code: str, db: Database, locale: str) -> SendMessage:
     user_id, now = message.from_user.id, utcnow()  # type: ignore[union-attr]
     async with db.session() as s:
-        bad, latest = await attempts_since(s, user_id, "bad_code", now - LOCKOUT)
-        if bad >= MAX_BAD_CODES:
-            minutes = max(1, int((latest + LOCKOUT - now).total_seconds() // 60) + 1) if latest else 60
+        locks, locked_at = await attempts_since(s, user_id, "locked", now - LOCKOUT)
+        if locks and locked_at is not None:
+            minutes = max(1, int((locked_at + LOCKOUT - now).total_seconds() // 60) + 1)
             return message.answer(render("telegram/locked.txt", locale, minutes=minutes))
         account = await redeem_invite(s, code, user_id, message.chat.id, now)
         if account is None:
+            bad, _ = await attempts_since(s, user_id, "bad_code", now - LOCKOUT)
             await record_attempt(s, user_id, "bad_code", now)
+            if (
+                bad + 1 >= MAX_BAD_CODES
+            ):  # the fifth wrong code within the hour locks for a full hour from now
+                await record_attempt(s, user_id, "locked", now)
             return message.answer(render("telegram/bad_code.txt", locale, left=MAX_BAD_CODES - bad - 1))
     cadre = account.cadre
     return message.answer(

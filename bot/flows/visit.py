@@ -40,6 +40,7 @@ class VisitOutcome:
     reply: engine.Reply
     text: str
     duplicate: bool = False  # the input was applied before (a redelivered update): nothing changed
+    locale: str = "zh_CN"  # the visit's language, fixed when it started
 
     @property
     def finished(self) -> bool:
@@ -189,7 +190,7 @@ class VisitFlow:
             answers=session["answers"],
             warnings=(row.warnings or "").split(","),
         )
-        return VisitOutcome(visit_id=row.id, reply=reply, text=text)
+        return VisitOutcome(visit_id=row.id, reply=reply, text=text, locale=session["locale"])
 
     def _outcome(
         self, visit: Visit, reply: engine.Reply, answers: dict[str, Any] | None = None
@@ -203,7 +204,7 @@ class VisitFlow:
             answers=answers if answers is not None else session["answers"],
             warnings=(visit.warnings or "").split(","),
         )
-        return VisitOutcome(visit_id=visit.id, reply=reply, text=text)
+        return VisitOutcome(visit_id=visit.id, reply=reply, text=text, locale=session["locale"])
 
 
 def household_label(household: Household) -> str:

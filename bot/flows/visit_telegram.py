@@ -7,10 +7,12 @@ for (`a:<visit>:<key>:<code>`), so a tap on an earlier question's button changes
 
 from __future__ import annotations
 
+import contextlib
 from datetime import datetime
 from typing import Any
 
 from aiogram import F, Router
+from aiogram.exceptions import TelegramAPIError
 from aiogram.filters import Command, CommandObject
 from aiogram.fsm.context import FSMContext
 from aiogram.methods import SendMessage
@@ -21,7 +23,6 @@ from aiogram.types import (
     KeyboardButton,
     Message,
     ReplyKeyboardMarkup,
-    Update,
 )
 from sqlalchemy import select
 
@@ -128,7 +129,16 @@ def _ask_keyboard(ask: engine.Ask, visit: int, locale: str, selected: set[int]) 
 def reply(chat_id: int, script: Script, outcome: VisitOutcome, locale: str) -> SendMessage:
     """The message for where the visit stands. Handlers return it: the webhook answers with it (no extra
     Bot API call), and polling sends it."""
-    return SendMessage(chat_id=chat_id, text=outcome.text, reply_markup=keyboard(script, outcome, locale))
+    return SendMessage(
+        chat_id=chat_id, text=outcome.text, reply_markup=keyboard(script, outcome, outcome.locale)
+    )
+
+
+async def ack(callback: CallbackQuery, text: str | None = None) -> None:
+    """Stop the button's spinner. Cosmetic: a refused or late answer (Telegram allows one, within seconds)
+    must not fail an update whose answer is already saved, or Telegram would redeliver it forever."""
+    with contextlib.suppress(TelegramAPIError):
+        await callback.answer(text)
 
 
 def notice(chat_id: int, template: str, locale: str) -> SendMessage:
@@ -145,24 +155,28 @@ async def _answer_active(
     db: Database,
     flow: VisitFlow,
     state: FSMContext,
-    update_id: int,
+    dedupe: tuple[str, str],
 ) -> VisitOutcome | None:
-    """Answer the chat's visit: the one remembered in the FSM, else the cadre's newest draft (after a restart
-    with in-memory FSM storage any message continues the visit). None when there is no visit in progress."""
-    remembered = (await state.get_data()).get("visit_id")
-    dedupe = ("telegram", str(update_id))
-    if remembered:
-        try:
-            outcome = await flow.answer(int(remembered), given, dedupe=dedupe, owner=cadre.id)
-        except VisitNotFound:
-            outcome = None  # finished or cancelled meanwhile, perhaps on another channel
-        if outcome is not None:
-            return await _remember(state, outcome)
-    async with db.reading() as s:
-        drafts = await drafts_of(s, cadre.id)
-    if not drafts:
+    """Answer the chat's visit. None when there is no visit in progress.
+
+    The FSM remembers the visit. Only when it remembers nothing at all (a restart with in-memory FSM storage)
+    does a message continue the cadre's newest draft; once the remembered visit has ended (here or on
+    another channel) text is never put into some other household's draft: /resume picks one explicitly."""
+    data = await state.get_data()
+    if "visit_id" not in data:
+        async with db.reading() as s:
+            drafts = await drafts_of(s, cadre.id)
+        remembered = drafts[0].id if drafts else None
+    else:
+        remembered = data["visit_id"]
+    if not remembered:
         return None
-    return await _remember(state, await flow.answer(drafts[0].id, given, dedupe=dedupe, owner=cadre.id))
+    try:
+        outcome = await flow.answer(int(remembered), given, dedupe=dedupe, owner=cadre.id)
+    except VisitNotFound:  # finished or cancelled meanwhile, perhaps on another channel
+        await state.update_data(visit_id=None)
+        return None
+    return await _remember(state, outcome)
 
 
 async def _remember(state: FSMContext, outcome: VisitOutcome) -> VisitOutcome:
@@ -253,7 +267,7 @@ async def picker_page(
     text, markup = _picker(
         await _candidates(db, settings, cadre, query), int(callback.data.split(":")[1]), locale
     )
-    await callback.answer()
+    await ack(callback)
     if isinstance(callback.message, Message):
         return callback.message.edit_text(text, reply_markup=markup)
     return None
@@ -272,7 +286,7 @@ async def pick_household(
     async with db.reading() as s:
         scope = await households_in_scope(s, cadre, coverage_target(cadre.role).scope)
     household = next((h for h in scope if h.id == household_id), None)
-    await callback.answer()
+    await ack(callback)
     if household is None:
         return notice(callback.from_user.id, "telegram/not_in_scope.txt", locale)
     outcome = await flow.start(cadre, household, channel="telegram", capabilities=CAPABILITIES, locale=locale)
@@ -291,16 +305,14 @@ async def _tap_answer(
     cadre: Cadre,
     flow: VisitFlow,
     state: FSMContext,
-    update_id: int,
+    dedupe: tuple[str, str],
 ) -> VisitOutcome | None:
     try:
-        outcome = await flow.answer(
-            int(visit), text, for_key=key, dedupe=("telegram", str(update_id)), owner=cadre.id
-        )
+        outcome = await flow.answer(int(visit), text, for_key=key, dedupe=dedupe, owner=cadre.id)
     except VisitNotFound:
         outcome = None
     # answered after the save: if this call fails the update is redelivered, and the save is not repeated
-    await callback.answer()
+    await ack(callback)
     return None if outcome is None else await _remember(state, outcome)
 
 
@@ -319,28 +331,46 @@ async def tap(
     script: Script,
     state: FSMContext,
     locale: str,
-    event_update: Update,
+    dedupe: tuple[str, str],
 ) -> SendMessage:
     _, visit, key, code = callback.data.split(":", 3)
     text = str(int(code[1:]) + 1) if code.startswith("c") else CODES.get(code, "")
-    outcome = await _tap_answer(callback, visit, key, text, cadre, flow, state, event_update.update_id)
+    outcome = await _tap_answer(callback, visit, key, text, cadre, flow, state, dedupe)
     return _tapped(callback, outcome, script, locale)
+
+
+def _ticks_key(visit: str, key: str) -> str:
+    return f"{visit}:{key}"
+
+
+def _ticked(toggles: dict[str, list[int]], visit: str, ask: engine.Ask) -> set[int]:
+    """The options ticked so far for this visit's question; at first, its current answer (when changing it)."""
+    stored = toggles.get(_ticks_key(visit, ask.key))
+    if stored is not None:
+        return set(stored)
+    values = ask.question.choice_values
+    return {values.index(v) for v in (ask.current or []) if v in values}
 
 
 async def toggle(
     callback: CallbackQuery, cadre: Cadre, flow: VisitFlow, script: Script, state: FSMContext, locale: str
 ) -> Any:
     _, visit, key, index = callback.data.split(":", 3)
-    current = await flow.resume(int(visit), owner=cadre.id)
-    if not isinstance(current.reply.step, engine.Ask) or current.reply.step.key != key:
-        await callback.answer(render("telegram/stale.txt", locale))
+    try:
+        current = await flow.resume(int(visit), owner=cadre.id)
+    except VisitNotFound:
+        current = None
+    if current is None or not isinstance(current.reply.step, engine.Ask) or current.reply.step.key != key:
+        await ack(callback, render("telegram/stale.txt", locale))
         return None
     toggles = (await state.get_data()).get("toggles", {})
-    chosen = set(toggles.get(key, [])) ^ {int(index)}
-    await state.update_data(toggles={**toggles, key: sorted(chosen)})
-    await callback.answer()
+    chosen = _ticked(toggles, visit, current.reply.step) ^ {int(index)}
+    await state.update_data(toggles={**toggles, _ticks_key(visit, key): sorted(chosen)})
+    await ack(callback)
     if isinstance(callback.message, Message):
-        return callback.message.edit_reply_markup(reply_markup=keyboard(script, current, locale, chosen))
+        return callback.message.edit_reply_markup(
+            reply_markup=keyboard(script, current, current.locale, chosen)
+        )
     return None
 
 
@@ -351,14 +381,23 @@ async def toggles_done(
     script: Script,
     state: FSMContext,
     locale: str,
-    event_update: Update,
+    dedupe: tuple[str, str],
 ) -> SendMessage:
     _, visit, key = callback.data.split(":", 2)
     toggles = (await state.get_data()).get("toggles", {})
-    text = " ".join(str(i + 1) for i in toggles.get(key, []))
-    outcome = await _tap_answer(callback, visit, key, text, cadre, flow, state, event_update.update_id)
+    try:
+        current = await flow.resume(int(visit), owner=cadre.id)
+    except VisitNotFound:
+        current = None
+    ticked = (
+        _ticked(toggles, visit, current.reply.step)
+        if current and isinstance(current.reply.step, engine.Ask)
+        else set()
+    )
+    text = " ".join(str(i + 1) for i in sorted(ticked))
+    outcome = await _tap_answer(callback, visit, key, text, cadre, flow, state, dedupe)
     if outcome is not None and not outcome.reply.error and not outcome.reply.notice:
-        toggles.pop(key, None)  # accepted: the ticks are spent
+        toggles.pop(_ticks_key(visit, key), None)  # accepted: the ticks are spent
         await state.update_data(toggles=toggles)
     return _tapped(callback, outcome, script, locale)
 
@@ -367,11 +406,14 @@ async def change_section(
     callback: CallbackQuery, cadre: Cadre, flow: VisitFlow, script: Script, state: FSMContext, locale: str
 ) -> SendMessage:
     _, visit, section = callback.data.split(":", 2)
-    await callback.answer()
-    current = await flow.resume(int(visit), owner=cadre.id)
-    if not isinstance(current.reply.step, engine.Summary):
-        return reply(callback.from_user.id, script, current, locale)
-    outcome = await flow.change_section(int(visit), section, owner=cadre.id)
+    await ack(callback)
+    try:
+        current = await flow.resume(int(visit), owner=cadre.id)
+        if not isinstance(current.reply.step, engine.Summary):
+            return reply(callback.from_user.id, script, current, locale)
+        outcome = await flow.change_section(int(visit), section, owner=cadre.id)
+    except VisitNotFound:
+        return notice(callback.from_user.id, "telegram/no_visit.txt", locale)
     return reply(callback.from_user.id, script, outcome, locale)
 
 
@@ -384,9 +426,9 @@ async def _answer_message(
     script: Script,
     state: FSMContext,
     locale: str,
-    update_id: int,
+    dedupe: tuple[str, str],
 ) -> SendMessage:
-    outcome = await _answer_active(message.chat.id, given, cadre, db, flow, state, update_id)
+    outcome = await _answer_active(message.chat.id, given, cadre, db, flow, state, dedupe)
     if outcome is None:
         return notice(message.chat.id, "telegram/no_visit.txt", locale)
     return reply(message.chat.id, script, outcome, locale)
@@ -400,12 +442,10 @@ async def location(
     script: Script,
     state: FSMContext,
     locale: str,
-    event_update: Update,
+    dedupe: tuple[str, str],
 ) -> SendMessage:
     given = engine.Location(message.location.latitude, message.location.longitude)  # type: ignore[union-attr]
-    return await _answer_message(
-        message, given, cadre, db, flow, script, state, locale, event_update.update_id
-    )
+    return await _answer_message(message, given, cadre, db, flow, script, state, locale, dedupe)
 
 
 async def photo(
@@ -416,12 +456,10 @@ async def photo(
     script: Script,
     state: FSMContext,
     locale: str,
-    event_update: Update,
+    dedupe: tuple[str, str],
 ) -> SendMessage:
     given = engine.Photo(message.photo[-1].file_id)  # type: ignore[index]  # the largest size comes last
-    return await _answer_message(
-        message, given, cadre, db, flow, script, state, locale, event_update.update_id
-    )
+    return await _answer_message(message, given, cadre, db, flow, script, state, locale, dedupe)
 
 
 # --- commands ----------------------------------------------------------------------------------------------
@@ -451,11 +489,9 @@ async def cancel(
     script: Script,
     state: FSMContext,
     locale: str,
-    event_update: Update,
+    dedupe: tuple[str, str],
 ) -> SendMessage:
-    return await _answer_message(
-        message, "取消", cadre, db, flow, script, state, locale, event_update.update_id
-    )
+    return await _answer_message(message, "取消", cadre, db, flow, script, state, locale, dedupe)
 
 
 async def todo(message: Message, cadre: Cadre, db: Database, settings: Settings, locale: str) -> SendMessage:
@@ -523,12 +559,10 @@ async def text(
     script: Script,
     state: FSMContext,
     locale: str,
-    event_update: Update,
+    dedupe: tuple[str, str],
 ) -> SendMessage:
     """Text answers the visit in progress; with no visit, it searches the cadre's households."""
-    outcome = await _answer_active(
-        message.chat.id, message.text or "", cadre, db, flow, state, event_update.update_id
-    )
+    outcome = await _answer_active(message.chat.id, message.text or "", cadre, db, flow, state, dedupe)
     if outcome is not None:
         return reply(message.chat.id, script, outcome, locale)
     return await _search(message, (message.text or "").strip(), cadre, db, settings, state, locale)
