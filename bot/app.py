@@ -1,7 +1,10 @@
 """`zoufang serve`: one aiohttp application for every channel.
 
-Paths: `POST /telegram/webhook` (when TELEGRAM_BOT_TOKEN is set), `GET /healthz`. The SMS webhooks and the
-outbox sender join this application in the SMS issue.
+Paths: `POST /telegram/webhook` (when TELEGRAM_BOT_TOKEN is set), `POST /sms/inbound` and `POST /sms/status`
+(Twilio webhooks, always), `GET /healthz`. The outbox sender runs inside it.
+
+The SMS flow's clock is `app[SMS_CLOCK]` (a callable returning an aware datetime, `utcnow` by default): tests
+replace it before the app starts to move through days.
 """
 
 from __future__ import annotations
@@ -9,20 +12,30 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from aiohttp import web
+from multidict import MultiDictProxy
+from twilio.request_validator import RequestValidator
 
+from bot.flows.sms import MAX_BODY, InboundSms, receive, record_delivery
 from bot.settings import Settings
 from storage.db import Database
+from storage.models import utcnow
+from survey.phones import normalize_phone
 from survey.script import Script
 
 log = logging.getLogger("zoufang.serve")
 
 DB = web.AppKey("db", Database)
+SMS_CLOCK = web.AppKey("sms_clock", Callable[[], datetime])
 TELEGRAM_WEBHOOK = "/telegram/webhook"
+SMS_INBOUND = "/sms/inbound"
+SMS_STATUS = "/sms/status"
+EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response/>'
 
 
 class ServeError(Exception):
@@ -54,7 +67,9 @@ def make_app(
     `webhook=False` leaves the Telegram route out (polling mode pulls updates instead)."""
     app = web.Application()
     app[DB] = db
+    app[SMS_CLOCK] = utcnow
     app.router.add_get("/healthz", healthz)
+    _mount_sms(app, settings)
     if webhook and telegram is None and settings.telegram_bot_token:
         telegram = make_telegram(db, script, settings)
     if webhook and telegram is not None:
@@ -85,6 +100,64 @@ def _start_outbox(settings: Settings) -> Any:
         app.on_cleanup.insert(0, halt)
 
     return start
+
+
+def _mount_sms(app: web.Application, settings: Settings) -> None:
+    """Twilio's webhooks: signature first, then the fields, then a plain message handed to the SMS flow."""
+
+    async def inbound(request: web.Request) -> web.Response:
+        form = await _signed_form(request, settings, SMS_INBOUND)
+        if form is None:
+            return web.Response(status=403, text="invalid signature")
+        if not form.get("MessageSid") or not form.get("From") or "Body" not in form:
+            return web.Response(status=400, text="MessageSid, From and Body are required")
+        sms = _inbound_sms(form["MessageSid"], form["From"], form["Body"])
+        await receive(request.app[DB], sms, request.app[SMS_CLOCK](), tz=settings.tz, locale=settings.locale)
+        return web.Response(text=EMPTY_TWIML, content_type="text/xml")  # replies go through the outbox
+
+    async def status(request: web.Request) -> web.Response:
+        form = await _signed_form(request, settings, SMS_STATUS)
+        if form is None:
+            return web.Response(status=403, text="invalid signature")
+        if not form.get("MessageSid") or not form.get("MessageStatus"):
+            return web.Response(status=400, text="MessageSid and MessageStatus are required")
+        code = form.get("ErrorCode") or None
+        await record_delivery(request.app[DB], form["MessageSid"], form["MessageStatus"], code)
+        return web.Response(text=EMPTY_TWIML, content_type="text/xml")
+
+    app.router.add_post(SMS_INBOUND, inbound)
+    app.router.add_post(SMS_STATUS, status)
+
+
+async def _signed_form(request: web.Request, settings: Settings, path: str) -> MultiDictProxy[str] | None:
+    """The posted form when X-Twilio-Signature signs it for the public URL Twilio called; None otherwise.
+
+    The URL is rebuilt from PUBLIC_BASE_URL (behind a proxy the request's own host and scheme are not the ones
+    Twilio signed), and the whole form is checked, never a filtered copy.
+    """
+    if not settings.twilio_auth_token or not settings.public_base_url:
+        log.warning("%s refused: TWILIO_AUTH_TOKEN and PUBLIC_BASE_URL must both be set", path)
+        return None
+    signature = request.headers.get("X-Twilio-Signature", "")
+    form = await request.post()
+    if not signature or any(not isinstance(value, str) for value in form.values()):
+        return None
+    url = settings.public_base_url.rstrip("/") + path
+    if request.rel_url.raw_query_string:
+        url += "?" + request.rel_url.raw_query_string
+    if not RequestValidator(settings.twilio_auth_token).validate(url, form, signature):
+        log.info("%s refused: bad X-Twilio-Signature", path)
+        return None
+    return form  # type: ignore[return-value]  # every value is a str (checked above)
+
+
+def _inbound_sms(sid: str, sender: str, body: str) -> InboundSms:
+    """The adapter's part: From as E.164 (None when it is no mainland mobile), the body cut to Twilio's limit."""
+    try:
+        phone: str | None = normalize_phone(sender)
+    except ValueError:
+        phone = None  # not a mainland mobile: an unknown number
+    return InboundSms(sid=sid, sender=sender, phone=phone, body=body[:MAX_BODY])
 
 
 def make_telegram(db: Database, script: Script, settings: Settings) -> Telegram:

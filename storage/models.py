@@ -287,3 +287,13 @@ class OptOut(Base):
     phone: Mapped[str] = mapped_column(String(20), primary_key=True)
     at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     source: Mapped[str] = mapped_column(String(12))  # reply / carrier
+
+
+class UnknownSender(Base):
+    """A number that texted us but is no household's phone: a count and the day of its last generic reply,
+    never the text (a stranger's messages are not ours to keep)."""
+
+    __tablename__ = "unknown_senders"
+    phone: Mapped[str] = mapped_column(String(32), primary_key=True)  # E.164, or the raw From if unparseable
+    messages: Mapped[int] = mapped_column(Integer, default=0)
+    last_reply_on: Mapped[date | None] = mapped_column(Date)  # local date (ZOUFANG_TIMEZONE)
