@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import random
 import shutil
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 
+from bot.demo import write_roster
+from bot.roster_files import import_file
 from storage.db import Database, sqlite_url
 from storage.migrate import upgrade
 from tests.fake_telegram import fake_telegram  # noqa: F401 - a fixture for the Telegram tests
@@ -40,3 +43,12 @@ async def db(db_path: Path) -> AsyncIterator[Database]:
     database = Database(sqlite_url(db_path))
     yield database
     await database.close()
+
+
+@pytest.fixture
+async def roster(db: Database, tmp_path: Path) -> Database:
+    """The demo county's roster (132 households, 28 cadres), imported through the real importer."""
+    write_roster(tmp_path, random.Random(7))
+    await import_file(db, "cadres", tmp_path / "cadres.csv", county="示范县")
+    await import_file(db, "households", tmp_path / "households.csv")
+    return db

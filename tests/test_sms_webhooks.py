@@ -5,7 +5,6 @@ The flow's clock is the app's `SMS_CLOCK` (set before the app starts); the tests
 
 from __future__ import annotations
 
-import random
 from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -18,8 +17,6 @@ from twilio.request_validator import RequestValidator
 
 import bot.flows.sms
 from bot.app import SMS_CLOCK, SMS_INBOUND, SMS_STATUS, make_app
-from bot.demo import write_roster
-from bot.roster_files import import_file
 from bot.settings import Settings
 from messages import render
 from storage.db import Database
@@ -39,14 +36,6 @@ class Clock:
 
     def __call__(self) -> datetime:
         return self.now
-
-
-@pytest.fixture
-async def roster(db: Database, tmp_path: Path) -> Database:
-    write_roster(tmp_path, random.Random(7))
-    await import_file(db, "cadres", tmp_path / "cadres.csv", county="示范县")
-    await import_file(db, "households", tmp_path / "households.csv")
-    return db
 
 
 @pytest.fixture

@@ -4,9 +4,7 @@ talking to a fake Bot API server on loopback. Nothing of aiogram is mocked."""
 from __future__ import annotations
 
 import asyncio
-import random
 from dataclasses import replace
-from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -15,8 +13,6 @@ from aiohttp.test_utils import TestClient, TestServer
 from sqlalchemy import func, select
 
 from bot.app import TELEGRAM_WEBHOOK, make_app
-from bot.demo import write_roster
-from bot.roster_files import import_file
 from bot.settings import Settings
 from storage.db import Database
 from storage.models import Answer, Visit, utcnow
@@ -35,14 +31,6 @@ from tests.fake_telegram import (
 SECRET = "webhook-secret-1"
 CADRE_USER = 7001
 STRANGER = 9009
-
-
-@pytest.fixture
-async def roster(db: Database, tmp_path: Path) -> Database:
-    write_roster(tmp_path, random.Random(7))
-    await import_file(db, "cadres", tmp_path / "cadres.csv", county="示范县")
-    await import_file(db, "households", tmp_path / "households.csv")
-    return db
 
 
 def settings_for(fake: FakeTelegram, **extra: Any) -> Settings:

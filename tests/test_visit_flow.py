@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import io
 import json
-import random
 import sqlite3
 from pathlib import Path
 
@@ -14,9 +13,8 @@ from sqlalchemy import select
 from sqlalchemy.exc import OperationalError
 
 import storage.db
-from bot.demo import DemoError, run_demo, write_roster
+from bot.demo import DemoError, run_demo
 from bot.flows.visit import VisitFlow
-from bot.roster_files import import_file
 from bot.settings import Settings
 from storage.db import Database, sqlite_url
 from storage.models import Answer, Household, Problem, Visit, WorkLogEntry
@@ -75,14 +73,6 @@ FULL = [
     "否",
     "提交",
 ]
-
-
-@pytest.fixture
-async def roster(db: Database, tmp_path: Path) -> Database:
-    write_roster(tmp_path, random.Random(7))
-    await import_file(db, "cadres", tmp_path / "cadres.csv", county="示范县")
-    await import_file(db, "households", tmp_path / "households.csv")
-    return db
 
 
 async def first_secretary_and_household(db: Database, n: int = 0):
