@@ -24,7 +24,7 @@ from aiogram.fsm.storage.base import BaseEventIsolation, BaseStorage
 from aiogram.fsm.storage.memory import MemoryStorage, SimpleEventIsolation
 from aiogram.methods import TelegramMethod
 from aiogram.methods.base import Response
-from aiogram.types import BotCommand, TelegramObject, Update
+from aiogram.types import BotCommand, TelegramObject
 
 from bot.flows import onboarding, visit_telegram
 from bot.flows.visit import VisitFlow
@@ -229,8 +229,3 @@ async def set_commands(bot: Bot) -> None:
 def used_update_types() -> list[str]:
     """The update types the handlers use (message, callback_query): the webhook asks for just these."""
     return ["message", "callback_query"]
-
-
-async def feed(dp: Dispatcher, bot: Bot, update: dict[str, Any]) -> Any:
-    """Handle one update as the webhook would (used by tests and the benchmark harness)."""
-    return await dp.feed_update(bot, Update.model_validate(update, context={"bot": bot}))
