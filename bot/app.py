@@ -78,6 +78,7 @@ def make_app(
         log.info("TELEGRAM_BOT_TOKEN is not set: serving without the Telegram route (SMS only)")
     app.on_startup.append(_start_outbox(settings))
     app.on_startup.append(_start_housekeeping)
+    app.on_startup.append(_start_poll_tick(settings))
     app.on_cleanup.append(_close_db)
     return app
 
@@ -224,6 +225,35 @@ async def _start_housekeeping(app: web.Application) -> None:
             await task
 
     app.on_cleanup.insert(0, stop)
+
+
+POLL_TICK_EVERY = 60
+
+
+def _start_poll_tick(settings: Settings) -> Any:
+    """Satisfaction polls: reminders, expiries and call-backs, every minute (on the SMS flow's clock)."""
+
+    async def start(app: web.Application) -> None:
+        from bot.flows.poll import tick
+
+        async def loop() -> None:
+            while True:
+                await asyncio.sleep(POLL_TICK_EVERY)
+                try:
+                    await tick(app[DB], app[SMS_CLOCK](), settings)
+                except Exception:  # a failed tick is retried next minute; the server keeps serving
+                    log.exception("poll tick failed")
+
+        task = asyncio.create_task(loop())
+
+        async def stop(_: web.Application) -> None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+        app.on_cleanup.insert(0, stop)
+
+    return start
 
 
 async def _close_db(app: web.Application) -> None:

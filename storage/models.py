@@ -297,3 +297,36 @@ class UnknownSender(Base):
     phone: Mapped[str] = mapped_column(String(32), primary_key=True)  # E.164, or the raw From if unparseable
     messages: Mapped[int] = mapped_column(Integer, default=0)
     last_reply_on: Mapped[date | None] = mapped_column(Date)  # local date (ZOUFANG_TIMEZONE)
+
+
+class Poll(Base):
+    """One satisfaction SMS poll (survey.polls drives its life). One per household per period (a quarter).
+
+    `due_at` is the next deadline of the state (reminder, expiry, call-back), NULL once closed: the tick only
+    reads polls whose `due_at` has passed. The rate is SQL over `rating` (满意 / 基本满意 over answered polls).
+    """
+
+    __tablename__ = "polls"
+    __table_args__ = (UniqueConstraint("household_id", "period"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    household_id: Mapped[int] = mapped_column(ForeignKey("households.id"), index=True)
+    phone: Mapped[str] = mapped_column(String(20), index=True)  # E.164, as polled
+    period: Mapped[str] = mapped_column(String(8))  # "2026Q4": the period of creation (ZOUFANG_TIMEZONE)
+    # queued / sent / reminded / clarifying / awaiting_reason / answered / unclear / expired / opted_out
+    state: Mapped[str] = mapped_column(String(16), index=True)
+    locale: Mapped[str] = mapped_column(String(8))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    send_after: Mapped[datetime] = mapped_column(UTCDateTime)  # the question's outbox row is due then
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    reminded_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    clarified: Mapped[bool] = mapped_column(Boolean, default=False)
+    clarified_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    asked_reason_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    rating: Mapped[str | None] = mapped_column(String(8), index=True)  # 满意 / 基本满意 / 不满意
+    reason: Mapped[str | None] = mapped_column(Text)
+    comment: Mapped[str | None] = mapped_column(Text)
+    callback: Mapped[bool] = mapped_column(Boolean, default=False)  # 不满意 without a reason: call back
+    due_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
+    problem_id: Mapped[int | None] = mapped_column(ForeignKey("problems.id"))
+    household: Mapped[Household] = relationship()

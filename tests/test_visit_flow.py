@@ -244,3 +244,24 @@ async def test_demo_never_replaces_a_file_that_is_not_a_demo_database(tmp_path: 
     with pytest.raises(DemoError):
         await run_demo(Settings(), precious, visits=1, seed=1, out=io.StringIO())
     assert precious.read_bytes() == b"county data"
+
+
+async def test_a_submitted_visit_queues_the_villagers_poll_for_the_next_morning(roster: Database):
+    from datetime import UTC, datetime
+
+    from storage.models import OutboxMessage, Poll
+
+    clock_now = datetime(2026, 11, 20, 7, 30, tzinfo=UTC)  # 15:30 in Asia/Shanghai
+    flow = VisitFlow(roster, SCRIPT, Settings(), clock=lambda: clock_now)
+    cadre, _ = await first_secretary_and_household(roster)
+    async with roster.session() as s:
+        household = next(h for h in await households_in_scope(s, cadre, "villages") if h.phone)
+    outcome = await flow.start(cadre, household, channel="console")
+    await walk(flow, outcome.visit_id, FULL)
+    async with roster.session() as s:
+        poll = (await s.execute(select(Poll))).scalar_one()
+        message = (await s.execute(select(OutboxMessage))).scalar_one()
+    assert poll.household_id == household.id and poll.phone == household.phone
+    assert message.to == household.phone and message.kind == "poll/ask"
+    assert message.next_attempt_at == datetime(2026, 11, 21, 2, 0, tzinfo=UTC)  # 10:00 local, the next day
+    assert household.village.name in message.body

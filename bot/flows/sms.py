@@ -14,6 +14,7 @@ from datetime import date, datetime, tzinfo
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.flows import poll as poll_flow
 from messages import render
 from storage.db import Database
 from storage.models import Household
@@ -49,6 +50,7 @@ async def receive(db: Database, sms: InboundSms, now: datetime, *, tz: tzinfo, l
         elif meaning.kind == "opt_out":
             await opt_out(s, phone, "reply", now)
             await _confirm(s, phone, "opted_out", now, locale)
+            await poll_flow.on_keyword(s, phone, sms.body, now)  # the waiting poll ends (opted_out)
         elif meaning.kind == "opt_in":
             await opt_in(s, phone)
             await _confirm(s, phone, "opted_in", now, locale)
@@ -61,10 +63,11 @@ async def handle_household_reply(
 ) -> None:
     """Any other text from a household's phone (a rating, something unclear, an empty message).
 
-    The satisfaction-poll flow plugs in here: it will match the reply to the household's open poll and record
-    the rating or ask once again. Until then nothing is stored (beyond the MessageSid) and nothing is replied.
+    The satisfaction-poll flow matches it to the poll waiting on this number and records the rating, the
+    reason, or asks once again. With no poll waiting nothing is stored (beyond the MessageSid) or replied.
     """
-    return None
+    if household.phone:
+        await poll_flow.on_reply(session, household.phone, body, now)
 
 
 async def _confirm(session: AsyncSession, phone: str, what: str, now: datetime, locale: str) -> None:

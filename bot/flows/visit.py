@@ -12,6 +12,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
+from bot.flows.poll import schedule_after_visit
 from messages import error_text, render
 from storage.db import Database
 from storage.models import Cadre, Household, Problem, Visit, utcnow
@@ -179,6 +180,9 @@ class VisitFlow:
 
         day = now.astimezone(self.settings.tz).date()
         await store_submission(s, self.script, visit, answers, facts, now, day, visit_log, problem_log)
+        # the villager's own say: a satisfaction SMS the next day at 10:00 (the same transaction: no visit
+        # is stored without its poll being queued)
+        await schedule_after_visit(s, household, now, self.settings)
 
     def _render(self, row: VisitRow, session: dict[str, Any], reply: engine.Reply) -> VisitOutcome:
         label = household_text(row.village, row.head_name, row.code)

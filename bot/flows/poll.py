@@ -1,0 +1,249 @@
+"""The satisfaction-poll flow: creating polls (`zoufang poll send`, after a visit), replies, and the tick.
+
+The rules are survey.polls' (a pure state machine); this module only loads a poll, calls the machine, stores
+the result and carries out its actions: SMS become outbox rows, problems go on the township queue.
+
+The question counts as sent when its outbox row is due (`send_after`): the outbox sends due rows at once, so
+the reminder and expiry clocks start then.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import datetime, time, timedelta
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.settings import Settings
+from messages import render
+from storage.db import Database
+from storage.models import Household, Poll, Problem, Township, Village
+from storage.outbox import enqueue, is_opted_out, opt_in, opt_out
+from storage.polls import (
+    apply_state,
+    due_polls,
+    has_poll,
+    households_with_villages,
+    next_outside_quiet,
+    parse_quiet_hours,
+    place_names,
+    polled_households,
+    to_state,
+    townships_named,
+    village_ids_of_townships,
+    village_name,
+    villages_named,
+    waiting_poll_for_phone,
+)
+from survey import polls as machine
+from survey.periods import current_period
+
+PERIOD_KIND = "quarter"  # one poll per household per quarter
+AFTER_VISIT_AT = time(10, 0)  # the day after a visit, local time
+TIMINGS = machine.PollTimings()
+PROBLEM_CATEGORY = "其他"
+CALLBACK_DESCRIPTION = "村民短信回复不满意，未说明原因，需电话回访"
+# The SMS flow (bot.flows.sms) records opt-outs/opt-ins and confirms them itself.
+_KEYWORD_SMS = frozenset({"poll/opted_out", "poll/opted_in"})
+
+
+class UnknownArea(ValueError):
+    """No township / village of that name: `known` lists the names that exist."""
+
+    def __init__(self, kind: str, name: str, known: list[str]) -> None:
+        super().__init__(f"unknown {kind} {name!r}")
+        self.kind, self.name, self.known = kind, name, known
+
+
+@dataclass
+class SendResult:
+    queued: int = 0
+    skipped: Counter[str] = field(default_factory=Counter)  # no_phone / opted_out / already_polled
+
+
+def period_label(now: datetime, settings: Settings) -> str:
+    return current_period(PERIOD_KIND, now, settings.tz).label
+
+
+def quiet_end(at: datetime, settings: Settings) -> datetime:
+    """`at`, or the end of the quiet hours when `at` falls inside them."""
+    return next_outside_quiet(at, parse_quiet_hours(settings.quiet_hours), settings.tz)
+
+
+# --------------------------------------------------------------------------- creating polls
+
+
+async def create_poll(
+    session: AsyncSession,
+    household: Household,
+    village: str,
+    now: datetime,
+    settings: Settings,
+    send_after: datetime | None = None,
+) -> Poll:
+    """A poll for this household (the caller checked phone, opt-out and period), its question queued."""
+    assert household.phone is not None
+    due = quiet_end(send_after or now, settings)
+    row = Poll(
+        household_id=household.id,
+        phone=household.phone,
+        period=period_label(now, settings),
+        state="queued",
+        locale=settings.locale,
+        created_at=now,
+        send_after=due,
+    )
+    session.add(row)
+    await session.flush()
+    poll, actions = machine.new_poll(household.phone, household_id=household.id, poll_id=row.id)
+    await _carry_out(session, row, village, actions, now, send_at=due)
+    apply_state(row, machine.on_sent(poll, due), TIMINGS)
+    return row
+
+
+async def send_polls(
+    session: AsyncSession,
+    now: datetime,
+    settings: Settings,
+    *,
+    township: str | None = None,
+    village: str | None = None,
+    dry_run: bool = False,
+) -> SendResult:
+    """Poll every household of the township or village (roster names) that has a phone and has not opted out."""
+    if township is not None:
+        townships = await townships_named(session, township)
+        if not townships:
+            raise UnknownArea("township", township, await place_names(session, Township))
+        village_ids = await village_ids_of_townships(session, [t.id for t in townships])
+    else:
+        assert village is not None
+        villages = await villages_named(session, village)
+        if not villages:
+            raise UnknownArea("village", village, await place_names(session, Village))
+        village_ids = [v.id for v in villages]
+    households = await households_with_villages(session, village_ids)
+    period = period_label(now, settings)
+    polled = await polled_households(session, [h.id for h, _ in households], period)
+    result = SendResult()
+    for household, village_of in households:
+        if not household.phone:
+            result.skipped["no_phone"] += 1
+        elif await is_opted_out(session, household.phone):
+            result.skipped["opted_out"] += 1
+        elif household.id in polled:
+            result.skipped["already_polled"] += 1
+        else:
+            result.queued += 1
+            if not dry_run:
+                await create_poll(session, household, village_of, now, settings)
+    return result
+
+
+async def schedule_after_visit(
+    session: AsyncSession, household: Household, now: datetime, settings: Settings
+) -> Poll | None:
+    """A poll the day after a visit, at 10:00 local time (never in quiet hours). Call from VisitFlow._submit.
+
+    None when the household has no phone, has opted out, or already has a poll this period.
+    """
+    if not household.phone or await is_opted_out(session, household.phone):
+        return None
+    if await has_poll(session, household.id, period_label(now, settings)):
+        return None
+    tomorrow = now.astimezone(settings.tz).date() + timedelta(days=1)
+    at = datetime.combine(tomorrow, AFTER_VISIT_AT, tzinfo=settings.tz)
+    village = await village_name(session, household.id)
+    return await create_poll(session, household, village, now, settings, send_after=at)
+
+
+# --------------------------------------------------------------------------- replies
+
+
+async def on_reply(session: AsyncSession, phone: str, body: str, now: datetime) -> bool:
+    """A household's reply (not an opt-out/opt-in keyword): applied to its waiting poll. False when none waits."""
+    row = await waiting_poll_for_phone(session, phone)
+    if row is None:
+        return False
+    poll, actions = machine.on_reply(to_state(row), body, now)
+    apply_state(row, poll, TIMINGS)
+    await _carry_out(session, row, await village_name(session, row.household_id), actions, now)
+    return True
+
+
+async def on_keyword(session: AsyncSession, phone: str, body: str, now: datetime) -> None:
+    """TD / 订阅 … from a household: the SMS flow has recorded and confirmed it; the waiting poll, if any, ends
+    as the machine says (opted_out, or a call-back when the reason was awaited)."""
+    row = await waiting_poll_for_phone(session, phone)
+    if row is None:
+        return
+    poll, actions = machine.on_reply(to_state(row), body, now)
+    apply_state(row, poll, TIMINGS)
+    rest = [
+        a
+        for a in actions
+        if not isinstance(a, machine.MarkOptOut | machine.MarkOptIn)
+        and not (isinstance(a, machine.SendSms) and a.template in _KEYWORD_SMS)
+    ]
+    await _carry_out(session, row, await village_name(session, row.household_id), rest, now)
+
+
+# --------------------------------------------------------------------------- time passing
+
+
+async def tick(db: Database, now: datetime, settings: Settings) -> int:
+    """Reminders, expiries and call-backs that are due; returns how many polls changed. Idempotent."""
+    changed = 0
+    async with db.session() as s:
+        for row in await due_polls(s, now):
+            before = to_state(row)
+            poll, actions = machine.on_tick(before, now, TIMINGS)
+            apply_state(row, poll, TIMINGS)
+            if poll == before and not actions:
+                continue
+            changed += 1
+            village = await village_name(s, row.household_id)
+            await _carry_out(s, row, village, actions, now, send_at=quiet_end(now, settings))
+    return changed
+
+
+# --------------------------------------------------------------------------- actions
+
+
+async def _carry_out(
+    session: AsyncSession,
+    row: Poll,
+    village: str,
+    actions: list[machine.Action],
+    now: datetime,
+    *,
+    send_at: datetime | None = None,
+) -> None:
+    """SMS become outbox rows (due at `send_at`, else at once: a reply answers a villager who just wrote);
+    problems go on the township queue, linked to the household and the poll."""
+    for action in actions:
+        if isinstance(action, machine.SendSms):
+            body = render(f"{action.template}.txt", row.locale, village=village, **action.params)
+            message = await enqueue(session, row.phone, body, action.template, now)
+            if send_at is not None:
+                message.next_attempt_at = send_at
+        elif isinstance(action, machine.RaiseProblem):
+            text = action.text if action.kind == "reason" and action.text else CALLBACK_DESCRIPTION
+            problem = Problem(
+                household_id=row.household_id,
+                visit_id=None,
+                raised_by_id=None,
+                source="sms",
+                category=PROBLEM_CATEGORY,
+                description=text,
+                status="escalated",
+                created_at=now,
+            )
+            session.add(problem)
+            await session.flush()
+            row.problem_id = problem.id
+        elif isinstance(action, machine.MarkOptOut):
+            await opt_out(session, action.phone or row.phone, "reply", now)
+        elif isinstance(action, machine.MarkOptIn):
+            await opt_in(session, action.phone or row.phone)

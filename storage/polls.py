@@ -1,0 +1,172 @@
+"""Satisfaction polls in the database: the row ↔ survey.polls state, the next deadline, the queries.
+
+Also the pure quiet-hours helper (`next_outside_quiet`): outgoing poll SMS are never due inside quiet hours.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import datetime, time, timedelta, tzinfo
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from storage.models import Household, Poll, Township, Village
+from survey import polls as machine
+
+# A poll still waiting for something: a rating (OPEN_STATES) or the reason after 不满意.
+WAITING_STATES: frozenset[str] = machine.OPEN_STATES | {"awaiting_reason"}
+
+
+# --------------------------------------------------------------------------- quiet hours (pure)
+
+
+def parse_quiet_hours(text: str) -> tuple[time, time] | None:
+    """ "21:00-08:00" → (21:00, 08:00); empty (or a zero-length range) → None: no quiet hours."""
+    text = text.strip()
+    if not text:
+        return None
+    try:
+        start_text, end_text = text.split("-")
+        start, end = time.fromisoformat(start_text.strip()), time.fromisoformat(end_text.strip())
+    except ValueError as exc:
+        raise ValueError(f"ZOUFANG_QUIET_HOURS={text!r}: use HH:MM-HH:MM, e.g. 21:00-08:00") from exc
+    return None if start == end else (start, end)
+
+
+def next_outside_quiet(at: datetime, quiet: tuple[time, time] | None, tz: tzinfo) -> datetime:
+    """`at` itself when it is outside the quiet hours [start, end) in `tz`, else the end of those quiet hours."""
+    if quiet is None:
+        return at
+    start, end = quiet
+    local = at.astimezone(tz)
+    now, day = local.time().replace(tzinfo=None), local.date()
+    if start < end:  # e.g. 12:00-14:00, within one day
+        inside, end_day = start <= now < end, day
+    elif now >= start:  # across midnight, evening part: ends tomorrow
+        inside, end_day = True, day + timedelta(days=1)
+    else:  # across midnight, morning part
+        inside, end_day = now < end, day
+    if not inside:
+        return at
+    return datetime.combine(end_day, end, tzinfo=tz).astimezone(at.tzinfo)
+
+
+# --------------------------------------------------------------------------- row ↔ state
+
+
+def to_state(row: Poll) -> machine.Poll:
+    return machine.Poll(
+        id=row.id,
+        household_id=row.household_id,
+        phone=row.phone,
+        state=row.state,  # type: ignore[arg-type]  # stored from a PollState
+        sent_at=row.sent_at,
+        reminded_at=row.reminded_at,
+        clarified_at=row.clarified_at,
+        reason_asked_at=row.asked_reason_at,
+        closed_at=row.closed_at,
+        rating=row.rating,  # type: ignore[arg-type]  # stored from a Rating
+        reason=row.reason,
+        comment=row.comment,
+        callback=row.callback,
+    )
+
+
+def due_at(poll: machine.Poll, timings: machine.PollTimings) -> datetime | None:
+    """The next moment `on_tick` may change this poll; None when only a reply (or nothing) can."""
+    if poll.state == "awaiting_reason":
+        return poll.reason_asked_at + timings.reason_wait if poll.reason_asked_at else None
+    if poll.state not in machine.OPEN_STATES or poll.sent_at is None:
+        return None
+    expiry = poll.sent_at + timings.expire_after
+    if poll.state == "sent" and poll.reminded_at is None:
+        return min(poll.sent_at + timings.remind_after, expiry)
+    return expiry
+
+
+def apply_state(row: Poll, poll: machine.Poll, timings: machine.PollTimings) -> None:
+    """Write the machine's poll back onto the row, with its next deadline."""
+    row.state = poll.state
+    row.sent_at = poll.sent_at
+    row.reminded_at = poll.reminded_at
+    row.clarified_at = poll.clarified_at
+    row.clarified = poll.clarified
+    row.asked_reason_at = poll.reason_asked_at
+    row.closed_at = poll.closed_at
+    row.rating = poll.rating
+    row.reason = poll.reason
+    row.comment = poll.comment
+    row.callback = poll.callback
+    row.due_at = due_at(poll, timings)
+
+
+# --------------------------------------------------------------------------- queries
+
+
+async def waiting_poll_for_phone(session: AsyncSession, phone: str) -> Poll | None:
+    """The latest poll to this number still waiting for a reply (a rating or a reason)."""
+    query = (
+        select(Poll)
+        .where(Poll.phone == phone, Poll.state.in_(WAITING_STATES))
+        .order_by(Poll.send_after.desc(), Poll.id.desc())
+        .limit(1)
+        .with_for_update()
+    )
+    return (await session.execute(query)).scalar_one_or_none()
+
+
+async def due_polls(session: AsyncSession, now: datetime) -> Sequence[Poll]:
+    """Polls whose next deadline has passed (the index on due_at keeps this cheap when none has)."""
+    query = select(Poll).where(Poll.due_at <= now).order_by(Poll.due_at, Poll.id).with_for_update()
+    return (await session.execute(query)).scalars().all()
+
+
+async def polled_households(session: AsyncSession, household_ids: Iterable[int], period: str) -> set[int]:
+    ids = list(household_ids)
+    if not ids:
+        return set()
+    query = select(Poll.household_id).where(Poll.period == period, Poll.household_id.in_(ids))
+    return set((await session.execute(query)).scalars())
+
+
+async def has_poll(session: AsyncSession, household_id: int, period: str) -> bool:
+    return bool(await polled_households(session, [household_id], period))
+
+
+async def villages_named(session: AsyncSession, name: str) -> list[Village]:
+    query = select(Village).where(Village.name == name).order_by(Village.id)
+    return list((await session.execute(query)).scalars())
+
+
+async def townships_named(session: AsyncSession, name: str) -> list[Township]:
+    query = select(Township).where(Township.name == name).order_by(Township.id)
+    return list((await session.execute(query)).scalars())
+
+
+async def place_names(session: AsyncSession, model: type[Village] | type[Township]) -> list[str]:
+    query = select(model.name).distinct().order_by(model.name)
+    return list((await session.execute(query)).scalars())
+
+
+async def households_with_villages(
+    session: AsyncSession, village_ids: Iterable[int]
+) -> list[tuple[Household, str]]:
+    """The households of these villages, each with its village's name."""
+    query = (
+        select(Household, Village.name)
+        .join(Village, Household.village_id == Village.id)
+        .where(Household.village_id.in_(list(village_ids)))
+        .order_by(Household.id)
+    )
+    return [(h, v) for h, v in await session.execute(query)]
+
+
+async def village_ids_of_townships(session: AsyncSession, township_ids: Iterable[int]) -> list[int]:
+    query = select(Village.id).where(Village.township_id.in_(list(township_ids)))
+    return list((await session.execute(query)).scalars())
+
+
+async def village_name(session: AsyncSession, household_id: int) -> str:
+    query = select(Village.name).join(Household, Household.village_id == Village.id)
+    return (await session.execute(query.where(Household.id == household_id))).scalar_one()

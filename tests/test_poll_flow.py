@@ -1,0 +1,340 @@
+"""The satisfaction-poll flow end to end: `poll send` → outbox rows; replies through the real, signed Twilio
+webhook (the app's SMS clock); time passing through `tick` on a clock the test holds."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import UTC, datetime, time, timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+from aiohttp.test_utils import TestClient
+from sqlalchemy import func, select
+
+from bot.flows.poll import (
+    CALLBACK_DESCRIPTION,
+    UnknownArea,
+    schedule_after_visit,
+    send_polls,
+    tick,
+)
+from bot.settings import Settings
+from messages import render
+from storage.db import Database
+from storage.models import Household, OptOut, OutboxMessage, Poll, Problem, Village
+from storage.outbox import opt_out
+from storage.polls import next_outside_quiet, parse_quiet_hours
+from survey.sms_text import segments, utf16_units
+from tests.cli_support import clean_env, ok, zoufang
+from tests.test_sms_webhooks import SMS_INBOUND, Clock, client_for, inbound, post, sms_settings
+
+VILLAGE = "新华村"
+SHANGHAI = ZoneInfo("Asia/Shanghai")
+T0 = datetime(2026, 11, 20, 2, 0, tzinfo=UTC)  # 10:00 in Asia/Shanghai
+POLL_TEMPLATES = ("ask", "reminder", "clarify", "ask_reason", "thanks")
+
+
+@pytest.fixture
+def settings() -> Settings:
+    return sms_settings()
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()  # starts at T0
+
+
+@pytest.fixture
+async def client(roster: Database, settings: Settings, clock: Clock):
+    async with await client_for(roster, settings, clock) as test_client:
+        yield test_client
+
+
+@pytest.fixture
+async def phone(roster: Database) -> str:
+    """A 新华村 household's phone."""
+    async with roster.reading() as s:
+        query = (
+            select(Household.phone)
+            .join(Village, Household.village_id == Village.id)
+            .where(Village.name == VILLAGE, Household.phone.is_not(None), Household.phone != "")
+            .order_by(Household.id)
+        )
+        return (await s.execute(query.limit(1))).scalar_one()
+
+
+async def send(db: Database, settings: Settings, now: datetime = T0, **area: object):
+    async with db.session() as s:
+        return await send_polls(s, now, settings, **({"village": VILLAGE} | area))  # type: ignore[arg-type]
+
+
+async def reply(client: TestClient, phone: str, body: str) -> None:
+    assert (await post(client, SMS_INBOUND, inbound(phone, body))).status == 200
+
+
+async def poll_of(db: Database, phone: str) -> Poll:
+    async with db.reading() as s:
+        query = select(Poll).where(Poll.phone == phone).order_by(Poll.id.desc()).limit(1)
+        return (await s.execute(query)).scalar_one()
+
+
+async def kinds(db: Database, phone: str) -> list[str]:
+    async with db.reading() as s:
+        query = select(OutboxMessage.kind).where(OutboxMessage.to == phone).order_by(OutboxMessage.id)
+        return list((await s.execute(query)).scalars())
+
+
+async def rows(db: Database, model: type) -> int:
+    async with db.reading() as s:
+        return (await s.execute(select(func.count()).select_from(model))).scalar_one()
+
+
+async def problems(db: Database) -> list[Problem]:
+    async with db.reading() as s:
+        return list((await s.execute(select(Problem).order_by(Problem.id))).scalars())
+
+
+# --------------------------------------------------------------------------- sending
+
+
+async def test_send_polls_every_household_with_a_phone_once_per_period(roster: Database, settings: Settings):
+    first = await send(roster, settings)
+    assert first.queued > 0
+    async with roster.reading() as s:
+        messages = (await s.execute(select(OutboxMessage))).scalars().all()
+    assert len(messages) == first.queued == await rows(roster, Poll)
+    assert {m.kind for m in messages} == {"poll/ask"}
+    for m in messages:
+        assert VILLAGE in m.body and "回复1满意 2基本满意 3不满意" in m.body and "回复TD退订" in m.body
+        assert segments(m.body) == 1 and utf16_units(m.body) <= 70
+    again = await send(roster, settings, T0 + timedelta(days=3))
+    assert again.queued == 0 and again.skipped["already_polled"] == first.queued
+    assert await rows(roster, OutboxMessage) == first.queued
+    poll = (await send(roster, settings, township="东风镇", dry_run=True)).skipped["already_polled"]
+    assert poll == first.queued  # the township covers the village
+
+
+async def test_templates_fit_one_segment_with_the_longest_village_name(roster: Database):
+    async with roster.reading() as s:
+        names = list((await s.execute(select(Village.name))).scalars())
+    longest = max(names, key=len)
+    for village in (longest, "一二三四五六七八九十"):
+        for template in POLL_TEMPLATES:
+            body = render(f"poll/{template}.txt", "zh_CN", village=village)
+            assert segments(body) == 1 and utf16_units(body) <= 70, (template, body)
+    for template in POLL_TEMPLATES:
+        assert render(f"poll/{template}.txt", "en", village="Xinhua")
+
+
+async def test_dry_run_counts_and_queues_nothing(roster: Database, settings: Settings):
+    async with roster.session() as s:
+        households = (
+            await s.execute(
+                select(Household).join(Village).where(Village.name == VILLAGE).order_by(Household.id)
+            )
+        ).scalars()
+        households = list(households)
+        with_phone = [h for h in households if h.phone]
+        without = len(households) - len(with_phone)
+        assert without >= 1, "the demo roster has households without a phone"
+        await opt_out(s, with_phone[0].phone, "reply", T0)
+    result = await send(roster, settings, dry_run=True)
+    assert result.queued == len(with_phone) - 1
+    assert result.skipped == {"no_phone": without, "opted_out": 1}
+    assert await rows(roster, OutboxMessage) == 0 and await rows(roster, Poll) == 0
+
+
+async def test_unknown_area_lists_what_exists(roster: Database, settings: Settings):
+    with pytest.raises(UnknownArea) as caught:
+        await send(roster, settings, village="无此村")
+    assert VILLAGE in caught.value.known
+    with pytest.raises(UnknownArea) as caught:
+        await send(roster, settings, village=None, township="无此镇")
+    assert "东风镇" in caught.value.known
+
+
+# --------------------------------------------------------------------------- replies
+
+
+async def test_reply_1_is_satisfied_and_thanked(client: TestClient, roster: Database, settings, phone):
+    await send(roster, settings)
+    await reply(client, phone, "1")
+    poll = await poll_of(roster, phone)
+    assert (poll.state, poll.rating, poll.due_at) == ("answered", "满意", None)
+    assert await kinds(roster, phone) == ["poll/ask", "poll/thanks"]
+    await reply(client, phone, "3")  # after the poll: nothing more
+    assert await kinds(roster, phone) == ["poll/ask", "poll/thanks"]
+
+
+async def test_reply_3_then_reason_raises_a_linked_problem(client, roster: Database, settings, phone):
+    await send(roster, settings)
+    await reply(client, phone, "3")
+    poll = await poll_of(roster, phone)
+    assert (poll.state, poll.rating) == ("awaiting_reason", "不满意")
+    assert await kinds(roster, phone) == ["poll/ask", "poll/ask_reason"]
+    await reply(client, phone, "路灯坏了半年没人修")
+    poll = await poll_of(roster, phone)
+    [problem] = await problems(roster)
+    assert (problem.source, problem.category, problem.status) == ("sms", "其他", "escalated")
+    assert problem.description == "路灯坏了半年没人修" and problem.raised_by_id is None
+    assert problem.household_id == poll.household_id and poll.problem_id == problem.id
+    assert (poll.state, poll.reason) == ("answered", "路灯坏了半年没人修")
+    assert await kinds(roster, phone) == ["poll/ask", "poll/ask_reason", "poll/thanks"]
+
+
+async def test_3_without_reason_becomes_a_call_back_after_48_hours(client, roster, settings, phone, clock):
+    await send(roster, settings)
+    await reply(client, phone, "3")
+    await tick(roster, T0 + timedelta(hours=47), settings)
+    assert await problems(roster) == []
+    for _ in range(2):  # idempotent
+        await tick(roster, T0 + timedelta(hours=48, minutes=1), settings)
+    [problem] = await problems(roster)
+    assert problem.description == CALLBACK_DESCRIPTION and problem.source == "sms"
+    poll = await poll_of(roster, phone)
+    assert (poll.state, poll.callback, poll.problem_id, poll.due_at) == ("answered", True, problem.id, None)
+    assert await kinds(roster, phone) == ["poll/ask", "poll/ask_reason", "poll/thanks"]
+
+
+async def test_no_reply_reminds_once_then_expires(roster: Database, settings: Settings, phone: str):
+    await send(roster, settings)
+    for hours in (1, 47, 48, 49, 100, 48, 167):
+        await tick(roster, T0 + timedelta(hours=hours), settings)
+    assert await kinds(roster, phone) == ["poll/ask", "poll/reminder"]
+    poll = await poll_of(roster, phone)
+    assert poll.state == "reminded"
+    await tick(roster, T0 + timedelta(days=7), settings)
+    await tick(roster, T0 + timedelta(days=8), settings)
+    poll = await poll_of(roster, phone)
+    assert (poll.state, poll.rating, poll.closed_at, poll.due_at) == (
+        "expired",
+        None,
+        T0 + timedelta(days=7),
+        None,
+    )
+    assert await kinds(roster, phone) == ["poll/ask", "poll/reminder"]
+
+
+async def test_unclear_twice_closes_as_unclear_without_a_third_sms(client, roster, settings, phone):
+    await send(roster, settings)
+    await reply(client, phone, "一般")
+    assert (await poll_of(roster, phone)).state == "clarifying"
+    await reply(client, phone, "还行")
+    poll = await poll_of(roster, phone)
+    assert (poll.state, poll.rating, poll.clarified) == ("unclear", None, True)
+    assert await kinds(roster, phone) == ["poll/ask", "poll/clarify"]
+
+
+async def test_td_mid_poll_opts_out_and_later_sends_skip_it_until_resubscribed(
+    client, roster: Database, settings: Settings, phone: str
+):
+    await send(roster, settings)
+    await reply(client, phone, "TD")
+    poll = await poll_of(roster, phone)
+    assert (poll.state, poll.due_at) == ("opted_out", None)
+    assert await rows(roster, OptOut) == 1
+    await tick(roster, T0 + timedelta(days=3), settings)  # no reminder to an opted-out number
+    assert await kinds(roster, phone) == ["poll/ask", "poll/opted_out"]
+    next_quarter = T0 + timedelta(days=60)
+    result = await send(roster, settings, next_quarter)
+    assert result.skipped["opted_out"] == 1
+    assert await kinds(roster, phone) == ["poll/ask", "poll/opted_out"]
+    await reply(client, phone, "订阅")
+    assert await rows(roster, OptOut) == 0
+    later = await send(roster, settings, next_quarter + timedelta(days=1))
+    assert later.queued == 1 and later.skipped["opted_out"] == 0
+    assert await kinds(roster, phone) == ["poll/ask", "poll/opted_out", "poll/opted_in", "poll/ask"]
+
+
+async def test_td_while_the_reason_is_awaited_keeps_the_rating_and_calls_back(
+    client, roster, settings, phone
+):
+    await send(roster, settings)
+    await reply(client, phone, "3")
+    await reply(client, phone, "退订")
+    poll = await poll_of(roster, phone)
+    assert (poll.state, poll.rating, poll.callback) == ("answered", "不满意", True)
+    [problem] = await problems(roster)
+    assert problem.description == CALLBACK_DESCRIPTION and poll.problem_id == problem.id
+
+
+# --------------------------------------------------------------------------- quiet hours and scheduling
+
+
+async def due_times(db: Database) -> set[datetime]:
+    async with db.reading() as s:
+        return set((await s.execute(select(OutboxMessage.next_attempt_at))).scalars())
+
+
+async def test_a_poll_sent_at_22_is_due_at_08_next_day(roster: Database, settings: Settings):
+    at_22 = datetime(2026, 11, 20, 22, 0, tzinfo=SHANGHAI)
+    result = await send(roster, settings, at_22)
+    assert result.queued > 0
+    assert await due_times(roster) == {datetime(2026, 11, 21, 8, 0, tzinfo=SHANGHAI)}
+
+
+async def test_reminders_wait_for_the_end_of_quiet_hours(roster: Database, settings: Settings, phone: str):
+    await send(roster, replace(settings, quiet_hours=""), datetime(2026, 11, 20, 22, 0, tzinfo=SHANGHAI))
+    await tick(roster, datetime(2026, 11, 22, 22, 30, tzinfo=SHANGHAI), settings)
+    async with roster.reading() as s:
+        query = select(OutboxMessage.next_attempt_at).where(
+            OutboxMessage.to == phone, OutboxMessage.kind == "poll/reminder"
+        )
+        assert (await s.execute(query)).scalar_one() == datetime(2026, 11, 23, 8, 0, tzinfo=SHANGHAI)
+
+
+async def test_schedule_after_visit_is_due_next_day_at_10(roster: Database, settings: Settings):
+    async with roster.session() as s:
+        households = list((await s.execute(select(Household).order_by(Household.id))).scalars())
+        with_phone = next(h for h in households if h.phone)
+        without = next(h for h in households if not h.phone)
+        at_23 = datetime(2026, 11, 20, 23, 30, tzinfo=SHANGHAI)
+        poll = await schedule_after_visit(s, with_phone, at_23, settings)
+        assert poll is not None and poll.period == "2026Q4"
+        assert await schedule_after_visit(s, with_phone, at_23, settings) is None  # one per period
+        assert await schedule_after_visit(s, without, at_23, settings) is None
+    assert await due_times(roster) == {datetime(2026, 11, 21, 10, 0, tzinfo=SHANGHAI)}
+
+
+QUIET = parse_quiet_hours("21:00-08:00")
+
+
+@pytest.mark.parametrize(
+    ("local", "expected"),
+    [
+        (datetime(2026, 11, 20, 20, 59), datetime(2026, 11, 20, 20, 59)),
+        (datetime(2026, 11, 20, 21, 0), datetime(2026, 11, 21, 8, 0)),
+        (datetime(2026, 11, 20, 23, 59), datetime(2026, 11, 21, 8, 0)),
+        (datetime(2026, 11, 21, 0, 0), datetime(2026, 11, 21, 8, 0)),
+        (datetime(2026, 11, 21, 7, 59), datetime(2026, 11, 21, 8, 0)),
+        (datetime(2026, 11, 21, 8, 0), datetime(2026, 11, 21, 8, 0)),
+        (datetime(2026, 12, 31, 22, 0), datetime(2027, 1, 1, 8, 0)),
+    ],
+)
+def test_next_outside_quiet_hours_at_the_boundaries(local: datetime, expected: datetime):
+    at = local.replace(tzinfo=SHANGHAI).astimezone(UTC)
+    got = next_outside_quiet(at, QUIET, SHANGHAI)
+    assert got == expected.replace(tzinfo=SHANGHAI) and got.tzinfo == UTC
+
+
+def test_quiet_hours_settings():
+    assert parse_quiet_hours(" 21:00 - 08:00 ") == (time(21, 0), time(8, 0))
+    assert parse_quiet_hours("") is None
+    at = datetime(2026, 11, 20, 13, 0, tzinfo=SHANGHAI)
+    assert next_outside_quiet(at, None, SHANGHAI) == at
+    assert next_outside_quiet(at, parse_quiet_hours("12:00-14:00"), SHANGHAI) == at.replace(hour=14)
+    with pytest.raises(ValueError):
+        parse_quiet_hours("9pm")
+
+
+# --------------------------------------------------------------------------- the command
+
+
+def test_cli_poll_send_dry_run(roster: Database, db_path: Path, tmp_path: Path):
+    env = clean_env(tmp_path, ZOUFANG_DB_URL=f"sqlite+aiosqlite:///{db_path}")
+    result = ok(zoufang(tmp_path, "poll", "send", "--village", VILLAGE, "--dry-run", env=env))
+    assert "将发送" in result.stdout and "无电话" in result.stdout and "未排队" in result.stdout
+    unknown = zoufang(tmp_path, "poll", "send", "--village", "无此村", env=env)
+    assert unknown.returncode == 1 and VILLAGE in unknown.stderr
+    assert len(unknown.stderr.strip().splitlines()) == 1
