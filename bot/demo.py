@@ -6,7 +6,6 @@ time, the way a cadre types on a phone (1.2万, 三人, 是/否, option numbers)
 
 from __future__ import annotations
 
-import asyncio
 import csv
 import random
 import sqlite3
@@ -283,22 +282,15 @@ async def run_demo(settings: Settings, db_path: Path | None, *, visits: int, see
 
 
 async def _walk_visits(db: Database, settings: Settings, rng: random.Random, visits: int) -> int:
-    """Cadres work at the same time, as they do in the field: one task per cadre, visits in turn."""
+    """Every visit typed answer by answer through the flow, one after another (SQLite has one writer; running
+    cadres side by side only queues them, which measured slower)."""
     flow = VisitFlow(db, load_script(settings.script or None), settings)
     plan = await _visit_plan(db, rng, visits)
-    # inputs are drawn up front so the data do not depend on how the tasks interleave
-    inputs = [visit_inputs(rng, h, open_problem=n < len(TOWNSHIPS)) for n, (_, h) in enumerate(plan)]
-    by_cadre: dict[int, list[int]] = {}
-    for n, (cadre, _) in enumerate(plan):
-        by_cadre.setdefault(cadre.id, []).append(n)
-
-    async def cadre_visits(indices: list[int]) -> int:
-        done = 0
-        for n in indices:
-            done += await _walk_one(flow, *plan[n], inputs[n])
-        return done
-
-    return sum(await asyncio.gather(*(cadre_visits(indices) for indices in by_cadre.values())))
+    done = 0
+    for n, (cadre, household) in enumerate(plan):
+        inputs = visit_inputs(rng, household, open_problem=n < len(TOWNSHIPS))
+        done += await _walk_one(flow, cadre, household, inputs)
+    return done
 
 
 async def _walk_one(flow: VisitFlow, cadre: Cadre, household: Household, inputs: list[str]) -> bool:
