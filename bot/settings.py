@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
+from datetime import time
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -32,6 +33,8 @@ class Settings:
     locale: str = "zh_CN"
     quiet_hours: str = "21:00-08:00"
     sms_rate: float = 1.0
+    poll_period: str = "quarter"  # one satisfaction poll per household per period: month|quarter|half|year
+    poll_after_visit: str = "10:00"  # the poll after a visit goes out the next day at this local time
     income_line: Decimal = Decimal(3600)
     monitoring_line: Decimal = Decimal(5000)
     count_guaranteed: bool = False
@@ -49,6 +52,10 @@ class Settings:
     @property
     def tz(self) -> ZoneInfo:
         return ZoneInfo(self.timezone)
+
+    @property
+    def after_visit_time(self) -> time:
+        return time.fromisoformat(self.poll_after_visit)
 
     @property
     def lines(self) -> Lines:
@@ -132,6 +139,12 @@ def _validate(settings: Settings) -> None:
         raise SettingsError(f"ZOUFANG_TIMEZONE={settings.timezone!r}: unknown time zone") from exc
     if settings.locale not in ("zh_CN", "en"):
         raise SettingsError(f"ZOUFANG_LOCALE={settings.locale!r}: use zh_CN or en")
+    if settings.poll_period not in ("month", "quarter", "half", "year"):
+        raise SettingsError(f"ZOUFANG_POLL_PERIOD={settings.poll_period!r}: use month, quarter, half or year")
+    try:
+        settings.after_visit_time  # noqa: B018 - parse it now, not at the first submitted visit
+    except ValueError as exc:
+        raise SettingsError(f"ZOUFANG_POLL_AFTER_VISIT={settings.poll_after_visit!r}: use HH:MM") from exc
 
 
 def masked(settings: Settings) -> list[tuple[str, str]]:

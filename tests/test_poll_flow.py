@@ -338,3 +338,22 @@ def test_cli_poll_send_dry_run(roster: Database, db_path: Path, tmp_path: Path):
     unknown = zoufang(tmp_path, "poll", "send", "--village", "无此村", env=env)
     assert unknown.returncode == 1 and VILLAGE in unknown.stderr
     assert len(unknown.stderr.strip().splitlines()) == 1
+
+
+async def test_the_poll_period_is_a_setting(roster: Database):
+    """One poll per household per period: December is a new period by month, not by quarter."""
+    from dataclasses import replace as replaced
+    from datetime import UTC, datetime
+
+    from bot.flows.poll import send_polls
+
+    november, december = datetime(2026, 11, 20, 3, 0, tzinfo=UTC), datetime(2026, 12, 2, 3, 0, tzinfo=UTC)
+    by_quarter, by_month = (
+        replaced(Settings(), poll_period="quarter"),
+        replaced(Settings(), poll_period="month"),
+    )
+    async with roster.session() as s:
+        assert (await send_polls(s, november, by_quarter, village="新华村")).queued > 0
+        assert (await send_polls(s, december, by_quarter, village="新华村")).queued == 0  # same quarter
+    async with roster.session() as s:
+        assert (await send_polls(s, december, by_month, village="新华村")).queued > 0  # a new month

@@ -49,3 +49,12 @@ def test_booleans_and_secrets():
     assert settings.count_guaranteed is True
     shown = dict(masked(settings))
     assert shown["TWILIO_AUTH_TOKEN"] == "******" and "abc" not in str(shown)
+
+
+def test_poll_settings():
+    settings = load_settings({"ZOUFANG_POLL_PERIOD": "month", "ZOUFANG_POLL_AFTER_VISIT": "09:30"}, None)
+    assert settings.poll_period == "month" and settings.after_visit_time.isoformat() == "09:30:00"
+    with pytest.raises(SettingsError, match="ZOUFANG_POLL_PERIOD"):
+        load_settings({"ZOUFANG_POLL_PERIOD": "fortnight"}, None)
+    with pytest.raises(SettingsError, match="ZOUFANG_POLL_AFTER_VISIT"):
+        load_settings({"ZOUFANG_POLL_AFTER_VISIT": "ten"}, None)

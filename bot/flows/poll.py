@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import datetime, time, timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -39,8 +39,6 @@ from storage.polls import (
 from survey import polls as machine
 from survey.periods import current_period
 
-PERIOD_KIND = "quarter"  # one poll per household per quarter
-AFTER_VISIT_AT = time(10, 0)  # the day after a visit, local time
 TIMINGS = machine.PollTimings()
 PROBLEM_CATEGORY = "其他"
 CALLBACK_DESCRIPTION = "村民短信回复不满意，未说明原因，需电话回访"
@@ -63,7 +61,7 @@ class SendResult:
 
 
 def period_label(now: datetime, settings: Settings) -> str:
-    return current_period(PERIOD_KIND, now, settings.tz).label
+    return current_period(settings.poll_period, now, settings.tz).label
 
 
 def quiet_end(at: datetime, settings: Settings) -> datetime:
@@ -153,7 +151,7 @@ async def schedule_after_visit(
     if await has_poll(session, household.id, period_label(now, settings)):
         return None
     tomorrow = now.astimezone(settings.tz).date() + timedelta(days=1)
-    at = datetime.combine(tomorrow, AFTER_VISIT_AT, tzinfo=settings.tz)
+    at = datetime.combine(tomorrow, settings.after_visit_time, tzinfo=settings.tz)
     village = await village_name(session, household.id)
     return await create_poll(session, household, village, now, settings, send_after=at)
 
