@@ -10,33 +10,40 @@ import csv
 import random
 import sqlite3
 import tempfile
+from collections.abc import Iterator
 from contextlib import closing
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TextIO
 
+from aiohttp.test_utils import TestClient, TestServer
 from rich.console import Console as RichConsole
 from rich.table import Table
-from sqlalchemy import select
+from sqlalchemy import func, select
+from twilio.request_validator import RequestValidator
 
+from bot.app import SMS_CLOCK, SMS_INBOUND, make_app
+from bot.flows.poll import send_polls
 from bot.flows.visit import VisitFlow
 from bot.roster_files import import_file
 from bot.settings import Settings
 from storage.db import Database, sqlite_url
 from storage.migrate import upgrade
-from storage.models import Cadre, Household, utcnow
+from storage.models import Cadre, Household, OutboxMessage, Poll, utcnow
 from storage.rollups import (
     cadre_coverage,
     household_groups,
     problems_by_township,
     recorded_satisfaction,
+    sms_satisfaction,
     warning_households,
 )
 from storage.visits import cadre_by_code, households_in_scope
 from survey.facts import GROUP_LABELS, GROUPS, WARNING_LABELS
 from survey.periods import ROLES, coverage_target, current_period
 from survey.script import load_script
-from survey.stats import rate
+from survey.stats import Rate, rate
 
 COUNTY = "示范县"
 TOWNSHIPS = {"东风镇": ["新华村", "永安村", "红旗村"], "福顺乡": ["福顺村", "前进村", "长胜村"]}
@@ -276,7 +283,8 @@ async def run_demo(settings: Settings, db_path: Path | None, *, visits: int, see
             await import_file(db, "cadres", Path(folder) / "cadres.csv", county=COUNTY)
             await import_file(db, "households", Path(folder) / "households.csv")
         done = await _walk_visits(db, settings, rng, visits)
-        await _print_summary(db, settings, counts, done, out)
+        outbox = await _poll_round(db, path, settings, rng)
+        await _print_summary(db, settings, counts, done, outbox, out)
     finally:
         await db.close()
 
@@ -320,8 +328,121 @@ async def _visit_plan(db: Database, rng: random.Random, visits: int) -> list[tup
     return ordered[:visits]
 
 
+# --- the SMS poll round -------------------------------------------------------------------------------------
+
+DEMO_TWILIO_TOKEN = "zoufang-demo-auth-token"  # made up: the demo signs its own inbound replies with it
+DEMO_BASE_URL = "https://zoufang-demo.invalid"
+ANSWER_SHARE = 0.7  # of the polled phones; the rest stay unanswered
+# Full-width digits as some phones type them: "２" is 基本满意, "３" is 不满意 (like "3").
+REPLIES = ["1", "2", "２", "满意", "基本满意", "3", "３", "不满意"]
+REPLY_WEIGHTS = [8, 4, 2, 6, 4, 1, 1, 1]
+REASONS = ["村里路灯坏了半年没人修", "低保评定不公开", "自来水经常停", "医保报销太慢"]
+
+
+def reply_plan(rng: random.Random, phones: list[str]) -> list[tuple[str, list[str]]]:
+    """(phone, messages) for the phones that answer: mostly ratings, an unclear 一般 followed by a clear answer,
+    an opt-out, and a 不满意 followed by its reason; the rest of the phones stay unanswered."""
+    answering = rng.sample(phones, round(len(phones) * ANSWER_SHARE))
+    fixed = [["一般", "2"], ["TD"], ["不满意", rng.choice(REASONS)], ["3 " + rng.choice(REASONS)]]
+    plan = []
+    for n, phone in enumerate(answering):
+        if n < len(fixed):
+            messages = fixed[n]
+        else:
+            first = rng.choices(REPLIES, weights=REPLY_WEIGHTS)[0]
+            messages = [first]
+            if first in ("3", "３", "不满意") and rng.random() < 0.6:
+                messages.append(rng.choice(REASONS))
+        plan.append((phone, messages))
+    return plan
+
+
+async def _poll_round(db: Database, path: Path, settings: Settings, rng: random.Random) -> int:
+    """Poll every household with a phone (the visited ones were polled by the visit flow), then post the
+    villagers' replies, signed as Twilio signs them, to the real inbound webhook on loopback. The outbox sender
+    is not started: every SMS stays in the outbox. Returns the number of outbox rows."""
+    now = utcnow()
+    async with db.session() as s:
+        for township in TOWNSHIPS:
+            await send_polls(s, now, settings, township=township)
+    async with db.reading() as s:
+        phones = list((await s.execute(select(Poll.phone).order_by(Poll.id))).scalars())
+        last_send = (await s.execute(select(func.max(Poll.send_after)))).scalar_one()
+    plan = reply_plan(rng, phones)
+    clock = _ReplyClock(max(last_send, now) + timedelta(hours=1))
+    sms_settings = replace(settings, twilio_auth_token=DEMO_TWILIO_TOKEN, public_base_url=DEMO_BASE_URL)
+    app = make_app(
+        Database(sqlite_url(path)), load_script(settings.script or None), sms_settings, webhook=False
+    )
+    _leave_out_outbox_sender(app)
+    app[SMS_CLOCK] = clock
+    validator = RequestValidator(DEMO_TWILIO_TOKEN)
+    sids = _message_sids()
+    async with TestClient(TestServer(app, host="127.0.0.1")) as client:
+        for phone, messages in plan:
+            for body in messages:
+                form = _inbound_form(next(sids), phone, body)
+                signature = validator.compute_signature(DEMO_BASE_URL + SMS_INBOUND, form)
+                response = await client.post(
+                    SMS_INBOUND, data=form, headers={"X-Twilio-Signature": signature}
+                )
+                if response.status != 200:
+                    raise RuntimeError(
+                        f"demo reply {body!r} refused: {response.status} {await response.text()}"
+                    )
+                clock.advance()
+    async with db.reading() as s:
+        return (await s.execute(select(func.count(OutboxMessage.id)))).scalar_one()
+
+
+class _ReplyClock:
+    """The SMS flow's clock: the replies come in a minute or so apart, after the questions went out."""
+
+    def __init__(self, start: datetime) -> None:
+        self.now = start
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self) -> None:
+        self.now += timedelta(seconds=47)
+
+
+def _leave_out_outbox_sender(app: object) -> None:
+    starters = app.on_startup  # type: ignore[attr-defined]
+    outbox = [h for h in starters if getattr(h, "__qualname__", "").startswith("_start_outbox.")]
+    if len(outbox) != 1:
+        raise RuntimeError("demo: could not find the outbox sender to leave out")
+    starters.remove(outbox[0])
+
+
+def _message_sids() -> Iterator[str]:
+    n = 0
+    while True:
+        n += 1
+        yield f"SMdemo{n:028x}"
+
+
+def _inbound_form(sid: str, sender: str, body: str) -> dict[str, str]:
+    """The form Twilio posts for an incoming SMS."""
+    return {
+        "ToCountry": "CN",
+        "SmsMessageSid": sid,
+        "NumMedia": "0",
+        "SmsSid": sid,
+        "SmsStatus": "received",
+        "Body": body,
+        "To": "+8610690000000",
+        "NumSegments": "1",
+        "MessageSid": sid,
+        "AccountSid": "AC" + "0" * 32,
+        "From": sender,
+        "ApiVersion": "2010-04-01",
+    }
+
+
 async def _print_summary(
-    db: Database, settings: Settings, counts: DemoCounts, done: int, out: TextIO
+    db: Database, settings: Settings, counts: DemoCounts, done: int, outbox: int, out: TextIO
 ) -> None:
     console = RichConsole(file=out, width=100, color_system=None, force_terminal=False)
     now = utcnow()
@@ -331,11 +452,14 @@ async def _print_summary(
         f"{counts.households} 户，{counts.cadres} 名干部"
     )
     console.print(f"完成走访：{done} 次（全部经由走访引擎逐题录入）")
+    console.print(f"短信已写入发件箱（演示不发送）：{outbox} 条")
     async with db.session() as s:
         console.print(await _coverage_table(s, now, tz))
         quarter = current_period("quarter", now, tz)
-        answers = await recorded_satisfaction(s, quarter.starts_at(tz), quarter.ends_at(tz))
-        console.print(_satisfaction_table(answers, quarter.label))
+        start, end = quarter.starts_at(tz), quarter.ends_at(tz)
+        answers = await recorded_satisfaction(s, start, end)
+        sms = await sms_satisfaction(s, start, end)
+        console.print(_satisfaction_table(answers, sms, quarter.label))
         console.print(_groups_table(await household_groups(s)))
         console.print(_warnings_table(await warning_households(s)))
         console.print(_problems_table(await problems_by_township(s)))
@@ -362,26 +486,48 @@ async def _coverage_table(s: object, now: object, tz: object) -> Table:
     return table
 
 
-def _satisfaction_table(answers: dict[str, int], label: str) -> Table:
-    n = sum(answers.values())
-    result = rate(answers.get("满意", 0) + answers.get("基本满意", 0), n)
-    table = Table(title=f"满意度（走访中记录，{label}；村民短信满意度另计）")
-    for column in ("满意", "基本满意", "不满意", "n", "满意度", "95% 区间", "目标 90%"):
+def _satisfaction_table(answers: dict[str, int], sms: dict, label: str) -> Table:
+    """满意度对照: villagers' SMS replies beside the answers recorded in visits, and the gap in points."""
+    recorded_n = sum(answers.values())
+    recorded = rate(answers.get("满意", 0) + answers.get("基本满意", 0), recorded_n)
+    by_sms = rate(sms["satisfied"], sms["answered"])
+    table = Table(title="满意度对照（本季度）")
+    for column in (
+        "来源",
+        "满意/基本/不满意",
+        "n",
+        "回复率",
+        "满意度",
+        "95% 区间",
+        "目标 90%",
+    ):
         table.add_column(column)
+    response = (
+        f"{sms['answered'] / sms['polled']:.1%}（{sms['answered']}/{sms['polled']}）"
+        if sms["polled"]
+        else "—"
+    )
+    table.add_row("村民短信", *_counts(sms), str(by_sms.n), response, *_rate_cells(by_sms))
+    table.add_row("走访记录", *_counts(answers), str(recorded.n), "—", *_rate_cells(recorded))
+    states = sms["states"]
+    unanswered = sms["polled"] - sms["answered"] - states.get("opted_out", 0)
+    caption = f"{label}；短信：退订 {states.get('opted_out', 0)} 户，未回复或未答清 {unanswered} 户"
+    if by_sms.value is not None and recorded.value is not None:
+        caption += f"；差距（村民短信 − 走访记录）：{(by_sms.value - recorded.value) * 100:+.1f} 个百分点"
+    table.caption = caption
+    return table
+
+
+def _counts(answers: dict) -> list[str]:
+    return ["/".join(str(answers.get(k, 0)) for k in ("满意", "基本满意", "不满意"))]
+
+
+def _rate_cells(result: Rate) -> list[str]:
     interval = f"{result.low:.1%}–{result.high:.1%}" if result.n else "—"
     verdict = {True: "达标", False: "未达标", None: "无数据"}[result.meets(0.9)]
     if result.small_sample and result.n:
         verdict += "（样本少于30）"
-    table.add_row(
-        str(answers.get("满意", 0)),
-        str(answers.get("基本满意", 0)),
-        str(answers.get("不满意", 0)),
-        str(n),
-        f"{result.value:.1%}" if result.value is not None else "—",
-        interval,
-        verdict,
-    )
-    return table
+    return [f"{result.value:.1%}" if result.value is not None else "—", interval, verdict]
 
 
 def _groups_table(groups: dict[str, int]) -> Table:

@@ -11,7 +11,7 @@ from datetime import datetime, time, timedelta, tzinfo
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from storage.models import Household, Poll, Township, Village
+from storage.models import Household, OptOut, Poll, Township, Village
 from survey import polls as machine
 
 # A poll still waiting for something: a rating (OPEN_STATES) or the reason after 不满意.
@@ -170,3 +170,12 @@ async def village_ids_of_townships(session: AsyncSession, township_ids: Iterable
 async def village_name(session: AsyncSession, household_id: int) -> str:
     query = select(Village.name).join(Household, Household.village_id == Village.id)
     return (await session.execute(query.where(Household.id == household_id))).scalar_one()
+
+
+async def opted_out_among(session: AsyncSession, phones: list[str], chunk: int = 500) -> set[str]:
+    """Which of these numbers opted out (one query per `chunk` numbers, not one per household)."""
+    found: set[str] = set()
+    for start in range(0, len(phones), chunk):
+        part = phones[start : start + chunk]
+        found.update((await session.execute(select(OptOut.phone).where(OptOut.phone.in_(part)))).scalars())
+    return found

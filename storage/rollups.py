@@ -8,7 +8,7 @@ from datetime import datetime
 from sqlalchemy import and_, case, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from storage.models import Cadre, Household, Problem, Township, Village, Visit, cadre_villages
+from storage.models import Cadre, Household, Poll, Problem, Township, Village, Visit, cadre_villages
 
 
 @dataclass(frozen=True)
@@ -116,3 +116,39 @@ async def problems_by_township(session: AsyncSession) -> list[tuple[str, int, in
         .order_by(Township.name)
     )
     return [tuple(row) for row in (await session.execute(query)).all()]  # type: ignore[misc]
+
+
+SATISFIED = ("满意", "基本满意")
+
+
+async def sms_satisfaction(session: AsyncSession, start: datetime, end: datetime) -> dict:
+    """Villagers' SMS poll answers for polls created in [start, end): one aggregate row plus counts by state.
+
+    `polled` counts every poll; `answered` those with a rating (a 不满意 stands even while its reason is awaited);
+    `satisfied` is 满意 + 基本满意 among them; `states` counts polls by state (opted_out, expired, …).
+    """
+    in_period = (Poll.created_at >= start, Poll.created_at < end)
+
+    def count_rating(*ratings: str):
+        return func.coalesce(func.sum(case((Poll.rating.in_(ratings), 1), else_=0)), 0)
+
+    totals = select(
+        func.count(Poll.id),
+        func.count(Poll.rating),
+        count_rating(*SATISFIED),
+        count_rating("满意"),
+        count_rating("基本满意"),
+        count_rating("不满意"),
+    ).where(*in_period)
+    polled, answered, satisfied, very, basic, unhappy = (await session.execute(totals)).one()
+    by_state = select(Poll.state, func.count(Poll.id)).where(*in_period).group_by(Poll.state)
+    states = {state: n for state, n in (await session.execute(by_state)).all()}
+    return {
+        "polled": polled,
+        "answered": answered,
+        "satisfied": satisfied,
+        "满意": very,
+        "基本满意": basic,
+        "不满意": unhappy,
+        "states": states,
+    }

@@ -258,6 +258,54 @@ def test_demo_database_has_households_visits_and_open_problems_everywhere(demo) 
     assert all(count >= 1 for count in open_by_township.values()), open_by_township
 
 
+def test_demo_runs_a_poll_round_and_compares_sms_with_visit_satisfaction(demo) -> None:
+    folder, _, result, _ = demo
+    ok(result)
+    lines = result.stdout.splitlines()
+    title = next(i for i, line in enumerate(lines) if "满意度对照（本季度）" in line)
+    table = lines[title : title + 10]
+    sms = next(line for line in table if "村民短信" in line)
+    visits = next(line for line in table if "走访记录" in line)
+    assert re.search(r"\d+\.\d%（\d+/\d+）", sms), sms  # response rate: answered / polled
+    assert re.search(r"\d+\.\d%–\d+\.\d%", sms) and re.search(r"\d+\.\d%–\d+\.\d%", visits)
+    assert any("个百分点" in line for line in table)
+    sent = re.search(r"短信已写入发件箱（演示不发送）：(\d+) 条", result.stdout)
+    assert sent is not None
+
+    db = folder / "demo.db"
+    ((polled, rated, satisfied),) = query(
+        db, "SELECT count(*), count(rating), sum(rating IN ('满意', '基本满意')) FROM polls"
+    )
+    assert polled >= 100
+    assert polled * 0.5 <= rated < polled  # a good share answered, the rest did not
+    assert 0 < satisfied < rated
+    assert dict(
+        query(db, "SELECT rating, count(*) FROM polls WHERE rating IS NOT NULL GROUP BY rating")
+    ).keys() == {
+        "满意",
+        "基本满意",
+        "不满意",
+    }
+    assert query(db, "SELECT count(*) FROM polls WHERE state = 'opted_out'")[0][0] >= 1
+    assert query(db, "SELECT count(*) FROM opt_outs")[0][0] >= 1
+    assert query(db, "SELECT count(*) FROM polls WHERE clarified AND state = 'answered'")[0][0] >= 1
+    ((sms_problems,),) = query(
+        db, "SELECT count(*) FROM problems WHERE source = 'sms' AND status != 'closed'"
+    )
+    assert sms_problems >= 1
+    assert (
+        query(db, "SELECT count(*) FROM polls WHERE reason IS NOT NULL AND problem_id IS NOT NULL")[0][0] >= 1
+    )
+    # the outbox sender was not started: every SMS is still queued
+    assert query(db, "SELECT status, count(*) FROM outbox_messages GROUP BY status") == [
+        ("queued", int(sent.group(1)))
+    ]
+    # the open problems by township include the villagers' SMS ones
+    ((all_open,),) = query(db, "SELECT count(*) FROM problems WHERE status != 'closed'")
+    shown = re.findall(r"│ (东风镇|福顺乡) +│ (\d+) +│", result.stdout)
+    assert sum(int(n) for _, n in shown) == all_open
+
+
 def test_demo_without_db_makes_a_new_file_and_prints_its_path(tmp_path: Path) -> None:
     # tempfile honours TMPDIR: the fresh file lands inside tmp_path
     env = clean_env(tmp_path, TMPDIR=str(tmp_path))
@@ -270,3 +318,5 @@ def test_demo_without_db_makes_a_new_file_and_prints_its_path(tmp_path: Path) ->
     assert path.resolve().is_relative_to(tmp_path.resolve())
     assert not (tmp_path / "z.db").exists()
     assert query(path, "SELECT count(*) FROM visits WHERE status = 'submitted'") == [(1,)]
+    assert "满意度对照" in result.stdout
+    assert "样本少于30" in result.stdout  # one visit-recorded answer: the small-sample flag
