@@ -233,9 +233,10 @@ def _on_reason(poll: Poll, text: str, at: datetime) -> Step:
 
 
 def _on_unclear(poll: Poll, at: datetime) -> Step:
-    """One clarifying SMS; a second unreadable reply closes the poll as unclear, without a third SMS."""
+    """One clarifying SMS; a second unreadable reply closes the poll as unclear (no more questions: guessing
+    would inflate the rate), with the thank-you that ends every poll the villager took part in."""
     if poll.clarified:
-        return replace(poll, state="unclear", closed_at=at), []
+        return replace(poll, state="unclear", closed_at=at), [SendSms("poll/thanks")]
     return replace(poll, state="clarifying", clarified_at=at), [SendSms("poll/clarify")]
 
 

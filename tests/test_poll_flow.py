@@ -216,14 +216,14 @@ async def test_no_reply_reminds_once_then_expires(roster: Database, settings: Se
     assert await kinds(roster, phone) == ["poll/ask", "poll/reminder"]
 
 
-async def test_unclear_twice_closes_as_unclear_without_a_third_sms(client, roster, settings, phone):
+async def test_unclear_twice_closes_as_unclear_with_thanks_and_no_third_question(client, roster, settings, phone):
     await send(roster, settings)
     await reply(client, phone, "一般")
     assert (await poll_of(roster, phone)).state == "clarifying"
     await reply(client, phone, "还行")
     poll = await poll_of(roster, phone)
     assert (poll.state, poll.rating, poll.clarified) == ("unclear", None, True)
-    assert await kinds(roster, phone) == ["poll/ask", "poll/clarify"]
+    assert await kinds(roster, phone) == ["poll/ask", "poll/clarify", "poll/thanks"]
 
 
 async def test_td_mid_poll_opts_out_and_later_sends_skip_it_until_resubscribed(

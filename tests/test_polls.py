@@ -134,7 +134,8 @@ def test_unclear_is_clarified_once_then_unclear() -> None:
     assert (poll.state, poll.clarified, actions) == ("clarifying", True, [SendSms("poll/clarify")])
 
     poll, actions = on_reply(poll, "还行吧", hours(2))
-    assert (poll.state, poll.closed_at, actions) == ("unclear", hours(2), [])  # no third SMS
+    # no third question: the thank-you ends it
+    assert (poll.state, poll.closed_at, actions) == ("unclear", hours(2), [SendSms("poll/thanks")])
     assert not counts_as_response(poll)
     assert on_reply(poll, "还可以", hours(3)) == (poll, [])
 
