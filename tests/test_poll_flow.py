@@ -216,7 +216,9 @@ async def test_no_reply_reminds_once_then_expires(roster: Database, settings: Se
     assert await kinds(roster, phone) == ["poll/ask", "poll/reminder"]
 
 
-async def test_unclear_twice_closes_as_unclear_with_thanks_and_no_third_question(client, roster, settings, phone):
+async def test_unclear_twice_closes_as_unclear_with_thanks_and_no_third_question(
+    client, roster, settings, phone
+):
     await send(roster, settings)
     await reply(client, phone, "一般")
     assert (await poll_of(roster, phone)).state == "clarifying"
