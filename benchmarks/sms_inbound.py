@@ -33,12 +33,8 @@ import asyncio
 import contextlib
 import csv
 import json
-import os
 import random
-import re
-import shutil
 import signal
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -49,37 +45,37 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any
 from urllib.parse import urlencode
 
+# run as `python benchmarks/<name>.py`: the folder is on sys.path
+from harness import (
+    BenchError,
+    child_env,
+    cpu_seconds,
+    free_port,
+    ready,
+    run_cli,
+    run_yardstick,
+    scan_log,
+    start_child,
+    until_terminated,
+    wait_healthy,
+    zoufang_command,
+)
+
 ROOT = Path(__file__).resolve().parent.parent
+SCRIPT = Path(__file__).resolve()
 COUNTY = "示范县"
 TOKEN = "bench-twilio-auth-token"
 ACCOUNT_SID = "AC" + "0" * 31 + "1"
 PUBLIC_BASE = "https://bench.example.cn"
 INBOUND = "/sms/inbound"
 TO_NUMBER = "+8610690000000"
-STARTUP_TIMEOUT = 60.0
 RESEND_SHARE = 0.02
 
 
-class BenchError(Exception):
-    """The benchmark cannot go on (a process did not start, a command failed…)."""
-
-
 # --- child processes: the fake Twilio API and the yardstick ----------------------------------------------------
-
-
-def _ready(url: str) -> None:
-    print(f"READY {url}", flush=True)
-
-
-async def _until_terminated() -> None:
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
-    await stop.wait()
 
 
 async def run_fake_twilio() -> None:
@@ -88,155 +84,13 @@ async def run_fake_twilio() -> None:
 
     fake = FakeTwilio(account_sid=ACCOUNT_SID, auth_token=TOKEN)
     await fake.start()
-    _ready(fake.base_url)
-    await _until_terminated()
+    ready(fake.base_url)
+    await until_terminated()
     print(json.dumps({"sent": len(fake.messages), "attempts": len(fake.attempts)}), flush=True)
     await fake.close()
 
 
-async def run_yardstick(port: int, db_path: str) -> None:
-    """One INSERT + COMMIT per request on one aiosqlite connection (WAL, synchronous=NORMAL)."""
-    import aiosqlite
-    from aiohttp import web
-
-    db = await aiosqlite.connect(db_path)
-    await db.execute("PRAGMA journal_mode=WAL")
-    await db.execute("PRAGMA synchronous=NORMAL")
-    await db.execute("CREATE TABLE IF NOT EXISTS updates (id INTEGER PRIMARY KEY, body BLOB NOT NULL)")
-    await db.commit()
-
-    async def handle(request: web.Request) -> web.Response:
-        body = await request.read()
-        await db.execute("INSERT INTO updates (body) VALUES (?)", (body,))
-        await db.commit()
-        return web.Response(text="ok")
-
-    app = web.Application()
-    app.router.add_post(INBOUND, handle)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", port).start()
-    _ready(f"http://127.0.0.1:{port}")
-    await _until_terminated()
-    await runner.cleanup()
-    async with db.execute("SELECT count(*) FROM updates") as cursor:
-        (rows,) = await cursor.fetchone()  # type: ignore[misc]
-    await db.close()
-    print(json.dumps({"rows": rows}), flush=True)
-
-
 # --- process helpers ---------------------------------------------------------------------------------------
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU seconds of a live process (psutil when installed, else /proc/<pid>/stat)."""
-    try:
-        import psutil
-    except ImportError:
-        with open(f"/proc/{pid}/stat") as f:
-            fields = f.read().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-    times = psutil.Process(pid).cpu_times()
-    return float(times.user + times.system)
-
-
-@dataclass
-class Child:
-    """A child process that prints `READY <url>` when it serves, and its stats as one JSON line when stopped."""
-
-    name: str
-    proc: subprocess.Popen[str]
-    log: TextIO
-    url: str = ""
-
-    def wait_ready(self, timeout: float = STARTUP_TIMEOUT) -> str:
-        assert self.proc.stdout is not None
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            line = self.proc.stdout.readline()
-            if line.startswith("READY "):
-                self.url = line.split(maxsplit=1)[1].strip()
-                return self.url
-            if not line and self.proc.poll() is not None:
-                break
-        raise BenchError(f"{self.name} did not start: {self.tail()}")
-
-    def tail(self, lines: int = 15) -> str:
-        self.log.flush()
-        text = Path(self.log.name).read_text(errors="replace").splitlines()
-        return "\n".join(text[-lines:]) or f"(exit code {self.proc.poll()})"
-
-    def stop(self, timeout: float = 15.0) -> dict[str, Any]:
-        out = ""
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                out, _ = self.proc.communicate(timeout=timeout)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                out, _ = self.proc.communicate()
-        self.log.close()
-        for line in reversed((out or "").splitlines()):
-            with contextlib.suppress(ValueError):
-                parsed = json.loads(line)
-                if isinstance(parsed, dict):
-                    return parsed
-        return {}
-
-
-def start_child(name: str, args: list[str], folder: Path) -> Child:
-    log = open(folder / f"{name}.log", "w")  # noqa: SIM115 - closed by Child.stop
-    proc = subprocess.Popen(
-        [sys.executable, str(Path(__file__).resolve()), *args],
-        stdout=subprocess.PIPE,
-        stderr=log,
-        text=True,
-        cwd=folder,
-    )
-    return Child(name, proc, log)
-
-
-def zoufang_command() -> str:
-    beside = Path(sys.executable).parent / "zoufang"
-    found = str(beside) if beside.exists() else shutil.which("zoufang")
-    if not found:
-        raise BenchError("the `zoufang` command is not on PATH (activate the venv, pip install -e .)")
-    return found
-
-
-def child_env(**extra: str) -> dict[str, str]:
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith(("ZOUFANG_", "TELEGRAM_", "TWILIO_", "SMS_", "PUBLIC_BASE_URL"))
-    }
-    env.update(extra)
-    return env
-
-
-def run_cli(args: list[str], env: dict[str, str], folder: Path) -> str:
-    done = subprocess.run([zoufang_command(), *args], env=env, cwd=folder, capture_output=True, text=True)
-    if done.returncode != 0:
-        raise BenchError(f"zoufang {' '.join(args)} failed: {done.stderr.strip() or done.stdout.strip()}")
-    return done.stdout.strip()
-
-
-def scan_log(path: Path) -> tuple[int, Counter[str]]:
-    """Lines in a log, and the exceptions its tracebacks end with (type and message, by count)."""
-    lines, exceptions = 0, Counter[str]()
-    pattern = re.compile(r"^([\w.]+(?:Error|Exception|Timeout)\w*): ?(.*)$")
-    with path.open(errors="replace") as f:
-        for line in f:
-            lines += 1
-            if found := pattern.match(line):
-                exceptions[f"{found.group(1)}: {found.group(2)[:100]}"] += 1
-    return lines, exceptions
 
 
 # --- the roster --------------------------------------------------------------------------------------------
@@ -497,22 +351,6 @@ async def drive(name: str, url: str, plan: Plan, concurrency: int, pids: dict[st
     return Result(name, done, elapsed, latencies, statuses, cpu)
 
 
-async def wait_healthy(url: str, proc: subprocess.Popen[str], describe: Callable[[], str]) -> None:
-    import aiohttp
-
-    deadline = time.monotonic() + STARTUP_TIMEOUT
-    async with aiohttp.ClientSession() as client:
-        while time.monotonic() < deadline:
-            if proc.poll() is not None:
-                raise BenchError(f"zoufang serve exited with {proc.returncode}:\n{describe()}")
-            with contextlib.suppress(aiohttp.ClientError, OSError):
-                async with client.get(url + "/healthz") as response:
-                    if response.status == 200:
-                        return
-            await asyncio.sleep(0.1)
-    raise BenchError(f"zoufang serve did not answer /healthz within {STARTUP_TIMEOUT:.0f} s:\n{describe()}")
-
-
 # --- the checks --------------------------------------------------------------------------------------------
 
 
@@ -615,7 +453,7 @@ async def bench_serve(args: argparse.Namespace, folder: Path) -> dict[str, Any]:
         f"{plan.resends} resends; scripts: {', '.join(f'{k} {n}' for k, n in plan.scripts.most_common())}",
         flush=True,
     )
-    fake = start_child("fake-twilio", ["--role", "fake-twilio"], folder)
+    fake = start_child(SCRIPT, "fake-twilio", ["--role", "fake-twilio"], folder)
     serve: subprocess.Popen[str] | None = None
     serve_log = open(folder / "serve.log", "w")  # noqa: SIM115 - closed below
     out: dict[str, Any] = {"plan": plan, "send_seconds": send_seconds}
@@ -674,7 +512,7 @@ async def bench_yardstick(
 ) -> tuple[Result, dict[str, Any]]:
     db_path = folder / "yardstick.db"
     yard = start_child(
-        "yardstick", ["--role", "yardstick", "--port", str(free_port()), "--db", str(db_path)], folder
+        SCRIPT, "yardstick", ["--role", "yardstick", "--port", str(free_port()), "--db", str(db_path)], folder
     )
     try:
         url = await asyncio.to_thread(yard.wait_ready)
@@ -838,7 +676,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 ROLES: dict[str, Callable[[argparse.Namespace], Awaitable[None]]] = {
     "fake-twilio": lambda a: run_fake_twilio(),
-    "yardstick": lambda a: run_yardstick(a.port, a.db),
+    "yardstick": lambda a: run_yardstick(a.port, a.db, INBOUND),
 }
 
 

@@ -31,12 +31,8 @@ import argparse
 import asyncio
 import contextlib
 import json
-import os
 import random
-import re
-import shutil
 import signal
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -47,9 +43,26 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import SimpleNamespace
-from typing import Any, TextIO
+from typing import Any
+
+# run as `python benchmarks/<name>.py`: the folder is on sys.path
+from harness import (
+    BenchError,
+    child_env,
+    cpu_seconds,
+    free_port,
+    ready,
+    run_cli,
+    run_yardstick,
+    scan_log,
+    start_child,
+    until_terminated,
+    wait_healthy,
+    zoufang_command,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
+SCRIPT = Path(__file__).resolve()
 TOKEN = "123456:BENCH-token"  # the bot id (123456) is the one tests.fake_telegram.callback_update names
 SECRET = "bench-webhook-secret"
 COUNTY = "示范县"
@@ -57,26 +70,9 @@ WEBHOOK = "/telegram/webhook"
 FIRST_USER_ID = 710_000
 CAPABILITIES = frozenset({"location", "photo"})
 CODE_TEXT = {"y": "是", "n": "否", "s": "跳过"}  # what bot.flows.visit_telegram.tap feeds the engine
-STARTUP_TIMEOUT = 60.0
-
-
-class BenchError(Exception):
-    """The benchmark cannot go on (a process did not start, the generator got out of step…)."""
 
 
 # --- child processes: the fake Bot API server and the yardstick ------------------------------------------------
-
-
-def _ready(url: str) -> None:
-    print(f"READY {url}", flush=True)
-
-
-async def _until_terminated() -> None:
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
-    await stop.wait()
 
 
 async def run_thin_fake(port: int) -> None:
@@ -102,8 +98,8 @@ async def run_thin_fake(port: int) -> None:
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     await web.TCPSite(runner, "127.0.0.1", port).start()
-    _ready(f"http://127.0.0.1:{port}")
-    await _until_terminated()
+    ready(f"http://127.0.0.1:{port}")
+    await until_terminated()
     print(json.dumps(dict(counts)), flush=True)
     await runner.cleanup()
 
@@ -115,140 +111,13 @@ async def run_full_fake(port: int) -> None:
 
     fake = FakeTelegram(token=TOKEN)
     await fake.start()
-    _ready(fake.base_url)
-    await _until_terminated()
+    ready(fake.base_url)
+    await until_terminated()
     print(json.dumps(dict(Counter(c.method for c in fake.calls))), flush=True)
     await fake.close()
 
 
-async def run_yardstick(port: int, db_path: str) -> None:
-    """One INSERT + COMMIT per request on one aiosqlite connection (WAL, synchronous=NORMAL)."""
-    import aiosqlite
-    from aiohttp import web
-
-    db = await aiosqlite.connect(db_path)
-    await db.execute("PRAGMA journal_mode=WAL")
-    await db.execute("PRAGMA synchronous=NORMAL")
-    await db.execute("CREATE TABLE IF NOT EXISTS updates (id INTEGER PRIMARY KEY, body BLOB NOT NULL)")
-    await db.commit()
-
-    async def handle(request: web.Request) -> web.Response:
-        body = await request.read()
-        await db.execute("INSERT INTO updates (body) VALUES (?)", (body,))
-        await db.commit()
-        return web.Response(text="ok")
-
-    app = web.Application()
-    app.router.add_post(WEBHOOK, handle)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", port).start()
-    _ready(f"http://127.0.0.1:{port}")
-    await _until_terminated()
-    await runner.cleanup()
-    async with db.execute("SELECT count(*) FROM updates") as cursor:
-        (rows,) = await cursor.fetchone()  # type: ignore[misc]
-    await db.close()
-    print(json.dumps({"rows": rows}), flush=True)
-
-
 # --- process helpers ---------------------------------------------------------------------------------------
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU seconds of a live process (psutil when installed, else /proc/<pid>/stat)."""
-    try:
-        import psutil
-    except ImportError:
-        with open(f"/proc/{pid}/stat") as f:
-            fields = f.read().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-    times = psutil.Process(pid).cpu_times()
-    return float(times.user + times.system)
-
-
-@dataclass
-class Child:
-    """A child process that prints `READY <url>` when it serves, and its stats as one JSON line when stopped."""
-
-    name: str
-    proc: subprocess.Popen[str]
-    log: TextIO
-    url: str = ""
-
-    def wait_ready(self, timeout: float = STARTUP_TIMEOUT) -> str:
-        assert self.proc.stdout is not None
-        deadline = time.monotonic() + timeout
-        line = ""
-        while time.monotonic() < deadline:
-            line = self.proc.stdout.readline()
-            if line.startswith("READY "):
-                self.url = line.split(maxsplit=1)[1].strip()
-                return self.url
-            if not line and self.proc.poll() is not None:
-                break
-        raise BenchError(f"{self.name} did not start: {self.tail()}")
-
-    def tail(self, lines: int = 15) -> str:
-        self.log.flush()
-        text = Path(self.log.name).read_text(errors="replace").splitlines()
-        return "\n".join(text[-lines:]) or f"(exit code {self.proc.poll()})"
-
-    def stop(self, sig: int = signal.SIGTERM, timeout: float = 15.0) -> dict[str, Any]:
-        """Stop it; the stats it printed on the way out, if any."""
-        out = ""
-        if self.proc.poll() is None:
-            self.proc.send_signal(sig)
-            try:
-                out, _ = self.proc.communicate(timeout=timeout)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                out, _ = self.proc.communicate()
-        self.log.close()
-        for line in reversed((out or "").splitlines()):
-            with contextlib.suppress(ValueError):
-                parsed = json.loads(line)
-                if isinstance(parsed, dict):
-                    return parsed
-        return {}
-
-
-def start_child(name: str, args: list[str], folder: Path) -> Child:
-    log = open(folder / f"{name}.log", "w")  # noqa: SIM115 - closed by Child.stop
-    proc = subprocess.Popen(
-        [sys.executable, str(Path(__file__).resolve()), *args],
-        stdout=subprocess.PIPE,
-        stderr=log,
-        text=True,
-        cwd=folder,
-    )
-    return Child(name, proc, log)
-
-
-def zoufang_command() -> str:
-    beside = Path(sys.executable).parent / "zoufang"
-    found = str(beside) if beside.exists() else shutil.which("zoufang")
-    if not found:
-        raise BenchError("the `zoufang` command is not on PATH (activate the venv, pip install -e .)")
-    return found
-
-
-def child_env(**extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("ZOUFANG_", "TELEGRAM_", "TWILIO_"))}
-    env.update(extra)
-    return env
-
-
-def run_cli(args: list[str], env: dict[str, str], folder: Path) -> None:
-    done = subprocess.run([zoufang_command(), *args], env=env, cwd=folder, capture_output=True, text=True)
-    if done.returncode != 0:
-        raise BenchError(f"zoufang {' '.join(args)} failed: {done.stderr.strip() or done.stdout.strip()}")
 
 
 # --- the database ------------------------------------------------------------------------------------------
@@ -327,18 +196,6 @@ async def prepare_database(folder: Path, cadres: int) -> tuple[Path, list[ChatCa
     if len(chats) < cadres:
         raise BenchError(f"only {len(chats)} cadres have households to visit, wanted {cadres}")
     return db_path, chats
-
-
-def scan_log(path: Path) -> tuple[int, Counter[str]]:
-    """Lines in a log, and the exceptions its tracebacks end with (type and message, by count)."""
-    lines, exceptions = 0, Counter[str]()
-    pattern = re.compile(r"^([\w.]+(?:Error|Exception|Timeout)\w*): ?(.*)$")
-    with path.open(errors="replace") as f:
-        for line in f:
-            lines += 1
-            if found := pattern.match(line):
-                exceptions[f"{found.group(1)}: {found.group(2)[:100]}"] += 1
-    return lines, exceptions
 
 
 def draft_visit_id(db_path: Path, cadre_id: int, household_id: int) -> int | None:
@@ -614,22 +471,6 @@ class YardstickChat:
 # --- the run -----------------------------------------------------------------------------------------------
 
 
-async def wait_healthy(url: str, proc: subprocess.Popen[str], describe: Callable[[], str]) -> None:
-    import aiohttp
-
-    deadline = time.monotonic() + STARTUP_TIMEOUT
-    async with aiohttp.ClientSession() as client:
-        while time.monotonic() < deadline:
-            if proc.poll() is not None:
-                raise BenchError(f"zoufang serve exited with {proc.returncode}:\n{describe()}")
-            with contextlib.suppress(aiohttp.ClientError, OSError):
-                async with client.get(url + "/healthz") as response:
-                    if response.status == 200:
-                        return
-            await asyncio.sleep(0.1)
-    raise BenchError(f"zoufang serve did not answer /healthz within {STARTUP_TIMEOUT:.0f} s:\n{describe()}")
-
-
 async def bench_serve(args: argparse.Namespace, folder: Path) -> tuple[Result, dict[str, Any]]:
     from storage.db import sqlite_url
     from survey.script import load_script
@@ -643,7 +484,7 @@ async def bench_serve(args: argparse.Namespace, folder: Path) -> tuple[Result, d
     )
 
     fake = start_child(
-        f"fake-{args.fake}", ["--role", f"fake-{args.fake}", "--port", str(free_port())], folder
+        SCRIPT, f"fake-{args.fake}", ["--role", f"fake-{args.fake}", "--port", str(free_port())], folder
     )
     serve: subprocess.Popen[str] | None = None
     serve_log = open(folder / "serve.log", "w")  # noqa: SIM115 - closed below
@@ -710,7 +551,7 @@ async def bench_yardstick(
 ) -> tuple[Result, dict[str, Any]]:
     db_path = folder / "yardstick.db"
     yard = start_child(
-        "yardstick", ["--role", "yardstick", "--port", str(free_port()), "--db", str(db_path)], folder
+        SCRIPT, "yardstick", ["--role", "yardstick", "--port", str(free_port()), "--db", str(db_path)], folder
     )
     try:
         url = await asyncio.to_thread(yard.wait_ready)
@@ -833,7 +674,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 ROLES: dict[str, Callable[[argparse.Namespace], Awaitable[None]]] = {
     "fake-thin": lambda a: run_thin_fake(a.port),
     "fake-full": lambda a: run_full_fake(a.port),
-    "yardstick": lambda a: run_yardstick(a.port, a.db),
+    "yardstick": lambda a: run_yardstick(a.port, a.db, WEBHOOK),
 }
 
 
