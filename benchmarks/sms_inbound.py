@@ -211,6 +211,8 @@ def make_plan(phones: list[str], requests: int, rng: random.Random) -> Plan:
     of them posted again right after the first answer."""
     from twilio.request_validator import RequestValidator
 
+    from bot.demo import inbound_form
+
     validator = RequestValidator(TOKEN)
     url = PUBLIC_BASE + INBOUND
     bodies: dict[str, list[str]] = {}
@@ -240,20 +242,7 @@ def make_plan(phones: list[str], requests: int, rng: random.Random) -> Plan:
         for text in texts:
             serial += 1
             sid = f"SM{serial:032x}"
-            form = {
-                "ToCountry": "CN",
-                "SmsMessageSid": sid,
-                "NumMedia": "0",
-                "SmsSid": sid,
-                "SmsStatus": "received",
-                "Body": text,
-                "To": TO_NUMBER,
-                "NumSegments": "1",
-                "MessageSid": sid,
-                "AccountSid": ACCOUNT_SID,
-                "From": phone,
-                "ApiVersion": "2010-04-01",
-            }
+            form = inbound_form(sid, phone, text, account_sid=ACCOUNT_SID, to=TO_NUMBER)
             headers = {
                 "X-Twilio-Signature": validator.compute_signature(url, form),
                 "Content-Type": "application/x-www-form-urlencoded",

@@ -381,7 +381,7 @@ async def _poll_round(db: Database, path: Path, settings: Settings, rng: random.
     async with TestClient(TestServer(app, host="127.0.0.1")) as client:
         for phone, messages in plan:
             for body in messages:
-                form = _inbound_form(next(sids), phone, body)
+                form = inbound_form(next(sids), phone, body)
                 signature = validator.compute_signature(DEMO_BASE_URL + SMS_INBOUND, form)
                 response = await client.post(
                     SMS_INBOUND, data=form, headers={"X-Twilio-Signature": signature}
@@ -423,8 +423,10 @@ def _message_sids() -> Iterator[str]:
         yield f"SMdemo{n:028x}"
 
 
-def _inbound_form(sid: str, sender: str, body: str) -> dict[str, str]:
-    """The form Twilio posts for an incoming SMS."""
+def inbound_form(
+    sid: str, sender: str, body: str, *, account_sid: str = "AC" + "0" * 32, to: str = "+8610690000000"
+) -> dict[str, str]:
+    """The form Twilio posts for an incoming SMS (the demo, the tests and the benchmark sign and post it)."""
     return {
         "ToCountry": "CN",
         "SmsMessageSid": sid,
@@ -432,10 +434,10 @@ def _inbound_form(sid: str, sender: str, body: str) -> dict[str, str]:
         "SmsSid": sid,
         "SmsStatus": "received",
         "Body": body,
-        "To": "+8610690000000",
+        "To": to,
         "NumSegments": "1",
         "MessageSid": sid,
-        "AccountSid": "AC" + "0" * 32,
+        "AccountSid": account_sid,
         "From": sender,
         "ApiVersion": "2010-04-01",
     }

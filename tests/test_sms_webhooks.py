@@ -17,12 +17,14 @@ from twilio.request_validator import RequestValidator
 
 import bot.flows.sms
 from bot.app import SMS_CLOCK, SMS_INBOUND, SMS_STATUS, make_app
+from bot.demo import inbound_form
 from bot.settings import Settings
 from messages import render
 from storage.db import Database
 from storage.models import Base, Household, OptOut, OutboxMessage, ProcessedUpdate, UnknownSender
 from survey.script import load_script
 from survey.sms_text import encoding, segments
+from tests.fake_twilio import ACCOUNT_SID
 
 TOKEN = "test-twilio-auth-token"
 BASE = "https://zoufang.example.cn"
@@ -70,22 +72,7 @@ _sids = iter(range(1, 10**6))
 
 
 def inbound(sender: str, body: str, sid: str | None = None) -> dict[str, str]:
-    """The form Twilio posts for an incoming SMS."""
-    sid = sid or f"SM{next(_sids):032x}"
-    return {
-        "ToCountry": "CN",
-        "SmsMessageSid": sid,
-        "NumMedia": "0",
-        "SmsSid": sid,
-        "SmsStatus": "received",
-        "Body": body,
-        "To": "+8610690000000",
-        "NumSegments": "1",
-        "MessageSid": sid,
-        "AccountSid": "AC" + "0" * 31 + "1",
-        "From": sender,
-        "ApiVersion": "2010-04-01",
-    }
+    return inbound_form(sid or f"SM{next(_sids):032x}", sender, body, account_sid=ACCOUNT_SID)
 
 
 def sign(url: str, params: dict[str, str], token: str = TOKEN) -> str:
