@@ -19,7 +19,7 @@ import sys
 import time
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -197,3 +197,36 @@ async def wait_healthy(url: str, proc: subprocess.Popen[str], describe: Callable
                         return
             await asyncio.sleep(0.1)
     raise BenchError(f"zoufang serve did not answer /healthz within {STARTUP_TIMEOUT:.0f} s:\n{describe()}")
+
+
+@dataclass
+class Result:
+    name: str
+    sent: int
+    elapsed: float
+    latencies: list[float]
+    statuses: Counter[int]
+    cpu: dict[str, float] = field(default_factory=dict)
+    kinds: Counter[str] = field(default_factory=Counter)
+    completed: int = 0
+    failures: list[str] = field(default_factory=list)
+
+    @property
+    def rate(self) -> float:
+        return self.sent / self.elapsed if self.elapsed else 0.0
+
+    @property
+    def errors(self) -> int:
+        return sum(n for status, n in self.statuses.items() if status != 200)
+
+    def percentile(self, p: float) -> float:
+        ordered = sorted(self.latencies)
+        if not ordered:
+            return float("nan")
+        return ordered[min(len(ordered) - 1, max(0, round(p / 100 * len(ordered) + 0.5) - 1))] * 1000
+
+    def latency_line(self) -> str:
+        return (
+            f"p50 {self.percentile(50):.1f} ms, p90 {self.percentile(90):.1f} ms, "
+            f"p99 {self.percentile(99):.1f} ms, max {max(self.latencies, default=0) * 1000:.1f} ms"
+        )

@@ -42,7 +42,7 @@ import tempfile
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -51,6 +51,7 @@ from urllib.parse import urlencode
 # run as `python benchmarks/<name>.py`: the folder is on sys.path
 from harness import (
     BenchError,
+    Result,
     child_env,
     cpu_seconds,
     free_port,
@@ -256,36 +257,6 @@ def make_plan(phones: list[str], requests: int, rng: random.Random) -> Plan:
 
 
 # --- the load generator ------------------------------------------------------------------------------------
-
-
-@dataclass
-class Result:
-    name: str
-    sent: int
-    elapsed: float
-    latencies: list[float]
-    statuses: Counter[int]
-    cpu: dict[str, float] = field(default_factory=dict)
-
-    @property
-    def rate(self) -> float:
-        return self.sent / self.elapsed if self.elapsed else 0.0
-
-    @property
-    def errors(self) -> int:
-        return sum(n for status, n in self.statuses.items() if status != 200)
-
-    def percentile(self, p: float) -> float:
-        ordered = sorted(self.latencies)
-        if not ordered:
-            return float("nan")
-        return ordered[min(len(ordered) - 1, max(0, round(p / 100 * len(ordered) + 0.5) - 1))] * 1000
-
-    def latency_line(self) -> str:
-        return (
-            f"p50 {self.percentile(50):.1f} ms, p90 {self.percentile(90):.1f} ms, "
-            f"p99 {self.percentile(99):.1f} ms, max {max(self.latencies, default=0) * 1000:.1f} ms"
-        )
 
 
 async def drive(name: str, url: str, plan: Plan, concurrency: int, pids: dict[str, int]) -> Result:

@@ -48,6 +48,7 @@ from typing import Any
 # run as `python benchmarks/<name>.py`: the folder is on sys.path
 from harness import (
     BenchError,
+    Result,
     child_env,
     cpu_seconds,
     free_port,
@@ -368,39 +369,6 @@ class Chat:
             session, reply = engine.answer(self.script, session, given, for_key=key)
             if reply.error is not None:
                 raise BenchError(f"the generator's answer {given!r} to {key} is refused: {reply.error.code}")
-
-
-@dataclass
-class Result:
-    name: str
-    sent: int
-    elapsed: float
-    latencies: list[float]
-    statuses: Counter[int]
-    cpu: dict[str, float] = field(default_factory=dict)
-    kinds: Counter[str] = field(default_factory=Counter)
-    completed: int = 0
-    failures: list[str] = field(default_factory=list)
-
-    @property
-    def rate(self) -> float:
-        return self.sent / self.elapsed if self.elapsed else 0.0
-
-    @property
-    def errors(self) -> int:
-        return sum(n for status, n in self.statuses.items() if status != 200)
-
-    def percentile(self, p: float) -> float:
-        ordered = sorted(self.latencies)
-        if not ordered:
-            return float("nan")
-        return ordered[min(len(ordered) - 1, max(0, round(p / 100 * len(ordered) + 0.5) - 1))] * 1000
-
-    def latency_line(self) -> str:
-        return (
-            f"p50 {self.percentile(50):.1f} ms, p90 {self.percentile(90):.1f} ms, "
-            f"p99 {self.percentile(99):.1f} ms, max {max(self.latencies, default=0) * 1000:.1f} ms"
-        )
 
 
 async def drive(
