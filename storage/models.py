@@ -156,6 +156,8 @@ class Visit(Base):
     warnings: Mapped[str | None] = mapped_column(String(128))  # codes joined by ","
     unmet: Mapped[str | None] = mapped_column(String(128))
     satisfaction: Mapped[str | None] = mapped_column(String(8), index=True)
+    # survey.integrity.answers_digest: equal answer sets across households are an integrity flag
+    answers_digest: Mapped[str | None] = mapped_column(String(32), index=True)
     household: Mapped[Household] = relationship()
     cadre: Mapped[Cadre] = relationship()
 
@@ -195,6 +197,8 @@ class Problem(Base):
     status: Mapped[str] = mapped_column(String(12), index=True)  # closed / escalated / …
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # when a meeting decided it; an escalated problem closed without one is an integrity flag
+    decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     household: Mapped[Household] = relationship()
 
 
@@ -315,7 +319,7 @@ class Poll(Base):
     # queued / sent / reminded / clarifying / awaiting_reason / answered / unclear / expired / opted_out
     state: Mapped[str] = mapped_column(String(16), index=True)
     locale: Mapped[str] = mapped_column(String(8))
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
     send_after: Mapped[datetime] = mapped_column(UTCDateTime)  # the question's outbox row is due then
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     reminded_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

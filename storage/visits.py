@@ -26,6 +26,7 @@ from storage.models import (
     cadre_villages,
 )
 from survey.facts import HouseholdFacts, Lines
+from survey.integrity import answers_digest
 from survey.script import Script
 
 
@@ -268,6 +269,7 @@ async def store_submission(
     visit.unmet = ",".join(facts.unmet)
     visit.warnings = ",".join(facts.warnings)
     visit.satisfaction = answers.get("satisfaction")
+    visit.answers_digest = answers_digest(answers)
     problems = [_problem(visit, item, now) for item in answers.get("problems", [])]
     session.add_all(problems)
     await session.flush()

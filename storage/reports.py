@@ -1,0 +1,541 @@
+"""The reports' rollups: every count is SQL aggregation in the database, grouped by the report's row.
+
+Python only sees one row per village, township, cadre or flagged case, never one per visit or reply.
+Time bounds are aware datetimes (the local period's first and last instant, see survey.periods).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from itertools import pairwise
+
+from sqlalchemy import ColumnElement, Select, and_, case, exists, func, literal, or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.expression import FunctionElement
+from sqlalchemy.types import Float
+
+from storage.models import (
+    Cadre,
+    Household,
+    Poll,
+    Problem,
+    Township,
+    Village,
+    Visit,
+    cadre_villages,
+)
+
+SATISFIED = ("满意", "基本满意")
+
+
+class seconds_between(FunctionElement[float]):  # lower case: reads as the SQL function it compiles to
+    """Seconds from the first timestamp to the second, in each dialect's own arithmetic."""
+
+    type = Float()
+    inherit_cache = True
+
+
+@compiles(seconds_between, "sqlite")
+def _seconds_sqlite(element: seconds_between, compiler: object, **kw: object) -> str:
+    start, end = (compiler.process(arg, **kw) for arg in element.clauses)  # type: ignore[attr-defined]
+    return f"((julianday({end}) - julianday({start})) * 86400.0)"
+
+
+@compiles(seconds_between)
+def _seconds_default(element: seconds_between, compiler: object, **kw: object) -> str:
+    start, end = (compiler.process(arg, **kw) for arg in element.clauses)  # type: ignore[attr-defined]
+    return f"EXTRACT(EPOCH FROM ({end} - {start}))"
+
+
+@dataclass(frozen=True)
+class Area:
+    """Which villages a report covers: None means the whole database."""
+
+    village_ids: tuple[int, ...] | None = None
+
+    def households(self, column: ColumnElement[int] = Household.village_id) -> ColumnElement[bool]:
+        return literal(True) if self.village_ids is None else column.in_(self.village_ids)
+
+
+@dataclass(frozen=True)
+class Place:
+    id: int
+    township: str
+    village: str
+
+
+@dataclass
+class Counts:
+    """One report row's satisfaction counts from both sources."""
+
+    sms_polled: int = 0
+    sms_answered: int = 0
+    sms_satisfied: int = 0
+    visits: int = 0
+    recorded: int = 0
+    recorded_satisfied: int = 0
+
+    def add(self, other: Counts) -> None:
+        for name in self.__dataclass_fields__:
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+
+
+def _satisfied(column: ColumnElement[str | None]) -> ColumnElement[int]:
+    return func.coalesce(func.sum(case((column.in_(SATISFIED), 1), else_=0)), 0)
+
+
+# --- places -----------------------------------------------------------------------------------------------
+
+
+async def villages(session: AsyncSession, area: Area) -> list[Place]:
+    query = (
+        select(Village.id, Township.name, Village.name)
+        .join(Township, Township.id == Village.township_id)
+        .where(area.households(Village.id))
+        .order_by(Township.name, Village.name)
+    )
+    return [Place(*row) for row in await session.execute(query)]
+
+
+async def townships(session: AsyncSession, area: Area) -> list[Place]:
+    query = (
+        select(Township.id, Township.name, literal(""))
+        .join(Village, Village.township_id == Township.id)
+        .where(area.households(Village.id))
+        .distinct()
+        .order_by(Township.name)
+    )
+    return [Place(*row) for row in await session.execute(query)]
+
+
+async def place_names(session: AsyncSession) -> list[tuple[str, str]]:
+    """(township, village) for every village, for error messages that list what exists."""
+    query = select(Township.name, Village.name).join(Village, Village.township_id == Township.id)
+    return [tuple(row) for row in await session.execute(query.order_by(Township.name, Village.name))]  # type: ignore[misc]
+
+
+# --- satisfaction -------------------------------------------------------------------------------------------
+
+
+def _group_column(by: str) -> ColumnElement[int]:
+    return {"village": Household.village_id, "township": Village.township_id}[by]
+
+
+async def sms_counts(
+    session: AsyncSession, by: str, start: datetime, end: datetime, area: Area
+) -> dict[int | None, Counts]:
+    """Villagers' SMS answers by row: polls created in [start, end).
+
+    By cadre, a poll belongs to the cadre of the household's latest visit in the period (None: no visit).
+    """
+    measures = (func.count(Poll.id), func.count(Poll.rating), _satisfied(Poll.rating))
+    in_period = (Poll.created_at >= start, Poll.created_at < end, area.households())
+    if by == "cadre":
+        latest = _latest_visit_in(start, end)
+        key: ColumnElement[int | None] = latest.c.cadre_id
+        query = (
+            select(key, *measures)
+            .join(Household, Household.id == Poll.household_id)
+            .outerjoin(latest, and_(latest.c.household_id == Poll.household_id, latest.c.rank == 1))
+        )
+    else:
+        key = _group_column(by)
+        query = select(key, *measures).join(Household, Household.id == Poll.household_id)
+        if by == "township":
+            query = query.join(Village, Village.id == Household.village_id)
+    rows = await session.execute(query.where(*in_period).group_by(key))
+    return {k: Counts(sms_polled=p, sms_answered=a, sms_satisfied=s) for k, p, a, s in rows}
+
+
+def _latest_visit_in(start: datetime, end: datetime):  # type: ignore[no-untyped-def]
+    rank = func.row_number().over(
+        partition_by=Visit.household_id, order_by=(Visit.submitted_at.desc(), Visit.id.desc())
+    )
+    return (
+        select(Visit.household_id, Visit.cadre_id, rank.label("rank"))
+        .where(Visit.status == "submitted", Visit.submitted_at >= start, Visit.submitted_at < end)
+        .subquery()
+    )
+
+
+async def recorded_counts(
+    session: AsyncSession, by: str, start: datetime, end: datetime, area: Area
+) -> dict[int | None, Counts]:
+    """Satisfaction as the cadres recorded it in visits submitted in [start, end)."""
+    key = Visit.cadre_id if by == "cadre" else _group_column(by)
+    query = (
+        select(key, func.count(Visit.id), func.count(Visit.satisfaction), _satisfied(Visit.satisfaction))
+        .join(Household, Household.id == Visit.household_id)
+        .where(
+            Visit.status == "submitted",
+            Visit.submitted_at >= start,
+            Visit.submitted_at < end,
+            area.households(),
+        )
+        .group_by(key)
+    )
+    if by == "township":
+        query = query.join(Village, Village.id == Household.village_id)
+    rows = await session.execute(query)
+    return {k: Counts(visits=v, recorded=r, recorded_satisfied=s) for k, v, r, s in rows}
+
+
+async def cadres_by_id(session: AsyncSession, ids: Sequence[int]) -> dict[int, tuple[str, str, str, str]]:
+    """id → (code, name, role, township) for the cadres a report names."""
+    if not ids:
+        return {}
+    query = (
+        select(Cadre.id, Cadre.code, Cadre.name, Cadre.role, Township.name)
+        .join(Township, Township.id == Cadre.township_id)
+        .where(Cadre.id.in_(list(ids)))
+    )
+    return {row[0]: tuple(row[1:]) for row in await session.execute(query)}  # type: ignore[misc]
+
+
+# --- coverage -----------------------------------------------------------------------------------------------
+
+
+@dataclass
+class CoverageCounts:
+    cadre_id: int
+    in_scope: int
+    visited: int
+    left: list[tuple[str, str, str]] = field(default_factory=list)  # (village, 户编号, 户主)
+
+
+def _scope_join(query: Select, scope: str) -> Select:  # type: ignore[type-arg]
+    """Attach each cadre's households: their villages, the households naming them as helper, or the township."""
+    if scope == "villages":
+        return query.outerjoin(cadre_villages, cadre_villages.c.cadre_id == Cadre.id).outerjoin(
+            Household, Household.village_id == cadre_villages.c.village_id
+        )
+    if scope == "helper":
+        return query.outerjoin(Household, Household.helper_id == Cadre.id)
+    return query.outerjoin(Village, Village.township_id == Cadre.township_id).outerjoin(
+        Household, Household.village_id == Village.id
+    )
+
+
+def _visited_in(start: datetime, end: datetime):  # type: ignore[no-untyped-def]
+    return (
+        select(Visit.cadre_id, Visit.household_id)
+        .where(Visit.status == "submitted", Visit.submitted_at >= start, Visit.submitted_at < end)
+        .distinct()
+        .subquery()
+    )
+
+
+async def coverage(
+    session: AsyncSession,
+    cadre_ids: Sequence[int],
+    scope: str,
+    start: datetime,
+    end: datetime,
+    left_limit: int | None,
+) -> dict[int, CoverageCounts]:
+    """For cadres of one scope and period: households in scope, how many they visited, and who is left."""
+    if not cadre_ids:
+        return {}
+    visited = _visited_in(start, end)
+    on_visit = and_(visited.c.cadre_id == Cadre.id, visited.c.household_id == Household.id)
+    query = _scope_join(select(Cadre.id, func.count(Household.id), func.count(visited.c.household_id)), scope)
+    query = query.outerjoin(visited, on_visit).where(Cadre.id.in_(list(cadre_ids))).group_by(Cadre.id)
+    result = {cid: CoverageCounts(cid, n, done) for cid, n, done in await session.execute(query)}
+    if left_limit != 0:
+        for cid, village, code, head in await session.execute(
+            _left_query(cadre_ids, scope, visited, left_limit)
+        ):
+            result[cid].left.append((village, code, head))
+    return result
+
+
+def _left_query(cadre_ids: Sequence[int], scope: str, visited, limit: int | None) -> Select:  # type: ignore[no-untyped-def, type-arg]
+    on_visit = and_(visited.c.cadre_id == Cadre.id, visited.c.household_id == Household.id)
+    rank = func.row_number().over(partition_by=Cadre.id, order_by=Household.code).label("rank")
+    home = Village.__table__.alias("home")
+    inner = _scope_join(select(Cadre.id.label("cadre_id"), Household.id.label("household_id"), rank), scope)
+    inner = (
+        inner.outerjoin(visited, on_visit)
+        .where(Cadre.id.in_(list(cadre_ids)), Household.id.is_not(None), visited.c.household_id.is_(None))
+        .subquery()
+    )
+    query = (
+        select(inner.c.cadre_id, home.c.name, Household.code, Household.head_name)
+        .join(Household, Household.id == inner.c.household_id)
+        .join(home, home.c.id == Household.village_id)
+        .order_by(inner.c.cadre_id, inner.c.rank)
+    )
+    return query if limit is None else query.where(inner.c.rank <= limit)
+
+
+@dataclass(frozen=True)
+class CadreRow:
+    id: int
+    code: str
+    name: str
+    role: str
+    township: str
+
+
+async def cadres_with_roles(session: AsyncSession, roles: Sequence[str], area: Area) -> list[CadreRow]:
+    """Cadres of these roles; with an area, those serving one of its villages or its townships."""
+    query = (
+        select(Cadre.id, Cadre.code, Cadre.name, Cadre.role, Township.name)
+        .join(Township, Township.id == Cadre.township_id)
+        .where(Cadre.role.in_(list(roles)))
+        .order_by(Cadre.code)
+    )
+    if area.village_ids is not None:
+        mine = select(cadre_villages.c.cadre_id).where(cadre_villages.c.village_id.in_(area.village_ids))
+        towns = select(Village.township_id).where(Village.id.in_(area.village_ids))
+        query = query.where(or_(Cadre.id.in_(mine), Cadre.township_id.in_(towns)))
+    return [CadreRow(*row) for row in await session.execute(query)]
+
+
+async def known_roles(session: AsyncSession) -> list[str]:
+    return list((await session.execute(select(Cadre.role).distinct().order_by(Cadre.role))).scalars())
+
+
+# --- households -----------------------------------------------------------------------------------------------
+
+
+def latest_visits(area: Area):  # type: ignore[no-untyped-def]
+    """Each household's most recently submitted visit: its current facts."""
+    rank = func.row_number().over(
+        partition_by=Visit.household_id, order_by=(Visit.submitted_at.desc(), Visit.id.desc())
+    )
+    ranked = (
+        select(Visit.id.label("id"), rank.label("rank"))
+        .join(Household, Household.id == Visit.household_id)
+        .where(Visit.status == "submitted", area.households())
+        .subquery()
+    )
+    return select(ranked.c.id).where(ranked.c.rank == 1).subquery()
+
+
+def _has_code(column: ColumnElement[str | None], code: str) -> ColumnElement[int]:
+    padded = literal(",") + func.coalesce(column, "") + literal(",")
+    return func.coalesce(func.sum(case((padded.like(f"%,{code},%"), 1), else_=0)), 0)
+
+
+async def household_groups(
+    session: AsyncSession, area: Area, unmet_items: Sequence[str], group: str | None
+) -> list[tuple]:  # type: ignore[type-arg]
+    """Per household group: households, each unmet item's count, households with a warning."""
+    latest = latest_visits(area)
+    warned = func.coalesce(func.sum(case((func.coalesce(Visit.warnings, "") != "", 1), else_=0)), 0)
+    query = (
+        select(
+            Visit.household_group,
+            func.count(Visit.id),
+            *(_has_code(Visit.unmet, code) for code in unmet_items),
+            warned,
+        )
+        .join(latest, latest.c.id == Visit.id)
+        .group_by(Visit.household_group)
+    )
+    if group is not None:
+        query = query.where(Visit.household_group == group)
+    return [tuple(row) for row in await session.execute(query)]
+
+
+async def never_visited(session: AsyncSession, area: Area) -> int:
+    submitted = exists().where(Visit.household_id == Household.id, Visit.status == "submitted")
+    query = select(func.count(Household.id)).where(~submitted, area.households())
+    return (await session.execute(query)).scalar_one()
+
+
+async def warning_list(session: AsyncSession, area: Area, group: str | None) -> list[tuple]:  # type: ignore[type-arg]
+    """(township, village, 户编号, 户主, group, per-capita net, warning codes, visit day) per warned household."""
+    latest = latest_visits(area)
+    query = (
+        select(
+            Township.name,
+            Village.name,
+            Household.code,
+            Household.head_name,
+            Visit.household_group,
+            Visit.per_capita_net,
+            Visit.warnings,
+            Visit.submitted_at,
+        )
+        .join(latest, latest.c.id == Visit.id)
+        .join(Household, Household.id == Visit.household_id)
+        .join(Village, Village.id == Household.village_id)
+        .join(Township, Township.id == Village.township_id)
+        .where(func.coalesce(Visit.warnings, "") != "")
+        .order_by(Township.name, Village.name, Household.code)
+    )
+    if group is not None:
+        query = query.where(Visit.household_group == group)
+    return [tuple(row) for row in await session.execute(query)]
+
+
+# --- integrity ---------------------------------------------------------------------------------------------
+
+
+def _submitted_in(start: datetime, end: datetime, area: Area) -> tuple[ColumnElement[bool], ...]:
+    return (
+        Visit.status == "submitted",
+        Visit.submitted_at >= start,
+        Visit.submitted_at < end,
+        area.households(),
+    )
+
+
+_VISIT_CONTEXT = (Township.name, Village.name, Cadre.code, Cadre.name, Household.code, Household.head_name)
+
+
+def _with_context(query: Select) -> Select:  # type: ignore[type-arg]
+    return (
+        query.join(Household, Household.id == Visit.household_id)
+        .join(Village, Village.id == Household.village_id)
+        .join(Township, Township.id == Village.township_id)
+        .join(Cadre, Cadre.id == Visit.cadre_id)
+    )
+
+
+async def short_visits(
+    session: AsyncSession, start: datetime, end: datetime, area: Area, min_seconds: float
+) -> list[tuple]:  # type: ignore[type-arg]
+    took = seconds_between(Visit.started_at, Visit.submitted_at)
+    query = _with_context(select(*_VISIT_CONTEXT, Visit.submitted_at, took)).where(
+        *_submitted_in(start, end, area), took < min_seconds
+    )
+    return [tuple(row) for row in await session.execute(query.order_by(Visit.submitted_at))]
+
+
+async def far_visit_candidates(
+    session: AsyncSession, start: datetime, end: datetime, area: Area, degrees: float
+) -> list[tuple]:  # type: ignore[type-arg]
+    """Visits whose fix may be further than the threshold (plain degree distance above the bound);
+    the caller measures these few exactly."""
+    dlat = Visit.lat - Household.lat
+    dlon = Visit.lon - Household.lon
+    query = _with_context(
+        select(*_VISIT_CONTEXT, Visit.submitted_at, Visit.lat, Visit.lon, Household.lat, Household.lon)
+    ).where(
+        *_submitted_in(start, end, area),
+        Visit.lat.is_not(None),
+        Household.lat.is_not(None),
+        dlat * dlat + dlon * dlon > degrees * degrees,
+    )
+    return [tuple(row) for row in await session.execute(query.order_by(Visit.submitted_at))]
+
+
+async def visit_bursts(
+    session: AsyncSession, start: datetime, end: datetime, area: Area, visits: int, seconds: float
+) -> list[tuple[int, datetime, datetime]]:
+    """(cadre id, first, last) for every visit that closes a run of `visits` within `seconds`."""
+    earlier = func.lag(Visit.submitted_at, visits - 1, type_=Visit.submitted_at.type).over(
+        partition_by=Visit.cadre_id, order_by=(Visit.submitted_at, Visit.id)
+    )
+    ranked = (
+        select(Visit.cadre_id, Visit.submitted_at, earlier.label("earlier"))
+        .join(Household, Household.id == Visit.household_id)
+        .where(*_submitted_in(start, end, area))
+        .subquery()
+    )
+    span = seconds_between(ranked.c.earlier, ranked.c.submitted_at)
+    query = (
+        select(ranked.c.cadre_id, ranked.c.earlier, ranked.c.submitted_at)
+        .where(ranked.c.earlier.is_not(None), span <= seconds)
+        .order_by(ranked.c.cadre_id, ranked.c.submitted_at)
+    )
+    return [tuple(row) for row in await session.execute(query)]  # type: ignore[misc]
+
+
+async def visits_between(session: AsyncSession, cadre_id: int, first: datetime, last: datetime) -> int:
+    query = select(func.count(Visit.id)).where(
+        Visit.cadre_id == cadre_id,
+        Visit.status == "submitted",
+        Visit.submitted_at >= first,
+        Visit.submitted_at <= last,
+    )
+    return (await session.execute(query)).scalar_one()
+
+
+async def identical_answers(
+    session: AsyncSession, start: datetime, end: datetime, area: Area, min_households: int
+) -> list[tuple]:  # type: ignore[type-arg]
+    """Visits whose answer set (survey.integrity.answers_digest) other households share, grouped by digest."""
+    shared = (
+        select(Visit.answers_digest)
+        .join(Household, Household.id == Visit.household_id)
+        .where(*_submitted_in(start, end, area), Visit.answers_digest.is_not(None))
+        .group_by(Visit.answers_digest)
+        .having(func.count(func.distinct(Visit.household_id)) >= min_households)
+    )
+    query = _with_context(select(Visit.answers_digest, *_VISIT_CONTEXT, Visit.submitted_at)).where(
+        *_submitted_in(start, end, area), Visit.answers_digest.in_(shared)
+    )
+    return [
+        tuple(row) for row in await session.execute(query.order_by(Visit.answers_digest, Visit.submitted_at))
+    ]
+
+
+async def closed_without_decision(
+    session: AsyncSession, start: datetime, end: datetime, area: Area
+) -> list[tuple]:  # type: ignore[type-arg]
+    """Escalated problems (not resolved on site) closed in [start, end) with no meeting decision recorded."""
+    query = (
+        select(
+            Township.name,
+            Village.name,
+            Cadre.code,
+            Cadre.name,
+            Household.code,
+            Household.head_name,
+            Problem.closed_at,
+            Problem.id,
+            Problem.category,
+        )
+        .join(Household, Household.id == Problem.household_id)
+        .join(Village, Village.id == Household.village_id)
+        .join(Township, Township.id == Village.township_id)
+        .outerjoin(Cadre, Cadre.id == Problem.raised_by_id)
+        .where(
+            Problem.status == "closed",
+            Problem.resolved_on_site.is_(False),
+            Problem.decided_at.is_(None),
+            Problem.closed_at >= start,
+            Problem.closed_at < end,
+            area.households(),
+        )
+        .order_by(Problem.closed_at)
+    )
+    return [tuple(row) for row in await session.execute(query)]
+
+
+# --- problems per month -------------------------------------------------------------------------------------
+
+
+async def problems_per_month(
+    session: AsyncSession, bounds: Sequence[datetime], area: Area
+) -> list[tuple[int, int]]:
+    """(opened, closed) in each [bounds[i], bounds[i+1]): one pass, boundaries computed in local time."""
+
+    def count_in(column: ColumnElement[datetime | None], lo: datetime, hi: datetime) -> ColumnElement[int]:
+        return func.coalesce(func.sum(case((and_(column >= lo, column < hi), 1), else_=0)), 0)
+
+    months = list(pairwise(bounds))
+    measures = [count_in(Problem.created_at, lo, hi) for lo, hi in months] + [
+        count_in(Problem.closed_at, lo, hi) for lo, hi in months
+    ]
+    query = (
+        select(*measures)
+        .select_from(Problem)
+        .join(Household, Household.id == Problem.household_id)
+        .where(
+            area.households(),
+            or_(
+                and_(Problem.created_at >= bounds[0], Problem.created_at < bounds[-1]),
+                and_(Problem.closed_at >= bounds[0], Problem.closed_at < bounds[-1]),
+            ),
+        )
+    )
+    row = (await session.execute(query)).one()
+    return list(zip(row[: len(months)], row[len(months) :], strict=True))
