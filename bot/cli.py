@@ -510,5 +510,177 @@ def poll_send(township: str | None, village: str | None, dry_run: bool) -> None:
         click.echo(f"{area}：已排队 {result.queued} 条满意度短信；跳过 {skipped} 户（{why or '无'}）。")
 
 
+# --- reports (indicators.md) ---------------------------------------------------------------------------------
+
+TABLE_FORMATS = ("table", "csv", "xlsx")
+CHART_FORMATS = ("table", "csv", "xlsx", "png")
+
+
+def _format_option(formats: tuple[str, ...]) -> Any:
+    return click.option(
+        "--format",
+        "fmt",
+        type=click.Choice(formats),
+        default="table",
+        show_default=True,
+        help="table on screen, csv (UTF-8 with BOM), xlsx" + (", png chart" if "png" in formats else ""),
+    )
+
+
+_output_option = click.option(
+    "--output",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="file to write (csv and table go to standard output without it; xlsx and png get a default name)",
+)
+_period_option = click.option(
+    "--period",
+    help="2026-11 (month), 2026Q4 (quarter), 2026H2 (half-year), 2026 (year); default: the current one",
+)
+_township_option = click.option("--township", help="乡镇 (roster name)")
+_village_option = click.option("--village", help="行政村 (roster name)")
+
+
+def _report(build: Any, fmt: str, output: Path | None, period_label: str = "") -> None:
+    """Build a report with a fresh context, then show or write it; bad input is one line on standard error."""
+    from datetime import UTC, datetime
+
+    from bot.report_output import emit
+    from bot.reports import Context, ReportError
+    from storage.db import Database
+
+    conf = settings()
+    ctx = Context(conf, datetime.now(UTC))
+
+    async def go() -> Any:
+        db = Database(conf.db_url)
+        try:
+            return await build(db, ctx)
+        finally:
+            await db.close()
+
+    try:
+        report = run(go())
+    except ReportError as exc:
+        raise Failure(str(exc)) from exc
+    stdout = click.get_text_stream("stdout")
+    written = emit(report, fmt, output, stdout, period_label)
+    if written is not None:
+        if not report.rows:
+            click.echo(report.empty)
+        click.echo(("wrote " if ctx.locale == "en" else "已写入 ") + str(written.resolve()))
+
+
+@main.group()
+def report() -> None:
+    """Reports 报表: satisfaction, coverage, households, integrity, problems (table, csv, xlsx, png)."""
+
+
+@report.command(name="satisfaction")
+@click.option(
+    "--by", type=click.Choice(["village", "township", "cadre"]), default="village", show_default=True
+)
+@_period_option
+@_township_option
+@_village_option
+@_format_option(CHART_FORMATS)
+@_output_option
+def report_satisfaction(
+    by: str, period: str | None, township: str | None, village: str | None, fmt: str, output: Path | None
+) -> None:
+    """群众满意度: villagers' SMS answers beside the visit-recorded ones, with n, intervals and the gap."""
+
+    async def build(db: Any, ctx: Any) -> Any:
+        from bot import reports
+
+        chosen = reports.period_from(period, ctx.settings.poll_period, ctx)
+        area = await reports.area_from(db, township, village, ctx)
+        return await reports.satisfaction(db, ctx, by, chosen, area)
+
+    _report(build, fmt, output, period or "")
+
+
+@report.command(name="coverage")
+@click.option("--role", help="roster role, e.g. 第一书记 (default: every role with a visit target)")
+@_period_option
+@_township_option
+@_format_option(CHART_FORMATS)
+@_output_option
+def report_coverage(
+    role: str | None, period: str | None, township: str | None, fmt: str, output: Path | None
+) -> None:
+    """入户率: per cadre, households in scope, visited in the role's period, and who is left."""
+
+    async def build(db: Any, ctx: Any) -> Any:
+        from bot import reports
+
+        roles = reports.role_from(role, ctx)
+        chosen = None if period is None else reports.period_from(period, "quarter", ctx)
+        area = await reports.area_from(db, township, None, ctx)
+        return await reports.coverage(db, ctx, roles, chosen, area, full_lists=fmt in ("csv", "xlsx"))
+
+    _report(build, fmt, output, period or "")
+
+
+@report.command(name="households")
+@click.option("--group", help="四类人群: 政策兜底, 重点帮扶, 脱贫达标, 巩固提升")
+@click.option("--warning", is_flag=True, help="list the 返贫预警 households with their reasons")
+@_township_option
+@_village_option
+@_format_option(TABLE_FORMATS)
+@_output_option
+def report_households(
+    group: str | None, warning: bool, township: str | None, village: str | None, fmt: str, output: Path | None
+) -> None:
+    """Household groups, unmet 两不愁三保障/饮水 items, and the 返贫预警 list (each household's latest visit)."""
+
+    async def build(db: Any, ctx: Any) -> Any:
+        from bot import reports
+
+        chosen = reports.group_from(group, ctx)
+        area = await reports.area_from(db, township, village, ctx)
+        if warning:
+            return await reports.warnings(db, ctx, chosen, area)
+        return await reports.households(db, ctx, chosen, area)
+
+    _report(build, fmt, output)
+
+
+@report.command(name="integrity")
+@_period_option
+@_township_option
+@_format_option(TABLE_FORMATS)
+@_output_option
+def report_integrity(period: str | None, township: str | None, fmt: str, output: Path | None) -> None:
+    """数据真实性提示: short visits, far locations, bursts, identical answers, satisfaction gaps, closures
+    without a decision. Flags to check, never verdicts (thresholds: ZOUFANG_INTEGRITY_*)."""
+
+    async def build(db: Any, ctx: Any) -> Any:
+        from bot import reports
+
+        chosen = reports.period_from(period, "quarter", ctx)
+        area = await reports.area_from(db, township, None, ctx)
+        return await reports.integrity(db, ctx, chosen, area)
+
+    _report(build, fmt, output, period or "")
+
+
+@report.command(name="problems")
+@click.option("--period", help="a year (2026), half-year, quarter or month; default: the current year")
+@_township_option
+@_format_option(CHART_FORMATS)
+@_output_option
+def report_problems(period: str | None, township: str | None, fmt: str, output: Path | None) -> None:
+    """Problems opened and closed (销号) per month."""
+
+    async def build(db: Any, ctx: Any) -> Any:
+        from bot import reports
+
+        chosen = reports.period_from(period, "year", ctx)
+        area = await reports.area_from(db, township, None, ctx)
+        return await reports.problems(db, ctx, chosen, area)
+
+    _report(build, fmt, output, period or "")
+
+
 if __name__ == "__main__":
     main()

@@ -15,6 +15,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from survey.facts import Lines
+from survey.integrity import Thresholds
 
 DEFAULT_DB_URL = "sqlite+aiosqlite:///zoufang.db"
 SECRETS = ("TELEGRAM_BOT_TOKEN", "TELEGRAM_WEBHOOK_SECRET", "TWILIO_AUTH_TOKEN")
@@ -38,6 +39,17 @@ class Settings:
     income_line: Decimal = Decimal(3600)
     monitoring_line: Decimal = Decimal(5000)
     count_guaranteed: bool = False
+    satisfaction_target: float = 0.9  # the seeds' ≥ 90%
+    # the visit period of the roles the seeds give no figure for (indicators.md): month|quarter|half|year
+    helper_period: str = "quarter"  # 帮扶责任人
+    village_secretary_period: str = "year"  # 村党支部书记
+    township_secretary_period: str = "year"  # 乡镇党委书记
+    # integrity flags (report integrity): thresholds, never verdicts
+    integrity_min_visit_minutes: float = 10.0
+    integrity_max_distance_m: float = 1000.0
+    integrity_burst_visits: int = 3
+    integrity_burst_minutes: float = 15.0
+    integrity_satisfaction_gap: float = 20.0  # percentage points, visit-recorded above SMS
     telegram_bot_token: str = ""
     telegram_api_base: str = "https://api.telegram.org"
     telegram_webhook_secret: str = ""
@@ -60,6 +72,24 @@ class Settings:
     @property
     def lines(self) -> Lines:
         return Lines(self.income_line, self.monitoring_line, self.count_guaranteed)
+
+    @property
+    def role_periods(self) -> dict[str, str]:
+        return {
+            "帮扶责任人": self.helper_period,
+            "村党支部书记": self.village_secretary_period,
+            "乡镇党委书记": self.township_secretary_period,
+        }
+
+    @property
+    def integrity(self) -> Thresholds:
+        return Thresholds(
+            min_visit_minutes=self.integrity_min_visit_minutes,
+            max_distance_m=self.integrity_max_distance_m,
+            burst_visits=self.integrity_burst_visits,
+            burst_minutes=self.integrity_burst_minutes,
+            satisfaction_gap_points=self.integrity_satisfaction_gap,
+        )
 
     def env_names(self) -> dict[str, str]:
         """Setting → the environment variable that sets it."""
@@ -112,6 +142,8 @@ def load_settings(environ: Mapping[str, str] | None = None, dotenv: Path | None 
 def _convert(name: str, type_name: str, raw: str) -> object:
     if type_name == "bool":
         return _boolean(name, raw)
+    if type_name == "int":
+        return _whole(name, raw)
     if type_name not in ("Decimal", "float"):
         return raw.strip()
     try:
@@ -121,6 +153,13 @@ def _convert(name: str, type_name: str, raw: str) -> object:
     if not number.is_finite() or number < 0:
         raise SettingsError(f"{_env_name(name)}={raw!r}: not a non-negative number")
     return number if type_name == "Decimal" else float(number)
+
+
+def _whole(name: str, raw: str) -> int:
+    text = raw.strip()
+    if not text.isdigit() or int(text) < 1:
+        raise SettingsError(f"{_env_name(name)}={raw!r}: not a whole number of at least 1")
+    return int(text)
 
 
 def _boolean(name: str, raw: str) -> bool:
@@ -141,6 +180,17 @@ def _validate(settings: Settings) -> None:
         raise SettingsError(f"ZOUFANG_LOCALE={settings.locale!r}: use zh_CN or en")
     if settings.poll_period not in ("month", "quarter", "half", "year"):
         raise SettingsError(f"ZOUFANG_POLL_PERIOD={settings.poll_period!r}: use month, quarter, half or year")
+    for name in ("helper_period", "village_secretary_period", "township_secretary_period"):
+        if getattr(settings, name) not in ("month", "quarter", "half", "year"):
+            raise SettingsError(
+                f"{_env_name(name)}={getattr(settings, name)!r}: use month, quarter, half or year"
+            )
+    if not 0 < settings.satisfaction_target <= 1:
+        raise SettingsError(
+            f"ZOUFANG_SATISFACTION_TARGET={settings.satisfaction_target!r}: a fraction between 0 and 1, e.g. 0.9"
+        )
+    if settings.integrity_burst_visits < 2:
+        raise SettingsError("ZOUFANG_INTEGRITY_BURST_VISITS: at least 2 visits make a burst")
     try:
         settings.after_visit_time  # noqa: B018 - parse it now, not at the first submitted visit
     except ValueError as exc:

@@ -1,0 +1,199 @@
+"""`zoufang report …` through the real command: formats, files read back, bad input, and what it imports."""
+
+from __future__ import annotations
+
+import csv
+import io
+import subprocess
+import sys
+import time
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from openpyxl import load_workbook
+
+from storage.db import Database
+from tests.cli_support import clean_env, ok, zoufang
+from tests.report_data import add_poll, add_visit, hh, local
+
+pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
+
+
+@pytest.fixture
+async def county(roster: Database, db_path: Path) -> Path:
+    """The demo roster with a quarter's worth of SMS answers and visits in 2026Q4."""
+    for n in range(1, 12):
+        await add_poll(roster, hh(n), local("2026-10-15 10:00"), "不满意" if n == 1 else "满意")
+    for n in range(67, 70):
+        await add_poll(roster, hh(n), local("2026-10-15 10:00"), None)
+    for n in range(1, 6):
+        await add_visit(roster, hh(n), "GB001", local("2026-10-10 09:00") + timedelta(hours=n))
+    return db_path
+
+
+def env_for(db_path: Path, **extra: str) -> dict[str, str]:
+    return clean_env(db_path.parent, ZOUFANG_DB_URL=f"sqlite+aiosqlite:///{db_path}", **extra)
+
+
+def run(db_path: Path, *args: str, **extra: str) -> subprocess.CompletedProcess[str]:
+    return zoufang(db_path.parent, *args, env=env_for(db_path, **extra))
+
+
+def test_table_on_screen_names_the_period_and_rates(county: Path):
+    out = ok(run(county, "report", "satisfaction", "--period", "2026Q4")).stdout
+    assert "群众满意度（2026Q4，按行政村）" in out
+    assert "新华村" in out
+    assert "11/11*" in out  # answered/sent, starred: a small sample
+    assert "Wilson" in out
+
+
+def test_csv_has_a_bom_and_exactly_one_header_row(county: Path):
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "bot.cli",
+            "report",
+            "satisfaction",
+            "--period",
+            "2026Q4",
+            "--by",
+            "township",
+            "--format",
+            "csv",
+        ],
+        cwd=county.parent,
+        env=env_for(county),
+        capture_output=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr.decode()
+    assert result.stdout.startswith(b"\xef\xbb\xbf")
+    rows = list(csv.reader(io.StringIO(result.stdout.decode("utf-8-sig"))))
+    header, body = rows[0], rows[1:]
+    assert header[:2] == ["乡镇", "短信发出"]
+    assert all(row[0] != "乡镇" for row in body)
+    by_town = {row[0]: dict(zip(header, row, strict=True)) for row in body}
+    assert by_town["东风镇"]["短信满意度"] == "90.9%"  # 10 of 11
+    assert by_town["东风镇"]["短信小样本"] == "是"
+    assert by_town["福顺乡"]["短信满意度"] == ""  # 3 sent, none answered: no rate, not 0%
+    assert by_town["福顺乡"]["短信回复率"] == "0.0%"
+    assert by_town["合计"]["走访n"] == "5"
+
+
+def test_xlsx_read_back(county: Path, tmp_path: Path):
+    target = tmp_path / "满意度.xlsx"
+    result = ok(
+        run(
+            county,
+            "report",
+            "satisfaction",
+            "--period",
+            "2026Q4",
+            "--format",
+            "xlsx",
+            "--output",
+            str(target),
+        )
+    )
+    assert str(target) in result.stdout
+    book = load_workbook(target)
+    assert len(book.sheetnames) == 1
+    sheet = book.active
+    assert sheet.freeze_panes == "A2"
+    header = [c.value for c in sheet[1]]
+    assert header[:3] == ["乡镇", "行政村", "短信发出"]
+    rows = {r[1]: dict(zip(header, r, strict=True)) for r in sheet.iter_rows(min_row=2, values_only=True)}
+    xinhua = rows["新华村"]
+    assert xinhua["短信满意度"] == pytest.approx(10 / 11)  # numbers stay numbers
+    assert xinhua["短信n"] == 11
+    assert sheet.cell(row=2, column=header.index("短信满意度") + 1).number_format == "0.0%"
+    assert sheet.column_dimensions["A"].width >= 6
+
+
+def test_png_is_drawn_with_a_cjk_font(county: Path, tmp_path: Path):
+    target = tmp_path / "sat.png"
+    result = ok(
+        run(
+            county, "report", "satisfaction", "--period", "2026Q4", "--format", "png", "--output", str(target)
+        )
+    )
+    assert target.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "missing" not in result.stderr  # matplotlib warns "Glyph … missing from font" for each empty box
+    coverage = tmp_path / "cov.png"
+    ok(run(county, "report", "coverage", "--format", "png", "--output", str(coverage)))
+    assert coverage.stat().st_size > 5000
+
+
+def test_every_report_answers_in_each_format(county: Path, tmp_path: Path):
+    for name, formats in (
+        ("satisfaction", ("table", "csv", "xlsx", "png")),
+        ("coverage", ("table", "csv", "xlsx", "png")),
+        ("households", ("table", "csv", "xlsx")),
+        ("integrity", ("table", "csv", "xlsx")),
+        ("problems", ("table", "csv", "xlsx", "png")),
+    ):
+        for fmt in formats:
+            out = tmp_path / f"{name}.{fmt}"
+            ok(run(county, "report", name, "--format", fmt, "--output", str(out)))
+            assert out.stat().st_size > 0, (name, fmt)
+
+
+def test_empty_period_says_so_and_exits_zero(county: Path, tmp_path: Path):
+    result = ok(run(county, "report", "satisfaction", "--period", "2025-03"))
+    assert "2025-03 没有短信回复，也没有走访记录" in result.stdout
+    out = tmp_path / "empty.csv"
+    result = ok(
+        run(county, "report", "integrity", "--period", "2025", "--format", "csv", "--output", str(out))
+    )
+    assert "没有需要核实的提示" in result.stdout
+    assert out.read_text(encoding="utf-8-sig").splitlines() == ["提示,乡镇,行政村,干部,农户,时间,情况"]
+
+
+@pytest.mark.parametrize(
+    ("args", "listed"),
+    [
+        (("report", "satisfaction", "--period", "2026Q5"), "2026H2"),
+        (("report", "satisfaction", "--township", "西山乡"), "东风镇、福顺乡"),
+        (("report", "coverage", "--role", "村长"), "第一书记"),
+        (("report", "households", "--group", "贫困户"), "政策兜底"),
+    ],
+)
+def test_bad_input_is_one_line_listing_what_exists(county: Path, args: tuple[str, ...], listed: str):
+    result = run(county, *args)
+    assert result.returncode == 1
+    assert result.stdout == ""
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and listed in lines[0], result.stderr
+
+
+def test_english_headers_with_the_english_locale(county: Path):
+    out = ok(run(county, "report", "coverage", "--format", "csv", ZOUFANG_LOCALE="en")).stdout
+    assert out.lstrip("\ufeff").startswith("cadre id,name,role,township,period")
+
+
+def test_help_is_quick_and_reports_load_no_bot_libraries(county: Path):
+    started = time.perf_counter()
+    ok(run(county, "report", "--help"))
+    assert (
+        time.perf_counter() - started < 5
+    )  # generous for a loaded CI machine; benchmarks/reports.py measures it
+    probe = (
+        "import sys\n"
+        "from bot.cli import main\n"
+        "try:\n"
+        "    main(['report', 'satisfaction', '--period', '2026Q4'], standalone_mode=False)\n"
+        "finally:\n"
+        "    print('LOADED', sorted(m for m in ('aiogram', 'twilio', 'aiohttp') if m in sys.modules))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", probe],
+        cwd=county.parent,
+        env=env_for(county),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "LOADED []" in result.stdout
