@@ -21,6 +21,7 @@ from storage.models import Answer, Household, Problem, Visit, WorkLogEntry
 from storage.rollups import household_groups, warning_households
 from storage.visits import cadre_by_code, households_in_scope
 from survey import engine
+from survey.integrity import answers_digest
 from survey.script import load_script
 
 SCRIPT = load_script()
@@ -104,6 +105,10 @@ async def test_submission_stores_typed_answers_problems_facts_and_work_log(roste
         assert float(visit.per_capita_net) == pytest.approx(5833.33)
         assert visit.household_group == "safety_net"
         assert visit.unmet == "housing,water" and "unmet_needs" in visit.warnings
+        # the fingerprint the integrity report compares across households (location left out)
+        answers = json.loads(visit.session)["answers"]
+        assert visit.answers_digest == answers_digest(answers)
+        assert visit.answers_digest == answers_digest({**answers, "location": {"lat": 0.0, "lon": 0.0}})
         rows = (await s.execute(select(Answer).where(Answer.visit_id == visit.id))).scalars().all()
         by_field = {}
         for row in rows:
