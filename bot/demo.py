@@ -13,37 +13,29 @@ import tempfile
 from collections.abc import Iterator
 from contextlib import closing
 from dataclasses import dataclass, replace
-from datetime import datetime, timedelta
+from datetime import datetime, time, timedelta, tzinfo
 from pathlib import Path
 from typing import TextIO
 
 from aiohttp.test_utils import TestClient, TestServer
-from rich.console import Console as RichConsole
-from rich.table import Table
 from sqlalchemy import func, select
 from twilio.request_validator import RequestValidator
 
+from bot import reports
 from bot.app import SMS_CLOCK, SMS_INBOUND, make_app
 from bot.flows.poll import send_polls
 from bot.flows.visit import VisitFlow
+from bot.report_output import print_table
+from bot.reports import Context
 from bot.roster_files import import_file
 from bot.settings import Settings
 from storage.db import Database, sqlite_url
 from storage.migrate import upgrade
 from storage.models import Cadre, Household, OutboxMessage, Poll, utcnow
-from storage.rollups import (
-    cadre_coverage,
-    household_groups,
-    problems_by_township,
-    recorded_satisfaction,
-    sms_satisfaction,
-    warning_households,
-)
+from storage.reports import Area
 from storage.visits import cadre_by_code, households_in_scope
-from survey.facts import GROUP_LABELS, GROUPS, WARNING_LABELS
-from survey.periods import ROLES, coverage_target, current_period
+from survey.periods import coverage_target, current_period
 from survey.script import load_script
-from survey.stats import Rate, rate
 
 COUNTY = "示范县"
 TOWNSHIPS = {"东风镇": ["新华村", "永安村", "红旗村"], "福顺乡": ["福顺村", "前进村", "长胜村"]}
@@ -292,22 +284,70 @@ async def run_demo(settings: Settings, db_path: Path | None, *, visits: int, see
 async def _walk_visits(db: Database, settings: Settings, rng: random.Random, visits: int) -> int:
     """Every visit typed answer by answer through the flow, one after another (SQLite has one writer; running
     cadres side by side only queues them, which measured slower)."""
-    flow = VisitFlow(db, load_script(settings.script or None), settings)
+    clock = FieldClock.before(utcnow(), settings, visits)
+    flow = VisitFlow(db, load_script(settings.script or None), settings, clock=clock)
     plan = await _visit_plan(db, rng, visits)
     done = 0
     for n, (cadre, household) in enumerate(plan):
         inputs = visit_inputs(rng, household, open_problem=n < len(TOWNSHIPS))
-        done += await _walk_one(flow, cadre, household, inputs)
+        done += await _walk_one(flow, clock, cadre, household, inputs)
+        clock.walk_to_next_household()
     return done
 
 
-async def _walk_one(flow: VisitFlow, cadre: Cadre, household: Household, inputs: list[str]) -> bool:
+async def _walk_one(
+    flow: VisitFlow, clock: FieldClock, cadre: Cadre, household: Household, inputs: list[str]
+) -> bool:
     outcome = await flow.start(cadre, household, channel="demo")
     for text in inputs:
+        clock.think()
         outcome = await flow.answer(outcome.visit_id, text)
         if outcome.reply.error is not None:
             raise RuntimeError(f"demo input {text!r} refused: {outcome.text}")
     return outcome.finished
+
+
+class FieldClock:
+    """The visits' clock: cadres in the field, an answer every ~40 s and half an hour's walk between households,
+    in working hours (08:30–17:30 local) over the days before today, inside the current quarter. Walked at
+    machine speed, every visit would take no time and the integrity report would rightly flag them all."""
+
+    ANSWER = timedelta(seconds=40)
+    WALK = timedelta(minutes=30)
+    ANSWERS_PER_VISIT = 32
+    DAY_STARTS, DAY_ENDS = time(8, 30), time(17, 30)
+
+    def __init__(self, start: datetime, answer: timedelta, walk: timedelta, tz: tzinfo | None) -> None:
+        self.now, self.answer, self.walk, self.tz = start, answer, walk, tz
+
+    @classmethod
+    def before(cls, now: datetime, settings: Settings, visits: int) -> FieldClock:
+        tz = settings.tz
+        quarter = current_period("quarter", now, tz)
+        first_day = max(quarter.start, now.astimezone(tz).date() - timedelta(days=7))
+        start = datetime.combine(first_day, cls.DAY_STARTS, tzinfo=tz)
+        per_day = (cls.DAY_ENDS.hour - cls.DAY_STARTS.hour) * 60 // 51  # ~51 minutes a visit with the walk
+        if start + timedelta(days=-(-visits // per_day)) <= now:
+            return cls(start, cls.ANSWER, cls.WALK, tz)
+        # A quarter only hours or days old: squeeze the visits into the time it has had, around the clock.
+        start = quarter.starts_at(tz)
+        slot = (now - start) / max(visits, 1)
+        answer = min(cls.ANSWER, slot / (2 * cls.ANSWERS_PER_VISIT))
+        return cls(start, answer, slot - answer * cls.ANSWERS_PER_VISIT, None)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def think(self) -> None:
+        self.now += self.answer
+
+    def walk_to_next_household(self) -> None:
+        self.now += max(self.walk, timedelta(0))
+        if self.tz is None:
+            return
+        local = self.now.astimezone(self.tz)
+        if local.time() >= self.DAY_ENDS:
+            self.now = datetime.combine(local.date() + timedelta(days=1), self.DAY_STARTS, tzinfo=self.tz)
 
 
 async def _visit_plan(db: Database, rng: random.Random, visits: int) -> list[tuple[Cadre, Household]]:
@@ -446,115 +486,24 @@ def inbound_form(
 async def _print_summary(
     db: Database, settings: Settings, counts: DemoCounts, done: int, outbox: int, out: TextIO
 ) -> None:
-    console = RichConsole(file=out, width=100, color_system=None, force_terminal=False)
-    now = utcnow()
-    tz = settings.tz
-    console.print(
+    """The headline figures, printed by the same report builders as `zoufang report …`."""
+    out.write(
         f"示范县：{len(TOWNSHIPS)} 个乡镇，{sum(map(len, TOWNSHIPS.values()))} 个行政村，"
-        f"{counts.households} 户，{counts.cadres} 名干部"
+        f"{counts.households} 户，{counts.cadres} 名干部\n"
+        f"完成走访：{done} 次（全部经由走访引擎逐题录入）\n"
+        f"短信已写入发件箱（演示不发送）：{outbox} 条\n"
     )
-    console.print(f"完成走访：{done} 次（全部经由走访引擎逐题录入）")
-    console.print(f"短信已写入发件箱（演示不发送）：{outbox} 条")
-    async with db.session() as s:
-        console.print(await _coverage_table(s, now, tz))
-        quarter = current_period("quarter", now, tz)
-        start, end = quarter.starts_at(tz), quarter.ends_at(tz)
-        answers = await recorded_satisfaction(s, start, end)
-        sms = await sms_satisfaction(s, start, end)
-        console.print(_satisfaction_table(answers, sms, quarter.label))
-        console.print(_groups_table(await household_groups(s)))
-        console.print(_warnings_table(await warning_households(s)))
-        console.print(_problems_table(await problems_by_township(s)))
-
-
-async def _coverage_table(s: object, now: object, tz: object) -> Table:
-    table = Table(title="入户率（按角色，对照目标）")
-    for column in ("角色", "考核周期", "应走访户", "已走访户", "入户率", "目标"):
-        table.add_column(column)
-    cadres = list((await s.execute(select(Cadre).order_by(Cadre.id))).scalars())  # type: ignore[attr-defined]
-    for role in ROLES:
-        target = coverage_target(role)
-        if target.period_kind is None:
-            continue
-        period = current_period(target.period_kind, now, tz)  # type: ignore[arg-type]
-        rows = [
-            await cadre_coverage(s, c, target.scope, period.starts_at(tz), period.ends_at(tz))  # type: ignore[arg-type]
-            for c in cadres
-            if c.role == role
-        ]
-        in_scope, visited = sum(r.in_scope for r in rows), sum(r.visited for r in rows)
-        share = f"{visited / in_scope:.1%}" if in_scope else "—"
-        table.add_row(role, period.label, str(in_scope), str(visited), share, f"{target.rate:.0%}")
-    return table
-
-
-def _satisfaction_table(answers: dict[str, int], sms: dict, label: str) -> Table:
-    """满意度对照: villagers' SMS replies beside the answers recorded in visits, and the gap in points."""
-    recorded_n = sum(answers.values())
-    recorded = rate(answers.get("满意", 0) + answers.get("基本满意", 0), recorded_n)
-    by_sms = rate(sms["satisfied"], sms["answered"])
-    table = Table(title="满意度对照（本季度）")
-    for column in (
-        "来源",
-        "满意/基本/不满意",
-        "n",
-        "回复率",
-        "满意度",
-        "95% 区间",
-        "目标 90%",
-    ):
-        table.add_column(column)
-    response = (
-        f"{sms['answered'] / sms['polled']:.1%}（{sms['answered']}/{sms['polled']}）"
-        if sms["polled"]
-        else "—"
-    )
-    table.add_row("村民短信", *_counts(sms), str(by_sms.n), response, *_rate_cells(by_sms))
-    table.add_row("走访记录", *_counts(answers), str(recorded.n), "—", *_rate_cells(recorded))
-    states = sms["states"]
-    unanswered = sms["polled"] - sms["answered"] - states.get("opted_out", 0)
-    caption = f"{label}；短信：退订 {states.get('opted_out', 0)} 户，未回复或未答清 {unanswered} 户"
-    if by_sms.value is not None and recorded.value is not None:
-        caption += f"；差距（村民短信 − 走访记录）：{(by_sms.value - recorded.value) * 100:+.1f} 个百分点"
-    table.caption = caption
-    return table
-
-
-def _counts(answers: dict) -> list[str]:
-    return ["/".join(str(answers.get(k, 0)) for k in ("满意", "基本满意", "不满意"))]
-
-
-def _rate_cells(result: Rate) -> list[str]:
-    interval = f"{result.low:.1%}–{result.high:.1%}" if result.n else "—"
-    verdict = {True: "达标", False: "未达标", None: "无数据"}[result.meets(0.9)]
-    if result.small_sample and result.n:
-        verdict += "（样本少于30）"
-    return [f"{result.value:.1%}" if result.value is not None else "—", interval, verdict]
-
-
-def _groups_table(groups: dict[str, int]) -> Table:
-    table = Table(title="四类人群（按各户最近一次走访）")
-    table.add_column("类别")
-    table.add_column("户数")
-    for group in GROUPS:
-        table.add_row(GROUP_LABELS[group], str(groups.get(group, 0)))
-    return table
-
-
-def _warnings_table(rows: list[tuple[str, str, str, str]]) -> Table:
-    table = Table(title=f"返贫预警户（{len(rows)} 户）")
-    for column in ("行政村", "户主", "户编号", "预警原因"):
-        table.add_column(column)
-    for village, head, code, warnings in rows:
-        reasons = "、".join(WARNING_LABELS[w] for w in warnings.split(",") if w in WARNING_LABELS)
-        table.add_row(village, head, code, reasons)
-    return table
-
-
-def _problems_table(rows: list[tuple[str, int, int]]) -> Table:
-    table = Table(title="问题化解（按乡镇）")
-    for column in ("乡镇", "未化解（待专题党委会研究）", "已化解"):
-        table.add_column(column)
-    for township, open_count, closed in rows:
-        table.add_row(township, str(open_count), str(closed))
-    return table
+    ctx = Context(settings, utcnow())
+    quarter = current_period("quarter", ctx.now, settings.tz)
+    shown = [
+        await reports.coverage(db, ctx, ["第一书记"], None, Area(), full_lists=False),
+        await reports.satisfaction(db, ctx, "township", quarter, Area()),
+        await reports.households(db, ctx, None, Area()),
+        await reports.warnings(db, ctx, None, Area()),
+        await reports.problems_by_township(db, ctx, quarter, Area()),
+        await reports.integrity(db, ctx, quarter, Area()),
+    ]
+    for report in shown:
+        out.write("\n")
+        print_table(report, out)
+    out.write("\n更多报表：zoufang report --help（表格、CSV、XLSX、图表）\n")

@@ -22,7 +22,7 @@ class Column:
     key: str
     zh: str
     en: str
-    kind: str = "text"  # text | int | pct | points | flag | interval (screen: row[key] is (low, high))
+    kind: str = "text"  # text | int | yuan | pct | points | flag | interval (screen: row[key] is (low, high))
     screen: bool = True  # shown in the terminal table
     file: bool = True  # written to CSV and XLSX
 
@@ -64,6 +64,8 @@ def cell_text(column: Column, value: Any, locale: str) -> str:
         return f"{value:.1%}"
     if column.kind == "points":
         return f"{value:+.1f}"
+    if column.kind == "yuan":
+        return f"{value:.2f}"
     if column.kind == "flag":
         return _yes_no(value, locale)
     if column.kind == "interval":
@@ -87,12 +89,12 @@ def print_table(report: Report, out: TextIO, width: int | None = None) -> None:
         table = Table(show_lines=False)
         columns = report.screen_columns()
         for column in columns:
-            numeric = column.kind in ("int", "pct", "points")
+            numeric = column.kind in ("int", "yuan", "pct", "points")
             table.add_column(column.header(report.locale), justify="right" if numeric else "left")
         for row in report.rows:
             table.add_row(*(cell_text(c, row.get(c.key), report.locale) or DASH for c in columns))
         console.print(table)
-    for note in report.notes:
+    for note in filter(None, report.notes):
         console.print(note)
 
 
@@ -110,7 +112,7 @@ def csv_text(report: Report) -> str:
     return "\ufeff" + buffer.getvalue()
 
 
-_NUMBER_FORMATS = {"pct": "0.0%", "points": "+0.0;-0.0;0.0", "int": "0"}
+_NUMBER_FORMATS = {"pct": "0.0%", "points": "+0.0;-0.0;0.0", "int": "0", "yuan": "0.00"}
 
 
 def write_xlsx(report: Report, path: Path) -> None:

@@ -348,7 +348,7 @@ async def coverage(
                 target.scope,
                 role_period.starts_at(tz),
                 role_period.ends_at(tz),
-                None if full_lists else 5,
+                None if full_lists else 3,
             )
             rows += [_coverage_row(c, counts[c.id], role_period, target.rate, ctx) for c in mine]
     rows.sort(key=_behind_first)
@@ -390,7 +390,7 @@ def _coverage_row(
 ) -> dict[str, Any]:
     share = counts.visited / counts.in_scope if counts.in_scope else None
     left_count = counts.in_scope - counts.visited
-    names = "、".join(f"{village}{head}（{code}）" for village, code, head in counts.left)
+    names = "、".join(f"{head}（{code}）" for _village, code, head in counts.left)
     if left_count > len(counts.left):
         names += ctx.t(f" 等{left_count}户", f" … {left_count} in all")
     return {
@@ -470,10 +470,13 @@ async def households(db: Database, ctx: Context, group: str | None, area: q.Area
         rows = await q.household_groups(s, area, UNMET_ITEMS, group)
         unvisited = await q.never_visited(s, area) if group is None else 0
         warned = sum(r[-1] for r in rows)
-    order = {g: i for i, g in enumerate(GROUPS)}
+    found = {row[0]: row[1:] for row in rows}
+    # every group in the fixed order, with zeros, so a missing group reads as none rather than as forgotten
+    shown = [group] if group is not None else [*GROUPS, *(g for g in found if g not in GROUPS)]
+    zeros = (0,) * (len(UNMET_ITEMS) + 2)
     result = []
-    for row in sorted(rows, key=lambda r: order.get(r[0], len(GROUPS))):
-        code, count, *unmet, warnings = row
+    for code in shown:
+        count, *unmet, warnings = found.get(code, zeros)
         result.append(
             {
                 "group": _group_label(code, ctx),
@@ -482,6 +485,8 @@ async def households(db: Database, ctx: Context, group: str | None, area: q.Area
                 "warned": warnings,
             }
         )
+    if not found:
+        result = []
     if result:
         total: dict[str, Any] = {"group": ctx.t("合计", "total")}
         for key in ("households", *UNMET_ITEMS, "warned"):
@@ -559,7 +564,7 @@ async def warnings(db: Database, ctx: Context, group: str | None, area: q.Area) 
             Column("code", "户编号", "household id"),
             Column("head", "户主", "head"),
             Column("group", "类别", "group"),
-            Column("per_capita", "人均纯收入(元)", "net income per person (yuan)", "int"),
+            Column("per_capita", "人均纯收入(元)", "net income per person (yuan)", "yuan"),
             Column("reasons", "预警原因", "reasons"),
             Column("visited", "最近走访", "latest visit"),
         ],
@@ -665,18 +670,21 @@ async def integrity(db: Database, ctx: Context, period: Period, area: q.Area) ->
         ],
         rows=rows,
         locale=ctx.locale,
-        notes=[
-            ctx.t(
-                f"共 {len(rows)} 条：{summary}。" if rows else "",
-                f"{len(rows)} in all: {summary}." if rows else "",
-            ),
-            ctx.t(
-                "以上为需要核实的提示，不是结论：请核实后再作处理。",
-                "These are flags to check, not verdicts: verify before acting.",
-            ),
-        ],
+        notes=_integrity_notes(rows, summary, ctx),
         empty=ctx.t(f"{period.label} 没有需要核实的提示。", f"No flags in {period.label}."),
     )
+
+
+def _integrity_notes(rows: list[dict[str, Any]], summary: str, ctx: Context) -> list[str]:
+    if not rows:
+        return []
+    return [
+        ctx.t(f"共 {len(rows)} 条：{summary}。", f"{len(rows)} in all: {summary}."),
+        ctx.t(
+            "以上为需要核实的提示，不是结论：请核实后再作处理。",
+            "These are flags to check, not verdicts: verify before acting.",
+        ),
+    ]
 
 
 async def _bursts(
@@ -777,6 +785,53 @@ async def problems(db: Database, ctx: Context, period: Period, area: q.Area) -> 
             [
                 (ctx.t("新提出", "opened"), [r["opened"] for r in rows]),
                 (ctx.t("已化解", "closed"), [r["closed"] for r in rows]),
+            ],
+            ctx.t("问题数", "problems"),
+        )
+
+    report.chart = draw
+    return report
+
+
+async def problems_by_township(db: Database, ctx: Context, period: Period, area: q.Area) -> Report:
+    """Per township: problems open now (awaiting the township meeting), opened and closed in the period."""
+    tz = ctx.settings.tz
+    async with db.reading() as s:
+        found = await q.problems_by_township(s, period.starts_at(tz), period.ends_at(tz), area)
+    rows = [{"township": t, "open": o, "opened": n, "closed": c} for t, o, n, c in found]
+    if rows:
+        rows.append(
+            {
+                "township": ctx.t("合计", "total"),
+                **{k: sum(r[k] for r in rows) for k in ("open", "opened", "closed")},
+            }
+        )
+    report = Report(
+        name="problems",
+        title=ctx.t(f"问题化解（{period.label}，按乡镇）", f"Problems ({period.label}, by township)"),
+        columns=[
+            Column("township", "乡镇", "township"),
+            Column("open", "未化解(待专题党委会)", "open (for the township meeting)", "int"),
+            Column("opened", "本期新提出", "opened this period", "int"),
+            Column("closed", "本期已化解(销号)", "closed this period", "int"),
+        ],
+        rows=rows if any(r["open"] or r["opened"] or r["closed"] for r in rows) else [],
+        locale=ctx.locale,
+        empty=ctx.t(f"{period.label} 没有问题记录。", f"No problems in {period.label}."),
+    )
+
+    def draw(path: Path) -> None:
+        from bot.charts import count_bars
+
+        shown = report.rows[:-1]
+        count_bars(
+            path,
+            report.title,
+            [r["township"] for r in shown],
+            [
+                (ctx.t("未化解", "open"), [r["open"] for r in shown]),
+                (ctx.t("新提出", "opened"), [r["opened"] for r in shown]),
+                (ctx.t("已化解", "closed"), [r["closed"] for r in shown]),
             ],
             ctx.t("问题数", "problems"),
         )

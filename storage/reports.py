@@ -539,3 +539,29 @@ async def problems_per_month(
     )
     row = (await session.execute(query)).one()
     return list(zip(row[: len(months)], row[len(months) :], strict=True))
+
+
+async def problems_by_township(
+    session: AsyncSession, start: datetime, end: datetime, area: Area
+) -> list[tuple[str, int, int, int]]:
+    """(township, open now, opened in [start, end), closed in [start, end)) for every township of the area."""
+
+    def count(condition: ColumnElement[bool]) -> ColumnElement[int]:
+        return func.coalesce(func.sum(case((condition, 1), else_=0)), 0)
+
+    query = (
+        select(
+            Township.name,
+            count(and_(Problem.id.is_not(None), Problem.status != "closed")),
+            count(and_(Problem.created_at >= start, Problem.created_at < end)),
+            count(and_(Problem.closed_at >= start, Problem.closed_at < end)),
+        )
+        .select_from(Township)
+        .join(Village, Village.township_id == Township.id)
+        .outerjoin(Household, Household.village_id == Village.id)
+        .outerjoin(Problem, Problem.household_id == Household.id)
+        .where(area.households(Village.id))
+        .group_by(Township.id, Township.name)
+        .order_by(Township.name)
+    )
+    return [tuple(row) for row in await session.execute(query)]  # type: ignore[misc]

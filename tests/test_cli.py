@@ -262,13 +262,15 @@ def test_demo_runs_a_poll_round_and_compares_sms_with_visit_satisfaction(demo) -
     folder, _, result, _ = demo
     ok(result)
     lines = result.stdout.splitlines()
-    title = next(i for i, line in enumerate(lines) if "满意度对照（本季度）" in line)
-    table = lines[title : title + 10]
-    sms = next(line for line in table if "村民短信" in line)
-    visits = next(line for line in table if "走访记录" in line)
-    assert re.search(r"\d+\.\d%（\d+/\d+）", sms), sms  # response rate: answered / polled
-    assert re.search(r"\d+\.\d%–\d+\.\d%", sms) and re.search(r"\d+\.\d%–\d+\.\d%", visits)
-    assert any("个百分点" in line for line in table)
+    title = next(i for i, line in enumerate(lines) if "群众满意度（" in line and "按乡镇" in line)
+    table = lines[title : title + 12]
+    assert any("短信 回复/发出" in line for line in table) and any("走访满意度" in line for line in table)
+    total = next(line for line in table if "合计" in line)
+    # SMS answered/polled, both sources' rates with their intervals, and the gap in points
+    assert re.search(
+        r"\d+/\d+ .*\d+\.\d% .*\d+\.\d–\d+\.\d% .*\d+\.\d% .*\d+\.\d–\d+\.\d% .*[+-]\d+\.\d", total
+    ), total
+    assert any("差距为正表示走访记录高于村民自己的回答" in line for line in lines[title:])
     sent = re.search(r"短信已写入发件箱（演示不发送）：(\d+) 条", result.stdout)
     assert sent is not None
 
@@ -302,7 +304,7 @@ def test_demo_runs_a_poll_round_and_compares_sms_with_visit_satisfaction(demo) -
     ]
     # the open problems by township include the villagers' SMS ones
     ((all_open,),) = query(db, "SELECT count(*) FROM problems WHERE status != 'closed'")
-    shown = re.findall(r"│ (东风镇|福顺乡) +│ (\d+) +│", result.stdout)
+    shown = re.findall(r"│ (东风镇|福顺乡) +│ +(\d+) │", result.stdout)
     assert sum(int(n) for _, n in shown) == all_open
 
 
@@ -318,5 +320,6 @@ def test_demo_without_db_makes_a_new_file_and_prints_its_path(tmp_path: Path) ->
     assert path.resolve().is_relative_to(tmp_path.resolve())
     assert not (tmp_path / "z.db").exists()
     assert query(path, "SELECT count(*) FROM visits WHERE status = 'submitted'") == [(1,)]
-    assert "满意度对照" in result.stdout
-    assert "样本少于30" in result.stdout  # one visit-recorded answer: the small-sample flag
+    assert "群众满意度（" in result.stdout
+    assert re.search(r"│ 合计 .*│ 1\* +│", result.stdout), result.stdout  # one recorded answer, starred small
+    assert "* 为小样本（n < 30）" in result.stdout

@@ -389,3 +389,29 @@ async def test_problems_opened_and_closed_per_local_month(roster: Database):
         ("2026-11", 1, 1),
         ("2026-12", 0, 0),
     ]
+
+
+async def test_problems_by_township_open_now_and_in_the_period(roster: Database):
+    visit = await add_visit(roster, hh(1), "GB001", local("2026-10-10 10:00"))
+    async with roster.session() as s:
+        for created, status in (
+            (local("2026-09-20 10:00"), "escalated"),
+            (local("2026-10-20 10:00"), "closed"),
+        ):
+            s.add(
+                Problem(
+                    household_id=1,
+                    visit_id=visit,
+                    source="visit",
+                    category="其他",
+                    description="x",
+                    status=status,
+                    created_at=created,
+                    closed_at=created if status == "closed" else None,
+                )
+            )
+    report = await reports.problems_by_township(roster, ctx(), Q4, Area())
+    dongfeng = row_of(report, township="东风镇")
+    assert (dongfeng["open"], dongfeng["opened"], dongfeng["closed"]) == (1, 1, 1)  # the Q3 one is still open
+    assert row_of(report, township="福顺乡")["open"] == 0
+    assert row_of(report, township="合计")["open"] == 1
