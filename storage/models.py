@@ -80,6 +80,8 @@ class Township(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     county_id: Mapped[int] = mapped_column(ForeignKey("counties.id"), index=True)
     name: Mapped[str] = mapped_column(String(64))
+    # the days of the month of its 扶贫工作专题党委会, "1,16"; NULL means the default (survey.meetings)
+    meeting_days: Mapped[str | None] = mapped_column(String(32))
     county: Mapped[County] = relationship()
 
 
@@ -199,7 +201,43 @@ class Problem(Base):
     closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # when a meeting decided it; an escalated problem closed without one is an integrity flag
     decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # survey.problems: the queue and the meeting's decision
+    escalated_at: Mapped[datetime | None] = mapped_column(
+        UTCDateTime
+    )  # joined the queue (again, if reopened)
+    responsible_id: Mapped[int | None] = mapped_column(ForeignKey("cadres.id"), index=True)
+    due_on: Mapped[date | None] = mapped_column(Date)
+    meeting_on: Mapped[date | None] = mapped_column(Date)  # the meeting that decided it
+    merged_into_id: Mapped[int | None] = mapped_column(ForeignKey("problems.id"))
+    overdue_on: Mapped[date | None] = mapped_column(Date)
     household: Mapped[Household] = relationship()
+
+
+class ProblemEvent(Base):
+    """Every move of a problem: who (NULL: the system), when, from, to, and what they wrote."""
+
+    __tablename__ = "problem_events"
+    __table_args__ = (Index("ix_problem_events_action_meeting", "action", "meeting_on"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    problem_id: Mapped[int] = mapped_column(ForeignKey("problems.id", ondelete="CASCADE"), index=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    actor_id: Mapped[int | None] = mapped_column(ForeignKey("cadres.id"))
+    action: Mapped[str] = mapped_column(String(16))
+    from_state: Mapped[str] = mapped_column(String(12))
+    to_state: Mapped[str] = mapped_column(String(12))
+    note: Mapped[str | None] = mapped_column(Text)
+    meeting_on: Mapped[date | None] = mapped_column(Date)
+    responsible_id: Mapped[int | None] = mapped_column(ForeignKey("cadres.id"))
+    due_on: Mapped[date | None] = mapped_column(Date)
+
+
+class ScheduledJob(Base):
+    """A scheduled job that has run (a digest for one meeting, a day's overdue check): run once, ever."""
+
+    __tablename__ = "scheduled_jobs"
+    key: Mapped[str] = mapped_column(String(128), primary_key=True)
+    ran_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    outcome: Mapped[str] = mapped_column(String(16))  # done / missed
 
 
 class WorkLogEntry(Base):
@@ -269,7 +307,8 @@ class OutboxMessage(Base):
     __tablename__ = "outbox_messages"
     __table_args__ = (Index("ix_outbox_messages_due", "status", "next_attempt_at"),)
     id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
-    to: Mapped[str] = mapped_column(String(20))  # E.164
+    to: Mapped[str] = mapped_column(String(20))  # E.164, or a Telegram chat id
+    channel: Mapped[str] = mapped_column(String(8), default="sms", server_default="sms")  # sms / telegram
     body: Mapped[str] = mapped_column(Text)
     kind: Mapped[str] = mapped_column(String(24))  # poll/ask, poll/reminder, … (the template), or "digest"
     # queued → sending → sent → delivered | undelivered | failed; skipped (opted out before it went)

@@ -25,6 +25,7 @@ from storage.models import (
     WorkLogEntry,
     cadre_villages,
 )
+from storage.problems import creation_event
 from survey.facts import HouseholdFacts, Lines
 from survey.integrity import answers_digest
 from survey.script import Script
@@ -273,6 +274,7 @@ async def store_submission(
     problems = [_problem(visit, item, now) for item in answers.get("problems", [])]
     session.add_all(problems)
     await session.flush()
+    session.add_all(creation_event(p) for p in problems)
 
     def log(kind: str, text: str, problem: Problem | None = None) -> WorkLogEntry:
         return WorkLogEntry(
@@ -304,6 +306,7 @@ def _problem(visit: Visit, item: dict[str, Any], now: datetime) -> Problem:
         status="closed" if resolved else "escalated",
         created_at=now,
         closed_at=now if resolved else None,
+        escalated_at=None if resolved else now,
     )
 
 

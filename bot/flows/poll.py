@@ -38,6 +38,7 @@ from storage.polls import (
     villages_named,
     waiting_poll_for_phone,
 )
+from storage.problems import creation_event
 from survey import polls as machine
 from survey.periods import current_period
 
@@ -279,9 +280,11 @@ async def _carry_out(
                 description=text,
                 status="escalated",
                 created_at=now,
+                escalated_at=now,
             )
             session.add(problem)
             await session.flush()
+            session.add(creation_event(problem))
             row.problem_id = problem.id
         elif isinstance(action, machine.MarkOptOut):
             await opt_out(session, action.phone or row.phone, "reply", now)

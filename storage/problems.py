@@ -1,0 +1,320 @@
+"""Problems on the township queue: rows ↔ survey.problems, every move applied with its event, and the reads
+behind the digest, the minutes, the tally and the secretaries' queue."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import and_, func, or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from storage.models import Cadre, Household, Problem, ProblemEvent, Township, Village
+from survey import problems as machine
+from survey.meetings import Calendar
+
+
+def creation_event(problem: Problem) -> ProblemEvent:
+    """The first move of a new problem: resolved on site, or escalated to the township queue."""
+    closed = problem.status == "closed"
+    return ProblemEvent(
+        problem_id=problem.id,
+        at=problem.created_at,
+        actor_id=problem.raised_by_id,
+        action="resolve_on_site" if closed else "escalate",
+        from_state="raised",
+        to_state=problem.status,
+        note=problem.resolution if closed else None,
+    )
+
+
+def to_machine(row: Problem, township_id: int, tz: ZoneInfo) -> machine.Problem:
+    return machine.Problem(
+        id=row.id,
+        township_id=township_id,
+        state=row.status,  # type: ignore[arg-type]
+        raised_by_id=row.raised_by_id,
+        escalated_on=None if row.escalated_at is None else row.escalated_at.astimezone(tz).date(),
+        responsible_id=row.responsible_id,
+        due_on=row.due_on,
+        meeting_on=row.meeting_on,
+        resolution=row.resolution,
+        merged_into_id=row.merged_into_id,
+        overdue_on=row.overdue_on,
+    )
+
+
+def apply(session: AsyncSession, row: Problem, changed: machine.Problem, move: machine.Move) -> ProblemEvent:
+    """Write a move: the row takes the machine's state and the event is added, in the caller's transaction."""
+    row.status = changed.state
+    row.responsible_id = changed.responsible_id
+    row.due_on = changed.due_on
+    row.meeting_on = changed.meeting_on
+    row.resolution = changed.resolution
+    row.merged_into_id = changed.merged_into_id
+    row.overdue_on = changed.overdue_on
+    if move.action == "decide":
+        row.decided_at = move.at
+    if move.action == "reopen":
+        row.escalated_at, row.closed_at, row.decided_at = move.at, None, None
+    if changed.state in ("closed", "merged"):
+        row.closed_at = move.at
+    event = ProblemEvent(
+        problem_id=row.id,
+        at=move.at,
+        actor_id=move.actor_id,
+        action=move.action,
+        from_state=move.from_state,
+        to_state=move.to_state,
+        note=move.note,
+        meeting_on=move.meeting_on,
+        responsible_id=changed.responsible_id if move.action == "decide" else None,
+        due_on=changed.due_on if move.action == "decide" else None,
+    )
+    session.add(event)
+    return event
+
+
+# --- places and people ------------------------------------------------------------------------------------
+
+
+async def township_of_problem(session: AsyncSession, problem_id: int) -> int | None:
+    query = (
+        select(Village.township_id)
+        .join(Household, Household.village_id == Village.id)
+        .join(Problem, Problem.household_id == Household.id)
+        .where(Problem.id == problem_id)
+    )
+    return (await session.execute(query)).scalar_one_or_none()
+
+
+async def problem_for_update(session: AsyncSession, problem_id: int) -> tuple[Problem, int] | None:
+    """The problem row (locked where the database can) and its township id."""
+    row = await session.get(Problem, problem_id, with_for_update=True)
+    if row is None:
+        return None
+    township_id = await township_of_problem(session, problem_id)
+    assert township_id is not None
+    return row, township_id
+
+
+async def calendar_of(session: AsyncSession, township_id: int) -> Calendar:
+    text = (
+        await session.execute(select(Township.meeting_days).where(Township.id == township_id))
+    ).scalar_one()
+    return Calendar.parse(text)
+
+
+async def townships_named(session: AsyncSession, name: str) -> list[Township]:
+    return list((await session.execute(select(Township).where(Township.name == name))).scalars())
+
+
+async def all_townships(session: AsyncSession) -> list[Township]:
+    return list((await session.execute(select(Township).order_by(Township.name))).scalars())
+
+
+async def township_cadres(session: AsyncSession, township_id: int) -> list[Cadre]:
+    query = select(Cadre).where(Cadre.township_id == township_id).order_by(Cadre.code)
+    return list((await session.execute(query)).scalars())
+
+
+async def digest_recipients(session: AsyncSession, township_id: int) -> list[Cadre]:
+    """The township party secretary and the poverty specialist (escalation.md)."""
+    query = (
+        select(Cadre)
+        .where(Cadre.township_id == township_id, Cadre.role.in_(("乡镇党委书记", "扶贫专干")))
+        .order_by(Cadre.role.desc(), Cadre.code)
+    )
+    return list((await session.execute(query)).scalars())
+
+
+# --- reads for the queue, digest, minutes, tally -------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class QueueItem:
+    id: int
+    village: str
+    household_code: str
+    head_name: str
+    phone: str | None
+    category: str
+    description: str
+    source: str
+    raised_by: str | None  # cadre name, None for an SMS
+    created_at: datetime
+    status: str
+    responsible: str | None
+    due_on: date | None
+    meeting_on: date | None
+    resolution: str | None
+    closed_at: datetime | None
+
+
+def _queue_query():  # type: ignore[no-untyped-def]
+    raiser = Cadre.__table__.alias("raiser")
+    responsible = Cadre.__table__.alias("responsible")
+    return (
+        select(
+            Problem.id,
+            Village.name,
+            Household.code,
+            Household.head_name,
+            Household.phone,
+            Problem.category,
+            Problem.description,
+            Problem.source,
+            raiser.c.name,
+            Problem.created_at,
+            Problem.status,
+            responsible.c.name,
+            Problem.due_on,
+            Problem.meeting_on,
+            Problem.resolution,
+            Problem.closed_at,
+        )
+        .join(Household, Household.id == Problem.household_id)
+        .join(Village, Village.id == Household.village_id)
+        .outerjoin(raiser, raiser.c.id == Problem.raised_by_id)
+        .outerjoin(responsible, responsible.c.id == Problem.responsible_id)
+    )
+
+
+async def queue_items(
+    session: AsyncSession,
+    township_id: int,
+    *,
+    states: Sequence[str] = tuple(machine.OPEN_STATES),
+    raised_by_id: int | None = None,
+    offset: int = 0,
+    limit: int | None = None,
+) -> list[QueueItem]:
+    """A township's problems in these states, oldest first, by village."""
+    query = _queue_query().where(Village.township_id == township_id, Problem.status.in_(list(states)))
+    if raised_by_id is not None:
+        query = query.where(Problem.raised_by_id == raised_by_id)
+    query = query.order_by(Problem.created_at, Problem.id).offset(offset)
+    if limit is not None:
+        query = query.limit(limit)
+    return [QueueItem(*row) for row in await session.execute(query)]
+
+
+async def count_open(session: AsyncSession, township_id: int, raised_by_id: int | None = None) -> int:
+    query = (
+        select(func.count(Problem.id))
+        .join(Household, Household.id == Problem.household_id)
+        .join(Village, Village.id == Household.village_id)
+        .where(Village.township_id == township_id, Problem.status.in_(list(machine.OPEN_STATES)))
+    )
+    if raised_by_id is not None:
+        query = query.where(Problem.raised_by_id == raised_by_id)
+    return (await session.execute(query)).scalar_one()
+
+
+async def queue_item(session: AsyncSession, problem_id: int) -> QueueItem | None:
+    row = (await session.execute(_queue_query().where(Problem.id == problem_id))).one_or_none()
+    return None if row is None else QueueItem(*row)
+
+
+async def events_of(session: AsyncSession, problem_id: int) -> list[tuple[ProblemEvent, str | None]]:
+    query = (
+        select(ProblemEvent, Cadre.name)
+        .outerjoin(Cadre, Cadre.id == ProblemEvent.actor_id)
+        .where(ProblemEvent.problem_id == problem_id)
+        .order_by(ProblemEvent.at, ProblemEvent.id)
+    )
+    return [(event, name) for event, name in await session.execute(query)]
+
+
+@dataclass(frozen=True)
+class Tally:
+    new: int  # escalated since the last meeting
+    open: int
+    overdue: int  # overdue or on the county list
+    closed_in_month: int  # escalated problems closed (销号) this month
+    escalated_in_month: int  # escalated this month (the tally's denominator with those still open)
+
+
+async def tally(
+    session: AsyncSession, township_id: int, since: datetime, month_start: datetime, month_end: datetime
+) -> Tally:
+    """The digest's and the monthly tally's counts, for escalated problems (not those resolved on site)."""
+    from sqlalchemy import case
+
+    def count(condition):  # type: ignore[no-untyped-def]
+        return func.coalesce(func.sum(case((condition, 1), else_=0)), 0)
+
+    queued = Problem.escalated_at.is_not(None) | (Problem.resolved_on_site.is_(False))
+    query = (
+        select(
+            count(and_(Problem.escalated_at >= since, Problem.status.in_(list(machine.OPEN_STATES)))),
+            count(Problem.status.in_(list(machine.OPEN_STATES))),
+            count(Problem.status.in_(("overdue", "county"))),
+            count(
+                and_(
+                    Problem.status == "closed",
+                    Problem.closed_at >= month_start,
+                    Problem.closed_at < month_end,
+                )
+            ),
+            count(and_(Problem.escalated_at >= month_start, Problem.escalated_at < month_end)),
+        )
+        .join(Household, Household.id == Problem.household_id)
+        .join(Village, Village.id == Household.village_id)
+        .where(Village.township_id == township_id, queued, Problem.resolved_on_site.is_(False))
+    )
+    return Tally(*(await session.execute(query)).one())
+
+
+async def decisions_at(session: AsyncSession, township_id: int, meeting_on: date) -> list[tuple]:  # type: ignore[type-arg]
+    """The decisions a meeting took: (event, problem item, responsible name, actor name), in order."""
+    responsible = Cadre.__table__.alias("decided_responsible")
+    actor = Cadre.__table__.alias("decided_actor")
+    query = (
+        select(ProblemEvent, responsible.c.name, actor.c.name, Problem.id)
+        .join(Problem, Problem.id == ProblemEvent.problem_id)
+        .join(Household, Household.id == Problem.household_id)
+        .join(Village, Village.id == Household.village_id)
+        .outerjoin(responsible, responsible.c.id == ProblemEvent.responsible_id)
+        .outerjoin(actor, actor.c.id == ProblemEvent.actor_id)
+        .where(
+            Village.township_id == township_id,
+            ProblemEvent.meeting_on == meeting_on,
+            ProblemEvent.action.in_(("decide", "close")),
+        )
+        .order_by(ProblemEvent.at, ProblemEvent.id)
+    )
+    rows = []
+    for event, responsible_name, actor_name, problem_id in await session.execute(query):
+        item = await queue_item(session, problem_id)
+        rows.append((event, item, responsible_name, actor_name))
+    return rows
+
+
+async def overdue_items(
+    session: AsyncSession, township_ids: Sequence[int] | None
+) -> list[tuple[str, QueueItem]]:
+    """Problems on the county list (overdue past the next meeting), with their township."""
+    query = (
+        _queue_query()
+        .add_columns(Township.name)
+        .join(Township, Township.id == Village.township_id)
+        .where(Problem.status == "county")
+        .order_by(Township.name, Problem.due_on, Problem.id)
+    )
+    if township_ids is not None:
+        query = query.where(Village.township_id.in_(list(township_ids)))
+    return [(row[-1], QueueItem(*row[:-1])) for row in await session.execute(query)]
+
+
+async def due_for_daily_check(session: AsyncSession, today: date) -> list[tuple[Problem, int]]:
+    """Problems the daily look may move: decided past their due date, or already overdue."""
+    query = (
+        select(Problem, Village.township_id)
+        .join(Household, Household.id == Problem.household_id)
+        .join(Village, Village.id == Household.village_id)
+        .where(or_(and_(Problem.status == "decided", Problem.due_on < today), Problem.status == "overdue"))
+    )
+    return [(row, township_id) for row, township_id in await session.execute(query)]
