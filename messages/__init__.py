@@ -37,8 +37,8 @@ def render(template: str, locale: str | None = None, /, **context: Any) -> str:
     return env.get_template(f"{locale_or_default(locale)}/{template}").render(**context).strip()
 
 
-def error_text(code: str, locale: str | None = None, **params: Any) -> str:
-    """The reason for a refused answer, from the `errors.txt` macros (one macro per error code)."""
-    module = _env(False).get_template(f"{locale_or_default(locale)}/errors.txt").module
+def error_text(code: str, locale: str | None = None, source: str = "errors.txt", **params: Any) -> str:
+    """The reason for a refused answer, from the macros of `source` (one macro per error code)."""
+    module = _env(False).get_template(f"{locale_or_default(locale)}/{source}").module
     macro = getattr(module, code, None) or module.unknown
     return str(macro(**params)).strip()

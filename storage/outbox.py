@@ -27,18 +27,26 @@ class Claimed:
     attempts: int
 
 
-async def enqueue(session: AsyncSession, to: str, body: str, kind: str, now: datetime) -> OutboxMessage:
-    message = OutboxMessage(to=to, body=body, kind=kind, status="queued", created_at=now, next_attempt_at=now)
+async def enqueue(
+    session: AsyncSession, to: str, body: str, kind: str, now: datetime, channel: str = "sms"
+) -> OutboxMessage:
+    message = OutboxMessage(
+        to=to, body=body, kind=kind, status="queued", created_at=now, next_attempt_at=now, channel=channel
+    )
     session.add(message)
     await session.flush()
     return message
 
 
-async def claim_next(session: AsyncSession, now: datetime) -> Claimed | None:
-    """The oldest due queued message, marked as being sent (commit before calling the provider)."""
+async def claim_next(session: AsyncSession, now: datetime, channel: str = "sms") -> Claimed | None:
+    """The oldest due queued message of a channel, marked as being sent (commit before calling the provider)."""
     query = (
         select(OutboxMessage)
-        .where(OutboxMessage.status == "queued", OutboxMessage.next_attempt_at <= now)
+        .where(
+            OutboxMessage.status == "queued",
+            OutboxMessage.next_attempt_at <= now,
+            OutboxMessage.channel == channel,
+        )
         .order_by(OutboxMessage.next_attempt_at, OutboxMessage.id)
         .limit(1)
         .with_for_update(skip_locked=True)

@@ -318,3 +318,36 @@ async def due_for_daily_check(session: AsyncSession, today: date) -> list[tuple[
         .where(or_(and_(Problem.status == "decided", Problem.due_on < today), Problem.status == "overdue"))
     )
     return [(row, township_id) for row, township_id in await session.execute(query)]
+
+
+def _escalated_in_township(township_id: int):  # type: ignore[no-untyped-def]
+    return and_(Village.township_id == township_id, Problem.resolved_on_site.is_(False))
+
+
+async def resolved_between(session: AsyncSession, township_id: int, start: datetime, end: datetime) -> int:
+    """Escalated problems closed (销号) in [start, end)."""
+    query = (
+        select(func.count(Problem.id))
+        .join(Household, Household.id == Problem.household_id)
+        .join(Village, Village.id == Household.village_id)
+        .where(
+            _escalated_in_township(township_id),
+            Problem.status == "closed",
+            Problem.closed_at >= start,
+            Problem.closed_at < end,
+        )
+    )
+    return (await session.execute(query)).scalar_one()
+
+
+async def unresolved_at(session: AsyncSession, township_id: int, end: datetime) -> list[QueueItem]:
+    """Escalated problems raised before `end` and not closed by then (merged duplicates excepted)."""
+    query = _queue_query().where(
+        _escalated_in_township(township_id),
+        Problem.created_at < end,
+        Problem.status != "merged",
+        or_(Problem.status.in_(list(machine.OPEN_STATES)), Problem.closed_at >= end),
+    )
+    return [
+        QueueItem(*row) for row in await session.execute(query.order_by(Village.name, Problem.created_at))
+    ]

@@ -120,3 +120,13 @@ async def prune_processed(session: AsyncSession, before: datetime) -> int:
     updates it may start update_ids anew, where a remembered old id would swallow a new answer."""
     result = await session.execute(delete(ProcessedUpdate).where(ProcessedUpdate.at < before))
     return result.rowcount or 0
+
+
+async def chats_of(session: AsyncSession, cadre_ids: list[int]) -> dict[int, int]:
+    """cadre id → the chat of their bound Telegram account, for those who have one."""
+    if not cadre_ids:
+        return {}
+    query = select(TelegramAccount.cadre_id, TelegramAccount.chat_id).where(
+        TelegramAccount.cadre_id.in_(cadre_ids)
+    )
+    return {cadre_id: chat_id for cadre_id, chat_id in await session.execute(query)}

@@ -1,0 +1,259 @@
+"""The township queue (escalation.md): secretaries decide, close (销号), merge and reopen; the digest before each
+meeting; the minutes after it; the monthly tally; the daily overdue look. Channel-free: Telegram and the CLI call in.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from messages import render
+from storage import problems as store
+from storage.db import Database
+from storage.models import Cadre, Township
+from storage.outbox import enqueue
+from survey import problems as machine
+from survey.meetings import Calendar
+from survey.periods import period_of
+from survey.phones import mask_phone
+from survey.stats import rate
+
+ACTIONS = ("decide", "close", "merge", "reopen")
+
+
+class ActionRefused(Exception):
+    """A move refused, with the reason's code and values for `messages/templates/<locale>/problems/errors.txt`."""
+
+    def __init__(self, code: str, **params: object) -> None:
+        super().__init__(code)
+        self.code = code
+        self.params = params
+
+    def text(self, locale: str) -> str:
+        from messages import error_text
+
+        return error_text(self.code, locale, source="problems/errors.txt", **self.params)
+
+
+@dataclass(frozen=True)
+class Acted:
+    item: store.QueueItem
+    move: machine.Move
+
+
+def _actor(cadre: Cadre) -> machine.Actor:
+    return machine.Actor(cadre_id=cadre.id, role=cadre.role, township_id=cadre.township_id)
+
+
+async def act(
+    db: Database,
+    settings: Any,
+    cadre_id: int,
+    problem_id: int,
+    action: str,
+    now: datetime,
+    *,
+    responsible_id: int | None = None,
+    due_days: int | None = None,
+    note: str = "",
+    into_id: int | None = None,
+) -> Acted:
+    """One secretary's move on one problem, all in one transaction. A problem the cadre may not see is
+    'not found' (nobody learns another township's queue by guessing numbers)."""
+    tz = settings.tz
+    today = now.astimezone(tz).date()
+    async with db.session() as s:
+        cadre = await s.get(Cadre, cadre_id)
+        found = await store.problem_for_update(s, problem_id)
+        if cadre is None or found is None:
+            raise ActionRefused("not_found", id=problem_id)
+        row, township_id = found
+        actor = _actor(cadre)
+        problem = store.to_machine(row, township_id, tz)
+        if not machine.may_view(actor, problem):
+            raise ActionRefused("not_found", id=problem_id)
+        try:
+            changed, move = await _move(
+                s,
+                actor,
+                problem,
+                action,
+                now,
+                today,
+                township_id,
+                responsible_id,
+                due_days,
+                note,
+                into_id,
+                tz,
+            )
+        except machine.MoveError as refused:
+            raise ActionRefused(refused.code, **refused.params) from refused
+        store.apply(s, row, changed, move)
+        await s.flush()
+        item = await store.queue_item(s, problem_id)
+    assert item is not None
+    return Acted(item, move)
+
+
+async def _move(
+    s: AsyncSession,
+    actor: machine.Actor,
+    problem: machine.Problem,
+    action: str,
+    now: datetime,
+    today: date,
+    township_id: int,
+    responsible_id: int | None,
+    due_days: int | None,
+    note: str,
+    into_id: int | None,
+    tz: Any,
+) -> tuple[machine.Problem, machine.Move]:
+    if action == "decide":
+        if due_days not in machine.DUE_CHOICES_DAYS:
+            raise machine.MoveError("bad_due", choices="/".join(map(str, machine.DUE_CHOICES_DAYS)))
+        if responsible_id not in {c.id for c in await store.township_cadres(s, township_id)}:
+            raise machine.MoveError("responsible_elsewhere")
+        calendar = await store.calendar_of(s, township_id)
+        return machine.decide(
+            problem,
+            actor,
+            responsible_id=responsible_id,
+            due_on=today + timedelta(days=due_days),  # type: ignore[arg-type]
+            at=now,
+            today=today,
+            calendar=calendar,
+            note=note or None,
+        )
+    if action == "close":
+        return machine.close(problem, actor, note=note, at=now)
+    if action == "reopen":
+        return machine.reopen(problem, actor, note=note, at=now, today=today)
+    if action == "merge":
+        target = await store.problem_for_update(s, into_id) if into_id is not None else None
+        if target is None:
+            raise machine.MoveError("not_found", id=into_id)
+        into = store.to_machine(target[0], target[1], tz)
+        return machine.merge(problem, actor, into=into, at=now)
+    raise machine.MoveError("unknown_action", action=action)
+
+
+async def daily_check(db: Database, settings: Any, now: datetime) -> int:
+    """Overdue and county moves for the day (idempotent: a moved problem is not moved again)."""
+    tz = settings.tz
+    today = now.astimezone(tz).date()
+    moved = 0
+    async with db.session() as s:
+        calendars: dict[int, Calendar] = {}
+        for row, township_id in await store.due_for_daily_check(s, today):
+            if township_id not in calendars:
+                calendars[township_id] = await store.calendar_of(s, township_id)
+            problem = store.to_machine(row, township_id, tz)
+            for changed, move in machine.on_day(problem, now, today, calendars[township_id]):
+                store.apply(s, row, changed, move)
+                moved += 1
+    return moved
+
+
+# --- the digest -------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Digest:
+    township: str
+    meeting: date
+    today: date
+    new: int
+    open: int
+    overdue: int
+    closed_in_month: int
+    month: str
+    resolution: Any  # survey.stats.Rate over this month's closed + still open
+    villages: list[tuple[str, list[dict[str, Any]]]]
+
+
+async def build_digest(db: Database, settings: Any, township: Township, now: datetime) -> Digest:
+    """What the secretary and the specialist read before the next meeting."""
+    tz = settings.tz
+    today = now.astimezone(tz).date()
+    async with db.reading() as s:
+        calendar = Calendar.parse(township.meeting_days)
+        meeting = calendar.next_on_or_after(today)
+        last = calendar.latest_on_or_before(today - timedelta(days=1)) or today
+        month = period_of("month", today)
+        counts = await store.tally(
+            s,
+            township.id,
+            datetime.combine(last, datetime.min.time(), tz),
+            month.starts_at(tz),
+            month.ends_at(tz),
+        )
+        items = await store.queue_items(s, township.id)
+    return Digest(
+        township=township.name,
+        meeting=meeting,
+        today=today,
+        new=counts.new,
+        open=counts.open,
+        overdue=counts.overdue,
+        closed_in_month=counts.closed_in_month,
+        month=month.label,
+        resolution=rate(counts.closed_in_month, counts.closed_in_month + counts.open),
+        villages=_by_village(items, today, tz),
+    )
+
+
+def _by_village(
+    items: Sequence[store.QueueItem], today: date, tz: Any
+) -> list[tuple[str, list[dict[str, Any]]]]:
+    villages: dict[str, list[dict[str, Any]]] = {}
+    for item in items:
+        villages.setdefault(item.village, []).append(
+            {
+                "id": item.id,
+                "age": (today - item.created_at.astimezone(tz).date()).days,
+                "category": item.category,
+                "description": item.description,
+                "household": item.household_code,
+                "head": item.head_name,
+                "phone": mask_phone(item.phone) if item.phone else "",
+                "source": item.source,
+                "raised_by": item.raised_by,
+                "status": item.status,
+                "responsible": item.responsible,
+                "due_on": item.due_on,
+            }
+        )
+    return sorted(villages.items())
+
+
+def digest_text(digest: Digest, locale: str, fmt: str = "md") -> str:
+    return render(f"problems/digest.{fmt}", locale, d=digest)
+
+
+def digest_sms(digest: Digest, locale: str) -> str:
+    return render("problems/digest_sms.txt", locale, d=digest)
+
+
+async def queue_digest(
+    db: Database, settings: Any, township: Township, now: datetime, chats: dict[int, int]
+) -> int:
+    """Put the digest in the outbox for the township's secretary and specialist: Telegram (HTML) where they are
+    registered (`chats`: cadre id → chat id), and a one-segment SMS summary to each. Returns the rows queued."""
+    digest = await build_digest(db, settings, township, now)
+    queued = 0
+    async with db.session() as s:
+        for cadre in await store.digest_recipients(s, township.id):
+            locale = cadre.locale or settings.locale
+            if cadre.id in chats:
+                text = render("problems/digest_telegram.html", locale, d=digest)
+                await enqueue(s, str(chats[cadre.id]), text, "digest", now, "telegram")
+                queued += 1
+            await enqueue(s, cadre.phone, digest_sms(digest, locale), "digest/sms", now)
+            queued += 1
+    return queued
