@@ -136,7 +136,7 @@ async def _move(
         return machine.reopen(problem, actor, note=note, at=now, today=today)
     if action == "merge":
         target = await store.problem_for_update(s, into_id) if into_id is not None else None
-        if target is None:
+        if target is None or target[1] != township_id:  # another township's problem: not confirmed to exist
             raise machine.MoveError("not_found", id=into_id)
         into = store.to_machine(target[0], target[1], tz)
         return machine.merge(problem, actor, into=into, at=now)
