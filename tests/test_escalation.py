@@ -246,6 +246,11 @@ async def test_digest_matches_the_golden_file(roster: Database, locale: str):
     assert "福顺乡" not in text and "DEMO0070" not in text
     sms = digest_sms(digest, locale)
     assert segments(sms) == 1, sms
+    # the worst case still fits one segment: a long township name and three-digit counts
+    from dataclasses import replace
+
+    crowded = replace(digest, township="阿克塞哈萨克族乡", new=120, open=999, overdue=150, closed_in_month=300)
+    assert segments(digest_sms(crowded, locale)) == 1, digest_sms(crowded, locale)
 
 
 async def test_minutes_tally_and_overdue_through_the_cli(roster: Database, db_path: Path):
