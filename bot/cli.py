@@ -563,7 +563,10 @@ def _report(build: Any, fmt: str, output: Path | None, period_label: str = "") -
     except ReportError as exc:
         raise Failure(str(exc)) from exc
     stdout = click.get_text_stream("stdout")
-    written = emit(report, fmt, output, stdout, period_label)
+    try:
+        written = emit(report, fmt, output, stdout, period_label)
+    except OSError as exc:
+        raise Failure(f"无法写入 {exc.filename or output}：{exc.strerror or exc}") from exc
     if written is not None:
         if not report.rows:
             click.echo(report.empty)

@@ -80,25 +80,35 @@ def cell_text(column: Column, value: Any, locale: str) -> str:
 def print_table(report: Report, out: TextIO, width: int | None = None) -> None:
     from rich.console import Console
     from rich.table import Table
+    from rich.text import Text
 
+    # Text, never markup: a villager's "[b]" or "[/]" in a problem's description is shown as typed.
     console = Console(file=out, width=width or 160, color_system=None, force_terminal=False, soft_wrap=False)
-    console.print(report.title)
+    console.print(Text(report.title))
     if not report.rows:
-        console.print(report.empty)
+        console.print(Text(report.empty))
     else:
         table = Table(show_lines=False)
         columns = report.screen_columns()
         for column in columns:
             numeric = column.kind in ("int", "yuan", "pct", "points")
-            table.add_column(column.header(report.locale), justify="right" if numeric else "left")
+            table.add_column(Text(column.header(report.locale)), justify="right" if numeric else "left")
         for row in report.rows:
-            table.add_row(*(cell_text(c, row.get(c.key), report.locale) or DASH for c in columns))
+            table.add_row(*(Text(cell_text(c, row.get(c.key), report.locale) or DASH) for c in columns))
         console.print(table)
     for note in filter(None, report.notes):
-        console.print(note)
+        console.print(Text(note))
 
 
 # --- files ------------------------------------------------------------------------------------------------
+
+
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _inert(column: Column, text: str) -> str:
+    """Text a spreadsheet would run as a formula (a villager's SMS starting with "=") gets a leading quote."""
+    return "'" + text if column.kind == "text" and text.startswith(_FORMULA_STARTS) else text
 
 
 def csv_text(report: Report) -> str:
@@ -108,7 +118,7 @@ def csv_text(report: Report) -> str:
     columns = report.file_columns()
     writer.writerow([c.header(report.locale) for c in columns])
     for row in report.rows:
-        writer.writerow([cell_text(c, row.get(c.key), report.locale) for c in columns])
+        writer.writerow([_inert(c, cell_text(c, row.get(c.key), report.locale)) for c in columns])
     return "\ufeff" + buffer.getvalue()
 
 
@@ -130,6 +140,9 @@ def write_xlsx(report: Report, path: Path) -> None:
         cell.font = Font(bold=True)
     for row in report.rows:
         sheet.append([_xlsx_value(c, row.get(c.key), report.locale) for c in columns])
+        for cell, column in zip(sheet[sheet.max_row], columns, strict=True):
+            if column.kind == "text" and isinstance(cell.value, str):
+                cell.data_type = "s"  # a string, never a formula, whatever it starts with
     for index, column in enumerate(columns, start=1):
         letter = get_column_letter(index)
         if column.kind in _NUMBER_FORMATS:
@@ -149,6 +162,9 @@ def _sheet_title(title: str) -> str:
 def _xlsx_value(column: Column, value: Any, locale: str) -> Any:
     if value is None:
         return None
+    if column.kind == "text":
+        # openpyxl refuses control characters in cells; a pasted SMS may carry them
+        return "".join(ch for ch in str(value) if ch in "\t\n" or ord(ch) >= 32)
     if column.kind == "flag":
         return _yes_no(value, locale)
     if column.kind == "points":
@@ -165,6 +181,17 @@ def _width(column: Column, report: Report, sample: int = 200) -> float:
     texts = [column.header(report.locale)]
     texts += [cell_text(column, row.get(column.key), report.locale) for row in report.rows[:sample]]
     return min(60, max(6, max(_display_width(t) for t in texts) + 2))
+
+
+def _write_utf8(out: TextIO, text: str) -> None:
+    """CSV is UTF-8 whatever the console's encoding (GBK on a Chinese Windows): write bytes where we can."""
+    binary = getattr(out, "buffer", None)
+    if binary is None:
+        out.write(text)
+        return
+    out.flush()
+    binary.write(text.encode("utf-8"))
+    binary.flush()
 
 
 # --- choosing the form -------------------------------------------------------------------------------------
@@ -186,7 +213,7 @@ def emit(report: Report, fmt: str, output: Path | None, out: TextIO, period_labe
         return output
     if fmt == "csv":
         if output is None:
-            out.write(csv_text(report))
+            _write_utf8(out, csv_text(report))
             return None
         output.write_text(csv_text(report), encoding="utf-8", newline="")
         return output

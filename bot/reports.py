@@ -201,11 +201,12 @@ async def satisfaction(db: Database, ctx: Context, by: str, period: Period, area
         ),
         columns=[
             *_label_columns(by),
-            Column("sms_polled", "短信发出", "SMS polled", "int", screen=False),
+            Column("sms_polled", "短信发出", "SMS sent", "int", screen=False),
             Column("sms_response", "短信回复率", "SMS response", "pct", screen=False),
             Column("sms_screen", "短信 回复/发出", "SMS replies/sent", file=False),
             *_source_columns("sms", "短信", "SMS"),
             Column("visits", "走访次数", "visits", "int", screen=False),
+            Column("rec_response", "走访回答率", "visit answer rate", "pct", screen=False),
             Column("rec_screen", "走访 n", "visits n", file=False),
             *_source_columns("rec", "走访", "visit"),
             Column("gap", "差距(走访−短信,百分点)", "gap (visit − SMS, points)", "points"),
@@ -217,6 +218,7 @@ async def satisfaction(db: Database, ctx: Context, by: str, period: Period, area
             f"No SMS replies and no visits in {period.label}: nothing to rate.",
         ),
     )
+    report.chart = _satisfaction_chart(report, by, target, ctx)  # an empty report draws "无数据"
     if total.sms_polled == 0 and total.visits == 0:
         report.rows = []
         return report
@@ -224,7 +226,6 @@ async def satisfaction(db: Database, ctx: Context, by: str, period: Period, area
     total_label[_label_columns(by)[0].key] = ctx.t("合计", "total")
     report.rows.append(satisfaction_row(total_label, total, target))
     report.notes = _satisfaction_notes(ctx, period, target)
-    report.chart = _satisfaction_chart(report, by, target, ctx)
     return report
 
 
@@ -311,6 +312,8 @@ def _series(rows: list[dict[str, Any]], prefix: str) -> tuple[list[Any], list[An
 
 # --- 2. coverage ------------------------------------------------------------------------------------------------
 
+# Excel holds at most 32,767 characters in a cell; a township-wide role early in a period could have thousands left.
+FILE_LEFT_LIMIT = 1000
 TARGETED_ROLES = tuple(r for r in ROLES if coverage_target(r).period_kind is not None)
 
 
@@ -348,7 +351,7 @@ async def coverage(
                 target.scope,
                 role_period.starts_at(tz),
                 role_period.ends_at(tz),
-                None if full_lists else 3,
+                FILE_LEFT_LIMIT if full_lists else 3,
             )
             rows += [_coverage_row(c, counts[c.id], role_period, target.rate, ctx) for c in mine]
     rows.sort(key=_behind_first)
@@ -380,8 +383,7 @@ async def coverage(
             )
         ],
     )
-    if rows:
-        report.chart = _coverage_chart(report, ctx)
+    report.chart = _coverage_chart(report, ctx)  # an empty report draws "无数据"
     return report
 
 
@@ -464,6 +466,16 @@ def _group_label(code: str | None, ctx: Context) -> str:
     return (GROUP_LABELS_EN if ctx.locale == "en" else GROUP_LABELS).get(code, code)
 
 
+def _households_empty(group: str | None, ctx: Context) -> str:
+    if group is not None:
+        label = _group_label(group, ctx)
+        return ctx.t(
+            f"按各户最近一次走访，没有“{label}”类农户。",
+            f"No household is in the group {label!r} by its latest visit.",
+        )
+    return ctx.t("还没有提交的走访：无可分组的农户。", "No submitted visits yet: no household to group.")
+
+
 async def households(db: Database, ctx: Context, group: str | None, area: q.Area) -> Report:
     """Households by group (each household's latest visit), unmet basic needs and warnings per group."""
     async with db.reading() as s:
@@ -524,7 +536,7 @@ async def households(db: Database, ctx: Context, group: str | None, area: q.Area
         rows=result,
         locale=ctx.locale,
         notes=notes,
-        empty=ctx.t("还没有提交的走访：无可分组的农户。", "No submitted visits yet: no household to group."),
+        empty=_households_empty(group, ctx),
     )
 
 
@@ -756,7 +768,10 @@ async def problems(db: Database, ctx: Context, period: Period, area: q.Area) -> 
     bounds = [m.starts_at(tz) for m in months] + [months[-1].ends_at(tz)]
     async with db.reading() as s:
         counts = await q.problems_per_month(s, bounds, area)
-    rows = [{"month": m.label, "opened": o, "closed": c} for m, (o, c) in zip(months, counts, strict=True)]
+    rows = [
+        {"month": m.label, "opened": o, "on_site": site, "closed": c}
+        for m, (o, site, c) in zip(months, counts, strict=True)
+    ]
     report = Report(
         name="problems",
         title=ctx.t(
@@ -766,9 +781,10 @@ async def problems(db: Database, ctx: Context, period: Period, area: q.Area) -> 
         columns=[
             Column("month", "月份", "month"),
             Column("opened", "新提出", "opened", "int"),
-            Column("closed", "已化解(销号)", "closed", "int"),
+            Column("on_site", "当场化解", "resolved on site", "int"),
+            Column("closed", "上报后销号", "closed after escalation", "int"),
         ],
-        rows=rows if any(o or c for o, c in counts) else [],
+        rows=rows if any(any(c) for c in counts) else [],
         locale=ctx.locale,
         empty=ctx.t(
             f"{period.label} 没有提出或化解的问题。", f"No problem opened or closed in {period.label}."
@@ -784,7 +800,8 @@ async def problems(db: Database, ctx: Context, period: Period, area: q.Area) -> 
             [r["month"] for r in rows],
             [
                 (ctx.t("新提出", "opened"), [r["opened"] for r in rows]),
-                (ctx.t("已化解", "closed"), [r["closed"] for r in rows]),
+                (ctx.t("当场化解", "on site"), [r["on_site"] for r in rows]),
+                (ctx.t("上报后销号", "closed after escalation"), [r["closed"] for r in rows]),
             ],
             ctx.t("问题数", "problems"),
         )
@@ -798,14 +815,10 @@ async def problems_by_township(db: Database, ctx: Context, period: Period, area:
     tz = ctx.settings.tz
     async with db.reading() as s:
         found = await q.problems_by_township(s, period.starts_at(tz), period.ends_at(tz), area)
-    rows = [{"township": t, "open": o, "opened": n, "closed": c} for t, o, n, c in found]
+    keys = ("open", "opened", "on_site", "closed")
+    rows = [{"township": name, **dict(zip(keys, numbers, strict=True))} for name, *numbers in found]
     if rows:
-        rows.append(
-            {
-                "township": ctx.t("合计", "total"),
-                **{k: sum(r[k] for r in rows) for k in ("open", "opened", "closed")},
-            }
-        )
+        rows.append({"township": ctx.t("合计", "total"), **{k: sum(r[k] for r in rows) for k in keys}})
     report = Report(
         name="problems",
         title=ctx.t(f"问题化解（{period.label}，按乡镇）", f"Problems ({period.label}, by township)"),
@@ -813,9 +826,10 @@ async def problems_by_township(db: Database, ctx: Context, period: Period, area:
             Column("township", "乡镇", "township"),
             Column("open", "未化解(待专题党委会)", "open (for the township meeting)", "int"),
             Column("opened", "本期新提出", "opened this period", "int"),
-            Column("closed", "本期已化解(销号)", "closed this period", "int"),
+            Column("on_site", "本期当场化解", "resolved on site this period", "int"),
+            Column("closed", "本期上报后销号", "closed after escalation this period", "int"),
         ],
-        rows=rows if any(r["open"] or r["opened"] or r["closed"] for r in rows) else [],
+        rows=rows if any(any(r[k] for k in keys) for r in rows) else [],
         locale=ctx.locale,
         empty=ctx.t(f"{period.label} 没有问题记录。", f"No problems in {period.label}."),
     )
@@ -831,7 +845,8 @@ async def problems_by_township(db: Database, ctx: Context, period: Period, area:
             [
                 (ctx.t("未化解", "open"), [r["open"] for r in shown]),
                 (ctx.t("新提出", "opened"), [r["opened"] for r in shown]),
-                (ctx.t("已化解", "closed"), [r["closed"] for r in shown]),
+                (ctx.t("当场化解", "on site"), [r["on_site"] for r in shown]),
+                (ctx.t("上报后销号", "closed after escalation"), [r["closed"] for r in shown]),
             ],
             ctx.t("问题数", "problems"),
         )

@@ -127,19 +127,24 @@ def _group_column(by: str) -> ColumnElement[int]:
 async def sms_counts(
     session: AsyncSession, by: str, start: datetime, end: datetime, area: Area
 ) -> dict[int | None, Counts]:
-    """Villagers' SMS answers by row: polls created in [start, end).
+    """Villagers' SMS answers by row: polls created in [start, end). `sms_polled` counts the polls actually
+    asked (sent, or answered however early), not those still queued for the morning.
 
-    By cadre, a poll belongs to the cadre of the household's latest visit in the period (None: no visit).
+    By cadre, a poll belongs to the cadre of the household's latest visit submitted at or before the poll was
+    created (the visit the villager is rating); None when the household had no visit by then.
     """
-    measures = (func.count(Poll.id), func.count(Poll.rating), _satisfied(Poll.rating))
+    asked = func.coalesce(
+        func.sum(case((or_(Poll.sent_at.is_not(None), Poll.rating.is_not(None)), 1), else_=0)), 0
+    )
+    measures = (asked, func.count(Poll.rating), _satisfied(Poll.rating))
     in_period = (Poll.created_at >= start, Poll.created_at < end, area.households())
     if by == "cadre":
-        latest = _latest_visit_in(start, end)
-        key: ColumnElement[int | None] = latest.c.cadre_id
+        rated = _visit_rated(start, end)
+        key: ColumnElement[int | None] = rated.c.cadre_id
         query = (
             select(key, *measures)
             .join(Household, Household.id == Poll.household_id)
-            .outerjoin(latest, and_(latest.c.household_id == Poll.household_id, latest.c.rank == 1))
+            .outerjoin(rated, and_(rated.c.poll_id == Poll.id, rated.c.rank == 1))
         )
     else:
         key = _group_column(by)
@@ -150,13 +155,20 @@ async def sms_counts(
     return {k: Counts(sms_polled=p, sms_answered=a, sms_satisfied=s) for k, p, a, s in rows}
 
 
-def _latest_visit_in(start: datetime, end: datetime):  # type: ignore[no-untyped-def]
-    rank = func.row_number().over(
-        partition_by=Visit.household_id, order_by=(Visit.submitted_at.desc(), Visit.id.desc())
-    )
+def _visit_rated(start: datetime, end: datetime):  # type: ignore[no-untyped-def]
+    """For each poll of the period, the household's visits up to the poll's creation, latest ranked 1."""
+    rank = func.row_number().over(partition_by=Poll.id, order_by=(Visit.submitted_at.desc(), Visit.id.desc()))
     return (
-        select(Visit.household_id, Visit.cadre_id, rank.label("rank"))
-        .where(Visit.status == "submitted", Visit.submitted_at >= start, Visit.submitted_at < end)
+        select(Poll.id.label("poll_id"), Visit.cadre_id, rank.label("rank"))
+        .join(
+            Visit,
+            and_(
+                Visit.household_id == Poll.household_id,
+                Visit.status == "submitted",
+                Visit.submitted_at <= Poll.created_at,
+            ),
+        )
+        .where(Poll.created_at >= start, Poll.created_at < end)
         .subquery()
     )
 
@@ -513,17 +525,34 @@ async def closed_without_decision(
 # --- problems per month -------------------------------------------------------------------------------------
 
 
+def _count_in(condition: ColumnElement[bool]) -> ColumnElement[int]:
+    return func.coalesce(func.sum(case((condition, 1), else_=0)), 0)
+
+
+def _closed_in(lo: datetime, hi: datetime, on_site: bool) -> ColumnElement[bool]:
+    """Closed in [lo, hi): on site (一化解), or after escalation (销号); merged duplicates are neither."""
+    return and_(
+        Problem.status == "closed",
+        Problem.resolved_on_site.is_(on_site),
+        Problem.closed_at >= lo,
+        Problem.closed_at < hi,
+    )
+
+
 async def problems_per_month(
     session: AsyncSession, bounds: Sequence[datetime], area: Area
-) -> list[tuple[int, int]]:
-    """(opened, closed) in each [bounds[i], bounds[i+1]): one pass, boundaries computed in local time."""
-
-    def count_in(column: ColumnElement[datetime | None], lo: datetime, hi: datetime) -> ColumnElement[int]:
-        return func.coalesce(func.sum(case((and_(column >= lo, column < hi), 1), else_=0)), 0)
-
+) -> list[tuple[int, int, int]]:
+    """(opened, closed on site, closed after escalation) in each [bounds[i], bounds[i+1]): one pass,
+    boundaries computed in local time by the caller."""
     months = list(pairwise(bounds))
-    measures = [count_in(Problem.created_at, lo, hi) for lo, hi in months] + [
-        count_in(Problem.closed_at, lo, hi) for lo, hi in months
+    measures = [
+        _count_in(condition)
+        for lo, hi in months
+        for condition in (
+            and_(Problem.created_at >= lo, Problem.created_at < hi),
+            _closed_in(lo, hi, True),
+            _closed_in(lo, hi, False),
+        )
     ]
     query = (
         select(*measures)
@@ -538,23 +567,22 @@ async def problems_per_month(
         )
     )
     row = (await session.execute(query)).one()
-    return list(zip(row[: len(months)], row[len(months) :], strict=True))
+    return [tuple(row[i : i + 3]) for i in range(0, len(row), 3)]  # type: ignore[misc]
 
 
 async def problems_by_township(
     session: AsyncSession, start: datetime, end: datetime, area: Area
-) -> list[tuple[str, int, int, int]]:
-    """(township, open now, opened in [start, end), closed in [start, end)) for every township of the area."""
-
-    def count(condition: ColumnElement[bool]) -> ColumnElement[int]:
-        return func.coalesce(func.sum(case((condition, 1), else_=0)), 0)
-
+) -> list[tuple[str, int, int, int, int]]:
+    """(township, open now, opened, closed on site, closed after escalation) — the last three in [start, end) —
+    for every township of the area."""
+    open_states = ("escalated", "decided", "overdue", "county")
     query = (
         select(
             Township.name,
-            count(and_(Problem.id.is_not(None), Problem.status != "closed")),
-            count(and_(Problem.created_at >= start, Problem.created_at < end)),
-            count(and_(Problem.closed_at >= start, Problem.closed_at < end)),
+            _count_in(Problem.status.in_(open_states)),
+            _count_in(and_(Problem.created_at >= start, Problem.created_at < end)),
+            _count_in(_closed_in(start, end, True)),
+            _count_in(_closed_in(start, end, False)),
         )
         .select_from(Township)
         .join(Village, Village.township_id == Township.id)

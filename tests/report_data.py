@@ -77,15 +77,18 @@ async def add_visit(
         return visit.id
 
 
-async def add_poll(db: Database, household: str, created: datetime, rating: str | None) -> None:
+async def add_poll(
+    db: Database, household: str, created: datetime, rating: str | None, *, sent: bool = True
+) -> None:
     poll = Poll(
         household_id=await ids(db, Household, household),
         phone="+8613800000000",
         period=f"{created.year}Q{(created.astimezone(TZ).month - 1) // 3 + 1}",
-        state="answered" if rating else "expired",
+        state="answered" if rating else "expired" if sent else "queued",
         locale="zh_CN",
         created_at=created,
         send_after=created,
+        sent_at=created if sent else None,
         rating=rating,
     )
     async with db.session() as s:

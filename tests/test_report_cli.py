@@ -197,3 +197,88 @@ def test_help_is_quick_and_reports_load_no_bot_libraries(county: Path):
     )
     assert result.returncode == 0, result.stderr
     assert "LOADED []" in result.stdout
+
+
+def test_an_empty_report_still_draws_its_chart(county: Path, tmp_path: Path):
+    for name in ("satisfaction", "coverage", "problems"):
+        target = tmp_path / f"{name}.png"
+        result = ok(
+            run(county, "report", name, "--period", "2020Q1", "--format", "png", "--output", str(target))
+        )
+        assert target.read_bytes()[:4] == b"\x89PNG", name
+        assert "已写入" in result.stdout
+
+
+async def _problem_saying(roster: Database, text: str) -> None:
+    from storage.models import Problem
+
+    async with roster.session() as s:
+        s.add(
+            Problem(
+                household_id=1,
+                source="sms",
+                category="其他",
+                description=text,
+                status="escalated",
+                created_at=local("2026-11-02 10:00"),
+                escalated_at=local("2026-11-02 10:00"),
+            )
+        )
+
+
+async def test_text_from_villagers_is_never_a_formula_or_markup(
+    county: Path, roster: Database, tmp_path: Path
+):
+    await _problem_saying(roster, '=HYPERLINK("http://evil.example","详情")')
+    await _problem_saying(roster, "水管坏了 [/] 请尽快 [b]不[/b]满意")
+    table = ok(run(county, "tally", "--township", "东风镇", "--month", "2026-11")).stdout
+    assert "[/]" in table and "[b]不[/b]满意" in table
+    csv_out = ok(run(county, "tally", "--township", "东风镇", "--month", "2026-11", "--format", "csv")).stdout
+    assert "'=HYPERLINK(" in csv_out
+    target = tmp_path / "t.xlsx"
+    ok(
+        run(
+            county,
+            "tally",
+            "--township",
+            "东风镇",
+            "--month",
+            "2026-11",
+            "--format",
+            "xlsx",
+            "--output",
+            str(target),
+        )
+    )
+    sheet = load_workbook(target).active
+    cells = [
+        c
+        for row in sheet.iter_rows(min_row=2)
+        for c in row
+        if isinstance(c.value, str) and "HYPERLINK" in c.value
+    ]
+    assert len(cells) == 1 and cells[0].data_type == "s" and cells[0].value.startswith("=HYPERLINK")
+
+
+def test_csv_on_a_gbk_console_is_still_utf8(county: Path):
+    result = subprocess.run(
+        [sys.executable, "-m", "bot.cli", "report", "households", "--format", "csv"],
+        cwd=county.parent,
+        env={**env_for(county), "PYTHONIOENCODING": "gbk"},
+        capture_output=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr.decode("utf-8", "replace")
+    assert result.stdout.startswith(b"\xef\xbb\xbf") and "类别".encode() in result.stdout
+
+
+def test_an_unwritable_output_is_one_line(county: Path):
+    result = run(county, "report", "households", "--format", "csv", "--output", "/nonexistent/x.csv")
+    assert result.returncode == 1
+    assert len(result.stderr.strip().splitlines()) == 1 and "/nonexistent/x.csv" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_an_empty_group_says_so(county: Path):
+    out = ok(run(county, "report", "households", "--group", "巩固提升")).stdout
+    assert "没有“巩固提升”类农户" in out

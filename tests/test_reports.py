@@ -118,6 +118,31 @@ async def test_by_cadre_puts_sms_with_the_latest_visiting_cadre(roster: Database
     assert (nobody["sms_n"], nobody["sms_rate"]) == (1, 0.0)
 
 
+async def test_by_cadre_a_later_visit_does_not_take_the_earlier_answer(roster: Database):
+    # GB001 visits, the villager answers 不满意 the next day; GB002 visits two weeks later.
+    await add_visit(roster, hh(3), "GB001", local("2026-10-10 09:00"))
+    await add_poll(roster, hh(3), local("2026-10-10 09:00"), "不满意")  # queued by the visit, same instant
+    await add_visit(roster, hh(3), "GB002", local("2026-10-25 09:00"))
+    report = await reports.satisfaction(roster, ctx(), "cadre", Q4, Area())
+    assert (row_of(report, cadre_code="GB001")["sms_n"], row_of(report, cadre_code="GB001")["sms_rate"]) == (
+        1,
+        0.0,
+    )
+    assert row_of(report, cadre_code="GB002")["sms_n"] == 0
+    # a visit from the previous quarter still owns the answer to the poll it triggered
+    await add_visit(roster, hh(4), "GB001", local("2026-09-30 16:00"))
+    await add_poll(roster, hh(4), local("2026-10-01 10:00"), "满意")
+    report = await reports.satisfaction(roster, ctx(), "cadre", Q4, Area())
+    assert row_of(report, cadre_code="GB001")["sms_n"] == 2
+
+
+async def test_queued_polls_are_not_counted_as_asked(roster: Database):
+    await add_poll(roster, hh(1), local("2026-10-15 10:00"), "满意")
+    await add_poll(roster, hh(2), local("2026-10-15 10:00"), None, sent=False)  # goes out tomorrow morning
+    total = (await reports.satisfaction(roster, ctx(), "township", Q4, Area())).rows[-1]
+    assert (total["sms_polled"], total["sms_response"]) == (1, 1.0)
+
+
 async def test_area_filters_and_unknown_names_list_what_exists(roster: Database):
     await add_poll(roster, hh(1), local("2026-10-15 10:00"), "满意")
     await add_poll(roster, hh(67), local("2026-10-15 10:00"), "不满意")  # 福顺村
@@ -384,7 +409,7 @@ async def test_problems_opened_and_closed_per_local_month(roster: Database):
                 )
             )
     report = await reports.problems(roster, ctx(), Q4, Area())
-    assert [(r["month"], r["opened"], r["closed"]) for r in report.rows] == [
+    assert [(r["month"], r["opened"], r["on_site"] + r["closed"]) for r in report.rows] == [
         ("2026-10", 1, 0),
         ("2026-11", 1, 1),
         ("2026-12", 0, 0),
@@ -413,5 +438,30 @@ async def test_problems_by_township_open_now_and_in_the_period(roster: Database)
     report = await reports.problems_by_township(roster, ctx(), Q4, Area())
     dongfeng = row_of(report, township="东风镇")
     assert (dongfeng["open"], dongfeng["opened"], dongfeng["closed"]) == (1, 1, 1)  # the Q3 one is still open
+    assert dongfeng["on_site"] == 0
     assert row_of(report, township="福顺乡")["open"] == 0
     assert row_of(report, township="合计")["open"] == 1
+
+
+async def test_merged_and_on_site_problems_are_told_apart(roster: Database):
+    visit = await add_visit(roster, hh(1), "GB001", local("2026-10-10 10:00"))
+    when = local("2026-10-20 10:00")
+    async with roster.session() as s:
+        for status, on_site in (("merged", False), ("closed", True), ("closed", False), ("decided", False)):
+            s.add(
+                Problem(
+                    household_id=1,
+                    visit_id=visit,
+                    source="visit",
+                    category="其他",
+                    description="x",
+                    status=status,
+                    resolved_on_site=on_site,
+                    created_at=when,
+                    closed_at=when if status in ("merged", "closed") else None,
+                )
+            )
+    town = row_of(await reports.problems_by_township(roster, ctx(), Q4, Area()), township="东风镇")
+    assert (town["open"], town["opened"], town["on_site"], town["closed"]) == (1, 4, 1, 1)
+    october = (await reports.problems(roster, ctx(), Q4, Area())).rows[0]
+    assert (october["opened"], october["on_site"], october["closed"]) == (4, 1, 1)
