@@ -26,7 +26,7 @@ from aiogram.methods import TelegramMethod
 from aiogram.methods.base import Response
 from aiogram.types import BotCommand, TelegramObject
 
-from bot.flows import onboarding, visit_telegram
+from bot.flows import escalation_telegram, onboarding, visit_telegram
 from bot.flows.visit import VisitFlow
 from bot.settings import Settings
 from messages import render
@@ -54,7 +54,7 @@ _RESPONSE_TYPES = [
     )
 ]
 
-COMMANDS = ("visit", "resume", "todo", "log", "cancel", "whoami", "lang", "help")
+COMMANDS = ("visit", "resume", "todo", "log", "queue", "problem", "cancel", "whoami", "lang", "help")
 
 
 class RetryMiddleware(BaseRequestMiddleware):
@@ -213,7 +213,10 @@ def make_dispatcher(
     dp["accounts"] = accounts = Accounts(db)
     for observer in (dp.message, dp.callback_query):
         observer.outer_middleware(CadreMiddleware(accounts))
-    dp.include_routers(onboarding.make_router(), visit_telegram.make_router())
+    # the escalation router before the visit's: while a note is pending, /cancel and text are its
+    dp.include_routers(
+        onboarding.make_router(), escalation_telegram.make_router(), visit_telegram.make_router()
+    )
     return dp
 
 

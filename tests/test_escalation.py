@@ -249,7 +249,9 @@ async def test_digest_matches_the_golden_file(roster: Database, locale: str):
     # the worst case still fits one segment: a long township name and three-digit counts
     from dataclasses import replace
 
-    crowded = replace(digest, township="阿克塞哈萨克族乡", new=120, open=999, overdue=150, closed_in_month=300)
+    crowded = replace(
+        digest, township="阿克塞哈萨克族乡", new=120, open=999, overdue=150, closed_in_month=300
+    )
     assert segments(digest_sms(crowded, locale)) == 1, digest_sms(crowded, locale)
 
 

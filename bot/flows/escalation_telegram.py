@@ -1,0 +1,554 @@
+"""The township queue in Telegram: /queue, /problem N, and the secretary's buttons (decide, close, merge, reopen).
+
+`bot.flows.escalation.act` and the state machine (survey.problems) decide everything; this module only turns taps
+and texts into `act` calls and renders what came of them. Buttons are hidden where the state makes no sense of
+them, and a tap that would be refused anyway (a stale button, a forged callback) is checked by a dry run of the
+same machine move before the bot asks for more, so the refusal is the machine's own reason.
+
+Callback data (all ids are numbers; a malformed one is ignored):
+
+    eq:<page>                   the queue, that page (edits the message)
+    eo:<problem>                the problem's card (a new message)
+    ed:<problem>                decide: the responsible picker (a new message)
+    ed:<problem>:<page>         … that page of it (edits the message)
+    er:<problem>:<cadre>        decide: that cadre is responsible; the due-date choices (edits the message)
+    ew:<problem>:<cadre>:<days> decide: done, due in that many days (a new message: the updated card)
+    ec:<problem> / eu:<problem> close / reopen: the next text message is the note
+    em:<problem>                merge: the next text message is the number of the problem to merge into
+
+A pending note or number is kept in the FSM (state `Pending.text`, data key `pending`) next to the visit's own
+data, which it never clears; /cancel abandons it, and any other command abandons it and is then handled as usual.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from collections.abc import Callable
+from dataclasses import replace
+from datetime import datetime, timedelta
+from typing import Any
+
+from aiogram import F, Router
+from aiogram.dispatcher.event.bases import SkipHandler
+from aiogram.exceptions import TelegramBadRequest
+from aiogram.filters import Command, CommandObject, StateFilter
+from aiogram.fsm.context import FSMContext
+from aiogram.fsm.state import State, StatesGroup
+from aiogram.methods import SendMessage
+from aiogram.types import CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, Message
+
+from bot.flows.escalation import ActionRefused, act
+from bot.flows.visit_telegram import ack
+from bot.settings import Settings
+from messages import error_text, render
+from storage import problems as store
+from storage.db import Database
+from storage.models import Cadre, Problem
+from storage.telegram import mark_processed
+from survey import problems as machine
+from survey.phones import mask_phone
+
+PAGE_SIZE = 8
+MAX_ID = 2**31 - 1  # larger numbers are nobody's problem (and would not fit the database's integers)
+
+
+class Pending(StatesGroup):
+    text = State()  # waiting for a note (close, reopen) or a problem number (merge)
+
+
+# --- small helpers -------------------------------------------------------------------------------------------
+
+
+def _label(name: str, locale: str, **params: Any) -> str:
+    """A button's text: one macro of `problems/telegram_parts.txt`."""
+    return error_text(name, locale, source="problems/telegram_parts.txt", **params)
+
+
+def _button(text: str, data: str) -> InlineKeyboardButton:
+    return InlineKeyboardButton(text=text, callback_data=data)
+
+
+def _markup(rows: list[list[InlineKeyboardButton]]) -> InlineKeyboardMarkup | None:
+    rows = [row for row in rows if row]
+    return InlineKeyboardMarkup(inline_keyboard=rows) if rows else None
+
+
+def _number(text: str | None) -> int | None:
+    """'12', '#12', '＃１２' → 12; anything else None."""
+    value = unicodedata.normalize("NFKC", text or "").strip().lstrip("#№").strip()
+    return int(value) if value.isascii() and value.isdigit() else None
+
+
+def _ints(data: str | None, count: int) -> list[int] | None:
+    """The numbers after a callback's prefix (`ew:12:5:7` → [12, 5, 7]); None when malformed or out of range."""
+    parts = (data or "").split(":")[1:]
+    if len(parts) != count or not all(p.isascii() and p.isdigit() for p in parts):
+        return None
+    numbers = [int(p) for p in parts]
+    return numbers if all(n <= MAX_ID for n in numbers) else None
+
+
+def _actor(cadre: Cadre) -> machine.Actor:
+    return machine.Actor(cadre_id=cadre.id, role=cadre.role, township_id=cadre.township_id)
+
+
+def _pages(count: int) -> int:
+    return max(1, -(-count // PAGE_SIZE))
+
+
+def _nav(page: int, pages: int, data: Callable[[int], str]) -> list[InlineKeyboardButton]:
+    nav = []
+    if page > 0:
+        nav.append(_button("‹", data(page - 1)))
+    if page < pages - 1:
+        nav.append(_button("›", data(page + 1)))
+    return nav
+
+
+async def _show(callback: CallbackQuery, text: str, markup: InlineKeyboardMarkup | None, edit: bool) -> Any:
+    """Edit the tapped message in place, or send a new one (also when the old one can no longer be edited).
+    A tap that changes nothing on screen (the same page again) is no error: Telegram's "not modified" is
+    swallowed, or the update would fail and be redelivered."""
+    if edit and isinstance(callback.message, Message):
+        try:
+            await callback.message.edit_text(text, reply_markup=markup)
+            return None
+        except TelegramBadRequest as refused:
+            if "not modified" in str(refused):
+                return None
+    return SendMessage(chat_id=callback.from_user.id, text=text, reply_markup=markup)
+
+
+def _say(chat_id: int, text: str) -> SendMessage:
+    return SendMessage(chat_id=chat_id, text=text)
+
+
+# --- the queue -----------------------------------------------------------------------------------------------
+
+
+async def _queue(db: Database, settings: Settings, cadre: Cadre, page: int, locale: str) -> tuple[str, Any]:
+    """A secretary or specialist sees the township's open problems; anyone else the open ones they raised."""
+    mine = cadre.role not in machine.QUEUE_ROLES
+    raised_by = cadre.id if mine else None
+    async with db.reading() as s:
+        count = await store.count_open(s, cadre.township_id, raised_by_id=raised_by)
+        pages = _pages(count)
+        page = min(max(page, 0), pages - 1)
+        items = await store.queue_items(
+            s, cadre.township_id, raised_by_id=raised_by, offset=page * PAGE_SIZE, limit=PAGE_SIZE
+        )
+    today = datetime.now(settings.tz).date()
+    lines = [
+        {
+            "id": i.id,
+            "village": i.village,
+            "category": i.category,
+            "head": i.head_name,
+            "age": (today - i.created_at.astimezone(settings.tz).date()).days,
+            "status": i.status,
+        }
+        for i in items
+    ]
+    text = render(
+        "problems/telegram_queue.txt",
+        locale,
+        mine=mine,
+        township=cadre.township.name,
+        count=count,
+        page=page + 1,
+        pages=pages,
+        items=lines,
+    )
+    rows = [[_button(_label("btn_problem", locale, item=i), f"eo:{i.id}")] for i in items]
+    rows.append(_nav(page, pages, lambda p: f"eq:{p}"))
+    return text, _markup(rows)
+
+
+async def queue_command(
+    message: Message, cadre: Cadre, db: Database, settings: Settings, locale: str
+) -> SendMessage:
+    text, markup = await _queue(db, settings, cadre, 0, locale)
+    return message.answer(text, reply_markup=markup)
+
+
+async def queue_page(
+    callback: CallbackQuery, cadre: Cadre, db: Database, settings: Settings, state: FSMContext, locale: str
+) -> Any:
+    await _move_on(state)
+    numbers = _ints(callback.data, 1)
+    await ack(callback)
+    if numbers is None:
+        return None
+    text, markup = await _queue(db, settings, cadre, numbers[0], locale)
+    return await _show(callback, text, markup, edit=True)
+
+
+# --- one problem ---------------------------------------------------------------------------------------------
+
+
+async def _visible(
+    db: Database, settings: Settings, cadre: Cadre, problem_id: int
+) -> tuple[machine.Problem, int]:
+    """The problem as the machine sees it, and its township; 'not found' unless the cadre may see it."""
+    async with db.reading() as s:
+        row = await s.get(Problem, problem_id)
+        township_id = None if row is None else await store.township_of_problem(s, problem_id)
+    if row is None or township_id is None:
+        raise ActionRefused("not_found", id=problem_id)
+    problem = store.to_machine(row, township_id, settings.tz)
+    if not machine.may_view(_actor(cadre), problem):
+        raise ActionRefused("not_found", id=problem_id)
+    return problem, township_id
+
+
+async def _check(
+    db: Database, settings: Settings, cadre: Cadre, problem_id: int, action: str, now: datetime
+) -> tuple[machine.Problem, int]:
+    """Would the machine allow this move now? A dry run with stand-in values (a note, a target, a due date), so
+    a stale or forged button is refused before the bot asks for a note; `act` checks again for real."""
+    problem, township_id = await _visible(db, settings, cadre, problem_id)
+    actor, today = _actor(cadre), now.astimezone(settings.tz).date()
+    try:
+        if action == "decide":
+            async with db.reading() as s:
+                calendar = await store.calendar_of(s, township_id)
+            due = today + timedelta(days=max(machine.DUE_CHOICES_DAYS))
+            machine.decide(
+                problem, actor, responsible_id=cadre.id, due_on=due, at=now, today=today, calendar=calendar
+            )
+        elif action == "close":
+            machine.close(problem, actor, note="-", at=now)
+        elif action == "reopen":
+            machine.reopen(problem, actor, note="-", at=now, today=today)
+        elif action == "merge":
+            stand_in = replace(problem, id=0, state="escalated")
+            machine.merge(problem, actor, into=stand_in, at=now)
+    except machine.MoveError as refused:
+        raise ActionRefused(refused.code, **refused.params) from refused
+    return problem, township_id
+
+
+def _buttons(problem: machine.Problem, locale: str) -> list[list[InlineKeyboardButton]]:
+    """The moves that make sense in the problem's state (the machine still has the last word)."""
+    pid, state = problem.id, problem.state
+    row = []
+    if state in machine.OPEN_STATES:
+        row.append(
+            _button(_label("btn_decide" if state == "escalated" else "btn_redecide", locale), f"ed:{pid}")
+        )
+    if state in machine.CLOSABLE:
+        row.append(_button(_label("btn_close", locale), f"ec:{pid}"))
+    if state in machine.OPEN_STATES:
+        row.append(_button(_label("btn_merge", locale), f"em:{pid}"))
+    if state in ("closed", "merged"):
+        row.append(_button(_label("btn_reopen", locale), f"eu:{pid}"))
+    return [row]
+
+
+async def _card(
+    db: Database, settings: Settings, cadre: Cadre, problem_id: int, locale: str, done: str | None = None
+) -> tuple[str, InlineKeyboardMarkup | None]:
+    """The problem's details, decision and history; the secretary's buttons when they may act on it."""
+    problem, township_id = await _visible(db, settings, cadre, problem_id)
+    tz = settings.tz
+    today = datetime.now(tz).date()
+    async with db.reading() as s:
+        item = await store.queue_item(s, problem_id)
+        events = await store.events_of(s, problem_id)
+        calendar = await store.calendar_of(s, township_id)
+    assert item is not None
+    created = item.created_at.astimezone(tz).date()
+    text = render(
+        "problems/telegram_problem.txt",
+        locale,
+        item=item,
+        phone=mask_phone(item.phone) if item.phone else "",
+        created=created,
+        age=(today - created).days,
+        agenda=machine.agenda_meeting(problem, today, calendar),
+        events=[_event(event, name, tz) for event, name in events],
+        done=done,
+    )
+    may_act = machine.may_act(_actor(cadre), problem)
+    return text, _markup(_buttons(problem, locale)) if may_act else None
+
+
+def _event(event: Any, actor: str | None, tz: Any) -> dict[str, Any]:
+    return {
+        "day": event.at.astimezone(tz).date(),
+        "action": event.action,
+        "actor": actor,
+        "note": event.note,
+        "due_on": event.due_on,
+    }
+
+
+async def problem_command(
+    message: Message, command: CommandObject, cadre: Cadre, db: Database, settings: Settings, locale: str
+) -> SendMessage:
+    problem_id = _number(command.args)
+    if problem_id is None:
+        return message.answer(render("problems/telegram_usage.txt", locale))
+    try:
+        if problem_id > MAX_ID:
+            raise ActionRefused("not_found", id=problem_id)
+        text, markup = await _card(db, settings, cadre, problem_id, locale)
+    except ActionRefused as refused:
+        return message.answer(refused.text(locale))
+    return message.answer(text, reply_markup=markup)
+
+
+async def open_problem(
+    callback: CallbackQuery, cadre: Cadre, db: Database, settings: Settings, state: FSMContext, locale: str
+) -> Any:
+    await _move_on(state)
+    numbers = _ints(callback.data, 1)
+    await ack(callback)
+    if numbers is None:
+        return None
+    try:
+        text, markup = await _card(db, settings, cadre, numbers[0], locale)
+    except ActionRefused as refused:
+        return _say(callback.from_user.id, refused.text(locale))
+    return SendMessage(chat_id=callback.from_user.id, text=text, reply_markup=markup)
+
+
+# --- decide: responsible, then due date ----------------------------------------------------------------------
+
+
+async def decide_pick(
+    callback: CallbackQuery,
+    cadre: Cadre,
+    db: Database,
+    settings: Settings,
+    clock: Callable[[], datetime],
+    state: FSMContext,
+    locale: str,
+) -> Any:
+    """`ed:<id>` opens the responsible picker as a new message; `ed:<id>:<page>` turns its pages."""
+    await _move_on(state)
+    numbers = _ints(callback.data, 1) or _ints(callback.data, 2)
+    await ack(callback)
+    if numbers is None:
+        return None
+    problem_id, page = numbers[0], (numbers[1] if len(numbers) == 2 else 0)
+    try:
+        _, township_id = await _check(db, settings, cadre, problem_id, "decide", clock())
+    except ActionRefused as refused:
+        return _say(callback.from_user.id, refused.text(locale))
+    async with db.reading() as s:
+        cadres = await store.township_cadres(s, township_id)
+    pages = _pages(len(cadres))
+    page = min(page, pages - 1)
+    shown = cadres[page * PAGE_SIZE : (page + 1) * PAGE_SIZE]
+    rows = [[_button(_label("btn_cadre", locale, cadre=c), f"er:{problem_id}:{c.id}")] for c in shown]
+    rows.append(_nav(page, pages, lambda p: f"ed:{problem_id}:{p}"))
+    rows.append([_button(_label("btn_back", locale), f"eo:{problem_id}")])
+    text = render(
+        "problems/telegram_pick_responsible.txt",
+        locale,
+        id=problem_id,
+        township=cadre.township.name,
+        page=page + 1,
+        pages=pages,
+    )
+    return await _show(callback, text, _markup(rows), edit=len(numbers) == 2)
+
+
+async def decide_responsible(
+    callback: CallbackQuery,
+    cadre: Cadre,
+    db: Database,
+    settings: Settings,
+    clock: Callable[[], datetime],
+    state: FSMContext,
+    locale: str,
+) -> Any:
+    await _move_on(state)
+    numbers = _ints(callback.data, 2)
+    await ack(callback)
+    if numbers is None:
+        return None
+    problem_id, responsible_id = numbers
+    now = clock()
+    try:
+        _, township_id = await _check(db, settings, cadre, problem_id, "decide", now)
+        async with db.reading() as s:
+            responsible = await s.get(Cadre, responsible_id)
+        if responsible is None or responsible.township_id != township_id:
+            raise ActionRefused("responsible_elsewhere")
+    except ActionRefused as refused:
+        return _say(callback.from_user.id, refused.text(locale))
+    today = now.astimezone(settings.tz).date()
+    row = [
+        _button(
+            _label("btn_due", locale, days=days, due=today + timedelta(days=days)),
+            f"ew:{problem_id}:{responsible_id}:{days}",
+        )
+        for days in machine.DUE_CHOICES_DAYS
+    ]
+    back = [_button(_label("btn_back", locale), f"ed:{problem_id}:0")]
+    text = render("problems/telegram_pick_due.txt", locale, id=problem_id, responsible=responsible.name)
+    return await _show(callback, text, _markup([row, back]), edit=True)
+
+
+async def decide_done(
+    callback: CallbackQuery,
+    cadre: Cadre,
+    db: Database,
+    settings: Settings,
+    clock: Callable[[], datetime],
+    state: FSMContext,
+    locale: str,
+    dedupe: tuple[str, str],
+) -> Any:
+    await _move_on(state)
+    numbers = _ints(callback.data, 3)
+    await ack(callback)
+    if numbers is None:
+        return None
+    problem_id, responsible_id, days = numbers
+    return await _act(
+        callback.from_user.id,
+        cadre,
+        db,
+        settings,
+        locale,
+        problem_id,
+        "decide",
+        clock(),
+        dedupe,
+        responsible_id=responsible_id,
+        due_days=days,
+    )
+
+
+async def _act(
+    chat_id: int,
+    cadre: Cadre,
+    db: Database,
+    settings: Settings,
+    locale: str,
+    problem_id: int,
+    action: str,
+    now: datetime,
+    dedupe: tuple[str, str],
+    **kw: Any,
+) -> SendMessage:
+    """Carry out the move; the updated card on success, the reason (and nothing changed) on refusal.
+
+    The update is recorded as processed first, so a redelivered one (after a failure to answer) is applied at
+    most once: it only shows the problem as it stands. Should the move itself fail, the apology tells the
+    secretary to tap again."""
+    async with db.session() as s:
+        fresh = await mark_processed(s, *dedupe, now)
+    try:
+        if fresh:
+            await act(db, settings, cadre.id, problem_id, action, now, **kw)
+        text, markup = await _card(db, settings, cadre, problem_id, locale, done=action if fresh else None)
+    except ActionRefused as refused:
+        return _say(chat_id, refused.text(locale))
+    return SendMessage(chat_id=chat_id, text=text, reply_markup=markup)
+
+
+# --- close, reopen, merge: the next text message ----------------------------------------------------------------
+
+ASKS = {"ec": "close", "eu": "reopen", "em": "merge"}
+
+
+async def ask_text(
+    callback: CallbackQuery,
+    cadre: Cadre,
+    db: Database,
+    settings: Settings,
+    clock: Callable[[], datetime],
+    state: FSMContext,
+    locale: str,
+) -> Any:
+    numbers = _ints(callback.data, 1)
+    await ack(callback)
+    action = ASKS.get((callback.data or "").split(":")[0])
+    if numbers is None or action is None:
+        return None
+    try:
+        await _check(db, settings, cadre, numbers[0], action, clock())
+    except ActionRefused as refused:
+        await _forget(state)
+        return _say(callback.from_user.id, refused.text(locale))
+    await state.set_state(Pending.text)
+    await state.update_data(pending={"action": action, "problem": numbers[0]})
+    return _say(
+        callback.from_user.id, render("problems/telegram_ask.txt", locale, kind=action, id=numbers[0])
+    )
+
+
+async def _forget(state: FSMContext) -> None:
+    """Drop the pending input only: the visit's FSM data (visit id, ticks, search) stays."""
+    await state.set_state(None)
+    await state.update_data(pending=None)
+
+
+async def _move_on(state: FSMContext) -> None:
+    """Another queue button: a note or number still awaited for an earlier tap is not awaited any more."""
+    if await state.get_state() == Pending.text.state:
+        await _forget(state)
+
+
+async def pending_text(
+    message: Message,
+    cadre: Cadre,
+    db: Database,
+    settings: Settings,
+    clock: Callable[[], datetime],
+    state: FSMContext,
+    locale: str,
+    dedupe: tuple[str, str],
+) -> SendMessage:
+    pending = (await state.get_data()).get("pending") or {}
+    action, problem_id = pending.get("action"), pending.get("problem")
+    if action not in ASKS.values() or not isinstance(problem_id, int):
+        await _forget(state)
+        raise SkipHandler  # nothing usable remembered: the text is the visit's, as usual
+    kw: dict[str, Any] = {"note": message.text or ""}
+    if action == "merge":
+        into = _number(message.text)
+        if into is None:
+            return message.answer(render("problems/telegram_merge_number.txt", locale))  # still waiting
+        if into > MAX_ID:
+            await _forget(state)
+            return message.answer(ActionRefused("not_found", id=into).text(locale))
+        kw = {"into_id": into}
+    await _forget(state)
+    return await _act(message.chat.id, cadre, db, settings, locale, problem_id, action, clock(), dedupe, **kw)
+
+
+async def cancel_pending(message: Message, state: FSMContext, locale: str) -> SendMessage:
+    await _forget(state)
+    return message.answer(render("problems/telegram_cancelled.txt", locale))
+
+
+async def other_command(message: Message, state: FSMContext) -> None:
+    """Another command abandons the pending input, then goes where it always goes."""
+    await _forget(state)
+    raise SkipHandler
+
+
+def make_router() -> Router:
+    """A new router each time (an aiogram router belongs to one dispatcher). Include it before the visit's
+    router: its /cancel and free text are taken here while a note or number is pending."""
+    router = Router(name="escalation")
+    router.message.register(cancel_pending, StateFilter(Pending.text), Command("cancel"))
+    router.message.register(other_command, StateFilter(Pending.text), F.text.startswith("/"))
+    router.message.register(pending_text, StateFilter(Pending.text), F.text)
+    router.message.register(queue_command, Command("queue"))
+    router.message.register(problem_command, Command("problem"))
+    router.callback_query.register(queue_page, F.data.startswith("eq:"))
+    router.callback_query.register(open_problem, F.data.startswith("eo:"))
+    router.callback_query.register(decide_pick, F.data.startswith("ed:"))
+    router.callback_query.register(decide_responsible, F.data.startswith("er:"))
+    router.callback_query.register(decide_done, F.data.startswith("ew:"))
+    router.callback_query.register(ask_text, F.data.regexp(r"^e[cum]:"))
+    return router
+
+
+__all__ = ["PAGE_SIZE", "Pending", "make_router"]
