@@ -162,9 +162,9 @@ def _sheet_title(title: str) -> str:
 def _xlsx_value(column: Column, value: Any, locale: str) -> Any:
     if value is None:
         return None
-    if column.kind == "text":
+    if column.kind == "text" and isinstance(value, str):
         # openpyxl refuses control characters in cells; a pasted SMS may carry them
-        return "".join(ch for ch in str(value) if ch in "\t\n" or ord(ch) >= 32)
+        return "".join(ch for ch in value if ch in "\t\n" or ord(ch) >= 32)
     if column.kind == "flag":
         return _yes_no(value, locale)
     if column.kind == "points":
