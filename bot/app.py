@@ -1,10 +1,13 @@
 """`zoufang serve`: one aiohttp application for every channel.
 
 Paths: `POST /telegram/webhook` (when TELEGRAM_BOT_TOKEN is set), `POST /sms/inbound` and `POST /sms/status`
-(Twilio webhooks, always), `GET /healthz`. The outbox sender runs inside it.
+(Twilio webhooks, always), `GET /healthz`. The outbox senders (SMS always, Telegram with a bot) and the scheduler
+(bot.scheduler: poll reminders, the daily overdue check, digests) run inside it.
 
-The SMS flow's clock is `app[SMS_CLOCK]` (a callable returning an aware datetime, `utcnow` by default): tests
-replace it before the app starts to move through days.
+The app's clock is `app[CLOCK]` (the same key as `app[SMS_CLOCK]`: a callable returning an aware datetime,
+`utcnow` by default), read by the SMS flow and the scheduler: tests replace it before the app starts to move
+through days. `app[SCHEDULER_EVERY]` is the scheduler's tick in seconds (60; its first tick comes one tick after
+the start).
 """
 
 from __future__ import annotations
@@ -32,6 +35,8 @@ log = logging.getLogger("zoufang.serve")
 
 DB = web.AppKey("db", Database)
 SMS_CLOCK = web.AppKey("sms_clock", Callable[[], datetime])
+CLOCK = SMS_CLOCK  # one clock for the SMS flow and the scheduler
+SCHEDULER_EVERY = web.AppKey("scheduler_every", float)
 TELEGRAM_WEBHOOK = "/telegram/webhook"
 SMS_INBOUND = "/sms/inbound"
 SMS_STATUS = "/sms/status"
@@ -68,6 +73,7 @@ def make_app(
     app = web.Application()
     app[DB] = db
     app[SMS_CLOCK] = utcnow
+    app[SCHEDULER_EVERY] = SCHEDULER_TICK
     app.router.add_get("/healthz", healthz)
     _mount_sms(app, settings)
     if webhook and telegram is None and settings.telegram_bot_token:
@@ -77,8 +83,9 @@ def make_app(
     elif webhook:
         log.info("TELEGRAM_BOT_TOKEN is not set: serving without the Telegram route (SMS only)")
     app.on_startup.append(_start_outbox(settings))
+    app.on_startup.append(_start_telegram_outbox(telegram))
     app.on_startup.append(_start_housekeeping)
-    app.on_startup.append(_start_poll_tick(settings))
+    app.on_startup.append(_start_scheduler(settings))
     app.on_cleanup.append(_close_db)
     return app
 
@@ -97,6 +104,44 @@ def _start_outbox(settings: Settings) -> Any:
             stop.set()
             await task
             await sender.close()
+
+        app.on_cleanup.insert(0, halt)
+
+    return start
+
+
+TELEGRAM_OUTBOX_RATE = 1.0  # messages a second: digests are few, and Telegram allows one a second per chat
+
+
+def _start_telegram_outbox(telegram: Telegram | None) -> Any:
+    """Outbox rows of the `telegram` channel (digests) go out through the bot; without one they stay queued."""
+
+    async def start(app: web.Application) -> None:
+        from bot.sms import OutboxWorker, TelegramSender
+
+        if telegram is None:
+            from storage.outbox import count_queued
+
+            try:
+                async with app[DB].reading() as s:
+                    waiting: int | str = await count_queued(s, "telegram")
+            except Exception:  # the database being away must not stop the server from starting (/healthz)
+                waiting = "?"
+            log.info("no Telegram bot: Telegram outbox messages stay queued (%s now)", waiting)
+            return
+        worker = OutboxWorker(
+            app[DB],
+            TelegramSender(telegram.bot),
+            rate=TELEGRAM_OUTBOX_RATE,
+            clock=lambda: app[CLOCK](),  # the scheduler's clock: what it queues is due on it
+            channel="telegram",
+        )
+        stop = asyncio.Event()
+        task = asyncio.create_task(worker.run(stop))
+
+        async def halt(_: web.Application) -> None:  # before the bot's session is closed
+            stop.set()
+            await task
 
         app.on_cleanup.insert(0, halt)
 
@@ -227,31 +272,24 @@ async def _start_housekeeping(app: web.Application) -> None:
     app.on_cleanup.insert(0, stop)
 
 
-POLL_TICK_EVERY = 60
+SCHEDULER_TICK = 60.0
 
 
-def _start_poll_tick(settings: Settings) -> Any:
-    """Satisfaction polls: reminders, expiries and call-backs, every minute (on the SMS flow's clock)."""
+def _start_scheduler(settings: Settings) -> Any:
+    """Poll reminders, the daily overdue check and the digests (bot.scheduler), every tick on the app's clock."""
 
     async def start(app: web.Application) -> None:
-        from bot.flows.poll import tick
+        from bot.scheduler import Scheduler
 
-        async def loop() -> None:
-            while True:
-                await asyncio.sleep(POLL_TICK_EVERY)
-                try:
-                    await tick(app[DB], app[SMS_CLOCK](), settings)
-                except Exception:  # a failed tick is retried next minute; the server keeps serving
-                    log.exception("poll tick failed")
+        scheduler = Scheduler(app[DB], settings, clock=lambda: app[CLOCK](), interval=app[SCHEDULER_EVERY])
+        stop = asyncio.Event()
+        task = asyncio.create_task(scheduler.run(stop))
 
-        task = asyncio.create_task(loop())
+        async def halt(_: web.Application) -> None:
+            stop.set()
+            await task
 
-        async def stop(_: web.Application) -> None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-
-        app.on_cleanup.insert(0, stop)
+        app.on_cleanup.insert(0, halt)
 
     return start
 
@@ -269,7 +307,7 @@ async def serve(
         if not settings.telegram_bot_token:
             raise ServeError("--polling needs TELEGRAM_BOT_TOKEN")
         telegram = make_telegram(db, script, settings)
-    app = make_app(db, script, settings, webhook=not polling)
+    app = make_app(db, script, settings, telegram=telegram, webhook=not polling)
     runner = web.AppRunner(app, access_log=None)  # a line per request costs more than the request's SQL
     await runner.setup()
     await web.TCPSite(runner, host, port).start()

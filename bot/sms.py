@@ -1,8 +1,9 @@
-"""The SMS channel's sending side: senders (Twilio, console) and the outbox worker.
+"""The outbox's sending side: senders (Twilio, console, the Telegram bot) and the outbox worker.
 
-The worker sends at a configured rate (default 1 message a second, a long code's rate), retries 429 and 5xx
-with exponential backoff up to 3 attempts, then marks the message failed. Twilio's error 21610 (the
-recipient replied STOP to the carrier) marks the number opted out.
+The worker sends one channel's rows (`sms` or `telegram`) at a configured rate (SMS: default 1 message a
+second, a long code's rate), retries 429, 5xx and network errors with exponential backoff up to 3 attempts,
+then marks the message failed. Twilio's error 21610 (the recipient replied STOP to the carrier) marks the
+number opted out.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Protocol, TextIO
+from typing import Any, Protocol, TextIO
 
 from bot.settings import Settings
 from storage.db import Database
@@ -38,15 +39,21 @@ OPT_CONFIRMATIONS = frozenset({"poll/opted_out", "poll/opted_in"})
 IN_FLIGHT_GRACE = timedelta(minutes=2)
 
 
-class SmsError(Exception):
+class SendError(Exception):
+    """A message the provider did not take: its error code, and whether another try may succeed."""
+
     def __init__(self, message: str, *, code: str | None, retryable: bool) -> None:
         super().__init__(message)
         self.code, self.retryable = code, retryable
 
 
+class SmsError(SendError):
+    pass
+
+
 class Sender(Protocol):
     async def send(self, to: str, body: str) -> str | None:
-        """Send one SMS; the provider's message id. Raises SmsError."""
+        """Send one message; the provider's message id. Raises SendError."""
 
     async def close(self) -> None: ...
 
@@ -110,15 +117,93 @@ def make_sender(settings: Settings) -> Sender:
     raise ValueError(f"SMS_BACKEND={backend!r}: use twilio or console")
 
 
+TELEGRAM_MAX_TEXT = 4096  # the Bot API's limit for one message, in UTF-16 code units
+
+
+def split_text(text: str, limit: int = TELEGRAM_MAX_TEXT) -> list[str]:
+    """`text` in pieces of at most `limit` UTF-16 units, cut at line breaks (a longer line is cut where it must)."""
+    pieces: list[str] = []
+    current = ""
+    for line in text.splitlines(keepends=True):
+        while _units(line) > limit:  # one line alone is too long: cut it hard
+            if current:
+                pieces.append(current)
+                current = ""
+            cut = _prefix_within(line, limit)
+            pieces.append(line[:cut])
+            line = line[cut:]
+        if _units(current) + _units(line) > limit:
+            pieces.append(current)
+            current = ""
+        current += line
+    if current:
+        pieces.append(current)
+    return [p.rstrip("\n") for p in pieces if p.strip()]
+
+
+def _units(text: str) -> int:
+    return len(text.encode("utf-16-le")) // 2
+
+
+def _prefix_within(text: str, limit: int) -> int:
+    units = 0
+    for i, ch in enumerate(text):
+        units += 2 if ord(ch) > 0xFFFF else 1
+        if units > limit:
+            return i
+    return len(text)
+
+
+def _telegram_code(exc: Exception) -> str:
+    """TelegramForbiddenError → "Forbidden" (outbox error codes are short)."""
+    return type(exc).__name__.removeprefix("Telegram").removesuffix("Error")[:16]
+
+
+class TelegramSender:
+    """Sends outbox rows of the `telegram` channel through the bot: `to` is the chat id, the body HTML.
+
+    A text over Telegram's limit goes as several messages, cut at line breaks. The bot's session (and its retry
+    middleware) belong to the caller, who closes it."""
+
+    def __init__(self, bot: Any) -> None:
+        self.bot = bot
+
+    async def send(self, to: str, body: str) -> str | None:
+        from aiogram.exceptions import (
+            TelegramAPIError,
+            TelegramNetworkError,
+            TelegramRetryAfter,
+            TelegramServerError,
+        )
+
+        if not to.lstrip("-").isdigit():
+            raise SendError(f"not a Telegram chat id: {to!r}", code="bad_chat", retryable=False)
+        message_id = None
+        try:
+            for piece in split_text(body):
+                sent = await self.bot.send_message(chat_id=int(to), text=piece, parse_mode="HTML")
+                message_id = sent.message_id
+        except (TelegramRetryAfter, TelegramServerError, TelegramNetworkError) as exc:
+            raise SendError(str(exc), code=_telegram_code(exc), retryable=True) from exc
+        # blocked by the user, chat not found, bad HTML: another try won't help
+        except TelegramAPIError as exc:
+            raise SendError(str(exc), code=_telegram_code(exc), retryable=False) from exc
+        return None if message_id is None else f"tg:{to}:{message_id}"  # message ids are per chat
+
+    async def close(self) -> None:
+        return None
+
+
 @dataclass
 class OutboxWorker:
-    """Sends the outbox, one message at a time, at `rate` messages a second."""
+    """Sends one channel of the outbox, one message at a time, at `rate` messages a second."""
 
     db: Database
     sender: Sender
     rate: float = 1.0
     clock: Callable[[], datetime] = utcnow
     idle_poll: float = 1.0
+    channel: str = "sms"
 
     async def recover(self) -> int:
         """At start: messages a dead sender had claimed go back in the queue."""
@@ -129,9 +214,10 @@ class OutboxWorker:
         """Send the next due message; False when there is none."""
         now = self.clock()
         async with self.db.session() as s:
-            claimed = await claim_next(s, now)
+            claimed = await claim_next(s, now, self.channel)
             if (
                 claimed is not None
+                and self.channel == "sms"
                 and claimed.kind not in OPT_CONFIRMATIONS
                 and await is_opted_out(s, claimed.to)
             ):
@@ -145,14 +231,16 @@ class OutboxWorker:
     async def _deliver(self, claimed: Claimed) -> None:
         try:
             sid = await self.sender.send(claimed.to, claimed.body)
-        except SmsError as exc:
+        except SendError as exc:
             async with self.db.session() as s:
                 status = await mark_retry_or_failed(
                     s, claimed, self.clock(), exc.code, str(exc), retryable=exc.retryable
                 )
-                if exc.code == OPTED_OUT:
+                if self.channel == "sms" and exc.code == OPTED_OUT:
                     await opt_out(s, claimed.to, "carrier", self.clock())
-            log.warning("SMS %d to %s: %s (%s) → %s", claimed.id, claimed.to, exc, exc.code, status)
+            log.warning(
+                "%s %d to %s: %s (%s) → %s", self.channel, claimed.id, claimed.to, exc, exc.code, status
+            )
             return
         async with self.db.session() as s:
             await mark_sent(s, claimed.id, sid, self.clock())

@@ -1,4 +1,5 @@
-"""The SMS outbox and the opt-out list. Every outgoing SMS is a row here before any network call.
+"""The outbox, the opt-out list and the scheduled-job record. Every outgoing SMS or scheduled Telegram message is
+a row here before any network call.
 
 A sender claims one due row at a time (queued → sending, committed), calls the provider, then records the
 result (sent / retry later / failed). If the process dies in between, `recover()` puts the claimed row back
@@ -10,10 +11,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, func, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from storage.models import OptOut, OutboxMessage
+from storage.models import OptOut, OutboxMessage, ScheduledJob
 
 MAX_ATTEMPTS = 3
 
@@ -118,3 +120,36 @@ async def opt_out(session: AsyncSession, phone: str, source: str, now: datetime)
 
 async def opt_in(session: AsyncSession, phone: str) -> None:
     await session.execute(delete(OptOut).where(OptOut.phone == phone))
+
+
+async def count_queued(session: AsyncSession, channel: str) -> int:
+    query = select(func.count(OutboxMessage.id)).where(
+        OutboxMessage.status == "queued", OutboxMessage.channel == channel
+    )
+    return (await session.execute(query)).scalar_one()
+
+
+# --- scheduled jobs -----------------------------------------------------------------------------------------
+
+
+async def job_ran(session: AsyncSession, key: str) -> bool:
+    return (await session.get(ScheduledJob, key)) is not None
+
+
+async def record_job(session: AsyncSession, key: str, now: datetime, outcome: str) -> bool:
+    """Record a scheduled job as run, in the caller's transaction (with what the job writes, so both or neither
+    are kept). False when it is recorded already: by an earlier run, or by a concurrent transaction that
+    committed first (on PostgreSQL the insert waits for it). Other databases raise IntegrityError instead."""
+    connection = await session.connection()
+    dialect = connection.dialect.name
+    if dialect not in ("sqlite", "postgresql"):
+        session.add(ScheduledJob(key=key, ran_at=now, outcome=outcome))
+        await session.flush()
+        return True
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    statement = (
+        insert(ScheduledJob)
+        .values(key=key, ran_at=now, outcome=outcome)
+        .on_conflict_do_nothing(index_elements=["key"])
+    )
+    return (await connection.execute(statement)).rowcount == 1

@@ -252,7 +252,9 @@ async def test_digest_matches_the_golden_file(roster: Database, locale: str):
     crowded = replace(
         digest, township="阿克塞哈萨克族乡", new=120, open=999, overdue=150, closed_in_month=300
     )
-    assert segments(digest_sms(crowded, locale)) == 1, digest_sms(crowded, locale)
+    for telegram in (True, False):
+        assert segments(digest_sms(crowded, locale, telegram)) == 1, digest_sms(crowded, locale, telegram)
+    assert ("Telegram" in digest_sms(digest, locale, False)) is False
 
 
 async def test_minutes_tally_and_overdue_through_the_cli(roster: Database, db_path: Path):

@@ -16,6 +16,7 @@ from storage import problems as store
 from storage.db import Database
 from storage.models import Cadre, Township
 from storage.outbox import enqueue
+from storage.telegram import chats_of
 from survey import problems as machine
 from survey.meetings import Calendar
 from survey.periods import period_of
@@ -145,18 +146,23 @@ async def _move(
 
 async def daily_check(db: Database, settings: Any, now: datetime) -> int:
     """Overdue and county moves for the day (idempotent: a moved problem is not moved again)."""
+    async with db.session() as s:
+        return await check_day(s, settings, now)
+
+
+async def check_day(s: AsyncSession, settings: Any, now: datetime) -> int:
+    """`daily_check` in the caller's transaction (the scheduler records its job row in the same one)."""
     tz = settings.tz
     today = now.astimezone(tz).date()
     moved = 0
-    async with db.session() as s:
-        calendars: dict[int, Calendar] = {}
-        for row, township_id in await store.due_for_daily_check(s, today):
-            if township_id not in calendars:
-                calendars[township_id] = await store.calendar_of(s, township_id)
-            problem = store.to_machine(row, township_id, tz)
-            for changed, move in machine.on_day(problem, now, today, calendars[township_id]):
-                store.apply(s, row, changed, move)
-                moved += 1
+    calendars: dict[int, Calendar] = {}
+    for row, township_id in await store.due_for_daily_check(s, today):
+        if township_id not in calendars:
+            calendars[township_id] = await store.calendar_of(s, township_id)
+        problem = store.to_machine(row, township_id, tz)
+        for changed, move in machine.on_day(problem, now, today, calendars[township_id]):
+            store.apply(s, row, changed, move)
+            moved += 1
     return moved
 
 
@@ -177,13 +183,15 @@ class Digest:
     villages: list[tuple[str, list[dict[str, Any]]]]
 
 
-async def build_digest(db: Database, settings: Any, township: Township, now: datetime) -> Digest:
-    """What the secretary and the specialist read before the next meeting."""
+async def build_digest(
+    db: Database, settings: Any, township: Township, now: datetime, meeting: date | None = None
+) -> Digest:
+    """What the secretary and the specialist read before the next meeting (or before `meeting`)."""
     tz = settings.tz
     today = now.astimezone(tz).date()
     async with db.reading() as s:
         calendar = Calendar.parse(township.meeting_days)
-        meeting = calendar.next_on_or_after(today)
+        meeting = meeting or calendar.next_on_or_after(today)
         last = calendar.latest_on_or_before(today - timedelta(days=1)) or today
         month = period_of("month", today)
         counts = await store.tally(
@@ -236,8 +244,9 @@ def digest_text(digest: Digest, locale: str, fmt: str = "md") -> str:
     return render(f"problems/digest.{fmt}", locale, d=digest)
 
 
-def digest_sms(digest: Digest, locale: str) -> str:
-    return render("problems/digest_sms.txt", locale, d=digest)
+def digest_sms(digest: Digest, locale: str, telegram: bool = True) -> str:
+    """The one-segment summary; it points to Telegram only for someone who has it there."""
+    return render("problems/digest_sms.txt", locale, d=digest, telegram=telegram)
 
 
 async def queue_digest(
@@ -246,14 +255,29 @@ async def queue_digest(
     """Put the digest in the outbox for the township's secretary and specialist: Telegram (HTML) where they are
     registered (`chats`: cadre id → chat id), and a one-segment SMS summary to each. Returns the rows queued."""
     digest = await build_digest(db, settings, township, now)
-    queued = 0
     async with db.session() as s:
-        for cadre in await store.digest_recipients(s, township.id):
-            locale = cadre.locale or settings.locale
-            if cadre.id in chats:
-                text = render("problems/digest_telegram.html", locale, d=digest)
-                await enqueue(s, str(chats[cadre.id]), text, "digest", now, "telegram")
-                queued += 1
-            await enqueue(s, cadre.phone, digest_sms(digest, locale), "digest/sms", now)
+        return await enqueue_digest(s, settings, digest, township.id, now, chats)
+
+
+async def enqueue_digest(
+    s: AsyncSession,
+    settings: Any,
+    digest: Digest,
+    township_id: int,
+    now: datetime,
+    chats: dict[int, int] | None = None,
+) -> int:
+    """`queue_digest`'s writes in the caller's transaction; `chats` are looked up when not given."""
+    recipients = await store.digest_recipients(s, township_id)
+    if chats is None:
+        chats = await chats_of(s, [c.id for c in recipients])
+    queued = 0
+    for cadre in recipients:
+        locale = cadre.locale or settings.locale
+        if cadre.id in chats:
+            text = render("problems/digest_telegram.html", locale, d=digest)
+            await enqueue(s, str(chats[cadre.id]), text, "digest", now, "telegram")
             queued += 1
+        await enqueue(s, cadre.phone, digest_sms(digest, locale, cadre.id in chats), "digest/sms", now)
+        queued += 1
     return queued
