@@ -77,8 +77,8 @@ class Chat:
 
 
 @pytest.fixture
-async def hook(roster: Database, fake_telegram: FakeTelegram):
-    app = make_app(roster, load_script(), settings_for(fake_telegram))
+async def hook(roster: Database, fake_telegram: FakeTelegram, fsm_redis_url: str):
+    app = make_app(roster, load_script(), settings_for(fake_telegram, redis_url=fsm_redis_url))
     async with TestClient(TestServer(app)) as client:
         yield Webhook(client, fake_telegram)
 

@@ -1,54 +1,111 @@
-"""Migrations: the schema they build is the models' schema, and 0006 fingerprints visits already stored."""
+"""Migrations on every configured backend: upgrade from empty gives the models' schema; an upgrade from the previous
+revisions keeps the data and fills the new columns (0006 fingerprints visits, 0007 records problems' first moves)."""
 
 from __future__ import annotations
 
 import json
+import os
+from collections.abc import AsyncIterator
 from pathlib import Path
 
+import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import create_engine, text
+from sqlalchemy import text
 
 from storage.db import Database, sqlite_url
-from storage.migrate import upgrade
+from storage.migrate import current_revision, upgrade
 from storage.models import Base
 from survey.integrity import answers_digest
+from tests.conftest import _pg_admin, _pg_url
 
 
-async def test_migrated_schema_matches_the_models(db_path: Path):
-    engine = create_engine(f"sqlite:///{db_path}")
-    with engine.connect() as connection:
-        differences = compare_metadata(MigrationContext.configure(connection), Base.metadata)
-    engine.dispose()
+@pytest.fixture
+async def empty(backend: str, tmp_path: Path) -> AsyncIterator[Database]:
+    """An empty database, not migrated."""
+    if backend == "postgresql":
+        name = f"zoufang_migrations_{os.getpid()}"
+        await _pg_admin(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+        await _pg_admin(f"CREATE DATABASE {name}")
+        database = Database(_pg_url(name))
+        yield database
+        await database.close()
+        await _pg_admin(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+        return
+    database = Database(sqlite_url(tmp_path / "empty.db"))
+    yield database
+    await database.close()
+
+
+async def test_upgrade_from_empty_gives_the_models_schema(empty: Database):
+    await upgrade(empty)
+    assert await current_revision(empty) == "0007"
+    async with empty.engine.connect() as conn:
+        differences = await conn.run_sync(
+            lambda c: compare_metadata(MigrationContext.configure(c), Base.metadata)
+        )
     assert differences == []
 
 
-async def test_0006_fingerprints_visits_submitted_before_it(tmp_path: Path):
-    path = tmp_path / "old.db"
-    db = Database(sqlite_url(path))
-    await upgrade(db, "0005")
+async def test_upgrade_from_0005_with_data_keeps_it_and_fills_the_new_columns(empty: Database):
+    await upgrade(empty, "0005")
     answers = {"members": 3, "food_secure": True, "location": {"lat": 30.1, "lon": 110.2}}
     statements = [
         "INSERT INTO counties (id, name) VALUES (1, '示范县')",
         "INSERT INTO townships (id, county_id, name) VALUES (1, 1, '东风镇')",
         "INSERT INTO villages (id, township_id, name) VALUES (1, 1, '新华村')",
-        "INSERT INTO cadres (id, code, name, phone, role, township_id) VALUES (1, 'GB001', '刘', '+8613800000000', '第一书记', 1)",
+        "INSERT INTO cadres (id, code, name, phone, role, township_id) "
+        "VALUES (1, 'GB001', '刘', '+8613800000000', '第一书记', 1)",
         "INSERT INTO households (id, code, village_id, head_name, members, status) VALUES (1, 'H1', 1, '王', 3, '未脱贫')",
     ]
     visit = (
         "INSERT INTO visits (id, household_id, cadre_id, script_id, script_version, channel, status, started_at, "
-        "updated_at, submitted_at, session) VALUES (:id, 1, 1, 's', '1', 'console', :status, '2026-10-01 00:00:00', "
-        "'2026-10-01 00:30:00', '2026-10-01 00:30:00', :session)"
+        "updated_at, submitted_at, session) VALUES (:id, 1, 1, 's', '1', 'console', :status, :t0, :t1, :t1, :session)"
     )
-    async with db.engine.begin() as conn:
+    problem = (
+        "INSERT INTO problems (id, household_id, visit_id, raised_by_id, source, category, description, "
+        "resolved_on_site, resolution, status, created_at, closed_at) "
+        "VALUES (:id, 1, 1, 1, 'visit', '饮水', '水管冻裂', :on_site, :resolution, :status, :t1, :closed)"
+    )
+    from datetime import UTC, datetime
+
+    t0, t1 = datetime(2026, 10, 1, tzinfo=UTC), datetime(2026, 10, 1, 0, 30, tzinfo=UTC)
+    async with empty.engine.begin() as conn:
         for statement in statements:
             await conn.execute(text(statement))
+        for id_, status, payload in ((1, "submitted", answers), (2, "draft", {})):
+            session = json.dumps({"answers": payload})
+            await conn.execute(
+                text(visit), {"id": id_, "status": status, "session": session, "t0": t0, "t1": t1}
+            )
         await conn.execute(
-            text(visit), {"id": 1, "status": "submitted", "session": json.dumps({"answers": answers})}
+            text(problem),
+            {"id": 1, "on_site": True, "resolution": "修好了", "status": "closed", "t1": t1, "closed": t1},
         )
-        await conn.execute(text(visit), {"id": 2, "status": "draft", "session": json.dumps({"answers": {}})})
-    await upgrade(db)
-    async with db.engine.connect() as conn:
-        rows = (await conn.execute(text("SELECT id, answers_digest FROM visits ORDER BY id"))).all()
-    await db.close()
-    assert rows == [(1, answers_digest(answers)), (2, None)]
+        await conn.execute(
+            text(problem),
+            {"id": 2, "on_site": False, "resolution": None, "status": "escalated", "t1": t1, "closed": None},
+        )
+    await upgrade(empty)
+    async with empty.engine.connect() as conn:
+        digests = (await conn.execute(text("SELECT id, answers_digest FROM visits ORDER BY id"))).all()
+        problems = (
+            await conn.execute(text("SELECT id, status, escalated_at IS NOT NULL FROM problems ORDER BY id"))
+        ).all()
+        moves = (
+            await conn.execute(
+                text(
+                    "SELECT problem_id, action, from_state, to_state, actor_id, note FROM problem_events ORDER BY problem_id"
+                )
+            )
+        ).all()
+        channels = (
+            await conn.execute(text("SELECT count(*) FROM outbox_messages WHERE channel != 'sms'"))
+        ).scalar_one()
+    assert [tuple(r) for r in digests] == [(1, answers_digest(answers)), (2, None)]
+    assert [tuple(r) for r in problems] == [(1, "closed", False), (2, "escalated", True)]
+    assert [tuple(r) for r in moves] == [
+        (1, "resolve_on_site", "raised", "closed", 1, "修好了"),
+        (2, "escalate", "raised", "escalated", 1, None),
+    ]
+    assert channels == 0

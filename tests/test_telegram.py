@@ -94,8 +94,8 @@ class Webhook:
 
 
 @pytest.fixture
-async def webhook(roster: Database, fake_telegram: FakeTelegram):
-    app = make_app(roster, load_script(), settings_for(fake_telegram))
+async def webhook(roster: Database, fake_telegram: FakeTelegram, fsm_redis_url: str):
+    app = make_app(roster, load_script(), settings_for(fake_telegram, redis_url=fsm_redis_url))
     async with TestClient(TestServer(app)) as client:
         yield Webhook(client, fake_telegram)
 
@@ -440,8 +440,11 @@ async def test_updates_of_one_chat_are_handled_in_order(roster: Database, fake_t
 
 
 def redis_url() -> str | None:
+    import os
     import socket
 
+    if os.environ.get("ZOUFANG_TEST_REDIS_URL"):
+        return os.environ["ZOUFANG_TEST_REDIS_URL"]
     try:
         socket.create_connection(("127.0.0.1", 6379), timeout=0.2).close()
     except OSError:
