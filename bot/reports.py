@@ -6,6 +6,7 @@ one row per village, township, cadre or flagged case.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -791,22 +792,7 @@ async def problems(db: Database, ctx: Context, period: Period, area: q.Area) -> 
         ),
     )
 
-    def draw(path: Path) -> None:
-        from bot.charts import count_bars
-
-        count_bars(
-            path,
-            report.title,
-            [r["month"] for r in rows],
-            [
-                (ctx.t("新提出", "opened"), [r["opened"] for r in rows]),
-                (ctx.t("当场化解", "on site"), [r["on_site"] for r in rows]),
-                (ctx.t("上报后销号", "closed after escalation"), [r["closed"] for r in rows]),
-            ],
-            ctx.t("问题数", "problems"),
-        )
-
-    report.chart = draw
+    report.chart = _problem_chart(report, "month", ("opened", "on_site", "closed"), ctx)
     return report
 
 
@@ -834,25 +820,31 @@ async def problems_by_township(db: Database, ctx: Context, period: Period, area:
         empty=ctx.t(f"{period.label} 没有问题记录。", f"No problems in {period.label}."),
     )
 
+    report.chart = _problem_chart(report, "township", keys, ctx, without_total=True)
+    return report
+
+
+_PROBLEM_SERIES = {
+    "open": ("未化解", "open"),
+    "opened": ("新提出", "opened"),
+    "on_site": ("当场化解", "on site"),
+    "closed": ("上报后销号", "closed after escalation"),
+}
+
+
+def _problem_chart(
+    report: Report, label: str, keys: Sequence[str], ctx: Context, without_total: bool = False
+):  # type: ignore[no-untyped-def]
+    """Grouped bars of problem counts, one group per row (the total row left out where there is one)."""
+
     def draw(path: Path) -> None:
         from bot.charts import count_bars
 
-        shown = report.rows[:-1]
-        count_bars(
-            path,
-            report.title,
-            [r["township"] for r in shown],
-            [
-                (ctx.t("未化解", "open"), [r["open"] for r in shown]),
-                (ctx.t("新提出", "opened"), [r["opened"] for r in shown]),
-                (ctx.t("当场化解", "on site"), [r["on_site"] for r in shown]),
-                (ctx.t("上报后销号", "closed after escalation"), [r["closed"] for r in shown]),
-            ],
-            ctx.t("问题数", "problems"),
-        )
+        shown = report.rows[:-1] if without_total else report.rows
+        series = [(ctx.t(*_PROBLEM_SERIES[k]), [r[k] for r in shown]) for k in keys]
+        count_bars(path, report.title, [r[label] for r in shown], series, ctx.t("问题数", "problems"))
 
-    report.chart = draw
-    return report
+    return draw
 
 
 def _months(period: Period) -> list[Period]:
