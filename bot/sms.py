@@ -4,6 +4,11 @@ The worker sends one channel's rows (`sms` or `telegram`) at a configured rate (
 second, a long code's rate), retries 429, 5xx and network errors with exponential backoff up to 3 attempts,
 then marks the message failed. Twilio's error 21610 (the recipient replied STOP to the carrier) marks the
 number opted out.
+
+Several workers (processes, machines) may send one outbox: each claims one row per transaction (PostgreSQL
+skips rows another has locked), and with a Redis bucket (bot.ratelimit) they share one rate between them.
+A row left `sending` by a worker that died goes back in the queue after IN_FLIGHT_GRACE; a live worker's
+send is cut off well before that (SEND_TIMEOUT), so a row is only sent twice when its sender really died.
 """
 
 from __future__ import annotations
@@ -17,13 +22,13 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Protocol, TextIO
 
+from bot.ratelimit import LocalBucket, RateBucket
 from bot.settings import Settings
 from storage.db import Database
 from storage.models import utcnow
 from storage.outbox import (
     Claimed,
     claim_next,
-    is_opted_out,
     mark_retry_or_failed,
     mark_sent,
     mark_skipped,
@@ -36,7 +41,9 @@ log = logging.getLogger("zoufang.sms")
 OPTED_OUT = "21610"  # Twilio: "Attempt to send to unsubscribed recipient"
 # These go to a number that has just opted out or in: they must not be held back by the opt-out list.
 OPT_CONFIRMATIONS = frozenset({"poll/opted_out", "poll/opted_in"})
-IN_FLIGHT_GRACE = timedelta(minutes=2)
+IN_FLIGHT_GRACE = timedelta(minutes=2)  # a row `sending` for longer than this: its sender died
+SEND_TIMEOUT = 60.0  # seconds one provider call may take (well under IN_FLIGHT_GRACE)
+RECOVER_EVERY = 60.0  # seconds between a running worker's looks for rows a dead sender left
 
 
 class SendError(Exception):
@@ -72,6 +79,11 @@ class ConsoleSender:
         return None
 
 
+# twilio's HTTP client logs every request and response at INFO (about ten lines a message): warnings only
+_TWILIO_HTTP_LOG = logging.getLogger("zoufang.sms.twilio_http")
+_TWILIO_HTTP_LOG.setLevel(logging.WARNING)
+
+
 class TwilioSender:
     """The real twilio library's async REST client; TWILIO_API_BASE points it elsewhere (a fake, in tests)."""
 
@@ -79,7 +91,7 @@ class TwilioSender:
         from twilio.http.async_http_client import AsyncTwilioHttpClient
         from twilio.rest import Client
 
-        self.http = AsyncTwilioHttpClient(timeout=30)
+        self.http = AsyncTwilioHttpClient(timeout=30, logger=_TWILIO_HTTP_LOG)
         self.client = Client(settings.twilio_account_sid, settings.twilio_auth_token, http_client=self.http)
         if settings.twilio_api_base:
             self.client.api.base_url = settings.twilio_api_base.rstrip("/")
@@ -196,7 +208,10 @@ class TelegramSender:
 
 @dataclass
 class OutboxWorker:
-    """Sends one channel of the outbox, one message at a time, at `rate` messages a second."""
+    """Sends one channel of the outbox, one message at a time, at `rate` messages a second.
+
+    The rate is kept by `bucket`: by default this process's own; pass a shared one (bot.ratelimit.make_bucket
+    with a Redis URL) to give several workers one budget. `run` closes the bucket when it stops."""
 
     db: Database
     sender: Sender
@@ -204,53 +219,88 @@ class OutboxWorker:
     clock: Callable[[], datetime] = utcnow
     idle_poll: float = 1.0
     channel: str = "sms"
+    bucket: RateBucket | None = None
+    recover_every: float = RECOVER_EVERY
+
+    def __post_init__(self) -> None:
+        if self.bucket is None:
+            self.bucket = LocalBucket(self.rate)
 
     async def recover(self) -> int:
-        """At start: messages a dead sender had claimed go back in the queue."""
+        """Messages a dead sender had claimed (longer ago than IN_FLIGHT_GRACE) go back in the queue."""
         async with self.db.session() as s:
             return await recover(s, self.clock() - IN_FLIGHT_GRACE)
 
     async def send_one(self) -> bool:
         """Send the next due message; False when there is none."""
+        return await self._send_next() != "none"
+
+    async def _send_next(self) -> str:
+        """`none` (nothing due), `skipped` (opted out: no provider call) or `called` (the provider was asked)."""
         now = self.clock()
         async with self.db.session() as s:
             claimed = await claim_next(s, now, self.channel)
             if (
-                claimed is not None
+                claimed
+                and claimed.opted_out
                 and self.channel == "sms"
                 and claimed.kind not in OPT_CONFIRMATIONS
-                and await is_opted_out(s, claimed.to)
             ):
                 await mark_skipped(s, claimed.id, "opted out")
-                return True
+                return "skipped"
         if claimed is None:
-            return False
+            return "none"
         await self._deliver(claimed)
-        return True
+        return "called"
 
     async def _deliver(self, claimed: Claimed) -> None:
         try:
-            sid = await self.sender.send(claimed.to, claimed.body)
+            sid = await asyncio.wait_for(self.sender.send(claimed.to, claimed.body), timeout=SEND_TIMEOUT)
+        except TimeoutError:  # it may have gone out: the retry may send it twice
+            error = SendError(f"no answer within {SEND_TIMEOUT:g} s", code="timeout", retryable=True)
+            await self._record_failure(claimed, error)
+            return
         except SendError as exc:
-            async with self.db.session() as s:
-                status = await mark_retry_or_failed(
-                    s, claimed, self.clock(), exc.code, str(exc), retryable=exc.retryable
-                )
-                if self.channel == "sms" and exc.code == OPTED_OUT:
-                    await opt_out(s, claimed.to, "carrier", self.clock())
-            log.warning(
-                "%s %d to %s: %s (%s) → %s", self.channel, claimed.id, claimed.to, exc, exc.code, status
-            )
+            await self._record_failure(claimed, exc)
             return
         async with self.db.session() as s:
             await mark_sent(s, claimed.id, sid, self.clock())
 
+    async def _record_failure(self, claimed: Claimed, exc: SendError) -> None:
+        async with self.db.session() as s:
+            status = await mark_retry_or_failed(
+                s, claimed, self.clock(), exc.code, str(exc), retryable=exc.retryable
+            )
+            if self.channel == "sms" and exc.code == OPTED_OUT:
+                await opt_out(s, claimed.to, "carrier", self.clock())
+        log.warning("%s %d to %s: %s (%s) → %s", self.channel, claimed.id, claimed.to, exc, exc.code, status)
+
     async def run(self, stop: asyncio.Event) -> None:
-        """Until `stop` is set: send due messages at the rate, and look for new ones every `idle_poll` s."""
-        await self.recover()
-        interval = 1.0 / self.rate if self.rate > 0 else 0.0
-        while not stop.is_set():
-            sent = await self.send_one()
-            pause = interval if sent else self.idle_poll
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), timeout=pause)
+        """Until `stop` is set: send due messages as the bucket allows, look for new ones every `idle_poll` s,
+        and every `recover_every` s put back the rows dead senders left.
+
+        A token is taken before a row is claimed, so a claimed row never waits on the budget (other workers
+        may hold the tokens). A token not spent on a provider call (nothing due, or the number opted out) is
+        kept for the next message."""
+        assert self.bucket is not None
+        loop = asyncio.get_running_loop()
+        next_recovery, holding = loop.time(), False
+        try:
+            while not stop.is_set():
+                if loop.time() >= next_recovery:
+                    if recovered := await self.recover():
+                        log.warning(
+                            "%s: %d message(s) a dead sender claimed are queued again",
+                            self.channel,
+                            recovered,
+                        )
+                    next_recovery = loop.time() + self.recover_every
+                if not holding and not await self.bucket.acquire(stop):
+                    break
+                outcome = await self._send_next()
+                holding = outcome != "called"
+                if outcome == "none":
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(stop.wait(), timeout=self.idle_poll)
+        finally:
+            await self.bucket.close()

@@ -305,7 +305,8 @@ class OutboxMessage(Base):
     """An outgoing SMS, written before any network call; the sender works through these in order."""
 
     __tablename__ = "outbox_messages"
-    __table_args__ = (Index("ix_outbox_messages_due", "status", "next_attempt_at"),)
+    # a sender's claim: the first due row of a channel, in order, read straight from the index
+    __table_args__ = (Index("ix_outbox_messages_claim", "status", "channel", "next_attempt_at", "id"),)
     id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
     to: Mapped[str] = mapped_column(String(20))  # E.164, or a Telegram chat id
     channel: Mapped[str] = mapped_column(String(8), default="sms", server_default="sms")  # sms / telegram

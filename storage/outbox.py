@@ -2,20 +2,23 @@
 a row here before any network call.
 
 A sender claims one due row at a time (queued → sending, committed), calls the provider, then records the
-result (sent / retry later / failed). If the process dies in between, `recover()` puts the claimed row back
-in the queue at the next start: at most the one message that was in flight is sent twice.
+result (sent / retry later / failed). Several senders may share the outbox (claims skip each other's locked
+rows on PostgreSQL). If a sender dies in between, `recover()` (run by every sender at start and then every
+minute) puts a row claimed longer ago than the grace period back in the queue: at most the one message that
+dead sender had in flight is sent twice.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import bindparam, delete, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from storage.models import OptOut, OutboxMessage, ScheduledJob
+from storage.models import OptOut, OutboxMessage, ScheduledJob, UTCDateTime
 
 MAX_ATTEMPTS = 3
 
@@ -27,6 +30,7 @@ class Claimed:
     body: str
     kind: str
     attempts: int
+    opted_out: bool = False  # the number is on the opt-out list (as the claim found it)
 
 
 async def enqueue(
@@ -40,33 +44,68 @@ async def enqueue(
     return message
 
 
-async def claim_next(session: AsyncSession, now: datetime, channel: str = "sms") -> Claimed | None:
-    """The oldest due queued message of a channel, marked as being sent (commit before calling the provider)."""
-    query = (
-        select(OutboxMessage)
+def _claim_statements() -> tuple[Any, Any, Any]:
+    """The claim's statements, built once: the sender runs them for every message, and building a statement
+    costs more than running it. Parameters: `now`, `of_channel` (and `message_id` for the update)."""
+    table = OutboxMessage.__table__
+    now = bindparam("now", type_=UTCDateTime())
+    first_due = (
+        select(table.c.id)
         .where(
-            OutboxMessage.status == "queued",
-            OutboxMessage.next_attempt_at <= now,
-            OutboxMessage.channel == channel,
+            table.c.status == "queued",
+            table.c.next_attempt_at <= now,
+            table.c.channel == bindparam("of_channel"),
         )
-        .order_by(OutboxMessage.next_attempt_at, OutboxMessage.id)
+        .order_by(table.c.next_attempt_at, table.c.id)
         .limit(1)
         .with_for_update(skip_locked=True)
+        .scalar_subquery()
     )
-    message = (await session.execute(query)).scalar_one_or_none()
-    if message is None:
+    opted_out = select(OptOut.phone).where(OptOut.phone == table.c.to).exists()
+    columns = (table.c.id, table.c.to, table.c.body, table.c.kind, table.c.attempts, opted_out)
+    claim = update(table).values(status="sending", claimed_at=now, attempts=table.c.attempts + 1)
+    # PostgreSQL: UPDATE … WHERE id = (the first due row, locked) RETURNING …, one round trip; elsewhere
+    # (SQLite before 3.35 has no RETURNING) find, then update
+    claim_returning = claim.where(table.c.id == first_due).returning(*columns)
+    return (
+        claim_returning,
+        select(*columns).where(table.c.id == first_due),
+        claim.where(table.c.id == bindparam("message_id")),
+    )
+
+
+_CLAIM_RETURNING, _FIND_DUE, _CLAIM_ID = _claim_statements()
+_MARK_SENT = (
+    update(OutboxMessage.__table__)
+    .where(OutboxMessage.__table__.c.id == bindparam("message_id"))
+    .values(status="sent", provider_sid=bindparam("sid"), sent_at=bindparam("now", type_=UTCDateTime()))
+)
+
+
+async def claim_next(session: AsyncSession, now: datetime, channel: str = "sms") -> Claimed | None:
+    """The oldest due queued message of a channel, marked as being sent (commit before calling the provider).
+
+    Several senders may claim at once: on PostgreSQL each skips the rows the others have locked (FOR UPDATE
+    SKIP LOCKED); SQLite has one writer at a time. The order (next_attempt_at, id) is the claim index's, so
+    the first due row is read from it, not sorted out of every row due at that moment (a poll round queues
+    thousands at one moment)."""
+    await session.flush()  # the statements below go to the connection, past the ORM's autoflush
+    connection = await session.connection()
+    params = {"now": now, "of_channel": channel}
+    if connection.dialect.name == "postgresql":
+        row = (await connection.execute(_CLAIM_RETURNING, params)).one_or_none()
+        return None if row is None else Claimed(*row)
+    found = (await connection.execute(_FIND_DUE, params)).one_or_none()
+    if found is None:
         return None
-    message.status, message.claimed_at = "sending", now
-    message.attempts += 1
-    return Claimed(message.id, message.to, message.body, message.kind, message.attempts)
+    await connection.execute(_CLAIM_ID, {"now": now, "message_id": found.id})
+    message_id, to, body, kind, attempts, opted_out = found
+    return Claimed(message_id, to, body, kind, attempts + 1, opted_out)
 
 
 async def mark_sent(session: AsyncSession, message_id: int, sid: str | None, now: datetime) -> None:
-    await session.execute(
-        update(OutboxMessage)
-        .where(OutboxMessage.id == message_id)
-        .values(status="sent", provider_sid=sid, sent_at=now)
-    )
+    await session.flush()
+    await (await session.connection()).execute(_MARK_SENT, {"message_id": message_id, "sid": sid, "now": now})
 
 
 async def mark_retry_or_failed(
