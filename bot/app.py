@@ -2,7 +2,9 @@
 
 Paths: `POST /telegram/webhook` (when TELEGRAM_BOT_TOKEN is set), `POST /sms/inbound` and `POST /sms/status`
 (Twilio webhooks, always), `GET /healthz`. The outbox senders (SMS always, Telegram with a bot) and the scheduler
-(bot.scheduler: poll reminders, the daily overdue check, digests) run inside it.
+(bot.scheduler: poll reminders, the daily overdue check, digests) run inside it. With `serve --workers N`
+(bot.workers) every worker runs this application on one shared socket: the outbox senders in each, the
+scheduler and housekeeping in worker 0 only (`primary`).
 
 The app's clock is `app[CLOCK]` (the same key as `app[SMS_CLOCK]`: a callable returning an aware datetime,
 `utcnow` by default), read by the SMS flow and the scheduler: tests replace it before the app starts to move
@@ -15,6 +17,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
+import socket
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -56,7 +60,8 @@ class Telegram:
 async def healthz(request: web.Request) -> web.Response:
     ok = await request.app[DB].ping()
     return web.json_response(
-        {"status": "ok" if ok else "unavailable", "database": ok}, status=200 if ok else 503
+        {"status": "ok" if ok else "unavailable", "database": ok, "pid": os.getpid()},
+        status=200 if ok else 503,
     )
 
 
@@ -67,9 +72,13 @@ def make_app(
     *,
     telegram: Telegram | None = None,
     webhook: bool = True,
+    primary: bool = True,
 ) -> web.Application:
     """The application; `telegram` (bot and dispatcher) is made from the settings unless given (tests).
-    `webhook=False` leaves the Telegram route out (polling mode pulls updates instead)."""
+    `webhook=False` leaves the Telegram route out (polling mode pulls updates instead). `primary=False` (every
+    worker of `serve --workers N` but the first) serves the routes and sends SMS when Redis shares the SMS
+    rate between the senders, and nothing else: the Telegram outbox (a few digests a day), the scheduler, the
+    housekeeping and the command menu are the first worker's."""
     app = web.Application()
     app[DB] = db
     app[SMS_CLOCK] = utcnow
@@ -79,13 +88,15 @@ def make_app(
     if webhook and telegram is None and settings.telegram_bot_token:
         telegram = make_telegram(db, script, settings)
     if webhook and telegram is not None:
-        _mount_telegram(app, telegram, settings)
+        _mount_telegram(app, telegram, settings, register_commands=primary)
     elif webhook:
         log.info("TELEGRAM_BOT_TOKEN is not set: serving without the Telegram route (SMS only)")
-    app.on_startup.append(_start_outbox(settings))
-    app.on_startup.append(_start_telegram_outbox(telegram))
-    app.on_startup.append(_start_housekeeping)
-    app.on_startup.append(_start_scheduler(settings))
+    if primary or settings.redis_url:  # without Redis each sender keeps its own rate: one sender, one rate
+        app.on_startup.append(_start_outbox(settings))
+    if primary:
+        app.on_startup.append(_start_telegram_outbox(telegram))
+        app.on_startup.append(_start_housekeeping)
+        app.on_startup.append(_start_scheduler(settings))
     app.on_cleanup.append(_close_db)
     return app
 
@@ -94,11 +105,15 @@ def _start_outbox(settings: Settings) -> Any:
     """The outbox sender runs inside the server; it also picks up rows other processes queued."""
 
     async def start(app: web.Application) -> None:
+        from bot.ratelimit import make_bucket
         from bot.sms import OutboxWorker, make_sender
 
         sender = make_sender(settings)
         stop = asyncio.Event()
-        task = asyncio.create_task(OutboxWorker(app[DB], sender, rate=settings.sms_rate).run(stop))
+        bucket = make_bucket(settings.redis_url, "sms", settings.sms_rate)  # one budget for every sender
+        task = asyncio.create_task(
+            OutboxWorker(app[DB], sender, rate=settings.sms_rate, bucket=bucket).run(stop)
+        )
 
         async def halt(_: web.Application) -> None:
             stop.set()
@@ -207,12 +222,17 @@ def _inbound_sms(sid: str, sender: str, body: str) -> InboundSms:
 
 
 def make_telegram(db: Database, script: Script, settings: Settings) -> Telegram:
+    from bot.aiogram_lean import import_aiogram
+
+    import_aiogram()  # before bot.telegram imports aiogram: its models built when used, ~100 MB less
     from bot.telegram import make_bot, make_dispatcher
 
     return Telegram(bot=make_bot(settings), dispatcher=make_dispatcher(db, script, settings))
 
 
-def _mount_telegram(app: web.Application, telegram: Telegram, settings: Settings) -> None:
+def _mount_telegram(
+    app: web.Application, telegram: Telegram, settings: Settings, *, register_commands: bool = True
+) -> None:
     from aiogram.webhook.aiohttp_server import SimpleRequestHandler
 
     if not settings.telegram_webhook_secret:
@@ -232,7 +252,8 @@ def _mount_telegram(app: web.Application, telegram: Telegram, settings: Settings
     async def on_cleanup(_: web.Application) -> None:
         await telegram.bot.session.close()
 
-    app.on_startup.append(on_startup)
+    if register_commands:
+        app.on_startup.append(on_startup)
     app.on_cleanup.append(on_cleanup)
 
 
@@ -298,27 +319,46 @@ async def _close_db(app: web.Application) -> None:
     await app[DB].close()
 
 
+WORKER_SHUTDOWN = 10.0  # seconds a stopping worker gives requests in flight (Telegram redelivers a cut one)
+
+
 async def serve(
-    db: Database, script: Script, settings: Settings, host: str, port: int, *, polling: bool
+    db: Database,
+    script: Script,
+    settings: Settings,
+    host: str,
+    port: int,
+    *,
+    polling: bool,
+    sock: socket.socket | None = None,
+    primary: bool = True,
+    stop: asyncio.Event | None = None,
 ) -> None:
-    """Run until cancelled. With `polling`, Telegram updates are pulled instead of pushed to the webhook."""
+    """Run until cancelled (or until `stop` is set). With `polling`, Telegram updates are pulled instead of
+    pushed to the webhook. A worker of `serve --workers N` (bot.workers) passes the listening socket its
+    parent bound (`sock`), `primary` (the scheduler and housekeeping run in worker 0 only) and `stop`."""
     telegram = None
     if polling:
         if not settings.telegram_bot_token:
             raise ServeError("--polling needs TELEGRAM_BOT_TOKEN")
         telegram = make_telegram(db, script, settings)
-    app = make_app(db, script, settings, telegram=telegram, webhook=not polling)
-    runner = web.AppRunner(app, access_log=None)  # a line per request costs more than the request's SQL
+    app = make_app(db, script, settings, telegram=telegram, webhook=not polling, primary=primary)
+    # no access log: a line per request costs more than the request's SQL
+    runner = web.AppRunner(app, access_log=None, shutdown_timeout=60.0 if sock is None else WORKER_SHUTDOWN)
     await runner.setup()
-    await web.TCPSite(runner, host, port).start()
-    log.info("zoufang serving on http://%s:%d", host, port)
+    if sock is None:
+        await web.TCPSite(runner, host, port).start()
+        log.info("zoufang serving on http://%s:%d", host, port)
+    else:
+        await web.SockSite(runner, sock).start()
+        log.info("worker serving on http://%s:%d", host, port)
     try:
         if telegram is not None:
             await _register_commands(telegram)
             await telegram.bot.delete_webhook()  # polling and a webhook cannot both be set
             await telegram.dispatcher.start_polling(telegram.bot, handle_signals=False)
         else:
-            await asyncio.Event().wait()
+            await (stop or asyncio.Event()).wait()
     finally:
         await runner.cleanup()
         if telegram is not None:

@@ -321,18 +321,41 @@ def county_set(
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8080, show_default=True, type=int)
 @click.option("--polling", is_flag=True, help="pull Telegram updates instead of the webhook (development)")
-def serve(host: str, port: int, polling: bool) -> None:
+@click.option(
+    "--workers",
+    default=1,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="processes serving the port (one a core); more than 1 needs ZOUFANG_REDIS_URL with a Telegram bot",
+)
+def serve(host: str, port: int, polling: bool, workers: int) -> None:
     """Serve the webhooks (/telegram/webhook, /healthz) and the background workers."""
     import logging
 
+    if workers > 1 and polling:
+        raise Failure("--polling runs in one process: use --workers 1 (or the webhook)")
     from bot.app import ServeError
     from bot.app import serve as run_server
     from storage.db import Database
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    process = " [%(process)d]" if workers > 1 else ""
+    logging.basicConfig(
+        level=logging.INFO, format=f"%(asctime)s %(levelname)s{process} %(name)s: %(message)s"
+    )
     logging.getLogger("aiogram.event").setLevel(logging.WARNING)  # one INFO line per update otherwise
     conf = settings()
     script = load_script_or_fail(conf.script)
+    if workers > 1:
+        from bot.workers import preflight, run_workers
+
+        try:
+            for warning in preflight(conf, workers, polling=polling):
+                click.echo(f"zoufang: {warning}", err=True)
+            sys.exit(run_workers(conf, script, host, port, workers))
+        except ServeError as exc:
+            raise Failure(str(exc)) from exc
+        except KeyboardInterrupt:  # before the workers were started
+            sys.exit(130)
 
     async def go() -> None:
         await run_server(Database(conf.db_url), script, conf, host, port, polling=polling)
@@ -440,9 +463,13 @@ def set_webhook() -> None:
 
 @main.command()
 def worker() -> None:
-    """Send the SMS outbox (the same sender `zoufang serve` runs), until interrupted."""
+    """Send the SMS outbox (the same sender `zoufang serve` runs), until interrupted (SIGINT or SIGTERM: the
+    message in flight is finished first). Start it several times, on one machine or many, for more senders:
+    they share ZOUFANG_SMS_RATE through ZOUFANG_REDIS_URL when it is set."""
     import logging
+    import signal
 
+    from bot.ratelimit import RedisBucket, make_bucket
     from bot.sms import OutboxWorker, make_sender
     from storage.db import Database
 
@@ -450,9 +477,15 @@ def worker() -> None:
     conf = settings()
 
     async def go() -> None:
+        stop = asyncio.Event()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            asyncio.get_running_loop().add_signal_handler(sig, stop.set)
         db, sender = Database(conf.db_url), make_sender(conf)
+        bucket = make_bucket(conf.redis_url, "sms", conf.sms_rate)
+        shared = "shared through Redis" if isinstance(bucket, RedisBucket) else "this process only"
+        logging.getLogger("zoufang.sms").info("sending SMS at %g a second (%s)", conf.sms_rate, shared)
         try:
-            await OutboxWorker(db, sender, rate=conf.sms_rate).run(asyncio.Event())
+            await OutboxWorker(db, sender, rate=conf.sms_rate, bucket=bucket).run(stop)
         finally:
             await sender.close()
             await db.close()

@@ -102,29 +102,43 @@ def _fsm(settings: Settings) -> tuple[BaseStorage, BaseEventIsolation]:
 class Accounts:
     """Who is behind a Telegram user, remembered for a short while: every update needs it.
 
-    A binding changed in this process (/start, /lang) is forgotten at once; another worker's change is seen
-    within `ttl` seconds."""
+    A binding changed in this process (/start, /lang) is forgotten at once. Without Redis another process's
+    change is seen within `ttl` seconds; with Redis (several workers) a change bumps a generation there
+    (`publish`, before the update is answered) and every worker's copies older than it are dropped: one GET
+    an update instead of a query."""
 
-    def __init__(self, db: Database, ttl: float = 30.0) -> None:
-        self.db, self.ttl = db, ttl
-        self._known: dict[int, tuple[float, TelegramAccount]] = {}
+    GENERATION = "zoufang:telegram:accounts"
+
+    def __init__(self, db: Database, ttl: float = 30.0, redis: Any = None) -> None:
+        self.db, self.ttl, self.redis = db, ttl, redis
+        self._known: dict[int, tuple[float, TelegramAccount, Any]] = {}
+        self._changed = False
 
     async def get(self, user_id: int) -> TelegramAccount | None:
         now = time.monotonic()
+        generation = await self.redis.get(self.GENERATION) if self.redis is not None else None
         hit = self._known.get(user_id)
-        if hit is not None and hit[0] > now:
+        if hit is not None and hit[0] > now and hit[2] == generation:
             return hit[1]
-        async with self.db.reading() as s:
+        async with self.db.reading() as s:  # after reading the generation: a change racing this read bumps it
             account = await account_for(s, user_id)
         if account is not None:  # strangers are not remembered: their /start must reach the database
-            self._known[user_id] = (now + self.ttl, account)
+            self._known[user_id] = (now + self.ttl, account, generation)
         return account
 
     def forget(self, user_id: int) -> None:
         self._known.pop(user_id, None)
+        self._changed = True
 
     def clear(self) -> None:
         self._known.clear()
+        self._changed = True
+
+    async def publish(self) -> None:
+        """Tell the other workers that a binding changed here (called before the update is answered)."""
+        if self._changed and self.redis is not None:
+            await self.redis.incr(self.GENERATION)
+            self._changed = False
 
 
 class CadreMiddleware(BaseMiddleware):
@@ -154,7 +168,10 @@ class CadreMiddleware(BaseMiddleware):
             if account is None and not onboarding.is_start(event):
                 result = await onboarding.refuse_stranger(event, data["db"], user.id, data["locale"])
             else:
-                result = await handler(event, data)
+                try:
+                    result = await handler(event, data)
+                finally:
+                    await self.accounts.publish()
             await deliver(bot, result)
         except Exception:
             await _apologise(bot, data)
@@ -210,7 +227,7 @@ def make_dispatcher(
     dp["db"], dp["settings"], dp["clock"] = db, settings, clock
     dp["flow"] = VisitFlow(db, script, settings, clock)
     dp["script"] = script
-    dp["accounts"] = accounts = Accounts(db)
+    dp["accounts"] = accounts = Accounts(db, redis=getattr(storage, "redis", None))  # RedisStorage's client
     for observer in (dp.message, dp.callback_query):
         observer.outer_middleware(CadreMiddleware(accounts))
     # the escalation router before the visit's: while a note is pending, /cancel and text are its
