@@ -269,7 +269,7 @@ async def _satisfaction_labels(
             (
                 None,
                 {
-                    "cadre_code": ctx.t("（本期无走访）", "(no visit this period)"),
+                    "cadre_code": ctx.t("（短信前无走访）", "(no visit before the poll)"),
                     "cadre_name": "",
                     "township": "",
                 },
@@ -315,6 +315,7 @@ def _series(rows: list[dict[str, Any]], prefix: str) -> tuple[list[Any], list[An
 
 # Excel holds at most 32,767 characters in a cell; a township-wide role early in a period could have thousands left.
 FILE_LEFT_LIMIT = 1000
+NAMED_CADRES = 200
 TARGETED_ROLES = tuple(r for r in ROLES if coverage_target(r).period_kind is not None)
 
 
@@ -346,16 +347,14 @@ async def coverage(
             target = coverage_target(role, overrides)
             role_period = period or current_period(target.period_kind or "year", ctx.now, tz)
             mine = [c for c in cadres if c.role == role]
-            counts = await q.coverage(
-                s,
-                [c.id for c in mine],
-                target.scope,
-                role_period.starts_at(tz),
-                role_period.ends_at(tz),
-                FILE_LEFT_LIMIT if full_lists else 3,
-            )
-            rows += [_coverage_row(c, counts[c.id], role_period, target.rate, ctx) for c in mine]
-    rows.sort(key=_behind_first)
+            bounds = (role_period.starts_at(tz), role_period.ends_at(tz))
+            counts = await q.coverage(s, [c.id for c in mine], target.scope, *bounds)
+            for cadre in mine:
+                row = _coverage_row(cadre, counts[cadre.id], role_period, target.rate, ctx)
+                row["_scope"] = (cadre.id, target.scope, bounds)
+                rows.append(row)
+        rows.sort(key=_behind_first)
+        named = await _name_who_is_left(s, rows, FILE_LEFT_LIMIT if full_lists else 3, ctx)
     label = period.label if period else ctx.t("各角色当期", "each role's current period")
     report = Report(
         name="coverage",
@@ -384,8 +383,33 @@ async def coverage(
             )
         ],
     )
+    if named < sum(1 for r in rows if r["left_count"]):
+        report.notes.append(
+            ctx.t(
+                f"未走访户名单只列出落后最多的 {named} 名干部；用 --role 或 --township 缩小范围可看其余干部的名单。",
+                f"Households left are named for the {named} cadres furthest behind; narrow with --role or "
+                "--township to name the others'.",
+            )
+        )
     report.chart = _coverage_chart(report, ctx)  # an empty report draws "无数据"
     return report
+
+
+async def _name_who_is_left(s: Any, rows: list[dict[str, Any]], per_cadre: int, ctx: Context) -> int:
+    """Name the first households left for the cadres furthest behind (one small indexed query each, for at most
+    NAMED_CADRES cadres: a province-wide list of every unvisited household is not a report anyone reads)."""
+    named = 0
+    for row in rows:
+        cadre_id, scope, bounds = row.pop("_scope")
+        if not row["left_count"] or named >= NAMED_CADRES:
+            continue
+        left = await q.left_households(s, cadre_id, scope, *bounds, per_cadre)
+        names = "、".join(f"{head}（{code}）" for _village, code, head in left)
+        if row["left_count"] > len(left):
+            names += ctx.t(f" 等{row['left_count']}户", f" … {row['left_count']} in all")
+        row["left"] = names
+        named += 1
+    return named
 
 
 def _coverage_row(
@@ -393,9 +417,7 @@ def _coverage_row(
 ) -> dict[str, Any]:
     share = counts.visited / counts.in_scope if counts.in_scope else None
     left_count = counts.in_scope - counts.visited
-    names = "、".join(f"{head}（{code}）" for _village, code, head in counts.left)
-    if left_count > len(counts.left):
-        names += ctx.t(f" 等{left_count}户", f" … {left_count} in all")
+    names = ""
     return {
         "cadre_code": cadre.code,
         "cadre_name": cadre.name,

@@ -137,7 +137,11 @@ class Visit(Base):
     """One home visit. A draft holds the engine's session; a submitted visit also has its answers as rows."""
 
     __tablename__ = "visits"
-    __table_args__ = (Index("ix_visits_household_status", "household_id", "status"),)
+    __table_args__ = (
+        # the latest visit of a household before a time (SMS answers by cadre), and visits by period
+        Index("ix_visits_household_status_submitted", "household_id", "status", "submitted_at"),
+        Index("ix_visits_status_submitted_at", "status", "submitted_at"),
+    )
     id: Mapped[int] = mapped_column(primary_key=True)
     household_id: Mapped[int] = mapped_column(ForeignKey("households.id"))
     cadre_id: Mapped[int] = mapped_column(ForeignKey("cadres.id"), index=True)

@@ -7,7 +7,7 @@ Time bounds are aware datetimes (the local period's first and last instant, see 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from itertools import pairwise
 
@@ -139,38 +139,42 @@ async def sms_counts(
     measures = (asked, func.count(Poll.rating), _satisfied(Poll.rating))
     in_period = (Poll.created_at >= start, Poll.created_at < end, area.households())
     if by == "cadre":
-        rated = _visit_rated(start, end)
-        key: ColumnElement[int | None] = rated.c.cadre_id
-        query = (
-            select(key, *measures)
-            .join(Household, Household.id == Poll.household_id)
-            .outerjoin(rated, and_(rated.c.poll_id == Poll.id, rated.c.rank == 1))
-        )
-    else:
-        key = _group_column(by)
-        query = select(key, *measures).join(Household, Household.id == Poll.household_id)
-        if by == "township":
-            query = query.join(Village, Village.id == Household.village_id)
-    rows = await session.execute(query.where(*in_period).group_by(key))
-    return {k: Counts(sms_polled=p, sms_answered=a, sms_satisfied=s) for k, p, a, s in rows}
-
-
-def _visit_rated(start: datetime, end: datetime):  # type: ignore[no-untyped-def]
-    """For each poll of the period, the household's visits up to the poll's creation, latest ranked 1."""
-    rank = func.row_number().over(partition_by=Poll.id, order_by=(Visit.submitted_at.desc(), Visit.id.desc()))
-    return (
-        select(Poll.id.label("poll_id"), Visit.cadre_id, rank.label("rank"))
-        .join(
-            Visit,
-            and_(
+        # the cadre of the household's latest visit at or before the poll: one indexed lookup per poll
+        rated = (
+            select(Visit.cadre_id)
+            .where(
                 Visit.household_id == Poll.household_id,
                 Visit.status == "submitted",
                 Visit.submitted_at <= Poll.created_at,
-            ),
+            )
+            .order_by(Visit.submitted_at.desc(), Visit.id.desc())
+            .limit(1)
+            .correlate(Poll)
+            .scalar_subquery()
         )
-        .where(Poll.created_at >= start, Poll.created_at < end)
-        .subquery()
-    )
+        per_poll = (
+            select(Poll.sent_at, Poll.rating, rated.label("cadre_id"))
+            .join(Household, Household.id == Poll.household_id)
+            .where(*in_period)
+            .subquery()
+        )
+        asked_p = func.coalesce(
+            func.sum(
+                case((or_(per_poll.c.sent_at.is_not(None), per_poll.c.rating.is_not(None)), 1), else_=0)
+            ),
+            0,
+        )
+        query = select(
+            per_poll.c.cadre_id, asked_p, func.count(per_poll.c.rating), _satisfied(per_poll.c.rating)
+        ).group_by(per_poll.c.cadre_id)
+        rows = await session.execute(query)
+        return {k: Counts(sms_polled=p, sms_answered=a, sms_satisfied=s) for k, p, a, s in rows}
+    key = _group_column(by)
+    query = select(key, *measures).join(Household, Household.id == Poll.household_id)
+    if by == "township":
+        query = query.join(Village, Village.id == Household.village_id)
+    rows = await session.execute(query.where(*in_period).group_by(key))
+    return {k: Counts(sms_polled=p, sms_answered=a, sms_satisfied=s) for k, p, a, s in rows}
 
 
 async def recorded_counts(
@@ -210,77 +214,126 @@ async def cadres_by_id(session: AsyncSession, ids: Sequence[int]) -> dict[int, t
 # --- coverage -----------------------------------------------------------------------------------------------
 
 
-@dataclass
+def _in_scope_counts(scope: str, cadre_ids: list[int]) -> Select:  # type: ignore[type-arg]
+    """(cadre id, households in scope): per-village (or per-township) household counts summed per cadre, so no
+    (cadre, household) pair is ever formed."""
+    per_village = (
+        select(Household.village_id.label("village_id"), func.count(Household.id).label("n"))
+        .group_by(Household.village_id)
+        .subquery()
+    )
+    if scope == "villages":
+        return (
+            select(cadre_villages.c.cadre_id, func.coalesce(func.sum(per_village.c.n), 0))
+            .join(per_village, per_village.c.village_id == cadre_villages.c.village_id)
+            .where(cadre_villages.c.cadre_id.in_(cadre_ids))
+            .group_by(cadre_villages.c.cadre_id)
+        )
+    if scope == "helper":
+        return (
+            select(Household.helper_id, func.count(Household.id))
+            .where(Household.helper_id.in_(cadre_ids))
+            .group_by(Household.helper_id)
+        )
+    return (
+        select(Cadre.id, func.coalesce(func.sum(per_village.c.n), 0))
+        .join(Village, Village.township_id == Cadre.township_id)
+        .join(per_village, per_village.c.village_id == Village.id)
+        .where(Cadre.id.in_(cadre_ids))
+        .group_by(Cadre.id)
+    )
+
+
+def _in_scope(scope: str, cadre: ColumnElement[int]) -> ColumnElement[bool]:
+    """Whether Household is in the scope of the cadre `cadre` (a column: the visit's cadre, or a cadre id)."""
+    if scope == "villages":
+        return exists().where(
+            cadre_villages.c.cadre_id == cadre, cadre_villages.c.village_id == Household.village_id
+        )
+    if scope == "helper":
+        return Household.helper_id == cadre
+    return exists().where(
+        Cadre.id == cadre, Village.id == Household.village_id, Village.township_id == Cadre.township_id
+    )
+
+
+def _visited_counts(scope: str, cadre_ids: list[int], start: datetime, end: datetime) -> Select:  # type: ignore[type-arg]
+    """(cadre id, distinct households of their scope they visited in [start, end)), from the visits side."""
+    return (
+        select(Visit.cadre_id, func.count(func.distinct(Visit.household_id)))
+        .join(Household, Household.id == Visit.household_id)
+        .where(
+            Visit.status == "submitted",
+            Visit.submitted_at >= start,
+            Visit.submitted_at < end,
+            Visit.cadre_id.in_(cadre_ids),
+            _in_scope(scope, Visit.cadre_id),
+        )
+        .group_by(Visit.cadre_id)
+    )
+
+
+def _left_of(
+    scope: str, cadre_id: int, villages: list[int], start: datetime, end: datetime, limit: int
+) -> Select:  # type: ignore[type-arg]
+    """The first `limit` households (by 户编号) of one cadre's scope with no visit of theirs in [start, end)."""
+    visited = exists().where(
+        Visit.household_id == Household.id,
+        Visit.cadre_id == cadre_id,
+        Visit.status == "submitted",
+        Visit.submitted_at >= start,
+        Visit.submitted_at < end,
+    )
+    mine = Household.helper_id == cadre_id if scope == "helper" else Household.village_id.in_(villages)
+    return (
+        select(Village.name, Household.code, Household.head_name)
+        .join(Village, Village.id == Household.village_id)
+        .where(mine, ~visited)
+        .order_by(Household.code)
+        .limit(limit)
+    )
+
+
+async def _scope_villages(session: AsyncSession, scope: str, cadre_id: int) -> list[int]:
+    if scope == "villages":
+        query = select(cadre_villages.c.village_id).where(cadre_villages.c.cadre_id == cadre_id)
+    elif scope == "township":
+        query = (
+            select(Village.id)
+            .join(Cadre, Cadre.township_id == Village.township_id)
+            .where(Cadre.id == cadre_id)
+        )
+    else:
+        return []
+    return list((await session.execute(query)).scalars())
+
+
+@dataclass(frozen=True)
 class CoverageCounts:
     cadre_id: int
     in_scope: int
     visited: int
-    left: list[tuple[str, str, str]] = field(default_factory=list)  # (village, 户编号, 户主)
-
-
-def _scope_join(query: Select, scope: str) -> Select:  # type: ignore[type-arg]
-    """Attach each cadre's households: their villages, the households naming them as helper, or the township."""
-    if scope == "villages":
-        return query.outerjoin(cadre_villages, cadre_villages.c.cadre_id == Cadre.id).outerjoin(
-            Household, Household.village_id == cadre_villages.c.village_id
-        )
-    if scope == "helper":
-        return query.outerjoin(Household, Household.helper_id == Cadre.id)
-    return query.outerjoin(Village, Village.township_id == Cadre.township_id).outerjoin(
-        Household, Household.village_id == Village.id
-    )
-
-
-def _visited_in(start: datetime, end: datetime):  # type: ignore[no-untyped-def]
-    return (
-        select(Visit.cadre_id, Visit.household_id)
-        .where(Visit.status == "submitted", Visit.submitted_at >= start, Visit.submitted_at < end)
-        .distinct()
-        .subquery()
-    )
 
 
 async def coverage(
-    session: AsyncSession,
-    cadre_ids: Sequence[int],
-    scope: str,
-    start: datetime,
-    end: datetime,
-    left_limit: int | None,
+    session: AsyncSession, cadre_ids: Sequence[int], scope: str, start: datetime, end: datetime
 ) -> dict[int, CoverageCounts]:
-    """For cadres of one scope and period: households in scope, how many they visited, and who is left."""
-    if not cadre_ids:
-        return {}
-    visited = _visited_in(start, end)
-    on_visit = and_(visited.c.cadre_id == Cadre.id, visited.c.household_id == Household.id)
-    query = _scope_join(select(Cadre.id, func.count(Household.id), func.count(visited.c.household_id)), scope)
-    query = query.outerjoin(visited, on_visit).where(Cadre.id.in_(list(cadre_ids))).group_by(Cadre.id)
-    result = {cid: CoverageCounts(cid, n, done) for cid, n, done in await session.execute(query)}
-    if left_limit != 0:
-        for cid, village, code, head in await session.execute(
-            _left_query(cadre_ids, scope, visited, left_limit)
-        ):
-            result[cid].left.append((village, code, head))
-    return result
+    """For cadres of one scope and period: households in scope and how many of them the cadre visited."""
+    ids = list(cadre_ids)
+    if not ids or scope == "none":
+        return {cid: CoverageCounts(cid, 0, 0) for cid in ids}
+    in_scope = dict((await session.execute(_in_scope_counts(scope, ids))).all())
+    visited = dict((await session.execute(_visited_counts(scope, ids, start, end))).all())
+    return {cid: CoverageCounts(cid, int(in_scope.get(cid, 0)), int(visited.get(cid, 0))) for cid in ids}
 
 
-def _left_query(cadre_ids: Sequence[int], scope: str, visited, limit: int | None) -> Select:  # type: ignore[no-untyped-def, type-arg]
-    on_visit = and_(visited.c.cadre_id == Cadre.id, visited.c.household_id == Household.id)
-    rank = func.row_number().over(partition_by=Cadre.id, order_by=Household.code).label("rank")
-    home = Village.__table__.alias("home")
-    inner = _scope_join(select(Cadre.id.label("cadre_id"), Household.id.label("household_id"), rank), scope)
-    inner = (
-        inner.outerjoin(visited, on_visit)
-        .where(Cadre.id.in_(list(cadre_ids)), Household.id.is_not(None), visited.c.household_id.is_(None))
-        .subquery()
-    )
-    query = (
-        select(inner.c.cadre_id, home.c.name, Household.code, Household.head_name)
-        .join(Household, Household.id == inner.c.household_id)
-        .join(home, home.c.id == Household.village_id)
-        .order_by(inner.c.cadre_id, inner.c.rank)
-    )
-    return query if limit is None else query.where(inner.c.rank <= limit)
+async def left_households(
+    session: AsyncSession, cadre_id: int, scope: str, start: datetime, end: datetime, limit: int
+) -> list[tuple[str, str, str]]:
+    """(village, 户编号, 户主) of the households the cadre has yet to visit in the period, the first `limit`."""
+    villages = await _scope_villages(session, scope, cadre_id)
+    query = _left_of(scope, cadre_id, villages, start, end, limit)
+    return [tuple(row) for row in await session.execute(query)]  # type: ignore[misc]
 
 
 @dataclass(frozen=True)
@@ -319,12 +372,10 @@ def latest_visits(area: Area):  # type: ignore[no-untyped-def]
     rank = func.row_number().over(
         partition_by=Visit.household_id, order_by=(Visit.submitted_at.desc(), Visit.id.desc())
     )
-    ranked = (
-        select(Visit.id.label("id"), rank.label("rank"))
-        .join(Household, Household.id == Visit.household_id)
-        .where(Visit.status == "submitted", area.households())
-        .subquery()
-    )
+    ranked = select(Visit.id.label("id"), rank.label("rank")).where(Visit.status == "submitted")
+    if area.village_ids is not None:  # the join only to filter: without an area it is pure cost
+        ranked = ranked.join(Household, Household.id == Visit.household_id).where(area.households())
+    ranked = ranked.subquery()
     return select(ranked.c.id).where(ranked.c.rank == 1).subquery()
 
 

@@ -114,7 +114,7 @@ async def test_by_cadre_puts_sms_with_the_latest_visiting_cadre(roster: Database
     gb001, gb002 = row_of(report, cadre_code="GB001"), row_of(report, cadre_code="GB002")
     assert (gb001["sms_n"], gb001["sms_rate"], gb001["rec_n"]) == (1, 1.0, 1)
     assert (gb002["sms_n"], gb002["rec_rate"]) == (0, 0.0)
-    nobody = row_of(report, cadre_code="（本期无走访）")
+    nobody = row_of(report, cadre_code="（短信前无走访）")
     assert (nobody["sms_n"], nobody["sms_rate"]) == (1, 0.0)
 
 
