@@ -1,29 +1,43 @@
-"""Benchmark: signed Twilio inbound replies posted to a running `zoufang serve` (SQLite).
+"""Benchmark: signed Twilio inbound replies posted to a running `zoufang serve` (SQLite or PostgreSQL).
 
 One command does everything::
 
-    python benchmarks/sms_inbound.py [--requests N] [--concurrency K] [--households H] [--big B]
+    python benchmarks/sms_inbound.py [--requests N] [--concurrency K | --rate R] [--households H] [--big B]
+        [--db-url postgresql+asyncpg://…] [--workers N] [--redis-url redis://…/DB] [--json PATH]
 
-1. A temp folder with a fresh SQLite database: `zoufang init`, the demo cadres (bot.demo.write_roster) and H
+1. A fresh database — a SQLite file in a temp folder, or with --db-url the PostgreSQL database named, whose schema
+   `public` is dropped and recreated — then `zoufang init`, the demo cadres (bot.demo.write_roster) and H
    households with distinct phones spread over the demo's six villages (county CSV format), imported with
    `zoufang import cadres … --county 示范县` and `zoufang import households …`; then `zoufang poll send
    --township …` for each township, so every household has a poll waiting.
-2. A fake Twilio REST API (tests.fake_twilio.FakeTwilio) in its own process, and `zoufang serve --port P` as a
-   subprocess with SMS_BACKEND=twilio, TWILIO_API_BASE at the fake, TWILIO_AUTH_TOKEN, PUBLIC_BASE_URL and the
-   default ZOUFANG_SMS_RATE (1 SMS/s: the outbox sender runs, as in production, but stays nearly idle).
+2. A fake Twilio REST API (tests.fake_twilio.FakeTwilio) in its own process, and `zoufang serve --port P
+   [--workers N]` as a subprocess with SMS_BACKEND=twilio, TWILIO_API_BASE at the fake, TWILIO_AUTH_TOKEN,
+   PUBLIC_BASE_URL, the default ZOUFANG_SMS_RATE (1 SMS/s: the outbox sender runs, as in production, but stays
+   nearly idle) and, with --redis-url, ZOUFANG_REDIS_URL (its Redis database flushed first). Once /healthz has
+   answered from every worker and serve has idled a few seconds, its resident memory is read (VmRSS of the
+   parent and the workers, summed; Pss too).
 3. This process posts N inbound replies with unique MessageSids, each signed with twilio's RequestValidator
-   for PUBLIC_BASE_URL + /sms/inbound (forms and signatures are built before the clock starts), K in flight,
-   one in flight per phone (a villager's messages arrive in order). Each phone follows a script: a rating
+   for PUBLIC_BASE_URL + /sms/inbound (forms and signatures are built before the clock starts). Closed loop
+   (default): K in flight, one in flight per phone (a villager's messages arrive in order). Fixed rate
+   (--rate R, open loop): a request is launched every 1/R s whatever the answers, the phones' messages
+   interleaved (every phone's first message, then every second one …); latency counts from the planned
+   launch, and a message whose phone's previous one is still unanswered waits for it (counted as held), so
+   the order holds. Each phone follows a script: a rating
    (1/2/满意/基本满意 …), "3 路没修", 不满意 then the reason as a second message, something unclear then a
    rating, or unclear twice; further messages ("谢谢") reach a closed poll. About 2 % of the MessageSids are
    posted a second time right after the first answer (a Twilio retry).
-4. Prints requests/s, latency p50/p90/p99/max, non-200s and the CPU seconds of serve, then checks the database:
+4. Prints requests/s, latency p50/p90/p99/max, non-200s and the CPU seconds of serve's processes (and of the
+   PostgreSQL backends serving its database, and of Redis), then checks the database:
    processed_updates (source twilio) == distinct MessageSids sent, and every poll's state, rating and reason,
    the problems raised and the outbox rows are what survey.polls (the pure machine) says for the messages sent.
-5. The yardstick: a bare aiohttp handler in its own process doing one INSERT + COMMIT per request (SQLite WAL,
-   synchronous=NORMAL, one aiosqlite connection), hit by the same generator with the same requests.
-6. Queueing a poll for B (default 100,000) households: a separate database (roster inserted with sqlite3
+5. The yardstick: a bare aiohttp handler doing one INSERT + COMMIT per request in the same database (SQLite: WAL,
+   synchronous=NORMAL, one aiosqlite connection; PostgreSQL: an asyncpg pool), in as many processes as serve
+   has workers (SO_REUSEPORT), hit by the same generator with the same requests (the same way: closed loop or
+   fixed rate).
+6. Queueing a poll for B (default 100,000) households: a separate SQLite database (roster inserted with sqlite3
    executemany, not timed), then bot.flows.poll.send_polls — what `zoufang poll send` runs — per township, timed.
+7. --json PATH writes the figures (rate, latency, errors, CPU per request, the yardstick and the ratio, the
+   checks, idle memory, the settings, the backend, the workers and the machine).
 """
 
 from __future__ import annotations
@@ -34,9 +48,7 @@ import contextlib
 import csv
 import json
 import random
-import signal
 import sqlite3
-import subprocess
 import sys
 import tempfile
 import time
@@ -51,18 +63,27 @@ from urllib.parse import urlencode
 # run as `python benchmarks/<name>.py`: the folder is on sys.path
 from harness import (
     BenchError,
+    CpuMeter,
     Result,
+    Serve,
+    Store,
+    backend_name,
     child_env,
-    cpu_seconds,
-    free_port,
+    describe_yardstick,
+    flush_redis,
+    is_postgres,
+    machine,
     ready,
+    redacted,
+    reset_postgres,
     run_cli,
     run_yardstick,
     scan_log,
     start_child,
+    start_yardsticks,
+    stop_yardsticks,
     until_terminated,
-    wait_healthy,
-    zoufang_command,
+    write_json,
 )
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -74,6 +95,7 @@ PUBLIC_BASE = "https://bench.example.cn"
 INBOUND = "/sms/inbound"
 TO_NUMBER = "+8610690000000"
 RESEND_SHARE = 0.02
+LATE_S = 0.005  # fixed rate: a launch this much after its planned time counts as late (the generator lagged)
 
 
 # --- child processes: the fake Twilio API and the yardstick ----------------------------------------------------
@@ -141,13 +163,13 @@ def write_households(folder: Path, count: int, rng: random.Random, phone_base: i
     return phones
 
 
-def prepare_database(folder: Path, households: int) -> tuple[Path, dict[str, int], float]:
+async def prepare_database(folder: Path, households: int, url: str) -> tuple[dict[str, int], float]:
     """init, import, then `zoufang poll send` per township; the polls by E.164 phone, and the send time."""
     from bot.demo import TOWNSHIPS, write_roster
-    from storage.db import sqlite_url
 
-    db_path = folder / "zoufang.db"
-    env = child_env(ZOUFANG_DB_URL=sqlite_url(db_path))
+    if is_postgres(url):
+        await reset_postgres(url)
+    env = child_env(ZOUFANG_DB_URL=url)
     write_roster(folder, random.Random(7))  # the demo cadres; households.csv is replaced below
     write_households(folder, households, random.Random(11), phone_base=38_000_000_00)
     run_cli(["init"], env, folder)
@@ -157,11 +179,11 @@ def prepare_database(folder: Path, households: int) -> tuple[Path, dict[str, int
     for township in TOWNSHIPS:
         print(f"  {run_cli(['poll', 'send', '--township', township], env, folder)}", flush=True)
     send_seconds = time.perf_counter() - started
-    with contextlib.closing(sqlite3.connect(db_path)) as conn:
-        polls = dict(conn.execute("SELECT phone, id FROM polls WHERE state = 'sent'").fetchall())
+    async with Store(url) as store:
+        polls = dict(await store.fetch("SELECT phone, id FROM polls WHERE state = 'sent'"))
     if len(polls) != households:
         raise BenchError(f"{len(polls)} polls waiting after `zoufang poll send`, expected {households}")
-    return db_path, polls, send_seconds
+    return polls, send_seconds
 
 
 # --- the messages ------------------------------------------------------------------------------------------
@@ -259,7 +281,7 @@ def make_plan(phones: list[str], requests: int, rng: random.Random) -> Plan:
 # --- the load generator ------------------------------------------------------------------------------------
 
 
-async def drive(name: str, url: str, plan: Plan, concurrency: int, pids: dict[str, int]) -> Result:
+async def drive(name: str, url: str, plan: Plan, concurrency: int, meter: CpuMeter) -> Result:
     """K workers; a phone's messages go one at a time, in order (a worker takes a phone, posts its next
     message, and puts the phone back at the end of the line)."""
     import aiohttp
@@ -299,16 +321,93 @@ async def drive(name: str, url: str, plan: Plan, concurrency: int, pids: dict[st
 
     connector = aiohttp.TCPConnector(limit=concurrency, limit_per_host=concurrency)
     async with aiohttp.ClientSession(connector=connector) as client:
-        cpu_before = {label: cpu_seconds(pid) for label, pid in pids.items()}
-        own_before = time.process_time()
+        meter.start()
         ticker = asyncio.create_task(progress())
         started = time.perf_counter()
         await asyncio.gather(*(worker(client) for _ in range(concurrency)))
         elapsed = time.perf_counter() - started
         ticker.cancel()
-        cpu = {label: cpu_seconds(pid) - cpu_before[label] for label, pid in pids.items()}
-        cpu["generator"] = time.process_time() - own_before
+        cpu = meter.stop()
     return Result(name, done, elapsed, latencies, statuses, cpu)
+
+
+def interleaved(plan: Plan, rng: random.Random) -> list[tuple[str, int]]:
+    """Every phone's first message (in random order), then every phone's second one, and so on."""
+    order: list[tuple[str, int]] = []
+    depth = max((len(m) for m in plan.per_phone.values()), default=0)
+    for index in range(depth):
+        batch = [(phone, index) for phone, messages in plan.per_phone.items() if len(messages) > index]
+        rng.shuffle(batch)
+        order += batch
+    return order
+
+
+async def drive_at_rate(name: str, url: str, plan: Plan, rate: float, meter: CpuMeter) -> Result:
+    """Open loop: request i is launched at start + i / rate, whatever the answers so far. Latency counts from
+    that planned launch (a server that falls behind pays for the queue it built); a phone's message waits
+    for the answer to the phone's previous one (held), so each villager's messages stay in order."""
+    import aiohttp
+
+    order = interleaved(plan, random.Random(5))
+    answered = {key: asyncio.Event() for key in order}
+    latencies: list[float] = []
+    service: list[float] = []
+    statuses: Counter[int] = Counter()
+    held = late = launched = 0
+
+    async def one(client: aiohttp.ClientSession, phone: str, index: int, planned: float) -> None:
+        nonlocal held
+        if index and not answered[(phone, index - 1)].is_set():
+            held += 1
+            await answered[(phone, index - 1)].wait()
+        message = plan.per_phone[phone][index]
+        sent = time.perf_counter()
+        try:
+            async with client.post(url, data=message.data, headers=message.headers) as response:
+                await response.read()
+                status = response.status
+        except (aiohttp.ClientError, OSError, TimeoutError):
+            status = 599
+        finished = time.perf_counter()
+        latencies.append(finished - planned)
+        service.append(finished - sent)
+        statuses[status] += 1
+        answered[(phone, index)].set()
+
+    async def progress() -> None:
+        while True:
+            await asyncio.sleep(10)
+            print(
+                f"  … {name}: {launched}/{len(order)} launched, {len(latencies)} answered",
+                file=sys.stderr,
+                flush=True,
+            )
+
+    connector = aiohttp.TCPConnector(limit=1000, limit_per_host=1000)
+    timeout = aiohttp.ClientTimeout(total=60)
+    async with aiohttp.ClientSession(connector=connector, timeout=timeout) as client:
+        meter.start()
+        ticker = asyncio.create_task(progress())
+        started = time.perf_counter() + 0.05
+        tasks = []
+        for i, (phone, index) in enumerate(order):
+            planned = started + i / rate
+            wait = planned - time.perf_counter()
+            if wait > 0:
+                await asyncio.sleep(wait)
+            elif -wait > LATE_S:
+                late += 1
+            tasks.append(asyncio.create_task(one(client, phone, index, planned)))
+            launched += 1
+        await asyncio.gather(*tasks)
+        elapsed = time.perf_counter() - started
+        ticker.cancel()
+        cpu = meter.stop()
+    result = Result(
+        name, len(latencies), elapsed, latencies, statuses, cpu, target_rate=rate, service=service
+    )
+    result.held, result.late = held, late
+    return result
 
 
 # --- the checks --------------------------------------------------------------------------------------------
@@ -338,90 +437,101 @@ def expected_outcome(plan: Plan) -> tuple[dict[str, Any], Counter[str], int, Cou
     return final, sms, problems, states
 
 
-def check_database(db_path: Path, plan: Plan, polls: dict[str, int]) -> tuple[list[str], list[str]]:
+async def check_database(store: Store, plan: Plan, polls: dict[str, int]) -> tuple[list[str], list[str]]:
     """(lines to print, failures)."""
     final, sms, problems, states = expected_outcome(plan)
     lines, failures = [], []
-    with contextlib.closing(sqlite3.connect(f"file:{db_path}?mode=ro", uri=True)) as conn:
-        processed = conn.execute("SELECT count(*) FROM processed_updates WHERE source = 'twilio'").fetchone()[
-            0
-        ]
-        distinct = conn.execute(
-            "SELECT count(DISTINCT external_id) FROM processed_updates WHERE source = 'twilio'"
-        ).fetchone()[0]
-        ok = processed == distinct == plan.unique
-        lines.append(
-            f"processed_updates  {processed} rows (twilio), {distinct} distinct; {plan.unique} MessageSids sent "
-            f"({'ok: none lost, none doubled' if ok else 'MISMATCH'})"
+    processed = await store.value("SELECT count(*) FROM processed_updates WHERE source = 'twilio'")
+    distinct = await store.value(
+        "SELECT count(DISTINCT external_id) FROM processed_updates WHERE source = 'twilio'"
+    )
+    ok = processed == distinct == plan.unique
+    lines.append(
+        f"processed_updates  {processed} rows (twilio), {distinct} distinct; {plan.unique} MessageSids sent "
+        f"({'ok: none lost, none doubled' if ok else 'MISMATCH'})"
+    )
+    if not ok:
+        failures.append("processed_updates")
+    rows = {
+        phone: (state, rating, reason)
+        for phone, state, rating, reason in await store.fetch(
+            "SELECT phone, state, rating, reason FROM polls"
         )
-        if not ok:
-            failures.append("processed_updates")
-        rows = {
-            phone: (state, rating, reason)
-            for phone, state, rating, reason in conn.execute("SELECT phone, state, rating, reason FROM polls")
+    }
+    per_household = await store.value(
+        "SELECT count(*) FROM (SELECT household_id, period FROM polls GROUP BY 1, 2 HAVING count(*) > 1) AS twice"
+    )
+    wrong = [p for p, want in final.items() if rows.get(p) != want]
+    got_states = Counter(state for phone, (state, _, _) in rows.items() if phone in final)
+    untouched = sum(1 for phone, (state, _, _) in rows.items() if phone not in final and state != "sent")
+    lines.append(
+        f"polls              {len(final)} replied to: "
+        + ", ".join(f"{s} {n}" for s, n in got_states.most_common())
+        + f" (expected {', '.join(f'{s} {n}' for s, n in states.most_common())}); "
+        + f"state/rating/reason differ: {len(wrong)}; households with >1 poll: {per_household}"
+    )
+    if wrong or per_household or untouched:
+        failures.append("polls")
+        for phone in wrong[:5]:
+            lines.append(f"    {phone}: {plan.bodies[phone]} → {rows.get(phone)}, expected {final[phone]}")
+    got_problems = await store.value("SELECT count(*) FROM problems WHERE source = 'sms'")
+    twice = await store.value(
+        "SELECT count(*) FROM (SELECT household_id FROM problems WHERE source = 'sms' "
+        "GROUP BY household_id HAVING count(*) > 1) AS twice"
+    )
+    got_sms = Counter(
+        {
+            str(k): int(n)
+            for k, n in await store.fetch("SELECT kind, count(*) FROM outbox_messages GROUP BY kind")
         }
-        per_household = conn.execute(
-            "SELECT count(*) FROM (SELECT household_id, period FROM polls GROUP BY 1, 2 HAVING count(*) > 1)"
-        ).fetchone()[0]
-        wrong = [p for p, want in final.items() if rows.get(p) != want]
-        got_states = Counter(state for phone, (state, _, _) in rows.items() if phone in final)
-        untouched = sum(1 for phone, (state, _, _) in rows.items() if phone not in final and state != "sent")
-        lines.append(
-            f"polls              {len(final)} replied to: "
-            + ", ".join(f"{s} {n}" for s, n in got_states.most_common())
-            + f" (expected {', '.join(f'{s} {n}' for s, n in states.most_common())}); "
-            + f"state/rating/reason differ: {len(wrong)}; households with >1 poll: {per_household}"
-        )
-        if wrong or per_household or untouched:
-            failures.append("polls")
-            for phone in wrong[:5]:
-                lines.append(
-                    f"    {phone}: {plan.bodies[phone]} → {rows.get(phone)}, expected {final[phone]}"
-                )
-        got_problems = conn.execute("SELECT count(*) FROM problems WHERE source = 'sms'").fetchone()[0]
-        twice = conn.execute(
-            "SELECT count(*) FROM (SELECT household_id FROM problems WHERE source = 'sms' "
-            "GROUP BY household_id HAVING count(*) > 1)"
-        ).fetchone()[0]
-        got_sms = Counter(
-            dict(conn.execute("SELECT kind, count(*) FROM outbox_messages GROUP BY kind").fetchall())
-        )
-        got_sms["poll/ask"] -= len(polls)
-        got_sms = +got_sms
-        lines.append(f"problems (sms)     {got_problems} (expected {problems}); households with two: {twice}")
-        lines.append(
-            f"outbox replies     {dict(sorted(got_sms.items()))} (expected {dict(sorted(sms.items()))})"
-        )
-        if got_problems != problems or twice:
-            failures.append("problems")
-        if got_sms != sms:
-            failures.append("outbox")
+    )
+    got_sms["poll/ask"] -= len(polls)
+    got_sms = +got_sms
+    lines.append(f"problems (sms)     {got_problems} (expected {problems}); households with two: {twice}")
+    lines.append(f"outbox replies     {dict(sorted(got_sms.items()))} (expected {dict(sorted(sms.items()))})")
+    if got_problems != problems or twice:
+        failures.append("problems")
+    if got_sms != sms:
+        failures.append("outbox")
     return lines, failures
 
 
 # --- the runs ----------------------------------------------------------------------------------------------
 
 
-async def bench_serve(args: argparse.Namespace, folder: Path) -> dict[str, Any]:
+def database_url(args: argparse.Namespace, folder: Path) -> str:
     from storage.db import sqlite_url
 
-    print(f"preparing {args.households} households (init, import, poll send) in {folder}", flush=True)
-    db_path, polls, send_seconds = prepare_database(folder, args.households)
+    return str(args.db_url) if args.db_url else sqlite_url(folder / "zoufang.db")
+
+
+async def load(name: str, url: str, plan: Plan, args: argparse.Namespace, meter: CpuMeter) -> Result:
+    if args.rate:
+        return await drive_at_rate(name, url, plan, args.rate, meter)
+    return await drive(name, url, plan, args.concurrency, meter)
+
+
+async def bench_serve(args: argparse.Namespace, folder: Path, url: str) -> dict[str, Any]:
+    print(
+        f"preparing {args.households} households (init, import, poll send) in {redacted(url)}",
+        flush=True,
+    )
+    polls, send_seconds = await prepare_database(folder, args.households, url)
     plan = make_plan(list(polls), args.requests, random.Random(3))
     print(
         f"  {len(polls)} polls waiting; {plan.unique} messages from {len(plan.per_phone)} phones + "
         f"{plan.resends} resends; scripts: {', '.join(f'{k} {n}' for k, n in plan.scripts.most_common())}",
         flush=True,
     )
+    if args.redis_url:
+        flush_redis(args.redis_url)
     fake = start_child(SCRIPT, "fake-twilio", ["--role", "fake-twilio"], folder)
-    serve: subprocess.Popen[str] | None = None
-    serve_log = open(folder / "serve.log", "w")  # noqa: SIM115 - closed below
+    serve: Serve | None = None
     out: dict[str, Any] = {"plan": plan, "send_seconds": send_seconds}
     try:
         fake_url = await asyncio.to_thread(fake.wait_ready)
-        port = free_port()
         env = child_env(
-            ZOUFANG_DB_URL=sqlite_url(db_path),
+            ZOUFANG_DB_URL=url,
             SMS_BACKEND="twilio",
             TWILIO_API_BASE=fake_url,
             TWILIO_ACCOUNT_SID=ACCOUNT_SID,
@@ -429,56 +539,44 @@ async def bench_serve(args: argparse.Namespace, folder: Path) -> dict[str, Any]:
             TWILIO_FROM_NUMBER=TO_NUMBER,
             PUBLIC_BASE_URL=PUBLIC_BASE,
         )
-        serve = subprocess.Popen(
-            [zoufang_command(), "serve", "--host", "127.0.0.1", "--port", str(port)],
-            env=env,
-            cwd=folder,
-            stdout=serve_log,
-            stderr=subprocess.STDOUT,
-            text=True,
+        if args.redis_url:
+            env["ZOUFANG_REDIS_URL"] = args.redis_url
+        serve = Serve(folder, env, args.workers)
+        await serve.start()
+        out["idle_memory"] = serve.idle
+        print(
+            f"zoufang serve pid {serve.pid} ({args.workers} worker{'s' if args.workers > 1 else ''}) on "
+            f"{serve.base}; fake Twilio pid {fake.proc.pid}; idle: {serve.idle['rss_mb']:.0f} MB resident in "
+            f"{serve.idle['processes']} processes",
+            flush=True,
         )
-
-        def serve_tail() -> str:
-            serve_log.flush()
-            return "\n".join((folder / "serve.log").read_text(errors="replace").splitlines()[-20:])
-
-        base = f"http://127.0.0.1:{port}"
-        await wait_healthy(base, serve, serve_tail)
-        print(f"zoufang serve pid {serve.pid} on {base}; fake Twilio pid {fake.proc.pid}", flush=True)
-        out["result"] = await drive(
-            "zoufang serve",
-            base + INBOUND,
-            plan,
-            args.concurrency,
-            {"serve": serve.pid, "fake": fake.proc.pid},
-        )
+        meter = CpuMeter.of({"serve": serve.pid, "fake": fake.proc.pid}, url, args.redis_url)
+        out["result"] = await load("zoufang serve", serve.base + INBOUND, plan, args, meter)
     finally:
-        if serve is not None and serve.poll() is None:
-            serve.send_signal(signal.SIGINT)
-            try:
-                serve.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                serve.kill()
-                serve.wait()
-        serve_log.close()
+        if serve is not None:
+            serve.stop()
         out["fake"] = fake.stop()
-    out["log_lines"], out["exceptions"] = scan_log(folder / "serve.log")
-    out["check"], out["failures"] = check_database(db_path, plan, polls)
+    if serve is not None:
+        out["log_lines"], out["exceptions"] = scan_log(serve.log_path)
+    async with Store(url) as store:
+        out["check"], out["failures"] = await check_database(store, plan, polls)
     return out
 
 
 async def bench_yardstick(
-    args: argparse.Namespace, folder: Path, plan: Plan
+    args: argparse.Namespace, folder: Path, url: str, plan: Plan
 ) -> tuple[Result, dict[str, Any]]:
-    db_path = folder / "yardstick.db"
-    yard = start_child(
-        SCRIPT, "yardstick", ["--role", "yardstick", "--port", str(free_port()), "--db", str(db_path)], folder
-    )
+    from sqlalchemy.engine import make_url
+
+    db = url if is_postgres(url) else str(make_url(url).database)  # the same database, a table of its own
+    yards = await start_yardsticks(SCRIPT, db, args.yardstick_workers, folder)
     try:
-        url = await asyncio.to_thread(yard.wait_ready)
-        result = await drive("yardstick", url + INBOUND, plan, args.concurrency, {"yardstick": yard.proc.pid})
+        meter = CpuMeter.of({f"yardstick-{i}": y.proc.pid for i, y in enumerate(yards)}, url)
+        result = await load("yardstick", yards[0].url + INBOUND, plan, args, meter)
     finally:
-        stats = yard.stop()
+        stats = stop_yardsticks(yards)
+    result.cpu["yardstick"] = sum(v for k, v in result.cpu.items() if k.startswith("yardstick-"))
+    stats["describe"] = describe_yardstick(db, len(yards))
     return result, stats
 
 
@@ -535,28 +633,52 @@ async def bench_poll_send(count: int, folder: Path) -> dict[str, Any]:
     return {"queued": queued, "seconds": seconds, "per_township": per_township, "db": db_path}
 
 
+def load_line(result: Result) -> str:
+    if result.target_rate is None:
+        return f"requests/s         {result.rate:.1f}"
+    return (
+        f"requests/s         {result.rate:.1f} achieved at a planned {result.target_rate:g}/s (open loop; "
+        f"{result.late} launched > {LATE_S * 1000:.0f} ms late, {result.held} held for their phone's previous reply)"
+    )
+
+
 def report(
     out: dict[str, Any], yard: Result | None, yard_stats: dict[str, Any], args: argparse.Namespace
 ) -> None:
     serve: Result = out["result"]
     plan: Plan = out["plan"]
+    backend = "PostgreSQL" if args.db_url else "SQLite"
+    how = f"fixed rate {args.rate:g}/s" if args.rate else f"concurrency {args.concurrency}"
     print()
     print(
-        f"zoufang serve (SQLite) — POST {INBOUND}, concurrency {args.concurrency}, {args.households} households"
+        f"zoufang serve ({backend}, {args.workers} worker{'s' if args.workers > 1 else ''}) — POST {INBOUND}, "
+        f"{how}, {args.households} households"
     )
     print(f"  requests           {serve.sent} ({plan.unique} distinct MessageSids + {plan.resends} resends)")
     print(f"  elapsed            {serve.elapsed:.2f} s")
-    print(f"  requests/s         {serve.rate:.1f}   (aim: ≥ 1000)")
-    print(f"  latency            {serve.latency_line()}")
+    print(f"  {load_line(serve)}")
+    if serve.target_rate is None:
+        print(f"  latency            {serve.latency_line()}")
+    else:
+        print(
+            f"  latency            {serve.latency_line()}   (from the planned launch; aim at 500/s: p99 < 50 ms)"
+        )
+        print(f"  service latency    {serve.latency_line(serve.service)}   (from the actual send)")
     print(f"  non-200            {serve.errors}  {dict(serve.statuses)}")
     cpu = serve.cpu
+    per = max(serve.sent, 1)
     print(
         f"  CPU seconds        serve {cpu['serve']:.1f} ({cpu['serve'] / serve.elapsed:.0%} of a core, "
-        f"{cpu['serve'] / max(serve.sent, 1) * 1000:.2f} ms/request), fake Twilio {cpu['fake']:.1f}, "
-        f"generator {cpu['generator']:.1f} ({cpu['generator'] / max(serve.sent, 1) * 1000:.2f} ms/request)"
+        f"{cpu['serve'] / per * 1000:.2f} ms/request)"
+        + "".join(f", {k} {v:.1f} ({v / per * 1000:.2f} ms/request)" for k, v in cpu.items() if k != "serve")
     )
     print(
         f"  SMS sent by serve  {out['fake'].get('sent', '?')} (outbox at ZOUFANG_SMS_RATE=1/s, to the fake)"
+    )
+    idle = out["idle_memory"]
+    print(
+        f"  idle memory        {idle['rss_mb']:.0f} MB resident (VmRSS summed over {idle['processes']} processes), "
+        f"Pss {idle['pss_mb']} MB"
     )
     print(f"  serve log lines    {out['log_lines']}")
     for exception, n in out["exceptions"].most_common(3):
@@ -565,23 +687,80 @@ def report(
         print(f"  {line}")
     if yard is not None:
         print()
-        print(
-            "yardstick: bare aiohttp + one INSERT + COMMIT per request (aiosqlite, WAL, synchronous=NORMAL)"
-        )
+        print(f"yardstick: {yard_stats['describe']}")
         print(
             f"  requests           {yard.sent} in {yard.elapsed:.2f} s, non-200 {yard.errors}, rows {yard_stats.get('rows')}"
         )
-        print(f"  requests/s         {yard.rate:.1f}")
+        print(f"  {load_line(yard)}")
         print(f"  latency            {yard.latency_line()}")
         print(
             f"  CPU seconds        yardstick {yard.cpu['yardstick']:.1f} "
             f"({yard.cpu['yardstick'] / max(yard.sent, 1) * 1000:.2f} ms/request), generator {yard.cpu['generator']:.1f}"
+            + (f", postgres {yard.cpu['postgres']:.1f}" if "postgres" in yard.cpu else "")
         )
-        print(f"  ratio              zoufang serve / yardstick = {serve.rate / yard.rate:.3f}   (aim: ≥ 0.5)")
+        print(
+            f"  ratio              zoufang serve / yardstick = {serve.rate / yard.rate:.3f}   "
+            "(aim with 2 workers on PostgreSQL: ≥ 0.6)"
+        )
     print()
     print(
         f"`zoufang poll send` ×2 townships for the {args.households} households above: {out['send_seconds']:.2f} s (CLI, incl. start-up)"
     )
+
+
+def figures(
+    args: argparse.Namespace,
+    out: dict[str, Any],
+    yard: Result | None,
+    yard_stats: dict[str, Any],
+    big: dict[str, Any] | None,
+) -> dict[str, Any]:
+    serve: Result = out["result"]
+    plan: Plan = out["plan"]
+    settings = {
+        k: getattr(args, k)
+        for k in ("requests", "households", "concurrency", "rate", "workers", "yardstick_workers", "big")
+    }
+    settings["db_url"] = redacted(args.db_url) if args.db_url else "sqlite (temp file)"
+    settings["redis_url"] = args.redis_url or None
+    if args.rate:
+        settings["concurrency"] = None  # open loop: as many in flight as it takes
+    figures: dict[str, Any] = {
+        "benchmark": "sms_inbound",
+        "backend": backend_name(args.db_url or "sqlite"),
+        "workers": args.workers,
+        "mode": f"fixed rate {args.rate:g}/s" if args.rate else "closed loop",
+        "settings": settings,
+        "serve": serve.as_json("serve"),
+        "checks": {
+            "ok": serve.errors == 0 and not out["failures"],
+            "failures": out["failures"],
+            "lines": out["check"],
+            "distinct_message_sids": plan.unique,
+            "resends": plan.resends,
+            "sms_sent_by_serve": out["fake"].get("sent"),
+            "serve_log_lines": out["log_lines"],
+        },
+        "idle_memory": out["idle_memory"],
+        "poll_send_cli_s": round(out["send_seconds"], 2),
+        "machine": machine(),
+    }
+    if yard is not None:
+        figures["yardstick"] = {
+            **yard.as_json("yardstick"),
+            "what": yard_stats["describe"],
+            "rows": yard_stats["rows"],
+        }
+        figures["ratio"] = round(serve.rate / yard.rate, 4) if yard.rate else None
+    if big is not None:
+        figures["poll_send"] = {
+            "households": args.big,
+            "queued": big["queued"],
+            "seconds": round(big["seconds"], 2),
+            "per_township_s": {t: round(v, 2) for t, v in big["per_township"].items()},
+            "backend": "sqlite",
+        }
+    return figures
 
 
 async def main_async(args: argparse.Namespace) -> int:
@@ -595,21 +774,25 @@ async def main_async(args: argparse.Namespace) -> int:
 
 
 async def run_in(args: argparse.Namespace, folder: Path) -> int:
-    out = await bench_serve(args, folder)
+    url = database_url(args, folder)
+    out = await bench_serve(args, folder, url)
     yard, yard_stats = None, {}
     if not args.no_yardstick:
-        yard, yard_stats = await bench_yardstick(args, folder, out["plan"])
+        yard, yard_stats = await bench_yardstick(args, folder, url, out["plan"])
     report(out, yard, yard_stats, args)
-    big_ok = True
+    big_ok, big = True, None
     if args.big:
         print(
-            f"queueing a poll for {args.big} households (bot.flows.poll.send_polls, per township) …",
+            f"queueing a poll for {args.big} households (bot.flows.poll.send_polls, per township, SQLite) …",
             flush=True,
         )
         big = await bench_poll_send(args.big, folder)
         each = ", ".join(f"{t} {s:.1f} s" for t, s in big["per_township"].items())
         print(f"  queued {big['queued']} in {big['seconds']:.2f} s ({each})   (aim: < 10 s)")
         big_ok = big["queued"] == args.big
+    if args.json:
+        write_json(args.json, figures(args, out, yard, yard_stats, big))
+        print(f"wrote {args.json}")
     serve: Result = out["result"]
     ok = serve.errors == 0 and not out["failures"] and big_ok
     return 0 if ok else 1
@@ -618,19 +801,53 @@ async def run_in(args: argparse.Namespace, folder: Path) -> int:
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
     parser.add_argument("--requests", type=int, default=10_000, help="distinct inbound SMS (default 10000)")
-    parser.add_argument("--concurrency", type=int, default=50, help="requests in flight (default 50)")
+    parser.add_argument(
+        "--concurrency", type=int, default=50, help="requests in flight, closed loop (default 50)"
+    )
+    parser.add_argument(
+        "--rate",
+        type=float,
+        default=None,
+        help="fixed rate instead: launch R requests/s whatever the answers (open loop)",
+    )
     parser.add_argument("--households", type=int, default=2000, help="households polled (default 2000)")
     parser.add_argument(
-        "--big", type=int, default=100_000, help="households for the poll-send timing (0: skip)"
+        "--big", type=int, default=100_000, help="households for the poll-send timing (SQLite; 0: skip)"
     )
+    parser.add_argument(
+        "--db-url",
+        help="a PostgreSQL URL (postgresql+asyncpg://…): its schema public is DROPPED and recreated "
+        "(default: SQLite in the temp folder)",
+    )
+    parser.add_argument("--workers", type=int, default=1, help="`zoufang serve --workers N` (default 1)")
+    parser.add_argument(
+        "--yardstick-workers", type=int, default=None, help="yardstick processes (default: --workers)"
+    )
+    parser.add_argument(
+        "--redis-url",
+        default="",
+        help="ZOUFANG_REDIS_URL for serve (one SMS budget for every worker's sender); its database is "
+        "FLUSHED first (use a dedicated one)",
+    )
+    parser.add_argument("--json", type=Path, help="write the figures to this JSON file")
     parser.add_argument("--no-yardstick", action="store_true", help="skip the INSERT + COMMIT yardstick")
     parser.add_argument("--keep", action="store_true", help="keep the temp folder (databases, logs)")
     parser.add_argument("--role", help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--db", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
-    if args.requests < 1 or args.concurrency < 1 or args.households < 1:
-        parser.error("--requests, --concurrency and --households must be at least 1")
+    if args.role:
+        return args
+    if args.yardstick_workers is None:
+        args.yardstick_workers = args.workers
+    if min(args.requests, args.concurrency, args.households, args.workers, args.yardstick_workers) < 1:
+        parser.error(
+            "--requests, --concurrency, --households, --workers and --yardstick-workers must be at least 1"
+        )
+    if args.rate is not None and args.rate <= 0:
+        parser.error("--rate must be above 0")
+    if args.db_url and not is_postgres(args.db_url):
+        parser.error("--db-url takes a PostgreSQL URL (postgresql+asyncpg://…); SQLite is the default")
     return args
 
 

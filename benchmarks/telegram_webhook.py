@@ -1,17 +1,21 @@
-"""Benchmark: realistic Telegram updates posted to a running `zoufang serve` (SQLite).
+"""Benchmark: realistic Telegram updates posted to a running `zoufang serve` (SQLite or PostgreSQL).
 
 One command does everything::
 
     python benchmarks/telegram_webhook.py [--updates N] [--cadres C] [--concurrency K] [--fake thin|full]
+        [--db-url postgresql+asyncpg://…] [--workers N [--redis-url redis://…/DB]] [--json PATH] [--idle-only]
 
-1. A temp folder with a fresh SQLite database: `zoufang init`, the demo roster (`write_roster`) imported with
+1. A fresh database — a SQLite file in a temp folder, or with --db-url the PostgreSQL database named, whose
+   schema `public` is dropped and recreated — then `zoufang init`, the demo roster (`write_roster`) imported with
    `zoufang import cadres … --county 示范县` and `zoufang import households …`; C cadres that have households to
    visit are bound to Telegram user ids (`telegram_accounts` rows). The demo roster has 17 such cadres; when C
    is larger, extra 驻村工作队 members (scope: their village) are added to the cadres file before the import.
 2. A fake Bot API server in its own process: `thin` (default) answers every method with a minimal ok result;
    `full` runs tests.fake_telegram.FakeTelegram (parses and records every call).
-3. `zoufang serve --port P` as a subprocess (ZOUFANG_DB_URL, TELEGRAM_BOT_TOKEN, TELEGRAM_API_BASE,
-   TELEGRAM_WEBHOOK_SECRET), waited for on /healthz.
+3. `zoufang serve --port P [--workers N]` as a subprocess (ZOUFANG_DB_URL, TELEGRAM_BOT_TOKEN, TELEGRAM_API_BASE,
+   TELEGRAM_WEBHOOK_SECRET; with N > 1 ZOUFANG_REDIS_URL, which it needs then: --redis-url, whose Redis database
+   is flushed first), waited for on /healthz from every worker; after a few seconds idle the resident memory
+   of its processes (VmRSS of the parent and the workers, summed; Pss too) is read.
 4. This process posts N updates (aiohttp client, one connection pool): each cadre's chat walks visits — `/visit`,
    the `h:<id>` button, then every question of the default script the way a cadre answers on a phone: location
    and photos sent as such, buttons tapped for yes/no, choices and the four talks (`a:<visit>:<key>:<code>`),
@@ -19,10 +23,15 @@ One command does everything::
    from bot.demo.visit_inputs; a local copy of the engine tells which key each button must name). One update
    in flight per chat (as Telegram delivers), K updates in flight overall.
 5. Prints updates/s, latency p50/p90/p99/max, errors, visits submitted (from the database, against what the
-   generator completed) and the CPU seconds used by serve, the fake and the generator during the load.
-6. The yardstick: a bare aiohttp handler in its own process doing one INSERT + COMMIT per request (SQLite WAL,
-   synchronous=NORMAL, one aiosqlite connection), hit by the same generator (N requests, same chats and
-   concurrency, the same kind of update bodies).
+   generator completed) and the CPU seconds used by serve's processes, the fake, the generator (and with
+   PostgreSQL the backends serving its database, with Redis the Redis server) during the load.
+6. The yardstick: a bare aiohttp handler doing one INSERT + COMMIT per request in the same database (SQLite: WAL,
+   synchronous=NORMAL, one aiosqlite connection; PostgreSQL: an asyncpg pool), in as many processes as serve
+   has workers (SO_REUSEPORT), hit by the same generator (N requests, same chats and concurrency, the same
+   kind of update bodies).
+7. --json PATH writes the figures (rate, latency, errors, CPU per update, the yardstick and the ratio, idle
+   memory, the settings, the backend, the workers and the machine). --idle-only starts serve with the Telegram
+   bot and Twilio SMS both configured, reads its idle memory and stops (no load).
 """
 
 from __future__ import annotations
@@ -32,9 +41,6 @@ import asyncio
 import contextlib
 import json
 import random
-import signal
-import sqlite3
-import subprocess
 import sys
 import tempfile
 import time
@@ -48,18 +54,28 @@ from typing import Any
 # run as `python benchmarks/<name>.py`: the folder is on sys.path
 from harness import (
     BenchError,
+    CpuMeter,
     Result,
+    Serve,
+    Store,
+    backend_name,
     child_env,
-    cpu_seconds,
+    describe_yardstick,
+    flush_redis,
     free_port,
+    is_postgres,
+    machine,
     ready,
+    redacted,
+    reset_postgres,
     run_cli,
     run_yardstick,
     scan_log,
     start_child,
+    start_yardsticks,
+    stop_yardsticks,
     until_terminated,
-    wait_healthy,
-    zoufang_command,
+    write_json,
 )
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -156,19 +172,26 @@ def add_work_team(cadres_csv: Path, extra: int) -> None:
             )
 
 
-async def prepare_database(folder: Path, cadres: int) -> tuple[Path, list[ChatCadre]]:
+def database_url(args: argparse.Namespace, folder: Path) -> str:
+    from storage.db import sqlite_url
+
+    return str(args.db_url) if args.db_url else sqlite_url(folder / "zoufang.db")
+
+
+async def prepare_database(folder: Path, cadres: int, url: str) -> list[ChatCadre]:
     """A fresh database through the CLI, then `cadres` cadres (those with households) bound to Telegram users."""
     from sqlalchemy import select
     from sqlalchemy.orm import selectinload
 
     from bot.demo import write_roster
-    from storage.db import Database, sqlite_url
+    from storage.db import Database
     from storage.models import Cadre, TelegramAccount, utcnow
     from storage.visits import households_in_scope
     from survey.periods import coverage_target
 
-    db_path = folder / "zoufang.db"
-    env = child_env(ZOUFANG_DB_URL=sqlite_url(db_path))
+    if is_postgres(url):
+        await reset_postgres(url)
+    env = child_env(ZOUFANG_DB_URL=url)
     counts = write_roster(folder, random.Random(7))
     with_households = counts.cadres - 3  # 扶贫专干 ×2 and 督查指挥中心 have no households in scope
     if cadres > with_households:
@@ -177,7 +200,7 @@ async def prepare_database(folder: Path, cadres: int) -> tuple[Path, list[ChatCa
     run_cli(["import", "cadres", str(folder / "cadres.csv"), "--county", COUNTY], env, folder)
     run_cli(["import", "households", str(folder / "households.csv")], env, folder)
 
-    db = Database(sqlite_url(db_path))
+    db = Database(url)
     chats: list[ChatCadre] = []
     try:
         async with db.session() as s:
@@ -196,25 +219,26 @@ async def prepare_database(folder: Path, cadres: int) -> tuple[Path, list[ChatCa
         await db.close()
     if len(chats) < cadres:
         raise BenchError(f"only {len(chats)} cadres have households to visit, wanted {cadres}")
-    return db_path, chats
+    return chats
 
 
-def draft_visit_id(db_path: Path, cadre_id: int, household_id: int) -> int | None:
+async def draft_visit_id(store: Store, cadre_id: int, household_id: int) -> int | None:
     """The visit the server just started (read-only, so the generator never takes SQLite's write lock)."""
-    with contextlib.closing(sqlite3.connect(f"file:{db_path}?mode=ro", uri=True, timeout=10)) as conn:
-        row = conn.execute(
-            "SELECT id FROM visits WHERE cadre_id = ? AND household_id = ? AND status = 'draft' "
-            "ORDER BY id DESC LIMIT 1",
-            (cadre_id, household_id),
-        ).fetchone()
-    return int(row[0]) if row else None
+    found = await store.value(
+        "SELECT id FROM visits WHERE cadre_id = $1 AND household_id = $2 AND status = 'draft' "
+        "ORDER BY id DESC LIMIT 1",
+        cadre_id,
+        household_id,
+    )
+    return int(found) if found is not None else None
 
 
-def database_counts(db_path: Path) -> dict[str, int]:
-    with contextlib.closing(sqlite3.connect(f"file:{db_path}?mode=ro", uri=True)) as conn:
-        out = dict(conn.execute("SELECT status, count(*) FROM visits GROUP BY status").fetchall())
-        out["answers"] = conn.execute("SELECT count(*) FROM answers").fetchone()[0]
-        out["processed_updates"] = conn.execute("SELECT count(*) FROM processed_updates").fetchone()[0]
+async def database_counts(store: Store) -> dict[str, int]:
+    out = {
+        str(k): int(v) for k, v in await store.fetch("SELECT status, count(*) FROM visits GROUP BY status")
+    }
+    out["answers"] = int(await store.value("SELECT count(*) FROM answers"))
+    out["processed_updates"] = int(await store.value("SELECT count(*) FROM processed_updates"))
     return out
 
 
@@ -265,8 +289,8 @@ class Load:
 class Chat:
     """One cadre's Telegram chat walking visits, one household after another, one update in flight."""
 
-    def __init__(self, load: Load, cadre: ChatCadre, db_path: Path, script: Any, seed: int) -> None:
-        self.load, self.cadre, self.db_path, self.script = load, cadre, db_path, script
+    def __init__(self, load: Load, cadre: ChatCadre, store: Store, script: Any, seed: int) -> None:
+        self.load, self.cadre, self.store, self.script = load, cadre, store, script
         self.rng = random.Random(seed)
         self.completed = 0
         self.failure = ""
@@ -301,7 +325,7 @@ class Chat:
         user = self.cadre.user_id
         await self.send(message_update(user, "/visit"), "/visit")
         await self.send(callback_update(user, f"h:{household.id}"), "pick")
-        visit = await asyncio.to_thread(draft_visit_id, self.db_path, self.cadre.cadre_id, household.id)
+        visit = await draft_visit_id(self.store, self.cadre.cadre_id, household.id)
         if visit is None:
             self.failure = f"no draft visit after picking household {household.code}"
             return False
@@ -377,9 +401,9 @@ async def drive(
     total: int,
     concurrency: int,
     chats: Callable[[Load], list[Any]],
-    pids: dict[str, int],
+    meter: CpuMeter,
 ) -> Result:
-    """Run the chats against `base_url` + WEBHOOK; CPU of `pids` and of this process measured over the run."""
+    """Run the chats against `base_url` + WEBHOOK; the CPU the meter's processes and this one spent meanwhile."""
     import aiohttp
 
     connector = aiohttp.TCPConnector(limit=concurrency, limit_per_host=concurrency)
@@ -388,15 +412,13 @@ async def drive(
             client, base_url + WEBHOOK, total, concurrency, {"X-Telegram-Bot-Api-Secret-Token": SECRET}
         )
         walkers = chats(load)
-        cpu_before = {label: cpu_seconds(pid) for label, pid in pids.items()}
-        own_before = time.process_time()
+        meter.start()
         progress = asyncio.create_task(_progress(name, load))
         started = time.perf_counter()
         await asyncio.gather(*(w.run() for w in walkers))
         elapsed = time.perf_counter() - started
         progress.cancel()
-        cpu = {label: cpu_seconds(pid) - cpu_before[label] for label, pid in pids.items()}
-        cpu["generator"] = time.process_time() - own_before
+        cpu = meter.stop()
     return Result(
         name,
         load.taken,
@@ -436,54 +458,57 @@ class YardstickChat:
                 await self.load.post(message_update(self.user_id, str(self.rng.randint(0, 9000))), "text")
 
 
-# --- the run -----------------------------------------------------------------------------------------------
+# --- the run ------------------------------------------------------------------------------------------------
 
 
-async def bench_serve(args: argparse.Namespace, folder: Path) -> tuple[Result, dict[str, Any]]:
-    from storage.db import sqlite_url
+def serve_env(args: argparse.Namespace, url: str, fake_url: str, sms: bool = False) -> dict[str, str]:
+    env = child_env(
+        ZOUFANG_DB_URL=url,
+        TELEGRAM_BOT_TOKEN=TOKEN,
+        TELEGRAM_API_BASE=fake_url,
+        TELEGRAM_WEBHOOK_SECRET=SECRET,
+    )
+    if args.redis_url:
+        env["ZOUFANG_REDIS_URL"] = args.redis_url
+    if sms:  # Twilio configured too (nothing is queued, so nothing is sent to it)
+        env |= {
+            "SMS_BACKEND": "twilio",
+            "TWILIO_API_BASE": fake_url,
+            "TWILIO_ACCOUNT_SID": "AC" + "0" * 31 + "1",
+            "TWILIO_AUTH_TOKEN": "bench-twilio-auth-token",
+            "TWILIO_FROM_NUMBER": "+8610690000000",
+            "PUBLIC_BASE_URL": "https://bench.example.cn",
+        }
+    return env
+
+
+async def bench_serve(args: argparse.Namespace, folder: Path, url: str) -> tuple[Result, dict[str, Any]]:
     from survey.script import load_script
 
-    db_path, cadres = await prepare_database(folder, args.cadres)
+    cadres = await prepare_database(folder, args.cadres, url)
     households = sorted({h.id for c in cadres for h in c.households})
     print(
-        f"database: {db_path} — {len(cadres)} cadres bound "
+        f"database: {redacted(url)} — {len(cadres)} cadres bound "
         f"({', '.join(sorted({c.role for c in cadres}))}), {len(households)} households in their scopes",
         flush=True,
     )
+    if args.redis_url:
+        flush_redis(args.redis_url)
 
     fake = start_child(
         SCRIPT, f"fake-{args.fake}", ["--role", f"fake-{args.fake}", "--port", str(free_port())], folder
     )
-    serve: subprocess.Popen[str] | None = None
-    serve_log = open(folder / "serve.log", "w")  # noqa: SIM115 - closed below
-    extra: dict[str, Any] = {"db_path": db_path}
+    serve: Serve | None = None
+    extra: dict[str, Any] = {}
     try:
         fake_url = await asyncio.to_thread(fake.wait_ready)
-        port = free_port()
-        env = child_env(
-            ZOUFANG_DB_URL=sqlite_url(db_path),
-            TELEGRAM_BOT_TOKEN=TOKEN,
-            TELEGRAM_API_BASE=fake_url,
-            TELEGRAM_WEBHOOK_SECRET=SECRET,
-        )
-        serve = subprocess.Popen(
-            [zoufang_command(), "serve", "--host", "127.0.0.1", "--port", str(port)],
-            env=env,
-            cwd=folder,
-            stdout=serve_log,
-            stderr=subprocess.STDOUT,
-            text=True,
-        )
-        extra["serve_pid"] = serve.pid
-
-        def serve_tail() -> str:
-            serve_log.flush()
-            return "\n".join((folder / "serve.log").read_text(errors="replace").splitlines()[-20:])
-
-        base = f"http://127.0.0.1:{port}"
-        await wait_healthy(base, serve, serve_tail)
+        serve = Serve(folder, serve_env(args, url, fake_url), args.workers)
+        await serve.start()
+        extra["idle_memory"] = serve.idle
         print(
-            f"zoufang serve pid {serve.pid} on {base}; fake Bot API ({args.fake}) pid {fake.proc.pid}",
+            f"zoufang serve pid {serve.pid} ({args.workers} worker{'s' if args.workers > 1 else ''}) on "
+            f"{serve.base}; fake Bot API ({args.fake}) pid {fake.proc.pid}; idle: {serve.idle['rss_mb']:.0f} MB "
+            f"resident in {serve.idle['processes']} processes",
             flush=True,
         )
         if args.pause:
@@ -491,48 +516,65 @@ async def bench_serve(args: argparse.Namespace, folder: Path) -> tuple[Result, d
             await asyncio.sleep(args.pause)
 
         script = load_script()
-        result = await drive(
-            "zoufang serve",
-            base,
-            args.updates,
-            args.concurrency,
-            lambda load: [Chat(load, c, db_path, script, seed=i) for i, c in enumerate(cadres)],
-            {"serve": serve.pid, "fake": fake.proc.pid},
-        )
-        extra["serve_log_lines"], extra["serve_exceptions"] = scan_log(folder / "serve.log")
+        meter = CpuMeter.of({"serve": serve.pid, "fake": fake.proc.pid}, url, args.redis_url)
+        async with Store(url) as store:
+            result = await drive(
+                "zoufang serve",
+                serve.base,
+                args.updates,
+                args.concurrency,
+                lambda load: [Chat(load, c, store, script, seed=i) for i, c in enumerate(cadres)],
+                meter,
+            )
     finally:
-        if serve is not None and serve.poll() is None:
-            serve.send_signal(signal.SIGINT)  # KeyboardInterrupt: the app's cleanup runs
-            try:
-                serve.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                serve.kill()
-                serve.wait()
-        serve_log.close()
+        if serve is not None:
+            serve.stop()
         extra["fake_calls"] = fake.stop()
-    extra["db"] = database_counts(db_path)
+    if serve is not None:
+        extra["serve_log_lines"], extra["serve_exceptions"] = scan_log(serve.log_path)
+    async with Store(url) as store:
+        extra["db"] = await database_counts(store)
     return result, extra
 
 
-async def bench_yardstick(
-    args: argparse.Namespace, folder: Path, chats: int
-) -> tuple[Result, dict[str, Any]]:
-    db_path = folder / "yardstick.db"
-    yard = start_child(
-        SCRIPT, "yardstick", ["--role", "yardstick", "--port", str(free_port()), "--db", str(db_path)], folder
-    )
+async def bench_idle(args: argparse.Namespace, folder: Path, url: str) -> dict[str, Any]:
+    """serve with the Telegram bot and Twilio SMS configured, idle: its memory, then stopped."""
+    await prepare_database(folder, min(args.cadres, 17), url)
+    if args.redis_url:
+        flush_redis(args.redis_url)
+    fake = start_child(SCRIPT, "fake-thin", ["--role", "fake-thin", "--port", str(free_port())], folder)
+    serve: Serve | None = None
     try:
-        url = await asyncio.to_thread(yard.wait_ready)
+        fake_url = await asyncio.to_thread(fake.wait_ready)
+        serve = Serve(folder, serve_env(args, url, fake_url, sms=True), args.workers)
+        await serve.start(args.idle_seconds)
+        return serve.idle
+    finally:
+        if serve is not None:
+            serve.stop()
+        fake.stop()
+
+
+async def bench_yardstick(
+    args: argparse.Namespace, folder: Path, url: str, chats: int
+) -> tuple[Result, dict[str, Any]]:
+    from sqlalchemy.engine import make_url
+
+    db = url if is_postgres(url) else str(make_url(url).database)  # the same database, a table of its own
+    yards = await start_yardsticks(SCRIPT, db, args.yardstick_workers, folder)
+    try:
         result = await drive(
             "yardstick",
-            url,
+            yards[0].url,
             args.updates,
             args.concurrency,
             lambda load: [YardstickChat(load, FIRST_USER_ID + i, seed=i) for i in range(chats)],
-            {"yardstick": yard.proc.pid},
+            CpuMeter.of({f"yardstick-{i}": y.proc.pid for i, y in enumerate(yards)}, url),
         )
     finally:
-        stats = yard.stop()
+        stats = stop_yardsticks(yards)
+    result.cpu["yardstick"] = sum(v for k, v in result.cpu.items() if k.startswith("yardstick-"))
+    stats["describe"] = describe_yardstick(db, len(yards))
     return result, stats
 
 
@@ -542,9 +584,11 @@ def report(
     db = extra["db"]
     submitted = db.get("submitted", 0)
     calls = extra.get("fake_calls", {})
+    backend = "PostgreSQL" if args.db_url else "SQLite"
     print()
     print(
-        f"zoufang serve (SQLite) — {args.cadres} chats, concurrency {args.concurrency}, fake Bot API: {args.fake}"
+        f"zoufang serve ({backend}, {args.workers} worker{'s' if args.workers > 1 else ''}) — {args.cadres} chats, "
+        f"concurrency {args.concurrency}, fake Bot API: {args.fake}"
     )
     print(
         f"  updates sent       {serve.sent}  ({', '.join(f'{k} {n}' for k, n in serve.kinds.most_common())})"
@@ -566,24 +610,27 @@ def report(
     print(
         f"  Bot API calls      {sum(calls.values())}  ({', '.join(f'{k} {n}' for k, n in sorted(calls.items()))})"
     )
+    idle = extra["idle_memory"]
+    print(
+        f"  idle memory        {idle['rss_mb']:.0f} MB resident (VmRSS summed over {idle['processes']} processes), "
+        f"Pss {idle['pss_mb']} MB"
+    )
     print(f"  serve log lines    {extra.get('serve_log_lines', 0)}")
     for exception, n in extra.get("serve_exceptions", Counter()).most_common(3):
         print(f"    logged ×{n}: {exception}")
     cpu = serve.cpu
+    others = ", ".join(f"{k} {v:.1f} ({v / serve.elapsed:.0%})" for k, v in cpu.items() if k != "serve")
     print(
-        f"  CPU seconds        serve {cpu['serve']:.1f} ({cpu['serve'] / serve.elapsed:.0%} of a core), "
-        f"fake {cpu['fake']:.1f} ({cpu['fake'] / serve.elapsed:.0%}), "
-        f"generator {cpu['generator']:.1f} ({cpu['generator'] / serve.elapsed:.0%})"
+        f"  CPU seconds        serve {cpu['serve']:.1f} ({cpu['serve'] / serve.elapsed:.0%} of a core), {others}"
     )
     if serve.sent:
         print(
-            f"  CPU per update     serve {cpu['serve'] / serve.sent * 1000:.2f} ms, "
-            f"fake {cpu['fake'] / serve.sent * 1000:.2f} ms, generator {cpu['generator'] / serve.sent * 1000:.2f} ms"
+            "  CPU per update     " + ", ".join(f"{k} {v / serve.sent * 1000:.2f} ms" for k, v in cpu.items())
         )
     if yard is None:
         return
     print()
-    print("yardstick: bare aiohttp + one INSERT + COMMIT per request (aiosqlite, WAL, synchronous=NORMAL)")
+    print(f"yardstick: {yard_stats['describe']}")
     print(
         f"  requests           {yard.sent} in {yard.elapsed:.2f} s, errors {yard.errors}, rows {yard_stats.get('rows')}"
     )
@@ -591,10 +638,58 @@ def report(
     print(f"  latency            {yard.latency_line()}")
     print(
         f"  CPU seconds        yardstick {yard.cpu['yardstick']:.1f} "
-        f"({yard.cpu['yardstick'] / yard.elapsed * 1000 / max(yard.rate, 1e-9):.2f} ms/request), "
+        f"({yard.cpu['yardstick'] / max(yard.sent, 1) * 1000:.2f} ms/request), "
         f"generator {yard.cpu['generator']:.1f}"
+        + (f", postgres {yard.cpu['postgres']:.1f}" if "postgres" in yard.cpu else "")
     )
     print(f"  ratio              zoufang serve / yardstick = {serve.rate / yard.rate:.3f} (throughput)")
+
+
+def settings_used(args: argparse.Namespace) -> dict[str, Any]:
+    keep = ("updates", "cadres", "concurrency", "fake", "workers", "yardstick_workers", "idle_seconds")
+    out = {k: getattr(args, k) for k in keep}
+    out["db_url"] = redacted(args.db_url) if args.db_url else "sqlite (temp file)"
+    out["redis_url"] = args.redis_url or None
+    return out
+
+
+def figures(
+    args: argparse.Namespace,
+    serve: Result,
+    extra: dict[str, Any],
+    yard: Result | None,
+    yard_stats: dict[str, Any],
+) -> dict[str, Any]:
+    db = extra["db"]
+    out: dict[str, Any] = {
+        "benchmark": "telegram_webhook",
+        "backend": backend_name(args.db_url or "sqlite"),
+        "workers": args.workers,
+        "mode": "closed loop",
+        "settings": settings_used(args),
+        "serve": serve.as_json("serve"),
+        "checks": {
+            "visits_submitted": db.get("submitted", 0),
+            "visits_completed_by_generator": serve.completed,
+            "ok": serve.errors == 0 and db.get("submitted", 0) == serve.completed,
+            "chats_stopped": serve.failures,
+            "processed_updates": db["processed_updates"],
+            "answers": db["answers"],
+            "bot_api_calls": sum(extra.get("fake_calls", {}).values()),
+            "serve_log_lines": extra.get("serve_log_lines", 0),
+        },
+        "idle_memory": extra["idle_memory"],
+        "machine": machine(),
+    }
+    out["serve"]["kinds"] = dict(serve.kinds.most_common())
+    if yard is not None:
+        out["yardstick"] = {
+            **yard.as_json("yardstick"),
+            "what": yard_stats["describe"],
+            "rows": yard_stats["rows"],
+        }
+        out["ratio"] = round(serve.rate / yard.rate, 4) if yard.rate else None
+    return out
 
 
 async def main_async(args: argparse.Namespace) -> int:
@@ -608,11 +703,39 @@ async def main_async(args: argparse.Namespace) -> int:
 
 
 async def run_in(args: argparse.Namespace, folder: Path) -> int:
-    serve, extra = await bench_serve(args, folder)
+    url = database_url(args, folder)
+    if args.idle_only:
+        idle = await bench_idle(args, folder, url)
+        print(
+            f"zoufang serve ({backend_name(url)}, {args.workers} worker{'s' if args.workers > 1 else ''}, Telegram "
+            f"+ Twilio configured) idle for {idle['settle_s']:g} s: {idle['rss_mb']:.1f} MB resident (VmRSS "
+            f"summed over {idle['processes']} processes: "
+            + ", ".join(f"{p['rss_mb']:.0f}" for p in idle["per_process"])
+            + f"), Pss {idle['pss_mb']} MB"
+        )
+        if args.json:
+            write_json(
+                args.json,
+                {
+                    "benchmark": "serve_idle",
+                    "backend": backend_name(url),
+                    "workers": args.workers,
+                    "configured": "Telegram bot (webhook) + Twilio SMS",
+                    "settings": settings_used(args),
+                    "idle_memory": idle,
+                    "machine": machine(),
+                },
+            )
+            print(f"wrote {args.json}")
+        return 0
+    serve, extra = await bench_serve(args, folder, url)
     yard, yard_stats = (None, {})
     if not args.no_yardstick:
-        yard, yard_stats = await bench_yardstick(args, folder, args.cadres)
+        yard, yard_stats = await bench_yardstick(args, folder, url, args.cadres)
     report(serve, extra, yard, yard_stats, args)
+    if args.json:
+        write_json(args.json, figures(args, serve, extra, yard, yard_stats))
+        print(f"wrote {args.json}")
     ok = serve.errors == 0 and extra["db"].get("submitted", 0) == serve.completed
     return 0 if ok else 1
 
@@ -623,6 +746,30 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--cadres", type=int, default=20, help="chats, one bound cadre each (default 20)")
     parser.add_argument("--concurrency", type=int, default=None, help="updates in flight (default: --cadres)")
     parser.add_argument("--fake", choices=("thin", "full"), default="thin", help="the fake Bot API server")
+    parser.add_argument(
+        "--db-url",
+        help="a PostgreSQL URL (postgresql+asyncpg://…): its schema public is DROPPED and recreated "
+        "(default: SQLite in the temp folder)",
+    )
+    parser.add_argument("--workers", type=int, default=1, help="`zoufang serve --workers N` (default 1)")
+    parser.add_argument(
+        "--yardstick-workers", type=int, default=None, help="yardstick processes (default: --workers)"
+    )
+    parser.add_argument(
+        "--redis-url",
+        default="",
+        help="ZOUFANG_REDIS_URL for serve, needed with --workers > 1; its database is FLUSHED first "
+        "(use a dedicated one, e.g. redis://127.0.0.1:6379/11)",
+    )
+    parser.add_argument("--json", type=Path, help="write the figures to this JSON file")
+    parser.add_argument(
+        "--idle-only",
+        action="store_true",
+        help="only measure serve's idle memory (Telegram + SMS configured)",
+    )
+    parser.add_argument(
+        "--idle-seconds", type=float, default=5.0, help="idle time before the memory is read (default 5)"
+    )
     parser.add_argument("--no-yardstick", action="store_true", help="skip the INSERT + COMMIT yardstick")
     parser.add_argument(
         "--pause", type=float, default=0.0, help="seconds to wait before the load (profiling)"
@@ -632,10 +779,23 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--db", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.role:
+        return args
     if args.concurrency is None:
         args.concurrency = args.cadres
-    if args.updates < 1 or args.cadres < 1 or args.concurrency < 1:
-        parser.error("--updates, --cadres and --concurrency must be at least 1")
+    if args.yardstick_workers is None:
+        args.yardstick_workers = args.workers
+    if min(args.updates, args.cadres, args.concurrency, args.workers, args.yardstick_workers) < 1:
+        parser.error(
+            "--updates, --cadres, --concurrency, --workers and --yardstick-workers must be at least 1"
+        )
+    if args.db_url and not is_postgres(args.db_url):
+        parser.error("--db-url takes a PostgreSQL URL (postgresql+asyncpg://…); SQLite is the default")
+    if args.workers > 1 and not args.redis_url:
+        parser.error(
+            "--workers > 1 with a Telegram bot needs Redis (zoufang serve refuses without ZOUFANG_REDIS_URL): "
+            "add --redis-url redis://127.0.0.1:6379/11 (a dedicated database: it is flushed)"
+        )
     return args
 
 
