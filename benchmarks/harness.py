@@ -18,9 +18,10 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -681,3 +682,39 @@ class Result:
                 "launched_late": self.late,
             }
         return out
+
+
+# --- entry points shared by the benchmarks -------------------------------------------------------------------
+
+
+def database_url(args: Any, folder: Path) -> str:
+    """--db-url when given (PostgreSQL), else a fresh SQLite file in the run's folder."""
+    from storage.db import sqlite_url
+
+    return str(args.db_url) if args.db_url else sqlite_url(folder / "zoufang.db")
+
+
+async def in_run_folder(
+    args: Any, prefix: str, keeps: str, run_in: Callable[[Any, Path], Awaitable[int]]
+) -> int:
+    """Run in a temporary folder, or in one kept (--keep) whose path is printed with what it `keeps`."""
+    if args.keep:
+        folder = Path(tempfile.mkdtemp(prefix=prefix))
+        print(f"keeping the run's files ({keeps}) in {folder}")
+        return await run_in(args, folder)
+    with tempfile.TemporaryDirectory(prefix=prefix) as tmp:
+        return await run_in(args, Path(tmp))
+
+
+def run_benchmark(
+    args: Any, roles: dict[str, Callable[[Any], Awaitable[None]]], main_async: Callable[[Any], Awaitable[int]]
+) -> int:
+    """A child role (--role NAME) runs to completion; the benchmark itself exits 2 with one line on BenchError."""
+    if args.role:
+        asyncio.run(roles[args.role](args))
+        return 0
+    try:
+        return asyncio.run(main_async(args))
+    except BenchError as exc:
+        print(f"benchmark failed: {exc}", file=sys.stderr)
+        return 2

@@ -35,7 +35,6 @@ One command does everything::
 from __future__ import annotations
 
 import argparse
-import asyncio
 import contextlib
 import json
 import math
@@ -56,7 +55,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 # run as `python benchmarks/<name>.py`: the folder is on sys.path
-from harness import BenchError, child_env, zoufang_command
+from harness import BenchError, child_env, run_benchmark, zoufang_command
 
 ROOT = Path(__file__).resolve().parent.parent
 SCRIPT = Path(__file__).resolve()
@@ -1157,16 +1156,13 @@ def aware(text: str) -> datetime:
     return moment.astimezone(UTC)
 
 
+ROLES: dict[str, Callable[[argparse.Namespace], Awaitable[None]]] = {
+    "worker": lambda a: run_worker(a.db_url, a.now.isoformat(), a.case, a.runs),
+}
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
-    if args.role == "worker":
-        asyncio.run(run_worker(args.db_url, args.now.isoformat(), args.case, args.runs))
-        return 0
-    try:
-        return asyncio.run(main_async(args))
-    except BenchError as exc:
-        print(f"benchmark failed: {exc}", file=sys.stderr)
-        return 2
+    return run_benchmark(parse_args(argv), ROLES, main_async)
 
 
 if __name__ == "__main__":

@@ -50,7 +50,6 @@ import json
 import random
 import sqlite3
 import sys
-import tempfile
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable
@@ -69,13 +68,16 @@ from harness import (
     Store,
     backend_name,
     child_env,
+    database_url,
     describe_yardstick,
     flush_redis,
+    in_run_folder,
     is_postgres,
     machine,
     ready,
     redacted,
     reset_postgres,
+    run_benchmark,
     run_cli,
     run_yardstick,
     scan_log,
@@ -499,12 +501,6 @@ async def check_database(store: Store, plan: Plan, polls: dict[str, int]) -> tup
 # --- the runs ----------------------------------------------------------------------------------------------
 
 
-def database_url(args: argparse.Namespace, folder: Path) -> str:
-    from storage.db import sqlite_url
-
-    return str(args.db_url) if args.db_url else sqlite_url(folder / "zoufang.db")
-
-
 async def load(name: str, url: str, plan: Plan, args: argparse.Namespace, meter: CpuMeter) -> Result:
     if args.rate:
         return await drive_at_rate(name, url, plan, args.rate, meter)
@@ -765,12 +761,7 @@ def figures(
 
 async def main_async(args: argparse.Namespace) -> int:
     sys.path.insert(0, str(ROOT))
-    if args.keep:
-        folder = Path(tempfile.mkdtemp(prefix="zoufang-bench-sms-"))
-        print(f"keeping the run's files (databases, serve.log) in {folder}")
-        return await run_in(args, folder)
-    with tempfile.TemporaryDirectory(prefix="zoufang-bench-sms-") as tmp:
-        return await run_in(args, Path(tmp))
+    return await in_run_folder(args, "zoufang-bench-sms-", "databases, serve.log", run_in)
 
 
 async def run_in(args: argparse.Namespace, folder: Path) -> int:
@@ -858,15 +849,7 @@ ROLES: dict[str, Callable[[argparse.Namespace], Awaitable[None]]] = {
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
-    if args.role:
-        asyncio.run(ROLES[args.role](args))
-        return 0
-    try:
-        return asyncio.run(main_async(args))
-    except BenchError as exc:
-        print(f"benchmark failed: {exc}", file=sys.stderr)
-        return 2
+    return run_benchmark(parse_args(argv), ROLES, main_async)
 
 
 if __name__ == "__main__":

@@ -42,7 +42,6 @@ import contextlib
 import json
 import random
 import sys
-import tempfile
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable
@@ -60,14 +59,17 @@ from harness import (
     Store,
     backend_name,
     child_env,
+    database_url,
     describe_yardstick,
     flush_redis,
     free_port,
+    in_run_folder,
     is_postgres,
     machine,
     ready,
     redacted,
     reset_postgres,
+    run_benchmark,
     run_cli,
     run_yardstick,
     scan_log,
@@ -170,12 +172,6 @@ def add_work_team(cadres_csv: Path, extra: int) -> None:
             writer.writerow(
                 [f"WT{i + 1:03d}", f"队员{i + 1}", f"1370000{i + 1:04d}", "驻村工作队", township, village]
             )
-
-
-def database_url(args: argparse.Namespace, folder: Path) -> str:
-    from storage.db import sqlite_url
-
-    return str(args.db_url) if args.db_url else sqlite_url(folder / "zoufang.db")
 
 
 async def prepare_database(folder: Path, cadres: int, url: str) -> list[ChatCadre]:
@@ -694,12 +690,7 @@ def figures(
 
 async def main_async(args: argparse.Namespace) -> int:
     sys.path.insert(0, str(ROOT))  # tests.fake_telegram (builders) is not an installed package
-    if args.keep:
-        folder = Path(tempfile.mkdtemp(prefix="zoufang-bench-"))
-        print(f"keeping the run's files (database, serve.log) in {folder}")
-        return await run_in(args, folder)
-    with tempfile.TemporaryDirectory(prefix="zoufang-bench-") as tmp:
-        return await run_in(args, Path(tmp))
+    return await in_run_folder(args, "zoufang-bench-", "database, serve.log", run_in)
 
 
 async def run_in(args: argparse.Namespace, folder: Path) -> int:
@@ -807,15 +798,7 @@ ROLES: dict[str, Callable[[argparse.Namespace], Awaitable[None]]] = {
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
-    if args.role:
-        asyncio.run(ROLES[args.role](args))
-        return 0
-    try:
-        return asyncio.run(main_async(args))
-    except BenchError as exc:
-        print(f"benchmark failed: {exc}", file=sys.stderr)
-        return 2
+    return run_benchmark(parse_args(argv), ROLES, main_async)
 
 
 if __name__ == "__main__":
