@@ -15,11 +15,11 @@ from bot.flows.escalation import ActionRefused
 from messages import render
 from storage.db import Database
 from storage.models import Cadre, Household, Problem, ProblemEvent, Township, Village, utcnow
-from storage.problems import creation_event
 from storage.visits import cadre_by_code
 from survey.meetings import Calendar
 from survey.script import load_script
 from tests.fake_telegram import FakeTelegram, callback_update, message_update
+from tests.test_escalation import raise_problem as add_problem
 from tests.test_telegram import Webhook, invite_code, settings_for
 
 SECRETARY_A = 7101  # GB012 乡镇党委书记, 东风镇
@@ -116,25 +116,9 @@ async def raise_problem(
     description: str = "水管冻裂",
 ) -> int:
     """An escalated problem as a submitted visit leaves it, raised `days_ago` days ago (so a meeting has met)."""
-    at = utcnow() - timedelta(days=days_ago)
-    async with db.session() as s:
-        row = (await s.execute(select(Household).where(Household.code == household))).scalar_one()
-        cadre = await cadre_by_code(s, raiser)
-        assert cadre is not None
-        problem = Problem(
-            household_id=row.id,
-            raised_by_id=cadre.id,
-            source="visit",
-            category=category,
-            description=description,
-            status="escalated",
-            created_at=at,
-            escalated_at=at,
-        )
-        s.add(problem)
-        await s.flush()
-        s.add(creation_event(problem))
-        return problem.id
+    return await add_problem(
+        db, household, raiser, utcnow() - timedelta(days=days_ago), category, description
+    )
 
 
 async def problem_row(db: Database, problem_id: int) -> Problem:
