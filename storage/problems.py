@@ -12,6 +12,7 @@ from sqlalchemy import and_, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import Cadre, Household, Problem, ProblemEvent, Township, Village
+from storage.reports import count_where
 from survey import problems as machine
 from survey.meetings import Calendar
 
@@ -241,12 +242,7 @@ async def tally(
     session: AsyncSession, township_id: int, since: datetime, month_start: datetime, month_end: datetime
 ) -> Tally:
     """The digest's and the monthly tally's counts, for escalated problems (not those resolved on site)."""
-    from sqlalchemy import case
-
-    def count(condition):  # type: ignore[no-untyped-def]
-        return func.coalesce(func.sum(case((condition, 1), else_=0)), 0)
-
-    queued = Problem.escalated_at.is_not(None) | (Problem.resolved_on_site.is_(False))
+    count = count_where
     query = (
         select(
             count(and_(Problem.escalated_at >= since, Problem.status.in_(list(machine.OPEN_STATES)))),
@@ -263,7 +259,7 @@ async def tally(
         )
         .join(Household, Household.id == Problem.household_id)
         .join(Village, Village.id == Household.village_id)
-        .where(Village.township_id == township_id, queued, Problem.resolved_on_site.is_(False))
+        .where(_escalated_in_township(township_id))
     )
     return Tally(*(await session.execute(query)).one())
 

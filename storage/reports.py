@@ -27,6 +27,7 @@ from storage.models import (
     Visit,
     cadre_villages,
 )
+from survey.problems import OPEN_STATES
 
 SATISFIED = ("满意", "基本满意")
 
@@ -83,8 +84,18 @@ class Counts:
             setattr(self, name, getattr(self, name) + getattr(other, name))
 
 
+def count_where(condition: ColumnElement[bool]) -> ColumnElement[int]:
+    """How many rows of the group meet the condition (0, not NULL, for an empty group)."""
+    return func.coalesce(func.sum(case((condition, 1), else_=0)), 0)
+
+
 def _satisfied(column: ColumnElement[str | None]) -> ColumnElement[int]:
-    return func.coalesce(func.sum(case((column.in_(SATISFIED), 1), else_=0)), 0)
+    return count_where(column.in_(SATISFIED))
+
+
+def _poll_measures(sent_at: ColumnElement[datetime | None], rating: ColumnElement[str | None]) -> tuple:  # type: ignore[type-arg]
+    """(asked, answered, satisfied): asked are polls sent, or answered however early; not those still queued."""
+    return count_where(or_(sent_at.is_not(None), rating.is_not(None))), func.count(rating), _satisfied(rating)
 
 
 # --- places -----------------------------------------------------------------------------------------------
@@ -133,10 +144,7 @@ async def sms_counts(
     By cadre, a poll belongs to the cadre of the household's latest visit submitted at or before the poll was
     created (the visit the villager is rating); None when the household had no visit by then.
     """
-    asked = func.coalesce(
-        func.sum(case((or_(Poll.sent_at.is_not(None), Poll.rating.is_not(None)), 1), else_=0)), 0
-    )
-    measures = (asked, func.count(Poll.rating), _satisfied(Poll.rating))
+    measures = _poll_measures(Poll.sent_at, Poll.rating)
     in_period = (Poll.created_at >= start, Poll.created_at < end, area.households())
     if by == "cadre":
         # the cadre of the household's latest visit at or before the poll: one indexed lookup per poll
@@ -158,15 +166,9 @@ async def sms_counts(
             .where(*in_period)
             .subquery()
         )
-        asked_p = func.coalesce(
-            func.sum(
-                case((or_(per_poll.c.sent_at.is_not(None), per_poll.c.rating.is_not(None)), 1), else_=0)
-            ),
-            0,
+        query = select(per_poll.c.cadre_id, *_poll_measures(per_poll.c.sent_at, per_poll.c.rating)).group_by(
+            per_poll.c.cadre_id
         )
-        query = select(
-            per_poll.c.cadre_id, asked_p, func.count(per_poll.c.rating), _satisfied(per_poll.c.rating)
-        ).group_by(per_poll.c.cadre_id)
         rows = await session.execute(query)
         return {k: Counts(sms_polled=p, sms_answered=a, sms_satisfied=s) for k, p, a, s in rows}
     key = _group_column(by)
@@ -381,7 +383,7 @@ def latest_visits(area: Area):  # type: ignore[no-untyped-def]
 
 def _has_code(column: ColumnElement[str | None], code: str) -> ColumnElement[int]:
     padded = literal(",") + func.coalesce(column, "") + literal(",")
-    return func.coalesce(func.sum(case((padded.like(f"%,{code},%"), 1), else_=0)), 0)
+    return count_where(padded.like(f"%,{code},%"))
 
 
 async def household_groups(
@@ -389,7 +391,7 @@ async def household_groups(
 ) -> list[tuple]:  # type: ignore[type-arg]
     """Per household group: households, each unmet item's count, households with a warning."""
     latest = latest_visits(area)
-    warned = func.coalesce(func.sum(case((func.coalesce(Visit.warnings, "") != "", 1), else_=0)), 0)
+    warned = count_where(func.coalesce(Visit.warnings, "") != "")
     query = (
         select(
             Visit.household_group,
@@ -576,10 +578,6 @@ async def closed_without_decision(
 # --- problems per month -------------------------------------------------------------------------------------
 
 
-def _count_in(condition: ColumnElement[bool]) -> ColumnElement[int]:
-    return func.coalesce(func.sum(case((condition, 1), else_=0)), 0)
-
-
 def _closed_in(lo: datetime, hi: datetime, on_site: bool) -> ColumnElement[bool]:
     """Closed in [lo, hi): on site (一化解), or after escalation (销号); merged duplicates are neither."""
     return and_(
@@ -597,7 +595,7 @@ async def problems_per_month(
     boundaries computed in local time by the caller."""
     months = list(pairwise(bounds))
     measures = [
-        _count_in(condition)
+        count_where(condition)
         for lo, hi in months
         for condition in (
             and_(Problem.created_at >= lo, Problem.created_at < hi),
@@ -626,14 +624,13 @@ async def problems_by_township(
 ) -> list[tuple[str, int, int, int, int]]:
     """(township, open now, opened, closed on site, closed after escalation) — the last three in [start, end) —
     for every township of the area."""
-    open_states = ("escalated", "decided", "overdue", "county")
     query = (
         select(
             Township.name,
-            _count_in(Problem.status.in_(open_states)),
-            _count_in(and_(Problem.created_at >= start, Problem.created_at < end)),
-            _count_in(_closed_in(start, end, True)),
-            _count_in(_closed_in(start, end, False)),
+            count_where(Problem.status.in_(sorted(OPEN_STATES))),
+            count_where(and_(Problem.created_at >= start, Problem.created_at < end)),
+            count_where(_closed_in(start, end, True)),
+            count_where(_closed_in(start, end, False)),
         )
         .select_from(Township)
         .join(Village, Village.township_id == Township.id)

@@ -31,7 +31,7 @@ from bot.settings import Settings
 from messages import render
 from storage.db import Database
 from storage.models import Cadre, Household, WorkLogEntry
-from storage.rollups import cadre_coverage
+from storage.reports import coverage as coverage_of
 from storage.visits import drafts_of, households_in_scope, visited_household_ids
 from survey import engine
 from survey.periods import coverage_target, current_period
@@ -501,7 +501,8 @@ async def todo(message: Message, cadre: Cadre, db: Database, settings: Settings,
     tz = settings.tz
     period = current_period(target.period_kind, datetime.now(tz), tz)
     async with db.reading() as s:
-        coverage = await cadre_coverage(s, cadre, target.scope, period.starts_at(tz), period.ends_at(tz))
+        counts = await coverage_of(s, [cadre.id], target.scope, period.starts_at(tz), period.ends_at(tz))
+        coverage = counts[cadre.id]
         visited = await visited_household_ids(s, cadre.id, period.starts_at(tz), period.ends_at(tz))
         left = [h for h in await households_in_scope(s, cadre, target.scope) if h.id not in visited]
     rate = coverage.visited / coverage.in_scope if coverage.in_scope else None
