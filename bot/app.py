@@ -15,20 +15,26 @@ the start).
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
+import hmac
 import logging
 import os
 import socket
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import lru_cache
 from typing import Any
+from urllib.parse import urlparse
 
 from aiohttp import web
 from multidict import MultiDictProxy
-from twilio.request_validator import RequestValidator
+from sqlalchemy.exc import SQLAlchemyError
+from twilio.request_validator import add_port, remove_port
 
-from bot.flows.sms import MAX_BODY, InboundSms, receive, record_delivery
+from bot.flows.sms import MAX_BODY, Arrival, InboundSms, receive_batch, record_delivery
+from bot.group_commit import GroupCommit, Overloaded
 from bot.settings import Settings
 from storage.db import Database
 from storage.models import utcnow
@@ -41,6 +47,7 @@ DB = web.AppKey("db", Database)
 SMS_CLOCK = web.AppKey("sms_clock", Callable[[], datetime])
 CLOCK = SMS_CLOCK  # one clock for the SMS flow and the scheduler
 SCHEDULER_EVERY = web.AppKey("scheduler_every", float)
+INBOUND_WRITER = web.AppKey("inbound_writer", GroupCommit)
 TELEGRAM_WEBHOOK = "/telegram/webhook"
 SMS_INBOUND = "/sms/inbound"
 SMS_STATUS = "/sms/status"
@@ -163,62 +170,128 @@ def _start_telegram_outbox(telegram: Telegram | None) -> Any:
     return start
 
 
+INBOUND_WAIT = 10.0  # seconds a reply may wait for its batch before 503: Twilio gives a webhook 15 s
+INBOUND_MAX_BATCH = 256
+INBOUND_MAX_PENDING = (
+    2000  # replies waiting to be written; beyond that, 503 at once (see README, Performance)
+)
+STORE_FAILED = (SQLAlchemyError, OSError, TimeoutError, Overloaded)  # the database away, busy or swamped
+
+
 def _mount_sms(app: web.Application, settings: Settings) -> None:
-    """Twilio's webhooks: signature first, then the fields, then a plain message handed to the SMS flow."""
+    """Twilio's webhooks: signature first, then the fields, then a plain message handed to the SMS flow, whose
+    writes are grouped (bot.group_commit): a reply is answered 200 only once it is stored, else 503."""
+    signatures = Signatures(settings)
+
+    async def apply(arrivals: Sequence[Arrival]) -> None:
+        await receive_batch(app[DB], arrivals, tz=settings.tz, locale=settings.locale)
+
+    writer: GroupCommit[Arrival] = GroupCommit(
+        apply, name="inbound SMS", max_batch=INBOUND_MAX_BATCH, max_pending=INBOUND_MAX_PENDING
+    )
+    app[INBOUND_WRITER] = writer
 
     async def inbound(request: web.Request) -> web.Response:
-        form = await _signed_form(request, settings, SMS_INBOUND)
+        if writer.pending >= writer.max_pending:  # swamped: refuse before any work, Twilio tries again
+            return _busy()
+        form = await signatures.signed_form(request, SMS_INBOUND)
         if form is None:
             return web.Response(status=403, text="invalid signature")
         if not form.get("MessageSid") or not form.get("From") or "Body" not in form:
             return web.Response(status=400, text="MessageSid, From and Body are required")
         sms = _inbound_sms(form["MessageSid"], form["From"], form["Body"])
-        await receive(request.app[DB], sms, request.app[SMS_CLOCK](), tz=settings.tz, locale=settings.locale)
+        try:
+            await asyncio.wait_for(writer.submit(Arrival(sms, request.app[SMS_CLOCK]())), INBOUND_WAIT)
+        except STORE_FAILED as exc:
+            log.warning("inbound SMS %s not stored (503, Twilio retries): %r", sms.sid, exc)
+            return _busy()
         return web.Response(text=EMPTY_TWIML, content_type="text/xml")  # replies go through the outbox
 
     async def status(request: web.Request) -> web.Response:
-        form = await _signed_form(request, settings, SMS_STATUS)
+        form = await signatures.signed_form(request, SMS_STATUS)
         if form is None:
             return web.Response(status=403, text="invalid signature")
         if not form.get("MessageSid") or not form.get("MessageStatus"):
             return web.Response(status=400, text="MessageSid and MessageStatus are required")
         code = form.get("ErrorCode") or None
-        await record_delivery(request.app[DB], form["MessageSid"], form["MessageStatus"], code)
+        try:
+            await record_delivery(request.app[DB], form["MessageSid"], form["MessageStatus"], code)
+        except STORE_FAILED as exc:
+            log.warning("status callback %s not stored (503): %r", form["MessageSid"], exc)
+            return _busy()
         return web.Response(text=EMPTY_TWIML, content_type="text/xml")
+
+    async def stop_writer(_: web.Application) -> None:
+        await writer.close()
 
     app.router.add_post(SMS_INBOUND, inbound)
     app.router.add_post(SMS_STATUS, status)
+    app.on_cleanup.append(stop_writer)
 
 
-async def _signed_form(request: web.Request, settings: Settings, path: str) -> MultiDictProxy[str] | None:
-    """The posted form when X-Twilio-Signature signs it for the public URL Twilio called; None otherwise.
+def _busy() -> web.Response:
+    return web.Response(status=503, text="busy, try again", headers={"Retry-After": "1"})
 
-    The URL is rebuilt from PUBLIC_BASE_URL (behind a proxy the request's own host and scheme are not the ones
-    Twilio signed), and the whole form is checked, never a filtered copy.
-    """
-    if not settings.twilio_auth_token or not settings.public_base_url:
-        log.warning("%s refused: TWILIO_AUTH_TOKEN and PUBLIC_BASE_URL must both be set", path)
-        return None
-    signature = request.headers.get("X-Twilio-Signature", "")
-    form = await request.post()
-    if not signature or any(not isinstance(value, str) for value in form.values()):
-        return None
-    url = settings.public_base_url.rstrip("/") + path
-    if request.rel_url.raw_query_string:
-        url += "?" + request.rel_url.raw_query_string
-    if not RequestValidator(settings.twilio_auth_token).validate(url, form, signature):
-        log.info("%s refused: bad X-Twilio-Signature", path)
-        return None
-    return form  # type: ignore[return-value]  # every value is a str (checked above)
+
+class Signatures:
+    """X-Twilio-Signature, checked against the public URL Twilio called: PUBLIC_BASE_URL + the path (behind a
+    proxy the request's own host and scheme are not the ones Twilio signed). The whole form is signed, never
+    a filtered copy.
+
+    The signature is twilio's (`RequestValidator.compute_signature`: HMAC-SHA1 over the URL and every
+    distinct field name and value, sorted), computed in one pass with the standard library's one-shot HMAC;
+    tests check it against twilio's own. `RequestValidator.validate` also parses the URL and signs it twice
+    (with and without the port) on every request; our URL is fixed, so its two spellings are worked out once
+    and the second is only tried when the first fails."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.token = settings.twilio_auth_token.encode() if settings.twilio_auth_token else None
+        self._urls: dict[str, tuple[str, ...]] = {}
+
+    def urls(self, url: str) -> tuple[str, ...]:
+        if url not in self._urls:
+            parsed = urlparse(url)
+            self._urls[url] = tuple(dict.fromkeys((remove_port(parsed), add_port(parsed))))
+        return self._urls[url]
+
+    def signature(self, url: str, form: Any) -> str:
+        signed = url + "".join(name + value for name, value in sorted(set(form.items())))
+        return base64.b64encode(hmac.digest(self.token, signed.encode(), "sha1")).decode()  # type: ignore[arg-type]
+
+    def valid(self, url: str, form: Any, signature: str) -> bool:
+        return any(hmac.compare_digest(self.signature(u, form), signature) for u in self.urls(url))
+
+    async def signed_form(self, request: web.Request, path: str) -> MultiDictProxy[str] | None:
+        """The posted form when X-Twilio-Signature signs it; None otherwise."""
+        if self.token is None or not self.settings.public_base_url:
+            log.warning("%s refused: TWILIO_AUTH_TOKEN and PUBLIC_BASE_URL must both be set", path)
+            return None
+        signature = request.headers.get("X-Twilio-Signature", "")
+        form = await request.post()
+        if not signature or any(not isinstance(value, str) for value in form.values()):
+            return None
+        url = self.settings.public_base_url.rstrip("/") + path
+        if request.rel_url.raw_query_string:
+            url += "?" + request.rel_url.raw_query_string
+        if not self.valid(url, form, signature):
+            log.info("%s refused: bad X-Twilio-Signature", path)
+            return None
+        return form  # type: ignore[return-value]  # every value is a str (checked above)
+
+
+@lru_cache(maxsize=65536)
+def _phone_of(sender: str) -> str | None:
+    """From as E.164, None when it is no mainland mobile (a villager writes several times: parsed once)."""
+    try:
+        return normalize_phone(sender)
+    except ValueError:
+        return None  # not a mainland mobile: an unknown number
 
 
 def _inbound_sms(sid: str, sender: str, body: str) -> InboundSms:
     """The adapter's part: From as E.164 (None when it is no mainland mobile), the body cut to Twilio's limit."""
-    try:
-        phone: str | None = normalize_phone(sender)
-    except ValueError:
-        phone = None  # not a mainland mobile: an unknown number
-    return InboundSms(sid=sid, sender=sender, phone=phone, body=body[:MAX_BODY])
+    return InboundSms(sid=sid, sender=sender, phone=_phone_of(sender), body=body[:MAX_BODY])
 
 
 def make_telegram(db: Database, script: Script, settings: Settings) -> Telegram:

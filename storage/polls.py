@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from datetime import datetime, time, timedelta, tzinfo
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -85,35 +86,31 @@ def due_at(poll: machine.Poll, timings: machine.PollTimings) -> datetime | None:
     return expiry
 
 
+def state_columns(poll: machine.Poll, timings: machine.PollTimings) -> dict[str, Any]:
+    """The poll's columns for the machine's state, with its next deadline."""
+    return {
+        "state": poll.state,
+        "sent_at": poll.sent_at,
+        "reminded_at": poll.reminded_at,
+        "clarified_at": poll.clarified_at,
+        "clarified": poll.clarified,
+        "asked_reason_at": poll.reason_asked_at,
+        "closed_at": poll.closed_at,
+        "rating": poll.rating,
+        "reason": poll.reason,
+        "comment": poll.comment,
+        "callback": poll.callback,
+        "due_at": due_at(poll, timings),
+    }
+
+
 def apply_state(row: Poll, poll: machine.Poll, timings: machine.PollTimings) -> None:
     """Write the machine's poll back onto the row, with its next deadline."""
-    row.state = poll.state
-    row.sent_at = poll.sent_at
-    row.reminded_at = poll.reminded_at
-    row.clarified_at = poll.clarified_at
-    row.clarified = poll.clarified
-    row.asked_reason_at = poll.reason_asked_at
-    row.closed_at = poll.closed_at
-    row.rating = poll.rating
-    row.reason = poll.reason
-    row.comment = poll.comment
-    row.callback = poll.callback
-    row.due_at = due_at(poll, timings)
+    for name, value in state_columns(poll, timings).items():
+        setattr(row, name, value)
 
 
 # --------------------------------------------------------------------------- queries
-
-
-async def waiting_poll_for_phone(session: AsyncSession, phone: str) -> Poll | None:
-    """The latest poll to this number still waiting for a reply (a rating or a reason)."""
-    query = (
-        select(Poll)
-        .where(Poll.phone == phone, Poll.state.in_(WAITING_STATES))
-        .order_by(Poll.send_after.desc(), Poll.id.desc())
-        .limit(1)
-        .with_for_update()
-    )
-    return (await session.execute(query)).scalar_one_or_none()
 
 
 async def due_polls(session: AsyncSession, now: datetime) -> Sequence[Poll]:

@@ -3,9 +3,10 @@ behind the digest, the minutes, the tally and the secretaries' queue."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import and_, func, or_, select
@@ -17,18 +18,24 @@ from survey import problems as machine
 from survey.meetings import Calendar
 
 
+def creation_values(problem_id: int, problem: Mapping[str, Any]) -> dict[str, Any]:
+    """The first move of a new problem (its columns as a mapping): resolved on site, or escalated to the
+    township queue. Core inserts of many problems at once (inbound SMS) use it directly."""
+    closed = problem["status"] == "closed"
+    return {
+        "problem_id": problem_id,
+        "at": problem["created_at"],
+        "actor_id": problem["raised_by_id"],
+        "action": "resolve_on_site" if closed else "escalate",
+        "from_state": "raised",
+        "to_state": problem["status"],
+        "note": problem["resolution"] if closed else None,
+    }
+
+
 def creation_event(problem: Problem) -> ProblemEvent:
-    """The first move of a new problem: resolved on site, or escalated to the township queue."""
-    closed = problem.status == "closed"
-    return ProblemEvent(
-        problem_id=problem.id,
-        at=problem.created_at,
-        actor_id=problem.raised_by_id,
-        action="resolve_on_site" if closed else "escalate",
-        from_state="raised",
-        to_state=problem.status,
-        note=problem.resolution if closed else None,
-    )
+    columns = ("status", "created_at", "raised_by_id", "resolution")
+    return ProblemEvent(**creation_values(problem.id, {c: getattr(problem, c) for c in columns}))
 
 
 def to_machine(row: Problem, township_id: int, tz: ZoneInfo) -> machine.Problem:

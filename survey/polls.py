@@ -33,6 +33,7 @@ __all__ = [
     "counts_as_response",
     "is_satisfied",
     "new_poll",
+    "on_message",
     "on_reply",
     "on_reply_outside_poll",
     "on_sent",
@@ -154,6 +155,16 @@ def on_reply_outside_poll(phone: str | None, text: str) -> list[Action]:
     if meaning.kind == "opt_in":
         return [MarkOptIn(phone), SendSms("poll/opted_in")]
     return []
+
+
+def on_message(
+    poll: Poll | None, phone: str | None, text: str, at: datetime
+) -> tuple[Poll | None, list[Action]]:
+    """Any message from a household's number: its waiting poll takes it when there is one; otherwise only the
+    opt-out and opt-in keywords act. The one owner of what a household's SMS does."""
+    if poll is None:
+        return None, on_reply_outside_poll(phone, text)
+    return on_reply(poll, text, at)
 
 
 def on_reply(poll: Poll, text: str, at: datetime) -> Step:

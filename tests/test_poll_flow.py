@@ -183,6 +183,15 @@ async def test_reply_3_then_reason_raises_a_linked_problem(client, roster: Datab
     assert await kinds(roster, phone) == ["poll/ask", "poll/ask_reason", "poll/thanks"]
 
 
+async def test_a_5000_character_reason_is_accepted_and_cut_to_twilios_limit(client, roster, settings, phone):
+    await send(roster, settings)
+    await reply(client, phone, "3")
+    await reply(client, phone, "路" * 5000)
+    [problem] = await problems(roster)
+    assert problem.description == "路" * 1600
+    assert (await poll_of(roster, phone)).reason == "路" * 1600
+
+
 async def test_3_without_reason_becomes_a_call_back_after_48_hours(client, roster, settings, phone, clock):
     await send(roster, settings)
     await reply(client, phone, "3")

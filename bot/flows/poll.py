@@ -1,4 +1,5 @@
-"""The satisfaction-poll flow: creating polls (`zoufang poll send`, after a visit), replies, and the tick.
+"""The satisfaction-poll flow: creating polls (`zoufang poll send`, after a visit) and the tick. Replies are
+bot.flows.sms's (many at once, in one transaction).
 
 The rules are survey.polls' (a pure state machine); this module only loads a poll, calls the machine, stores
 the result and carries out its actions: SMS become outbox rows, problems go on the township queue.
@@ -36,7 +37,6 @@ from storage.polls import (
     village_ids_of_townships,
     village_name,
     villages_named,
-    waiting_poll_for_phone,
 )
 from storage.problems import creation_event
 from survey import polls as machine
@@ -45,8 +45,6 @@ from survey.periods import current_period
 TIMINGS = machine.PollTimings()
 PROBLEM_CATEGORY = "其他"
 CALLBACK_DESCRIPTION = "村民短信回复不满意，未说明原因，需电话回访"
-# The SMS flow (bot.flows.sms) records opt-outs/opt-ins and confirms them itself.
-_KEYWORD_SMS = frozenset({"poll/opted_out", "poll/opted_in"})
 
 
 class UnknownArea(ValueError):
@@ -197,37 +195,6 @@ async def schedule_after_visit(
     at = datetime.combine(tomorrow, settings.after_visit_time, tzinfo=settings.tz)
     village = await village_name(session, household.id)
     return await create_poll(session, household, village, now, settings, send_after=at)
-
-
-# --------------------------------------------------------------------------- replies
-
-
-async def on_reply(session: AsyncSession, phone: str, body: str, now: datetime) -> bool:
-    """A household's reply (not an opt-out/opt-in keyword): applied to its waiting poll. False when none waits."""
-    row = await waiting_poll_for_phone(session, phone)
-    if row is None:
-        return False
-    poll, actions = machine.on_reply(to_state(row), body, now)
-    apply_state(row, poll, TIMINGS)
-    await _carry_out(session, row, await village_name(session, row.household_id), actions, now)
-    return True
-
-
-async def on_keyword(session: AsyncSession, phone: str, body: str, now: datetime) -> None:
-    """TD / 订阅 … from a household: the SMS flow has recorded and confirmed it; the waiting poll, if any, ends
-    as the machine says (opted_out, or a call-back when the reason was awaited)."""
-    row = await waiting_poll_for_phone(session, phone)
-    if row is None:
-        return
-    poll, actions = machine.on_reply(to_state(row), body, now)
-    apply_state(row, poll, TIMINGS)
-    rest = [
-        a
-        for a in actions
-        if not isinstance(a, machine.MarkOptOut | machine.MarkOptIn)
-        and not (isinstance(a, machine.SendSms) and a.template in _KEYWORD_SMS)
-    ]
-    await _carry_out(session, row, await village_name(session, row.household_id), rest, now)
 
 
 # --------------------------------------------------------------------------- time passing

@@ -1,31 +1,36 @@
-"""Inbound SMS from villagers (Twilio webhooks): opt-out and opt-in, strangers, delivery statuses.
+"""Inbound SMS from villagers (Twilio webhooks): replies to polls, opt-out and opt-in, strangers, statuses.
 
 The aiohttp handlers in `bot.app` check the Twilio signature and the fields, normalise the number and hand an
-`InboundSms` here. Each message is applied once (its MessageSid is recorded in the same transaction as its
-effects, so a Twilio retry does nothing). Replies are never the webhook's answer: every outgoing SMS is an
-outbox row, sent by the outbox worker.
+`InboundSms` here, through one writer that applies the messages waiting at that moment together
+(bot.group_commit): one read of their polls, the pure machine (survey.polls.on_message) for each message in
+arrival order, and one transaction for everything they write. Each message is applied once: its MessageSid is
+recorded in the same transaction as its effects, so a Twilio retry does nothing. Replies are never the
+webhook's answer: every outgoing SMS is an outbox row, sent by the outbox worker.
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
-from datetime import date, datetime, tzinfo
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from datetime import datetime, tzinfo
+from functools import lru_cache
 
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import Connection
 
-from bot.flows import poll as poll_flow
+from bot.flows.poll import CALLBACK_DESCRIPTION, PROBLEM_CATEGORY, TIMINGS
 from messages import render
+from storage import sms as store
 from storage.db import Database
-from storage.models import Household
-from storage.outbox import enqueue, opt_in, opt_out, record_status
-from storage.sms import claim_daily_reply, count_unknown_sender, household_for_phone, outbox_status
-from storage.telegram import mark_processed
-from survey.sms_text import ReplyMeaning, parse_reply
+from storage.polls import WAITING_STATES, state_columns
+from survey import polls as machine
+from survey.sms_text import parse_reply
 
 MAX_BODY = 1600  # Twilio's own limit for one message; longer bodies are cut, not refused
 SOURCE = "twilio"  # processed_updates.source for MessageSids
 _E164 = re.compile(r"\+[1-9][0-9]{6,14}")  # an address the outbox can reply to
+# The machine names SMS by what they are; the opt-out confirmations' texts live with the other SMS texts.
+_TEMPLATE_FILES = {"poll/opted_out": "sms/opted_out", "poll/opted_in": "sms/opted_in"}
 
 
 @dataclass(frozen=True)
@@ -38,61 +43,119 @@ class InboundSms:
     body: str  # at most MAX_BODY characters
 
 
+@dataclass(frozen=True)
+class Arrival:
+    """A message and the moment it arrived (the app's clock): what it is applied at."""
+
+    sms: InboundSms
+    at: datetime
+
+
 async def receive(db: Database, sms: InboundSms, now: datetime, *, tz: tzinfo, locale: str) -> None:
     """Apply one inbound SMS, once."""
-    async with db.session() as s:
-        if not await mark_processed(s, SOURCE, sms.sid, now):
-            return  # a retry of a message already applied
-        meaning, phone = parse_reply(sms.body), sms.phone
-        household = await household_for_phone(s, phone) if phone else None
-        if household is None or phone is None:
-            await _from_stranger(s, sms, meaning, now, now.astimezone(tz).date(), locale)
-        elif meaning.kind == "opt_out":
-            await opt_out(s, phone, "reply", now)
-            await _confirm(s, phone, "opted_out", now, locale)
-            await poll_flow.on_keyword(s, phone, sms.body, now)  # the waiting poll ends (opted_out)
-        elif meaning.kind == "opt_in":
-            await opt_in(s, phone)
-            await _confirm(s, phone, "opted_in", now, locale)
+    await receive_batch(db, [Arrival(sms, now)], tz=tz, locale=locale)
+
+
+async def receive_batch(db: Database, arrivals: Sequence[Arrival], *, tz: tzinfo, locale: str) -> None:
+    """Apply these inbound SMS, in order, each once, in one transaction."""
+    await db.run(lambda conn: apply_batch(conn, arrivals, tz, locale))
+
+
+def apply_batch(conn: Connection, arrivals: Sequence[Arrival], tz: tzinfo, locale: str) -> None:
+    new = store.claim_new(conn, SOURCE, [(a.sms.sid, a.at) for a in arrivals])
+    fresh = _first_of_each(arrivals, new)
+    phones = {a.sms.phone for a in fresh if a.sms.phone}
+    waiting = store.waiting_polls(conn, phones)
+    known = set(waiting) | store.household_phones(conn, phones - waiting.keys())
+    writes = store.SmsWrites()
+    for arrival in fresh:
+        phone = arrival.sms.phone
+        if phone is None or phone not in known:
+            _from_stranger(conn, writes, arrival, tz, locale)
         else:
-            await handle_household_reply(s, household, meaning, sms.body, now)
+            _from_household(writes, waiting, phone, arrival, locale)
+    store.write(conn, writes)
 
 
-async def handle_household_reply(
-    session: AsyncSession, household: Household, meaning: ReplyMeaning, body: str, now: datetime
+def _first_of_each(arrivals: Sequence[Arrival], new: set[str]) -> list[Arrival]:
+    """The arrivals whose MessageSid is new, each sid once (a retry may come in the same batch)."""
+    seen: set[str] = set()
+    fresh = []
+    for arrival in arrivals:
+        if arrival.sms.sid in new and arrival.sms.sid not in seen:
+            seen.add(arrival.sms.sid)
+            fresh.append(arrival)
+    return fresh
+
+
+def _from_household(
+    writes: store.SmsWrites, waiting: dict[str, store.WaitingPoll], phone: str, arrival: Arrival, locale: str
 ) -> None:
-    """Any other text from a household's phone (a rating, something unclear, an empty message).
+    """A household's message: its waiting poll takes it (or, with none, only TD / 订阅 act), as the machine says."""
+    current = waiting.get(phone)
+    before = state_columns(current.poll, TIMINGS) if current else {}
+    poll, actions = machine.on_message(current.poll if current else None, phone, arrival.sms.body, arrival.at)
+    if current is not None and poll is not None:
+        current = replace(current, poll=poll)
+        writes.poll(poll.id or 0, before, state_columns(poll, TIMINGS), current.problem_id)
+        if poll.state in WAITING_STATES:
+            waiting[phone] = current
+        else:  # closed: the sender's next message in this batch finds no waiting poll, as it would later
+            del waiting[phone]
+    for action in actions:
+        _carry_out(writes, action, phone, current, arrival.at, locale)
 
-    The satisfaction-poll flow matches it to the poll waiting on this number and records the rating, the
-    reason, or asks once again. With no poll waiting nothing is stored (beyond the MessageSid) or replied.
-    """
-    if household.phone:
-        await poll_flow.on_reply(session, household.phone, body, now)
+
+def _carry_out(
+    writes: store.SmsWrites,
+    action: machine.Action,
+    phone: str,
+    poll: store.WaitingPoll | None,
+    now: datetime,
+    locale: str,
+) -> None:
+    """SMS become outbox rows, due at once (a reply answers a villager who just wrote); problems go on the
+    township queue, linked to the household and the poll; opt-outs and opt-ins go on the list."""
+    if isinstance(action, machine.SendSms):
+        village = poll.village if poll else ""
+        body = sms_text(
+            action.template, poll.locale if poll else locale, village, tuple(action.params.items())
+        )
+        writes.sms(phone, body, action.template, now)
+    elif isinstance(action, machine.RaiseProblem) and poll is not None and poll.poll.household_id is not None:
+        text = action.text if action.kind == "reason" and action.text else CALLBACK_DESCRIPTION
+        writes.problem(poll.poll.household_id, PROBLEM_CATEGORY, text, now, poll.poll.id or 0)
+    elif isinstance(action, machine.MarkOptOut | machine.MarkOptIn):
+        writes.opt(action.phone or phone, isinstance(action, machine.MarkOptOut), now)
 
 
-async def _confirm(session: AsyncSession, phone: str, what: str, now: datetime, locale: str) -> None:
-    # kind poll/opted_out|poll/opted_in: the outbox sends these even to a number on the opt-out list
-    await enqueue(session, phone, render(f"sms/{what}.txt", locale), f"poll/{what}", now)
+@lru_cache(maxsize=4096)
+def sms_text(template: str, locale: str, village: str, params: tuple[tuple[str, object], ...] = ()) -> str:
+    """An SMS template rendered (the same few texts for every village, over and over: rendered once each)."""
+    name = _TEMPLATE_FILES.get(template, template)
+    return render(f"{name}.txt", locale, village=village, **dict(params))
 
 
-async def _from_stranger(
-    session: AsyncSession, sms: InboundSms, meaning: ReplyMeaning, now: datetime, today: date, locale: str
+def _from_stranger(
+    conn: Connection, writes: store.SmsWrites, arrival: Arrival, tz: tzinfo, locale: str
 ) -> None:
     """A number that is no household's: counted, and one short generic reply a day at most. The text is not
     kept. A stranger's STOP is answered with nothing at all; an address we cannot text gets no reply."""
+    sms = arrival.sms
     key = sms.phone or sms.sender.strip()[:32]
-    await count_unknown_sender(session, key)
+    store.count_unknown_sender(conn, key)
     address = sms.phone or (sms.sender.strip() if _E164.fullmatch(sms.sender.strip()) else None)
-    if address is None or meaning.kind == "opt_out":
+    if address is None or parse_reply(sms.body).kind == "opt_out":
         return
-    if await claim_daily_reply(session, key, today):
-        await enqueue(session, address, render("sms/unknown_sender.txt", locale), "sms/unknown_sender", now)
+    if store.claim_daily_reply(conn, key, arrival.at.astimezone(tz).date()):
+        writes.sms(address, sms_text("sms/unknown_sender", locale, ""), "sms/unknown_sender", arrival.at)
 
 
 # How far a sent message has got. Status callbacks only move a message forward: they may arrive out of order,
 # and Twilio's early states (accepted, queued, sending, scheduled) are behind our "sent" — the row has a sid, so
 # it has left the outbox, and writing "queued" back would put it in the send queue again (sent twice).
 DELIVERY_RANK = {"sent": 1, "delivered": 2, "undelivered": 2, "failed": 2}
+_BEFORE_SENT = ["queued", "sending", "skipped"]  # rank 0: the outbox's own states
 
 
 async def record_delivery(db: Database, sid: str, status: str, error_code: str | None) -> bool:
@@ -101,8 +164,6 @@ async def record_delivery(db: Database, sid: str, status: str, error_code: str |
     rank = DELIVERY_RANK.get(status)
     if rank is None:
         return False
-    async with db.session() as s:
-        current = await outbox_status(s, sid)
-        if current is None or rank <= DELIVERY_RANK.get(current, 0):
-            return False
-        return await record_status(s, sid, status, error_code[:16] if error_code else None)
+    behind = _BEFORE_SENT + [s for s, r in DELIVERY_RANK.items() if r < rank]
+    code = error_code[:16] if error_code else None
+    return await db.run(lambda conn: store.advance_status(conn, sid, status, code, behind))
