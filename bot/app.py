@@ -306,18 +306,14 @@ def make_telegram(db: Database, script: Script, settings: Settings) -> Telegram:
 def _mount_telegram(
     app: web.Application, telegram: Telegram, settings: Settings, *, register_commands: bool = True
 ) -> None:
-    from aiogram.webhook.aiohttp_server import SimpleRequestHandler
+    from bot.telegram_webhook import TelegramWebhook
 
     if not settings.telegram_webhook_secret:
         raise ServeError("TELEGRAM_WEBHOOK_SECRET is not set: the webhook would accept anyone's updates")
-    # handle_in_background=False: a failed update answers 500, so Telegram delivers it again
-    handler = SimpleRequestHandler(
-        telegram.dispatcher,
-        telegram.bot,
-        handle_in_background=False,
-        secret_token=settings.telegram_webhook_secret,
+    # a failed update answers 500 (aiogram's part with handle_in_background=False), so Telegram delivers it again
+    TelegramWebhook(telegram.bot, telegram.dispatcher, settings.telegram_webhook_secret).register(
+        app, TELEGRAM_WEBHOOK
     )
-    handler.register(app, path=TELEGRAM_WEBHOOK)
 
     async def on_startup(_: web.Application) -> None:
         await _register_commands(telegram)

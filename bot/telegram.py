@@ -10,25 +10,29 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from aiogram import BaseMiddleware, Bot, Dispatcher, methods
+from aiogram import BaseMiddleware, Bot, Dispatcher, Router, methods
 from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.session.middlewares.base import BaseRequestMiddleware, NextRequestMiddlewareType
 from aiogram.client.telegram import TelegramAPIServer
-from aiogram.exceptions import TelegramNetworkError, TelegramRetryAfter, TelegramServerError
+from aiogram.exceptions import TelegramAPIError, TelegramNetworkError, TelegramRetryAfter, TelegramServerError
 from aiogram.fsm.storage.base import BaseEventIsolation, BaseStorage
 from aiogram.fsm.storage.memory import MemoryStorage, SimpleEventIsolation
 from aiogram.methods import TelegramMethod
 from aiogram.methods.base import Response
-from aiogram.types import BotCommand, TelegramObject
+from aiogram.types import BotCommand, CallbackQuery, Message, TelegramObject
 
-from bot.flows import escalation_telegram, onboarding, visit_telegram
+from bot.flows import escalation_telegram, onboarding
+from bot.flows.replies import Answer, Buttons, ChatInput, Edit, Keyboard, LocationRequest, Say
 from bot.flows.visit import VisitFlow
+from bot.flows.visit_telegram import ChatState, VisitChat, is_visit_input
 from bot.settings import Settings
+from bot.sms import TELEGRAM_MAX_TEXT, split_text
 from messages import render
 from storage.db import Database
 from storage.models import TelegramAccount, utcnow
@@ -181,42 +185,165 @@ class CadreMiddleware(BaseMiddleware):
 
 async def _apologise(bot: Bot, data: dict[str, Any]) -> None:
     chat = data.get("event_chat")
-    if chat is None:
-        return
+    if chat is not None:
+        await apologise(bot, chat.id, data["locale"])
+
+
+async def apologise(bot: Bot, chat_id: int, locale: str) -> None:
+    """Tell the chat that its last message was not taken (the update is answered 500 and comes again)."""
     try:
-        await bot.send_message(chat.id, render("telegram/apology.txt", data["locale"]))
+        await bot.send_message(chat_id, render("telegram/apology.txt", locale))
     except Exception:  # the apology is best effort; the original error is what matters
         log.exception("could not send the apology")
 
 
-TEXT_LIMIT = 4096
+TEXT_LIMIT = TELEGRAM_MAX_TEXT
 
 
 async def deliver(bot: Bot, method: Any) -> None:
     """Send a handler's reply through the retrying client (429/5xx are retried, not dropped). A text over
-    Telegram's 4,096 characters goes as several messages, the keyboard on the last."""
+    Telegram's 4,096 UTF-16 units goes as several messages, the keyboard on the last."""
     if not isinstance(method, TelegramMethod):
         return
-    if isinstance(method, methods.SendMessage) and len(method.text) > TEXT_LIMIT:
-        *first, last = _chunks(method.text)
+    if isinstance(method, methods.SendMessage):
+        *first, last = pieces(method.text)
         for part in first:
             await bot.send_message(method.chat_id, part)
         method = method.model_copy(update={"text": last})
     await bot(method)
 
 
-def _chunks(text: str, limit: int = TEXT_LIMIT) -> list[str]:
-    """Whole lines together where they fit; a line longer than the limit is cut."""
-    chunks: list[str] = []
-    current = ""
-    for line in text.split("\n"):
-        for piece in [line[i : i + limit] for i in range(0, len(line), limit)] or [""]:
-            if current and len(current) + 1 + len(piece) > limit:
-                chunks.append(current)
-                current = piece
-            else:
-                current = f"{current}\n{piece}" if current else piece
-    return [*chunks, current]
+def pieces(text: str) -> list[str]:
+    """The text as messages Telegram takes (at most 4,096 UTF-16 units each), cut at line breaks."""
+    if len(text) <= TEXT_LIMIT // 2:  # a UTF-16 unit count is at most twice the length: it fits
+        return [text]
+    return split_text(text) or [text]
+
+
+# --- a flow's Answer as Bot API calls ------------------------------------------------------------------------
+
+
+def markup_json(keyboard: Keyboard | None) -> dict[str, Any] | None:
+    """Buttons as the Bot API's reply_markup."""
+    if keyboard is None:
+        return None
+    if isinstance(keyboard, LocationRequest):
+        return {
+            "keyboard": [[{"text": keyboard.share, "request_location": True}], [{"text": keyboard.skip}]],
+            "resize_keyboard": True,
+            "one_time_keyboard": True,
+        }
+    return {"inline_keyboard": [[{"text": b.text, "callback_data": b.data} for b in row] for row in keyboard]}
+
+
+def _inline(keyboard: Buttons | None) -> dict[str, Any]:
+    return markup_json(keyboard) or {"inline_keyboard": []}
+
+
+def answer_calls(inp: ChatInput, answer: Answer) -> list[dict[str, Any]]:
+    """The Bot API calls that carry out `answer`, as {"method": …, params…}, in order. A long text is several
+    messages, the buttons on the last; an edit of a message we cannot name (an inline one) is dropped."""
+    reply = answer.reply
+    if isinstance(reply, Say):
+        *first, last = pieces(reply.text)
+        calls: list[dict[str, Any]] = [
+            {"method": "sendMessage", "chat_id": inp.chat_id, "text": t} for t in first
+        ]
+        final = {"method": "sendMessage", "chat_id": inp.chat_id, "text": last}
+        if reply.keyboard is not None:
+            final["reply_markup"] = markup_json(reply.keyboard)
+        return [*calls, final]
+    if isinstance(reply, Edit) and inp.message_id is not None:
+        where = {
+            "chat_id": inp.chat_id,
+            "message_id": inp.message_id,
+            "reply_markup": _inline(reply.keyboard),
+        }
+        if reply.text is None:
+            return [{"method": "editMessageReplyMarkup", **where}]
+        return [{"method": "editMessageText", "text": reply.text, **where}]
+    return []
+
+
+_METHODS = {
+    "sendMessage": methods.SendMessage,
+    "editMessageText": methods.EditMessageText,
+    "editMessageReplyMarkup": methods.EditMessageReplyMarkup,
+}
+
+
+async def call(bot: Bot, params: dict[str, Any]) -> None:
+    """One call of `answer_calls` through the retrying client."""
+    params = dict(params)
+    await bot(_METHODS[params.pop("method")].model_validate(params))
+
+
+async def ack(bot: Bot, inp: ChatInput, answer: Answer) -> None:
+    """Stop the tapped button's spinner. Cosmetic: a refused or late answer (Telegram allows one, within
+    seconds) must not fail an update whose answer is already saved, or Telegram would redeliver it forever."""
+    if answer.ack and inp.callback_id is not None:
+        with contextlib.suppress(TelegramAPIError):
+            await bot.answer_callback_query(inp.callback_id, text=answer.ack_text)
+
+
+async def deliver_answer(bot: Bot, inp: ChatInput, answer: Answer) -> None:
+    await ack(bot, inp, answer)
+    for params in answer_calls(inp, answer):
+        await call(bot, params)
+
+
+# --- the visit, through aiogram (polling, and webhook updates the fast path leaves to aiogram) ---------------
+
+
+def chat_input_of(event: TelegramObject, update_id: int) -> ChatInput | None:
+    """An aiogram message or tap as the flows' plain input."""
+    if isinstance(event, CallbackQuery):
+        message = event.message if isinstance(event.message, Message) else None
+        return ChatInput(
+            update_id=update_id,
+            user_id=event.from_user.id,
+            chat_id=message.chat.id if message else event.from_user.id,
+            data=event.data or "",
+            message_id=message.message_id if message else None,
+            callback_id=event.id,
+        )
+    if isinstance(event, Message) and event.from_user is not None:
+        location = (event.location.latitude, event.location.longitude) if event.location else None
+        photo = event.photo[-1].file_id if event.photo else None  # the largest size comes last
+        return ChatInput(
+            update_id=update_id,
+            user_id=event.from_user.id,
+            chat_id=event.chat.id,
+            text=event.text,
+            location=location,
+            photo=photo,
+            message_id=event.message_id,
+        )
+    return None
+
+
+def visit_router() -> Router:
+    """Every message and tap the other routers left: the visit's (VisitChat), delivered over HTTP."""
+    router = Router(name="visit")
+
+    async def visit(
+        event: TelegramObject,
+        event_update: Any,
+        bot: Bot,
+        cadre: Any,
+        locale: str,
+        state: ChatState,
+        dedupe: tuple[str, str],
+        visit_chat: VisitChat,
+    ) -> None:
+        inp = chat_input_of(event, event_update.update_id)
+        if inp is None or not is_visit_input(inp):
+            return
+        await deliver_answer(bot, inp, await visit_chat.handle(inp, cadre, locale, state, dedupe))
+
+    router.message.register(visit)
+    router.callback_query.register(visit)
+    return router
 
 
 def make_dispatcher(
@@ -225,15 +352,14 @@ def make_dispatcher(
     storage, isolation = _fsm(settings)
     dp = Dispatcher(storage=storage, events_isolation=isolation)
     dp["db"], dp["settings"], dp["clock"] = db, settings, clock
-    dp["flow"] = VisitFlow(db, script, settings, clock)
+    dp["flow"] = flow = VisitFlow(db, script, settings, clock)
+    dp["visit_chat"] = VisitChat(db, flow, script, settings)
     dp["script"] = script
     dp["accounts"] = accounts = Accounts(db, redis=getattr(storage, "redis", None))  # RedisStorage's client
     for observer in (dp.message, dp.callback_query):
         observer.outer_middleware(CadreMiddleware(accounts))
     # the escalation router before the visit's: while a note is pending, /cancel and text are its
-    dp.include_routers(
-        onboarding.make_router(), escalation_telegram.make_router(), visit_telegram.make_router()
-    )
+    dp.include_routers(onboarding.make_router(), escalation_telegram.make_router(), visit_router())
     return dp
 
 

@@ -7,7 +7,7 @@ import secrets
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import bindparam, delete, func, select
+from sqlalchemy import Connection, bindparam, delete, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
@@ -107,12 +107,17 @@ def _mark_statement(dialect: str) -> Any:
     return _MARK[dialect]
 
 
-async def mark_processed(session: AsyncSession, source: str, external_id: str, now: datetime) -> bool:
-    """Record an inbound update in the caller's transaction; False when it was applied before."""
-    connection = await session.connection()  # Core: a cursor result that tells whether a row went in
-    statement = _mark_statement(connection.dialect.name)
-    result = await connection.execute(statement, {"source": source, "external_id": external_id, "at": now})
+def record_processed(conn: Connection, source: str, external_id: str, now: datetime) -> bool:
+    """Record an inbound update in the caller's transaction (sync Core, for Database.run); False when it was
+    applied before."""
+    statement = _mark_statement(conn.dialect.name)
+    result = conn.execute(statement, {"source": source, "external_id": external_id, "at": now})
     return result.rowcount == 1
+
+
+async def mark_processed(session: AsyncSession, source: str, external_id: str, now: datetime) -> bool:
+    """`record_processed` in an ORM session's transaction."""
+    return await session.run_sync(lambda s: record_processed(s.connection(), source, external_id, now))
 
 
 async def prune_processed(session: AsyncSession, before: datetime) -> int:

@@ -9,7 +9,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import bindparam, func, insert, select, update
+from sqlalchemy import Connection, bindparam, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import joinedload, selectinload
 
@@ -20,6 +20,7 @@ from storage.models import (
     Household,
     Problem,
     Township,
+    UTCDateTime,
     Village,
     Visit,
     WorkLogEntry,
@@ -92,6 +93,16 @@ async def draft_for(session: AsyncSession, cadre_id: int, household_id: int) -> 
         .limit(1)
     )
     return (await session.execute(query)).scalar_one_or_none()
+
+
+async def work_log_since(session: AsyncSession, cadre_id: int, first: date) -> list[WorkLogEntry]:
+    """The cadre's 扶贫日志 entries from this day on, newest first."""
+    query = (
+        select(WorkLogEntry)
+        .where(WorkLogEntry.cadre_id == cadre_id, WorkLogEntry.day >= first)
+        .order_by(WorkLogEntry.day.desc(), WorkLogEntry.id.desc())
+    )
+    return list((await session.execute(query)).scalars())
 
 
 async def household_by_code(session: AsyncSession, code: str) -> Household | None:
@@ -167,38 +178,147 @@ class VisitRow:
     code: str
 
 
-# Built once: these run for every answer a cadre gives, and building a statement costs more than running it.
+# Built once, on the tables (plain Core: no ORM state for a statement that runs for every answer a cadre gives;
+# building a statement costs more than running it).
+_visits, _households, _villages = Visit.__table__, Household.__table__, Village.__table__
 _VISIT_ROW = (
     select(
-        Visit.id,
-        Visit.cadre_id,
-        Visit.status,
-        Visit.session,
-        Visit.warnings,
-        Village.name,
-        Household.head_name,
-        Household.code,
+        _visits.c.id,
+        _visits.c.cadre_id,
+        _visits.c.status,
+        _visits.c.session,
+        _visits.c.warnings,
+        _villages.c.name,
+        _households.c.head_name,
+        _households.c.code,
     )
-    .join(Household, Household.id == Visit.household_id)
-    .join(Village, Village.id == Household.village_id)
-    .where(Visit.id == bindparam("visit_id"))
+    .join(_households, _households.c.id == _visits.c.household_id)
+    .join(_villages, _villages.c.id == _households.c.village_id)
+    .where(_visits.c.id == bindparam("visit_id"))
 )
-_VISIT_ROW_LOCKED = _VISIT_ROW.with_for_update(of=Visit)
+_VISIT_ROW_LOCKED = _VISIT_ROW.with_for_update(of=_visits)
 _SAVE_SESSION = (
-    update(Visit)
-    .where(Visit.id == bindparam("visit_id"))
+    update(_visits)
+    .where(_visits.c.id == bindparam("visit_id"))
     .values(session=bindparam("session"), updated_at=bindparam("now"))
 )
 
 
-async def visit_row(session: AsyncSession, visit_id: int, *, lock: bool = False) -> VisitRow | None:
+def visit_row(conn: Connection, visit_id: int, *, lock: bool = False) -> VisitRow | None:
+    """Sync Core, for work run whole by Database.run."""
     query = _VISIT_ROW_LOCKED if lock else _VISIT_ROW
-    row = (await session.execute(query, {"visit_id": visit_id})).one_or_none()
+    row = conn.execute(query, {"visit_id": visit_id}).one_or_none()
     return None if row is None else VisitRow(*row)
 
 
-async def save_session(session: AsyncSession, visit_id: int, session_json: str, now: datetime) -> None:
-    await session.execute(_SAVE_SESSION, {"visit_id": visit_id, "session": session_json, "now": now})
+def save_session(conn: Connection, visit_id: int, session_json: str, now: datetime) -> None:
+    conn.execute(_SAVE_SESSION, {"visit_id": visit_id, "session": session_json, "now": now})
+
+
+@dataclass(frozen=True)
+class HouseholdLine:
+    """A household as the picker shows it: who, where, and whether the cadre visited it this period or has a
+    visit to it unfinished."""
+
+    id: int
+    code: str
+    head_name: str
+    village: str
+    visited: bool = False
+    draft: bool = False
+
+
+def household_line(household: Household) -> HouseholdLine:
+    return HouseholdLine(household.id, household.code, household.head_name, household.village.name)
+
+
+def _by_cadre(status: str, cadre: Any, *period: Any) -> Any:
+    return (
+        select(_visits.c.id)
+        .where(
+            _visits.c.household_id == _households.c.id,
+            _visits.c.cadre_id == cadre,
+            _visits.c.status == status,
+            *period,
+        )
+        .exists()
+    )
+
+
+_CADRE = bindparam("cadre_id")
+_SCOPE_LINES = select(
+    _households.c.id,
+    _households.c.code,
+    _households.c.head_name,
+    _villages.c.name,
+    _by_cadre(
+        "submitted",
+        _CADRE,
+        _visits.c.submitted_at >= bindparam("start", type_=UTCDateTime()),
+        _visits.c.submitted_at < bindparam("end", type_=UTCDateTime()),
+    ),
+    _by_cadre("draft", _CADRE),
+).join(_villages, _villages.c.id == _households.c.village_id)
+_IN_SCOPE = {
+    "villages": _households.c.village_id.in_(
+        select(cadre_villages.c.village_id).where(cadre_villages.c.cadre_id == _CADRE)
+    ),
+    "helper": _households.c.helper_id == _CADRE,
+    "township": _villages.c.township_id == bindparam("township_id"),
+}
+_SCOPE_QUERIES = {
+    scope: (
+        _SCOPE_LINES.where(condition).order_by(_households.c.village_id, _households.c.code),
+        _SCOPE_LINES.where(condition, _households.c.id == bindparam("household_id")),
+    )
+    for scope, condition in _IN_SCOPE.items()
+}
+
+
+def scope_lines(
+    conn: Connection,
+    cadre: Cadre,
+    scope: str,
+    start: datetime,
+    end: datetime,
+    household_id: int | None = None,
+) -> list[HouseholdLine]:
+    """The households a cadre must visit (their villages, the households naming them as helper, or the
+    township; by village and 户编号), or just `household_id` when it is one of them. One query (sync Core)."""
+    if scope not in _SCOPE_QUERIES:
+        return []
+    every, one = _SCOPE_QUERIES[scope]
+    params = {"cadre_id": cadre.id, "township_id": cadre.township_id, "start": start, "end": end}
+    if household_id is not None:
+        rows = conn.execute(one, {**params, "household_id": household_id})
+    else:
+        rows = conn.execute(every, params)
+    return [HouseholdLine(*row) for row in rows]
+
+
+_DRAFT_ROW = (
+    select(*_VISIT_ROW.selected_columns)
+    .join(_households, _households.c.id == _visits.c.household_id)
+    .join(_villages, _villages.c.id == _households.c.village_id)
+    .where(
+        _visits.c.cadre_id == bindparam("cadre_id"),
+        _visits.c.household_id == bindparam("household_id"),
+        _visits.c.status == "draft",
+    )
+    .order_by(_visits.c.updated_at.desc())
+    .limit(1)
+)
+_INSERT_DRAFT = insert(_visits).returning(_visits.c.id)
+
+
+def draft_row(conn: Connection, cadre_id: int, household_id: int) -> VisitRow | None:
+    """This cadre's unfinished visit to this household, if any (a visit resumes on any channel)."""
+    row = conn.execute(_DRAFT_ROW, {"cadre_id": cadre_id, "household_id": household_id}).one_or_none()
+    return None if row is None else VisitRow(*row)
+
+
+def insert_draft(conn: Connection, values: dict[str, Any]) -> int:
+    return int(conn.execute(_INSERT_DRAFT, values).scalar_one())
 
 
 def answer_rows(script: Script, visit_id: int, answers: dict[str, Any]) -> list[dict[str, Any]]:

@@ -576,6 +576,32 @@ def _as_int(value: Any, default: int) -> int:
     return default
 
 
+async def carry_out_webhook_answer(response: Any, fake: FakeTelegram, session: Any) -> None:
+    """Do what Telegram does with a webhook's answer that names a method: call it. The answer is JSON
+    ({"method": …, params…}) or, as aiogram writes it, multipart form data; anything else is no call."""
+    import aiohttp
+
+    if response.status != 200:
+        return
+    if response.content_type == "application/json":
+        params = await response.json()
+        if not isinstance(params, dict) or "method" not in params:
+            return
+        url = f"{fake.base_url}/bot{fake.token}/{params.pop('method')}"
+        async with session.post(url, json=params) as answer:
+            assert answer.status == 200, await answer.text()
+        return
+    if not response.content_type.startswith("multipart/"):
+        return
+    fields: dict[str, str] = {}
+    reader = aiohttp.MultipartReader.from_response(response)
+    while (part := await reader.next()) is not None:
+        fields[part.name] = await part.text()
+    url = f"{fake.base_url}/bot{fake.token}/{fields.pop('method')}"
+    async with session.post(url, data=fields) as answer:
+        assert answer.status == 200, await answer.text()
+
+
 def _decode(key: str, value: Any) -> Any:
     """Undo aiogram's form encoding: JSON fields decoded, ids as ints, "true"/"false" as bools."""
     if not isinstance(value, str) or key in TEXT_FIELDS:

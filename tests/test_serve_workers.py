@@ -33,7 +33,14 @@ from storage.db import Database
 from storage.models import Answer, Cadre, Visit
 from tests.cli_support import COMMAND, clean_env
 from tests.conftest import PG_URL, REDIS_URL, _pg_admin, _pg_url
-from tests.fake_telegram import FakeTelegram, callback_update, location_update, message_update, photo_update
+from tests.fake_telegram import (
+    FakeTelegram,
+    callback_update,
+    carry_out_webhook_answer,
+    location_update,
+    message_update,
+    photo_update,
+)
 from tests.test_telegram import visit_steps
 
 SECRET = "workers-webhook-secret"
@@ -159,14 +166,7 @@ class Cluster:
         the webhook's answer, so the fake Bot API server sees every message."""
         headers = {"X-Telegram-Bot-Api-Secret-Token": SECRET}
         async with self.session.post(self.base + TELEGRAM_WEBHOOK, json=update, headers=headers) as response:
-            if response.status == 200 and response.content_type.startswith("multipart/"):
-                fields: dict[str, str] = {}
-                reader = aiohttp.MultipartReader.from_response(response)
-                while (part := await reader.next()) is not None:
-                    fields[part.name] = await part.text()  # type: ignore[union-attr,index]
-                url = f"{self.fake.base_url}/bot{self.fake.token}/{fields.pop('method')}"
-                async with self.session.post(url, data=fields) as answer:
-                    assert answer.status == 200, await answer.text()
+            await carry_out_webhook_answer(response, self.fake, self.session)
             return response.status
 
     async def invite(self, cadre: str) -> str:

@@ -1,9 +1,10 @@
-"""Telegram end to end: zoufang's aiohttp app (real aiogram webhook handler) over HTTP, the real aiogram client
+"""Telegram end to end: zoufang's aiohttp app (its webhook, with aiogram's handler behind it) over HTTP, the real aiogram client
 talking to a fake Bot API server on loopback. Nothing of aiogram is mocked."""
 
 from __future__ import annotations
 
 import asyncio
+import json
 from dataclasses import replace
 from typing import Any
 
@@ -11,7 +12,9 @@ import aiohttp
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 from sqlalchemy import func, select
+from sqlalchemy.exc import OperationalError
 
+import bot.flows.visit
 from bot.app import TELEGRAM_WEBHOOK, make_app
 from bot.settings import Settings
 from storage.db import Database
@@ -22,6 +25,7 @@ from survey.script import load_script
 from tests.fake_telegram import (
     FakeTelegram,
     callback_update,
+    carry_out_webhook_answer,
     edited_message_update,
     location_update,
     message_update,
@@ -53,19 +57,9 @@ class Webhook:
     async def post(self, update: dict[str, Any], secret: str | None = SECRET) -> int:
         headers = {"X-Telegram-Bot-Api-Secret-Token": secret} if secret is not None else {}
         response = await self.client.post(TELEGRAM_WEBHOOK, json=update, headers=headers)
-        if response.status == 200 and response.content_type.startswith("multipart/"):
-            await self.carry_out(response)
+        async with aiohttp.ClientSession() as session:
+            await carry_out_webhook_answer(response, self.fake, session)
         return response.status
-
-    async def carry_out(self, response: Any) -> None:
-        fields: dict[str, str] = {}
-        reader = aiohttp.MultipartReader.from_response(response)
-        while (part := await reader.next()) is not None:
-            fields[part.name] = await part.text()
-        method = fields.pop("method")
-        url = f"{self.fake.base_url}/bot{self.fake.token}/{method}"
-        async with aiohttp.ClientSession() as session, session.post(url, data=fields) as answer:
-            assert answer.status == 200, await answer.text()
 
     async def say(self, text: str, user: int = CADRE_USER) -> str:
         before = len(self.fake.sent())
@@ -290,8 +284,6 @@ async def test_redelivered_update_is_applied_once(webhook: Webhook, roster: Data
     assert await webhook.post(update) == 200
     assert await webhook.post(update) == 200  # Telegram delivers it again
     async with roster.session() as s:
-        import json
-
         visit = (await s.execute(select(Visit))).scalar_one()
         session = json.loads(visit.session)
     assert session["answers"] == {"location": {"lat": 45.1, "lon": 122.5}, "members": 3}
@@ -308,30 +300,43 @@ async def test_bot_api_429_and_500_are_retried_not_dropped(webhook: Webhook, ros
     assert [c.status for c in attempts] == [429, 500, 200]
 
 
-async def test_a_failing_update_apologises_and_answers_500(webhook: Webhook, roster: Database):
+async def test_a_failing_update_apologises_and_answers_500(
+    webhook: Webhook, roster: Database, monkeypatch: pytest.MonkeyPatch
+):
     await bound(webhook, roster)
     await pick_first_household(webhook)
     await webhook.post(location_update(CADRE_USER, 45.1, 122.5))
     await webhook.say("3")
     await webhook.say("2")
-    # sending the next question fails after the answer was saved: the cadre gets an apology, Telegram is told
-    # to redeliver (500), and the redelivery shows the next question without applying the answer twice
-    webhook.fake.fail_next("sendMessage", 400, description="Bad Request: chat not found")
+    # saving the answer fails once (the database went away): the cadre gets an apology, nothing is kept,
+    # Telegram is told to redeliver (500), and the redelivery is applied once and shows the next question
+    real_save = bot.flows.visit.save_session
+    failures = [OperationalError("UPDATE visits", {}, Exception("disk I/O error"))]
+
+    def save_once_failing(*args: Any) -> None:
+        if failures:
+            raise failures.pop()
+        real_save(*args)
+
+    monkeypatch.setattr(bot.flows.visit, "save_session", save_once_failing)
     update = callback_update(CADRE_USER, webhook.button("因病"))
     assert await webhook.post(update) == 500
     assert "抱歉" in webhook.fake.sent()[-1]["text"]
+    assert "main_cause" not in (await stored_session(roster))["answers"]
     assert await webhook.post(update) == 200
     assert "享受的兜底保障" in webhook.fake.sent()[-1]["text"]
-    async with roster.session() as s:
-        import json
-
-        session = json.loads((await s.execute(select(Visit))).scalar_one().session)
-    assert session["answers"] == {
+    assert await webhook.post(update) == 200  # a third delivery changes nothing
+    assert (await stored_session(roster))["answers"] == {
         "location": {"lat": 45.1, "lon": 122.5},
         "members": 3,
         "labour_members": 2,
         "main_cause": "因病",
     }
+
+
+async def stored_session(db: Database) -> dict[str, Any]:
+    async with db.reading() as s:
+        return json.loads((await s.execute(select(Visit))).scalar_one().session)
 
 
 async def test_commands_are_registered_as_the_menu(webhook: Webhook):
@@ -433,8 +438,6 @@ async def test_updates_of_one_chat_are_handled_in_order(roster: Database, fake_t
         await task
         await bot.session.close()
     async with roster.session() as s:
-        import json
-
         answers = json.loads((await s.execute(select(Visit))).scalar_one().session)["answers"]
     assert answers == {"members": 5, "labour_members": 2, "main_cause": "因病"}
 
@@ -510,21 +513,27 @@ async def test_text_never_lands_in_another_households_visit(webhook: Webhook, ro
     found = await webhook.say("4")
     assert "没有找到符合的户" in found or "请选择要走访的户" in found
     async with roster.session() as s:
-        import json
-
         sessions = [json.loads(v.session) for v in (await s.execute(select(Visit))).scalars()]
     assert all("members" not in session["answers"] for session in sessions)
 
 
-async def test_a_long_summary_is_split_with_the_buttons_on_the_last_part():
-    from bot.telegram import TEXT_LIMIT, _chunks
+def test_a_long_text_is_split_in_utf16_units_with_the_buttons_on_the_last_part():
+    from bot.flows.replies import Answer, Button, ChatInput, Say
+    from bot.telegram import TEXT_LIMIT, answer_calls
 
-    text = "\n".join(f"{n}. 问题描述：" + "长" * 480 for n in range(12))
-    parts = _chunks(text)
-    assert len(parts) > 1 and all(len(p) <= TEXT_LIMIT for p in parts)
-    assert "\n".join(parts) == text
-    assert _chunks("短") == ["短"]
-    assert all(len(p) <= TEXT_LIMIT for p in _chunks("字" * 9000))
+    def units(text: str) -> int:
+        return len(text.encode("utf-16-le")) // 2
+
+    where = ChatInput(update_id=1, user_id=7, chat_id=7)
+    buttons = ((Button("提交", "a:1:summary:submit"),),)
+    text = "\n".join(f"{n}. 问题描述😀：" + "长" * 480 for n in range(12))  # an emoji is 2 UTF-16 units
+    calls = answer_calls(where, Answer(Say(text, buttons)))
+    assert len(calls) > 1 and all(units(c["text"]) <= TEXT_LIMIT for c in calls)
+    assert "\n".join(c["text"] for c in calls) == text
+    assert [("reply_markup" in c) for c in calls] == [False] * (len(calls) - 1) + [True]
+    emoji = answer_calls(where, Answer(Say("😀" * 3000)))  # 3,000 characters, 6,000 units: two messages
+    assert len(emoji) == 2 and all(units(c["text"]) <= TEXT_LIMIT for c in emoji)
+    assert [c["text"] for c in answer_calls(where, Answer(Say("短")))] == ["短"]
 
 
 async def test_a_redelivered_start_code_is_not_counted_as_a_wrong_code(webhook: Webhook, roster: Database):

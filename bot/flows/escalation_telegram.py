@@ -22,6 +22,7 @@ data, which it never clears; /cancel abandons it, and any other command abandons
 
 from __future__ import annotations
 
+import contextlib
 import unicodedata
 from collections.abc import Callable
 from dataclasses import replace
@@ -30,7 +31,7 @@ from typing import Any
 
 from aiogram import F, Router
 from aiogram.dispatcher.event.bases import SkipHandler
-from aiogram.exceptions import TelegramBadRequest
+from aiogram.exceptions import TelegramAPIError, TelegramBadRequest
 from aiogram.filters import Command, CommandObject, StateFilter
 from aiogram.fsm.context import FSMContext
 from aiogram.fsm.state import State, StatesGroup
@@ -38,7 +39,6 @@ from aiogram.methods import SendMessage
 from aiogram.types import CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, Message
 
 from bot.flows.escalation import ActionRefused, act
-from bot.flows.visit_telegram import ack
 from bot.settings import Settings
 from messages import error_text, render
 from storage import problems as store
@@ -50,6 +50,13 @@ from survey.phones import mask_phone
 
 PAGE_SIZE = 8
 MAX_ID = 2**31 - 1  # larger numbers are nobody's problem (and would not fit the database's integers)
+
+
+async def ack(callback: CallbackQuery, text: str | None = None) -> None:
+    """Stop the button's spinner. Cosmetic: a refused or late answer (Telegram allows one, within seconds)
+    must not fail an update whose answer is already saved, or Telegram would redeliver it forever."""
+    with contextlib.suppress(TelegramAPIError):
+        await callback.answer(text)
 
 
 class Pending(StatesGroup):

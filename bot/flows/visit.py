@@ -12,16 +12,21 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy import Connection
+
 from bot.flows.poll import schedule_after_visit
 from messages import error_text, render
 from storage.db import Database
 from storage.models import Cadre, Household, Problem, Visit, utcnow
-from storage.telegram import mark_processed
+from storage.telegram import record_processed
 from storage.visits import (
+    HouseholdLine,
     VisitRow,
     county_lines,
-    draft_for,
+    draft_row,
     dump_session,
+    household_line,
+    insert_draft,
     previous_facts,
     save_session,
     store_submission,
@@ -52,6 +57,10 @@ class VisitNotFound(LookupError):
     pass
 
 
+class _VisitEnds(Exception):
+    """The input ends the visit: its transaction is rolled back and the end is done with the ORM."""
+
+
 class VisitFlow:
     def __init__(self, db: Database, script: Script, settings: Any, clock: Clock = utcnow) -> None:
         self.db = db
@@ -62,42 +71,58 @@ class VisitFlow:
     async def start(
         self,
         cadre: Cadre,
-        household: Household,
+        household: Household | HouseholdLine,
         *,
         channel: str,
         capabilities: frozenset[str] = frozenset(),
         locale: str | None = None,
     ) -> VisitOutcome:
         """Start a visit, or resume this cadre's unfinished one for the same household."""
+        line = household if isinstance(household, HouseholdLine) else household_line(household)
         locale = locale or self.settings.locale
-        async with self.db.session() as s:
-            draft = await draft_for(s, cadre.id, household.id)
+        now = self.clock()
+
+        def begin(conn: Connection) -> tuple[VisitRow, dict[str, Any], engine.Reply]:
+            draft = draft_row(conn, cadre.id, line.id)
             if draft is not None:
-                return self._outcome(draft, engine.current(self.script, json.loads(draft.session)))
-            session, reply = engine.start(
-                self.script, household.code, locale=locale, capabilities=capabilities
+                stored = json.loads(draft.session)
+                return draft, stored, engine.current(self.script, stored)
+            session, reply = engine.start(self.script, line.code, locale=locale, capabilities=capabilities)
+            values = {
+                "household_id": line.id,
+                "cadre_id": cadre.id,
+                "script_id": self.script.id,
+                "script_version": self.script.version,
+                "channel": channel,
+                "status": "draft",
+                "started_at": now,
+                "updated_at": now,
+                "session": dump_session(session),
+            }
+            visit_id = insert_draft(conn, values)
+            return (
+                VisitRow(
+                    visit_id,
+                    cadre.id,
+                    "draft",
+                    values["session"],
+                    None,
+                    line.village,
+                    line.head_name,
+                    line.code,
+                ),
+                session,
+                reply,
             )
-            now = self.clock()
-            visit = Visit(
-                household_id=household.id,
-                cadre_id=cadre.id,
-                script_id=self.script.id,
-                script_version=self.script.version,
-                channel=channel,
-                status="draft",
-                started_at=now,
-                updated_at=now,
-                session=dump_session(session),
-            )
-            s.add(visit)
-            await s.flush()
-            visit.household = household
-            return self._outcome(visit, reply)
+
+        return self._render(*await self.db.run(begin))
 
     async def resume(self, visit_id: int, *, owner: int | None = None) -> VisitOutcome:
-        async with self.db.reading() as s:
-            visit = await self._load(s, visit_id, owner=owner)
-            return self._outcome(visit, engine.current(self.script, json.loads(visit.session)))
+        row = await self.db.run(lambda conn: visit_row(conn, visit_id), write=False)
+        if row is None or (owner is not None and row.cadre_id != owner):
+            raise VisitNotFound(visit_id)
+        session = json.loads(row.session)
+        return self._render(row, session, engine.current(self.script, session))
 
     async def answer(
         self,
@@ -110,28 +135,70 @@ class VisitFlow:
     ) -> VisitOutcome:
         """Apply one input. `dedupe` (source, id) is recorded in the same transaction as the answer, so a
         redelivered update is applied once: the second time nothing changes and `duplicate` is set."""
-        async with self.db.session() as s:
-            row = await visit_row(s, visit_id, lock=True)
-            if row is None or (owner is not None and row.cadre_id != owner):
-                raise VisitNotFound(visit_id)
-            stored = json.loads(row.session)
-            if dedupe is not None and not await mark_processed(s, *dedupe, self.clock()):
-                return replace(self._render(row, stored, engine.current(self.script, stored)), duplicate=True)
-            if row.status != "draft":
-                raise VisitNotFound(visit_id)  # finished: a later input belongs to another visit
-            session, reply = engine.answer(self.script, stored, given, for_key=for_key)
-            now = self.clock()
+        now = self.clock()
+
+        def one_answer(conn: Connection) -> VisitOutcome | tuple[VisitRow, dict[str, Any], engine.Reply]:
+            step = self._step(conn, visit_id, given, for_key, dedupe, owner, now)
+            if isinstance(step, VisitOutcome):
+                return step
+            _, session, reply = step
             if isinstance(reply.step, engine.Submitted | engine.Cancelled):
-                # the rare end of a visit takes the full ORM path: answers, problems, facts, work log
-                visit = await self._load(s, visit_id)
-                visit.session, visit.updated_at = dump_session(session), now
-                if isinstance(reply.step, engine.Cancelled):
-                    visit.status = "cancelled"
-                else:
-                    await self._submit(s, visit, reply.step.answers, now)
-                return self._outcome(visit, reply, answers=session["answers"])
-            await save_session(s, visit_id, dump_session(session), now)
-            return self._render(row, session, reply)
+                raise _VisitEnds  # rolled back: done again below, with the ORM
+            save_session(conn, visit_id, dump_session(session), now)
+            return step
+
+        try:  # one question answered (39 inputs in 40): one read and one write in one transaction, plain Core
+            step = await self.db.run(one_answer)
+        except _VisitEnds:
+            return await self._finish(visit_id, given, for_key, dedupe, owner)
+        return step if isinstance(step, VisitOutcome) else self._render(*step)
+
+    async def _finish(
+        self,
+        visit_id: int,
+        given: engine.Input,
+        for_key: str | None,
+        dedupe: tuple[str, str] | None,
+        owner: int | None,
+    ) -> VisitOutcome:
+        """The input that submits or cancels the visit: answers, problems, facts and work log, with the ORM."""
+        async with self.db.session() as s:
+            now = self.clock()
+            step = await s.run_sync(
+                lambda sync: self._step(sync.connection(), visit_id, given, for_key, dedupe, owner, now)
+            )
+            if isinstance(step, VisitOutcome):
+                return step
+            _, session, reply = step
+            visit = await self._load(s, visit_id)
+            visit.session, visit.updated_at = dump_session(session), now
+            if isinstance(reply.step, engine.Cancelled):
+                visit.status = "cancelled"
+            else:
+                await self._submit(s, visit, reply.step.answers, now)  # type: ignore[union-attr]
+            return self._outcome(visit, reply, answers=session["answers"])
+
+    def _step(
+        self,
+        conn: Connection,
+        visit_id: int,
+        given: engine.Input,
+        for_key: str | None,
+        dedupe: tuple[str, str] | None,
+        owner: int | None,
+        now: datetime,
+    ) -> VisitOutcome | tuple[VisitRow, dict[str, Any], engine.Reply]:
+        """The visit (locked), the input recorded, the engine's step; a VisitOutcome when it was applied before."""
+        row = visit_row(conn, visit_id, lock=True)
+        if row is None or (owner is not None and row.cadre_id != owner):
+            raise VisitNotFound(visit_id)
+        stored = json.loads(row.session)
+        if dedupe is not None and not record_processed(conn, *dedupe, now):
+            return replace(self._render(row, stored, engine.current(self.script, stored)), duplicate=True)
+        if row.status != "draft":
+            raise VisitNotFound(visit_id)  # finished: a later input belongs to another visit
+        session, reply = engine.answer(self.script, stored, given, for_key=for_key)
+        return row, session, reply
 
     async def change_section(self, visit_id: int, section: str, *, owner: int | None = None) -> VisitOutcome:
         """Ask a whole section again (Telegram's per-section buttons on the summary)."""
