@@ -633,6 +633,9 @@ class Result:
     service: list[float] = field(default_factory=list)
     held: int = 0  # launches that waited for the same phone's previous request (kept in order)
     late: int = 0  # launches more than LATE_S after their planned time (the generator fell behind)
+    # with retries (as Twilio retries a 503): `statuses` counts every attempt, these the requests
+    retried: int = 0  # requests answered 503 at least once, then posted again
+    unanswered: int = 0  # requests never answered 200, retries and all
 
     @property
     def rate(self) -> float:
@@ -680,6 +683,8 @@ class Result:
                 "service_p99_ms": round(self.percentile(99, self.service), 2),
                 "held_for_order": self.held,
                 "launched_late": self.late,
+                "retried_after_503": self.retried,
+                "never_200": self.unanswered,
             }
         return out
 

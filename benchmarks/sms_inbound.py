@@ -98,6 +98,10 @@ INBOUND = "/sms/inbound"
 TO_NUMBER = "+8610690000000"
 RESEND_SHARE = 0.02
 LATE_S = 0.005  # fixed rate: a launch this much after its planned time counts as late (the generator lagged)
+RETRY_S = 1.0  # fixed rate: a 503 is posted again after 1-2 s (Twilio retries a failed webhook)
+RETRIES = 30
+STEADY_SHARE, STEADY_S = 0.8, 60.0  # --capacity-check: 0.8 × the measured capacity for 60 s …
+OVERLOAD_SHARE, OVERLOAD_S = 2.0, 30.0  # … then 2 × for 30 s
 
 
 # --- child processes: the fake Twilio API and the yardstick ----------------------------------------------------
@@ -347,7 +351,9 @@ def interleaved(plan: Plan, rng: random.Random) -> list[tuple[str, int]]:
 async def drive_at_rate(name: str, url: str, plan: Plan, rate: float, meter: CpuMeter) -> Result:
     """Open loop: request i is launched at start + i / rate, whatever the answers so far. Latency counts from
     that planned launch (a server that falls behind pays for the queue it built); a phone's message waits
-    for the answer to the phone's previous one (held), so each villager's messages stay in order."""
+    for the answer to the phone's previous one (held), so each villager's messages stay in order. A 503 is
+    posted again after RETRY_S (as Twilio retries), up to RETRIES times, before the phone's next message;
+    latency then counts to the 200."""
     import aiohttp
 
     order = interleaved(plan, random.Random(5))
@@ -355,25 +361,32 @@ async def drive_at_rate(name: str, url: str, plan: Plan, rate: float, meter: Cpu
     latencies: list[float] = []
     service: list[float] = []
     statuses: Counter[int] = Counter()
-    held = late = launched = 0
+    held = late = launched = retried = unanswered = 0
 
     async def one(client: aiohttp.ClientSession, phone: str, index: int, planned: float) -> None:
         nonlocal held
         if index and not answered[(phone, index - 1)].is_set():
             held += 1
             await answered[(phone, index - 1)].wait()
+        nonlocal retried, unanswered
         message = plan.per_phone[phone][index]
-        sent = time.perf_counter()
-        try:
-            async with client.post(url, data=message.data, headers=message.headers) as response:
-                await response.read()
-                status = response.status
-        except (aiohttp.ClientError, OSError, TimeoutError):
-            status = 599
+        for attempt in range(RETRIES + 1):
+            sent = time.perf_counter()
+            try:
+                async with client.post(url, data=message.data, headers=message.headers) as response:
+                    await response.read()
+                    status = response.status
+            except (aiohttp.ClientError, OSError, TimeoutError):
+                status = 599
+            statuses[status] += 1
+            if status != 503:
+                break
+            retried += attempt == 0
+            await asyncio.sleep(RETRY_S * (1 + random.random()))
         finished = time.perf_counter()
         latencies.append(finished - planned)
         service.append(finished - sent)
-        statuses[status] += 1
+        unanswered += status != 200
         answered[(phone, index)].set()
 
     async def progress() -> None:
@@ -408,7 +421,7 @@ async def drive_at_rate(name: str, url: str, plan: Plan, rate: float, meter: Cpu
     result = Result(
         name, len(latencies), elapsed, latencies, statuses, cpu, target_rate=rate, service=service
     )
-    result.held, result.late = held, late
+    result.held, result.late, result.retried, result.unanswered = held, late, retried, unanswered
     return result
 
 
@@ -501,19 +514,29 @@ async def check_database(store: Store, plan: Plan, polls: dict[str, int]) -> tup
 # --- the runs ----------------------------------------------------------------------------------------------
 
 
-async def load(name: str, url: str, plan: Plan, args: argparse.Namespace, meter: CpuMeter) -> Result:
-    if args.rate:
-        return await drive_at_rate(name, url, plan, args.rate, meter)
+async def load(
+    name: str, url: str, plan: Plan, args: argparse.Namespace, meter: CpuMeter, rate: float | None = None
+) -> Result:
+    rate = rate or args.rate
+    if rate:
+        return await drive_at_rate(name, url, plan, rate, meter)
     return await drive(name, url, plan, args.concurrency, meter)
 
 
-async def bench_serve(args: argparse.Namespace, folder: Path, url: str) -> dict[str, Any]:
-    print(
-        f"preparing {args.households} households (init, import, poll send) in {redacted(url)}",
-        flush=True,
-    )
-    polls, send_seconds = await prepare_database(folder, args.households, url)
-    plan = make_plan(list(polls), args.requests, random.Random(3))
+async def bench_serve(
+    args: argparse.Namespace,
+    folder: Path,
+    url: str,
+    *,
+    households: int | None = None,
+    requests: int | None = None,
+    rate: float | None = None,
+) -> dict[str, Any]:
+    households = households or args.households
+    requests = requests or args.requests
+    print(f"preparing {households} households (init, import, poll send) in {redacted(url)}", flush=True)
+    polls, send_seconds = await prepare_database(folder, households, url)
+    plan = make_plan(list(polls), requests, random.Random(3))
     print(
         f"  {len(polls)} polls waiting; {plan.unique} messages from {len(plan.per_phone)} phones + "
         f"{plan.resends} resends; scripts: {', '.join(f'{k} {n}' for k, n in plan.scripts.most_common())}",
@@ -547,7 +570,7 @@ async def bench_serve(args: argparse.Namespace, folder: Path, url: str) -> dict[
             flush=True,
         )
         meter = CpuMeter.of({"serve": serve.pid, "fake": fake.proc.pid}, url, args.redis_url)
-        out["result"] = await load("zoufang serve", serve.base + INBOUND, plan, args, meter)
+        out["result"] = await load("zoufang serve", serve.base + INBOUND, plan, args, meter, rate)
     finally:
         if serve is not None:
             serve.stop()
@@ -627,6 +650,71 @@ async def bench_poll_send(count: int, folder: Path) -> dict[str, Any]:
     finally:
         await db.close()
     return {"queued": queued, "seconds": seconds, "per_township": per_township, "db": db_path}
+
+
+async def capacity_check(
+    args: argparse.Namespace, folder: Path, url: str, capacity: float
+) -> dict[str, dict[str, Any]]:
+    """At STEADY_SHARE × the capacity just measured (closed loop) for STEADY_S, then OVERLOAD_SHARE × for
+    OVERLOAD_S: each on a fresh database and a fresh `zoufang serve`, open loop, the same mix of messages
+    (requests per household as in the closed loop), 503s posted again as Twilio would."""
+    from storage.db import sqlite_url
+
+    per_household = max(1, args.requests // args.households)
+    phases: dict[str, dict[str, Any]] = {}
+    for name, share, seconds in (
+        ("steady", STEADY_SHARE, STEADY_S),
+        ("overload", OVERLOAD_SHARE, OVERLOAD_S),
+    ):
+        rate = round(share * capacity, 1)
+        requests = int(rate * seconds)
+        sub = folder / name
+        sub.mkdir()
+        phase_url = url if is_postgres(url) else sqlite_url(sub / "zoufang.db")
+        print(
+            f"\n{name}: {share:g} × capacity = {rate:g}/s for {seconds:g} s ({requests} requests)", flush=True
+        )
+        out = await bench_serve(
+            args, sub, phase_url, households=max(1, requests // per_household), requests=requests, rate=rate
+        )
+        phases[name] = phase_figures(out, share, seconds, capacity)
+        for line in phase_lines(name, phases[name]):
+            print(f"  {line}", flush=True)
+    return phases
+
+
+def phase_figures(out: dict[str, Any], share: float, seconds: float, capacity: float) -> dict[str, Any]:
+    result: Result = out["result"]
+    server_errors = sum(n for status, n in result.statuses.items() if status >= 500 and status != 503)
+    figures = {
+        "share_of_capacity": share,
+        "capacity": round(capacity, 1),
+        "seconds": seconds,
+        "serve": result.as_json("serve"),
+        "http_500_or_other_5xx": server_errors,
+        "answered_503": result.statuses.get(503, 0),
+        "checks": {"ok": not out["failures"], "failures": out["failures"], "lines": out["check"]},
+    }
+    if share <= 1:
+        figures["aim"] = "p99 < 100 ms, 0 errors"
+        figures["meets_aim"] = result.percentile(99) < 100 and result.errors == 0 and not out["failures"]
+    else:
+        figures["aim"] = "0 HTTP 500, 0 lost (every 200 stored once; others 503 and retried)"
+        figures["meets_aim"] = server_errors == 0 and result.unanswered == 0 and not out["failures"]
+    return figures
+
+
+def phase_lines(name: str, phase: dict[str, Any]) -> list[str]:
+    serve = phase["serve"]
+    return [
+        f"achieved {serve['rate']:.1f}/s of {serve['target_rate']:g}/s planned; latency p50 {serve['p50_ms']:.1f} ms, "
+        f"p99 {serve['p99_ms']:.1f} ms, max {serve['max_ms']:.1f} ms (from the planned launch, to the 200)",
+        f"statuses (every attempt) {serve['statuses']}; requests retried after a 503: {serve['retried_after_503']}; "
+        f"never answered 200: {serve['never_200']}; 500s: {phase['http_500_or_other_5xx']}",
+        f"serve CPU {serve['server_cpu_ms_per_request']:.3f} ms/request",
+        *phase["checks"]["lines"],
+        f"aim ({phase['aim']}): {'met' if phase['meets_aim'] else 'NOT met'}",
+    ]
 
 
 def load_line(result: Result) -> str:
@@ -781,11 +869,20 @@ async def run_in(args: argparse.Namespace, folder: Path) -> int:
         each = ", ".join(f"{t} {s:.1f} s" for t, s in big["per_township"].items())
         print(f"  queued {big['queued']} in {big['seconds']:.2f} s ({each})   (aim: < 10 s)")
         big_ok = big["queued"] == args.big
+    phases: dict[str, dict[str, Any]] = {}
+    if args.capacity_check:
+        phases = await capacity_check(args, folder, url, out["result"].rate)
     if args.json:
-        write_json(args.json, figures(args, out, yard, yard_stats, big))
+        data = figures(args, out, yard, yard_stats, big)
+        if phases:
+            data["capacity_check"] = phases
+        write_json(args.json, data)
         print(f"wrote {args.json}")
     serve: Result = out["result"]
-    ok = serve.errors == 0 and not out["failures"] and big_ok
+    broken = [
+        name for name, phase in phases.items() if not phase["checks"]["ok"] or phase["http_500_or_other_5xx"]
+    ]
+    ok = serve.errors == 0 and not out["failures"] and big_ok and not broken
     return 0 if ok else 1
 
 
@@ -819,6 +916,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default="",
         help="ZOUFANG_REDIS_URL for serve (one SMS budget for every worker's sender); its database is "
         "FLUSHED first (use a dedicated one)",
+    )
+    parser.add_argument(
+        "--capacity-check",
+        action="store_true",
+        help=f"then {STEADY_SHARE:g} × the capacity measured for {STEADY_S:g} s and {OVERLOAD_SHARE:g} × for "
+        f"{OVERLOAD_S:g} s (open loop, fresh databases)",
     )
     parser.add_argument("--json", type=Path, help="write the figures to this JSON file")
     parser.add_argument("--no-yardstick", action="store_true", help="skip the INSERT + COMMIT yardstick")
