@@ -66,10 +66,11 @@ class Telegram:
 
 async def healthz(request: web.Request) -> web.Response:
     ok = await request.app[DB].ping()
-    return web.json_response(
-        {"status": "ok" if ok else "unavailable", "database": ok, "pid": os.getpid()},
-        status=200 if ok else 503,
-    )
+    body: dict[str, Any] = {"status": "ok" if ok else "unavailable", "database": ok, "pid": os.getpid()}
+    writer = request.app.get(INBOUND_WRITER)
+    if writer is not None:  # how the inbound SMS writer keeps up: waiting now, and batches so far
+        body["inbound_sms"] = {"pending": writer.pending, "batches": writer.batches, "replies": writer.items}
+    return web.json_response(body, status=200 if ok else 503)
 
 
 def make_app(
@@ -201,11 +202,12 @@ def _mount_sms(app: web.Application, settings: Settings) -> None:
             return web.Response(status=400, text="MessageSid, From and Body are required")
         sms = _inbound_sms(form["MessageSid"], form["From"], form["Body"])
         try:
-            await asyncio.wait_for(writer.submit(Arrival(sms, request.app[SMS_CLOCK]())), INBOUND_WAIT)
+            async with asyncio.timeout(INBOUND_WAIT):  # no task of its own, unlike wait_for
+                await writer.submit(Arrival(sms, request.app[SMS_CLOCK]()))
         except STORE_FAILED as exc:
             log.warning("inbound SMS %s not stored (503, Twilio retries): %r", sms.sid, exc)
             return _busy()
-        return web.Response(text=EMPTY_TWIML, content_type="text/xml")  # replies go through the outbox
+        return _empty_twiml()  # replies go through the outbox
 
     async def status(request: web.Request) -> web.Response:
         form = await signatures.signed_form(request, SMS_STATUS)
@@ -219,7 +221,7 @@ def _mount_sms(app: web.Application, settings: Settings) -> None:
         except STORE_FAILED as exc:
             log.warning("status callback %s not stored (503): %r", form["MessageSid"], exc)
             return _busy()
-        return web.Response(text=EMPTY_TWIML, content_type="text/xml")
+        return _empty_twiml()
 
     async def stop_writer(_: web.Application) -> None:
         await writer.close()
@@ -227,6 +229,13 @@ def _mount_sms(app: web.Application, settings: Settings) -> None:
     app.router.add_post(SMS_INBOUND, inbound)
     app.router.add_post(SMS_STATUS, status)
     app.on_cleanup.append(stop_writer)
+
+
+_EMPTY_TWIML = EMPTY_TWIML.encode()
+
+
+def _empty_twiml() -> web.Response:
+    return web.Response(body=_EMPTY_TWIML, content_type="text/xml", charset="utf-8")
 
 
 def _busy() -> web.Response:

@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 T = TypeVar("T")
 
 SQLITE_BUSY_MS = 5000
+POOL_SIZE, POOL_OVERFLOW, POOL_TIMEOUT = 10, 10, 10.0  # connections a process keeps, may add, waits for (s)
 
 
 def sqlite_url(path: str | Path) -> str:
@@ -28,6 +29,10 @@ def make_engine(url: str, *, writer: bool = True, **kwargs: Any) -> AsyncEngine:
         # One writer connection: SQLite has one write lock anyway, and waiting for it in asyncio is fair and
         # cheap, while many connections polling SQLite's busy handler are neither (p99 in seconds, timeouts).
         kwargs = {"pool_size": 1, "max_overflow": 0, "pool_timeout": 30, **kwargs}
+    elif not url.startswith("sqlite"):
+        # A webhook waits at most this long for a connection, then fails (503 for Twilio, 500 for Telegram:
+        # both send again) well inside their own timeouts (15 s, 60 s), instead of holding every request.
+        kwargs = {"pool_size": POOL_SIZE, "max_overflow": POOL_OVERFLOW, "pool_timeout": POOL_TIMEOUT, **kwargs}
     engine = create_async_engine(url, **kwargs)
     if engine.dialect.name == "sqlite":
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
