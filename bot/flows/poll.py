@@ -13,7 +13,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy import insert
+from sqlalchemy import insert, literal, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.settings import Settings
@@ -39,6 +39,7 @@ from storage.polls import (
     waiting_poll_for_phone,
 )
 from storage.problems import creation_event
+from storage.visits import latest_visit
 from survey import polls as machine
 from survey.periods import current_period
 
@@ -86,8 +87,11 @@ async def create_poll(
     """A poll for this household (the caller checked phone, opt-out and period), its question queued."""
     assert household.phone is not None
     due = quiet_end(send_after or now, settings)
+    rated = (await session.execute(select(latest_visit(household.id, now)))).scalar_one_or_none()
     row = Poll(
         household_id=household.id,
+        village_id=household.village_id,
+        visit_id=rated,
         phone=household.phone,
         period=period_label(now, settings),
         state="queued",
@@ -151,13 +155,15 @@ async def _queue_many(
     session: AsyncSession, households: list[tuple[Household, str]], now: datetime, settings: Settings
 ) -> None:
     """Many polls at once (a township, a county: 100,000 households): every new poll is the same but for its
-    household, so the machine runs once and the rows go in with Core inserts, a thousand at a time."""
+    household, so the machine runs once and the rows go in a thousand at a time, the polls as one INSERT …
+    SELECT from their households (phone, village and the visit each rates, looked up in the database)."""
     due = quiet_end(now, settings)
     poll, actions = machine.new_poll()
     shape = Poll(period=period_label(now, settings), locale=settings.locale, created_at=now, send_after=due)
     apply_state(shape, machine.on_sent(poll, due), TIMINGS)
+    columns = Poll.__table__.columns
     common = {
-        c.key: getattr(shape, c.key) for c in Poll.__table__.columns if getattr(shape, c.key) is not None
+        c.key: literal(getattr(shape, c.key), c.type) for c in columns if getattr(shape, c.key) is not None
     }
     [ask] = actions  # the question, whose text depends only on the village
     bodies = {
@@ -165,7 +171,18 @@ async def _queue_many(
     }
     for start in range(0, len(households), CHUNK):
         chunk = households[start : start + CHUNK]
-        polls = [{**common, "household_id": h.id, "phone": h.phone} for h, _ in chunk]
+        polls = (
+            select(
+                *common.values(),
+                Household.id,
+                Household.phone,
+                Household.village_id,
+                latest_visit(Household.id, now),
+            )
+            .where(Household.id.in_([h.id for h, _ in chunk]))
+            .order_by(Household.id)
+        )
+        fields = [*common, "household_id", "phone", "village_id", "visit_id"]
         messages = [
             {
                 "to": h.phone,
@@ -178,7 +195,7 @@ async def _queue_many(
             }
             for h, v in chunk
         ]
-        await session.execute(insert(Poll), polls)
+        await session.execute(insert(Poll).from_select(fields, polls))
         await session.execute(insert(OutboxMessage), messages)
 
 
