@@ -404,7 +404,7 @@ async def _name_who_is_left(s: Any, rows: list[dict[str, Any]], per_cadre: int, 
         if not row["left_count"] or named >= NAMED_CADRES:
             continue
         left = await q.left_households(s, cadre_id, scope, *bounds, per_cadre)
-        names = "、".join(f"{head}（{code}）" for _village, code, head in left)
+        names = "、".join(f"{head}（{code}）" for code, head in left)
         if row["left_count"] > len(left):
             names += ctx.t(f" 等{row['left_count']}户", f" … {row['left_count']} in all")
         row["left"] = names

@@ -6,12 +6,30 @@ Time bounds are aware datetimes (the local period's first and last instant, see 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from functools import cache
 from itertools import pairwise
+from typing import Any
 
-from sqlalchemy import ColumnElement, Select, and_, case, exists, func, literal, or_, select
+from sqlalchemy import (
+    BigInteger,
+    ColumnElement,
+    CompoundSelect,
+    Integer,
+    Select,
+    and_,
+    bindparam,
+    case,
+    cast,
+    exists,
+    func,
+    literal,
+    or_,
+    select,
+    union_all,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.expression import FunctionElement
@@ -131,8 +149,8 @@ async def place_names(session: AsyncSession) -> list[tuple[str, str]]:
 # --- satisfaction -------------------------------------------------------------------------------------------
 
 
-def _group_column(by: str) -> ColumnElement[int]:
-    return {"village": Household.village_id, "township": Village.township_id}[by]
+def _sms(rows: Iterable[Sequence[Any]]) -> dict[int | None, Counts]:
+    return {k: Counts(sms_polled=p, sms_answered=a, sms_satisfied=s) for k, p, a, s in rows}
 
 
 async def sms_counts(
@@ -141,62 +159,61 @@ async def sms_counts(
     """Villagers' SMS answers by row: polls created in [start, end). `sms_polled` counts the polls actually
     asked (sent, or answered however early), not those still queued for the morning.
 
-    By cadre, a poll belongs to the cadre of the household's latest visit submitted at or before the poll was
-    created (the visit the villager is rating); None when the household had no visit by then.
+    A poll counts for the village it went out in (polls.village_id) and, by cadre, for the cadre of the visit
+    it rates (polls.visit_id: the household's latest visit at or before the poll); None when there was none.
     """
     measures = _poll_measures(Poll.sent_at, Poll.rating)
-    in_period = (Poll.created_at >= start, Poll.created_at < end, area.households())
+    in_period = (Poll.created_at >= start, Poll.created_at < end, area.households(Poll.village_id))
     if by == "cadre":
-        # the cadre of the household's latest visit at or before the poll: one indexed lookup per poll
+        # visits walked in cadre order, each one's polls read from ix_polls_visit_created: no sort, no table
         rated = (
-            select(Visit.cadre_id)
-            .where(
-                Visit.household_id == Poll.household_id,
-                Visit.status == "submitted",
-                Visit.submitted_at <= Poll.created_at,
-            )
-            .order_by(Visit.submitted_at.desc(), Visit.id.desc())
-            .limit(1)
-            .correlate(Poll)
-            .scalar_subquery()
-        )
-        per_poll = (
-            select(Poll.sent_at, Poll.rating, rated.label("cadre_id"))
-            .join(Household, Household.id == Poll.household_id)
+            select(Visit.cadre_id, *measures)
+            .join(Poll, Poll.visit_id == Visit.id)
             .where(*in_period)
-            .subquery()
+            .group_by(Visit.cadre_id)
         )
-        query = select(per_poll.c.cadre_id, *_poll_measures(per_poll.c.sent_at, per_poll.c.rating)).group_by(
-            per_poll.c.cadre_id
-        )
-        rows = await session.execute(query)
-        return {k: Counts(sms_polled=p, sms_answered=a, sms_satisfied=s) for k, p, a, s in rows}
-    key = _group_column(by)
-    query = select(key, *measures).join(Household, Household.id == Poll.household_id)
-    if by == "township":
-        query = query.join(Village, Village.id == Household.village_id)
-    rows = await session.execute(query.where(*in_period).group_by(key))
-    return {k: Counts(sms_polled=p, sms_answered=a, sms_satisfied=s) for k, p, a, s in rows}
+        unrated = select(func.count(), *measures).where(Poll.visit_id.is_(None), *in_period)
+        found = _sms(await session.execute(rated))
+        polls, *counts = (await session.execute(unrated)).one()
+        if polls:
+            found.update(_sms([(None, *counts)]))
+        return found
+    # villages walked in id order, each one's polls read from ix_polls_village_created: no sort, no table
+    per_village = (
+        select(Village.id, Village.township_id, *measures)
+        .join(Poll, Poll.village_id == Village.id)
+        .where(*in_period)
+        .group_by(Village.id, Village.township_id)
+    )
+    if by == "village":
+        return _sms((k, p, a, s) for k, _, p, a, s in await session.execute(per_village))
+    rows = per_village.subquery()
+    sums = (cast(func.sum(c), BigInteger) for c in list(rows.c)[2:])  # PostgreSQL: a sum of counts is numeric
+    per_township = select(rows.c.township_id, *sums).group_by(rows.c.township_id)
+    return _sms(await session.execute(per_township))
 
 
 async def recorded_counts(
     session: AsyncSession, by: str, start: datetime, end: datetime, area: Area
 ) -> dict[int | None, Counts]:
-    """Satisfaction as the cadres recorded it in visits submitted in [start, end)."""
-    key = Visit.cadre_id if by == "cadre" else _group_column(by)
-    query = (
-        select(key, func.count(Visit.id), func.count(Visit.satisfaction), _satisfied(Visit.satisfaction))
-        .join(Household, Household.id == Visit.household_id)
-        .where(
-            Visit.status == "submitted",
-            Visit.submitted_at >= start,
-            Visit.submitted_at < end,
-            area.households(),
+    """Satisfaction as the cadres recorded it in visits submitted in [start, end), by the household's village
+    (as it is now), its township, or the visiting cadre."""
+    measures = (func.count(Visit.id), func.count(Visit.satisfaction), _satisfied(Visit.satisfaction))
+    submitted = (Visit.status == "submitted", Visit.submitted_at >= start, Visit.submitted_at < end)
+    if by == "cadre":
+        query = select(Visit.cadre_id, *measures).where(*submitted).group_by(Visit.cadre_id)
+        if area.village_ids is not None:  # the join only to filter: without an area it is pure cost
+            query = query.join(Household, Household.id == Visit.household_id).where(area.households())
+    else:
+        key = Household.village_id if by == "village" else Village.township_id
+        query = (
+            select(key, *measures)
+            .join(Household, Household.id == Visit.household_id)
+            .where(*submitted, area.households())
+            .group_by(key)
         )
-        .group_by(key)
-    )
-    if by == "township":
-        query = query.join(Village, Village.id == Household.village_id)
+        if by == "township":
+            query = query.join(Village, Village.id == Household.village_id)
     rows = await session.execute(query)
     return {k: Counts(visits=v, recorded=r, recorded_satisfied=s) for k, v, r, s in rows}
 
@@ -275,39 +292,50 @@ def _visited_counts(scope: str, cadre_ids: list[int], start: datetime, end: date
     )
 
 
-def _left_of(
-    scope: str, cadre_id: int, villages: list[int], start: datetime, end: datetime, limit: int
-) -> Select:  # type: ignore[type-arg]
-    """The first `limit` households (by 户编号) of one cadre's scope with no visit of theirs in [start, end)."""
-    visited = exists().where(
-        Visit.household_id == Household.id,
-        Visit.cadre_id == cadre_id,
+_HOUSEHOLD_NAMES = select(Household.id, Household.code, Household.head_name)
+
+
+@cache
+def _scope_in_code_order(villages: int, limited_arms: bool) -> CompoundSelect | Select:  # type: ignore[type-arg]
+    """The first :limit households (by 户编号) of a helper (0: helper :cadre_id), or of the villages :v0 … (one
+    arm per village, read in 户编号 order from ix_households_village_code and merged as they come, so the merge
+    stops at :limit: a township's households are never all read and sorted). Built once per shape and bound at
+    each run: building a statement costs more than running it.
+
+    SQLite merges plain arms lazily (a LIMIT inside an arm would make it sort that arm first); PostgreSQL merges
+    lazily only arms that carry their own ORDER BY … LIMIT (else it sorts them all, with parallel workers).
+    """
+    limit = bindparam("limit", type_=Integer)
+    if villages == 0:
+        mine = _HOUSEHOLD_NAMES.where(Household.helper_id == bindparam("cadre_id"))
+        return mine.order_by(Household.code).limit(limit)
+    arms = [_HOUSEHOLD_NAMES.where(Household.village_id == bindparam(f"v{i}")) for i in range(villages)]
+    if not limited_arms:
+        merged = union_all(*arms)
+        return merged.order_by(merged.selected_columns.code).limit(limit)
+    limited = union_all(*(select(arm.order_by(Household.code).limit(limit).subquery()) for arm in arms))
+    rows = limited.subquery()
+    return select(rows).order_by(rows.c.code).limit(limit)
+
+
+# SQLite allows 500 SELECTs in one UNION ALL; a township has a few dozen villages, a county might have more
+VILLAGES_PER_QUERY = 100
+_SCOPE_VILLAGES = {
+    "villages": select(cadre_villages.c.village_id).where(cadre_villages.c.cadre_id == bindparam("cadre_id")),
+    "township": select(Village.id)
+    .join(Cadre, Cadre.township_id == Village.township_id)
+    .where(Cadre.id == bindparam("cadre_id")),
+}
+_VISITED = (
+    select(Visit.household_id)
+    .where(
+        Visit.cadre_id == bindparam("cadre_id"),
         Visit.status == "submitted",
-        Visit.submitted_at >= start,
-        Visit.submitted_at < end,
+        Visit.submitted_at >= bindparam("start"),
+        Visit.submitted_at < bindparam("end"),
     )
-    mine = Household.helper_id == cadre_id if scope == "helper" else Household.village_id.in_(villages)
-    return (
-        select(Village.name, Household.code, Household.head_name)
-        .join(Village, Village.id == Household.village_id)
-        .where(mine, ~visited)
-        .order_by(Household.code)
-        .limit(limit)
-    )
-
-
-async def _scope_villages(session: AsyncSession, scope: str, cadre_id: int) -> list[int]:
-    if scope == "villages":
-        query = select(cadre_villages.c.village_id).where(cadre_villages.c.cadre_id == cadre_id)
-    elif scope == "township":
-        query = (
-            select(Village.id)
-            .join(Cadre, Cadre.township_id == Village.township_id)
-            .where(Cadre.id == cadre_id)
-        )
-    else:
-        return []
-    return list((await session.execute(query)).scalars())
+    .distinct()
+)
 
 
 @dataclass(frozen=True)
@@ -331,11 +359,36 @@ async def coverage(
 
 async def left_households(
     session: AsyncSession, cadre_id: int, scope: str, start: datetime, end: datetime, limit: int
-) -> list[tuple[str, str, str]]:
-    """(village, 户编号, 户主) of the households the cadre has yet to visit in the period, the first `limit`."""
-    villages = await _scope_villages(session, scope, cadre_id)
-    query = _left_of(scope, cadre_id, villages, start, end, limit)
-    return [tuple(row) for row in await session.execute(query)]  # type: ignore[misc]
+) -> list[tuple[str, str]]:
+    """(户编号, 户主) of the households the cadre has yet to visit in the period, the first `limit` by 户编号.
+
+    The cadre's visited households are few: of the first `limit` + that many of the scope in 户编号 order, at
+    least `limit` are left (or all the scope's are), so those are read and the visited ones dropped.
+    """
+    if scope not in ("helper", *_SCOPE_VILLAGES):
+        return []
+    visited = set(
+        (await session.execute(_VISITED, {"cadre_id": cadre_id, "start": start, "end": end})).scalars()
+    )
+    params = {"cadre_id": cadre_id, "limit": limit + len(visited)}
+    if scope == "helper":
+        rows = (await session.execute(_scope_in_code_order(0, False), params)).all()
+    else:
+        villages = list((await session.execute(_SCOPE_VILLAGES[scope], {"cadre_id": cadre_id})).scalars())
+        limited = session.get_bind().dialect.name == "postgresql"
+        rows = []
+        for first in range(0, len(villages), VILLAGES_PER_QUERY):
+            part = villages[first : first + VILLAGES_PER_QUERY]
+            rows += (
+                await session.execute(_scope_in_code_order(len(part), limited), {**params, **_numbered(part)})
+            ).all()
+        if len(villages) > VILLAGES_PER_QUERY:
+            rows.sort(key=lambda row: row[1])
+    return [(code, head) for id_, code, head in rows if id_ not in visited][:limit]
+
+
+def _numbered(villages: Sequence[int]) -> dict[str, int]:
+    return {f"v{i}": village for i, village in enumerate(villages)}
 
 
 @dataclass(frozen=True)
@@ -369,16 +422,13 @@ async def known_roles(session: AsyncSession) -> list[str]:
 # --- households -----------------------------------------------------------------------------------------------
 
 
-def latest_visits(area: Area):  # type: ignore[no-untyped-def]
-    """Each household's most recently submitted visit: its current facts."""
-    rank = func.row_number().over(
-        partition_by=Visit.household_id, order_by=(Visit.submitted_at.desc(), Visit.id.desc())
+def _latest(query: Select, area: Area) -> Select:  # type: ignore[type-arg]
+    """Each household's current facts: its latest submitted visit (households.latest_visit_id)."""
+    return (
+        query.select_from(Household)
+        .join(Visit, Visit.id == Household.latest_visit_id)
+        .where(area.households())
     )
-    ranked = select(Visit.id.label("id"), rank.label("rank")).where(Visit.status == "submitted")
-    if area.village_ids is not None:  # the join only to filter: without an area it is pure cost
-        ranked = ranked.join(Household, Household.id == Visit.household_id).where(area.households())
-    ranked = ranked.subquery()
-    return select(ranked.c.id).where(ranked.c.rank == 1).subquery()
 
 
 def _has_code(column: ColumnElement[str | None], code: str) -> ColumnElement[int]:
@@ -390,45 +440,33 @@ async def household_groups(
     session: AsyncSession, area: Area, unmet_items: Sequence[str], group: str | None
 ) -> list[tuple]:  # type: ignore[type-arg]
     """Per household group: households, each unmet item's count, households with a warning."""
-    latest = latest_visits(area)
     warned = count_where(func.coalesce(Visit.warnings, "") != "")
-    query = (
-        select(
-            Visit.household_group,
-            func.count(Visit.id),
-            *(_has_code(Visit.unmet, code) for code in unmet_items),
-            warned,
-        )
-        .join(latest, latest.c.id == Visit.id)
-        .group_by(Visit.household_group)
-    )
+    measures = (func.count(Visit.id), *(_has_code(Visit.unmet, code) for code in unmet_items), warned)
+    query = _latest(select(Visit.household_group, *measures), area).group_by(Visit.household_group)
     if group is not None:
         query = query.where(Visit.household_group == group)
     return [tuple(row) for row in await session.execute(query)]
 
 
 async def never_visited(session: AsyncSession, area: Area) -> int:
-    submitted = exists().where(Visit.household_id == Household.id, Visit.status == "submitted")
-    query = select(func.count(Household.id)).where(~submitted, area.households())
+    query = select(func.count(Household.id)).where(Household.latest_visit_id.is_(None), area.households())
     return (await session.execute(query)).scalar_one()
 
 
 async def warning_list(session: AsyncSession, area: Area, group: str | None) -> list[tuple]:  # type: ignore[type-arg]
     """(township, village, 户编号, 户主, group, per-capita net, warning codes, visit day) per warned household."""
-    latest = latest_visits(area)
+    columns = (
+        Township.name,
+        Village.name,
+        Household.code,
+        Household.head_name,
+        Visit.household_group,
+        Visit.per_capita_net,
+        Visit.warnings,
+        Visit.submitted_at,
+    )
     query = (
-        select(
-            Township.name,
-            Village.name,
-            Household.code,
-            Household.head_name,
-            Visit.household_group,
-            Visit.per_capita_net,
-            Visit.warnings,
-            Visit.submitted_at,
-        )
-        .join(latest, latest.c.id == Visit.id)
-        .join(Household, Household.id == Visit.household_id)
+        _latest(select(*columns), area)
         .join(Village, Village.id == Household.village_id)
         .join(Township, Township.id == Village.township_id)
         .where(func.coalesce(Visit.warnings, "") != "")
