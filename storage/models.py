@@ -146,11 +146,21 @@ class Visit(Base):
     __table_args__ = (
         # the latest visit of a household before a time (SMS answers by cadre), and visits by period
         Index("ix_visits_household_status_submitted", "household_id", "status", "submitted_at"),
-        # a period's visits with what satisfaction and coverage count of them, read from the index alone
-        Index("ix_visits_in_period", "status", "submitted_at", "household_id", "cadre_id", "satisfaction"),
+        # a period's visits with what satisfaction, coverage and integrity count of them, from the index alone
+        Index(
+            "ix_visits_in_period",
+            "status",
+            "submitted_at",
+            "household_id",
+            "cadre_id",
+            "satisfaction",
+            "answers_digest",
+        ),
         # a cadre's visits in a period and their households (coverage); with the id, PostgreSQL finds the
         # cadre of a rated visit here too (SQLite keeps the id in every index anyway)
         Index("ix_visits_cadre_household", "cadre_id", "household_id", "status", "submitted_at", "id"),
+        # another household's visit in a period with the same answer set, read from the index alone (integrity)
+        Index("ix_visits_digest_period", "answers_digest", "status", "submitted_at", "household_id"),
     )
     id: Mapped[int] = mapped_column(primary_key=True)
     household_id: Mapped[int] = mapped_column(ForeignKey("households.id"))
@@ -173,7 +183,7 @@ class Visit(Base):
     unmet: Mapped[str | None] = mapped_column(String(128))
     satisfaction: Mapped[str | None] = mapped_column(String(8), index=True)
     # survey.integrity.answers_digest: equal answer sets across households are an integrity flag
-    answers_digest: Mapped[str | None] = mapped_column(String(32), index=True)
+    answers_digest: Mapped[str | None] = mapped_column(String(32))
     household: Mapped[Household] = relationship(foreign_keys=[household_id])
     cadre: Mapped[Cadre] = relationship()
 

@@ -6,7 +6,7 @@ Time bounds are aware datetimes (the local period's first and last instant, see 
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from functools import cache
@@ -32,6 +32,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.orm import aliased
 from sqlalchemy.sql.expression import FunctionElement
 from sqlalchemy.types import Float
 
@@ -201,9 +202,7 @@ async def recorded_counts(
     measures = (func.count(Visit.id), func.count(Visit.satisfaction), _satisfied(Visit.satisfaction))
     submitted = (Visit.status == "submitted", Visit.submitted_at >= start, Visit.submitted_at < end)
     if by == "cadre":
-        query = select(Visit.cadre_id, *measures).where(*submitted).group_by(Visit.cadre_id)
-        if area.village_ids is not None:  # the join only to filter: without an area it is pure cost
-            query = query.join(Household, Household.id == Visit.household_id).where(area.households())
+        query = _in_area(select(Visit.cadre_id, *measures).where(*submitted), area).group_by(Visit.cadre_id)
     else:
         key = Household.village_id if by == "village" else Village.township_id
         query = (
@@ -276,20 +275,29 @@ def _in_scope(scope: str, cadre: ColumnElement[int]) -> ColumnElement[bool]:
     )
 
 
-def _visited_counts(scope: str, cadre_ids: list[int], start: datetime, end: datetime) -> Select:  # type: ignore[type-arg]
-    """(cadre id, distinct households of their scope they visited in [start, end)), from the visits side."""
-    return (
-        select(Visit.cadre_id, func.count(func.distinct(Visit.household_id)))
-        .join(Household, Household.id == Visit.household_id)
-        .where(
-            Visit.status == "submitted",
-            Visit.submitted_at >= start,
-            Visit.submitted_at < end,
-            Visit.cadre_id.in_(cadre_ids),
-            _in_scope(scope, Visit.cadre_id),
-        )
-        .group_by(Visit.cadre_id)
+def _visited_counts(
+    scope: str, cadre_ids: list[int], periods: Mapping[str, tuple[datetime, datetime]]
+) -> Select:  # type: ignore[type-arg]
+    """(cadre id, distinct households of their scope they visited in their role's period), from the visits side:
+    `periods` gives [start, end) by role, so the cadres of every role of a scope are counted in one pass."""
+    query = select(Visit.cadre_id, func.count(func.distinct(Visit.household_id))).join(
+        Household, Household.id == Visit.household_id
     )
+    if len(periods) == 1:
+        [(start, end)] = periods.values()
+    else:
+        role = aliased(Cadre)
+        query = query.join(role, role.id == Visit.cadre_id)
+        moment = Visit.submitted_at.type  # the bounds stored as visits' times are (UTC on SQLite)
+        start = case({r: literal(s, moment) for r, (s, _) in periods.items()}, value=role.role)
+        end = case({r: literal(e, moment) for r, (_, e) in periods.items()}, value=role.role)
+    return query.where(
+        Visit.status == "submitted",
+        Visit.submitted_at >= start,
+        Visit.submitted_at < end,
+        Visit.cadre_id.in_(cadre_ids),
+        _in_scope(scope, Visit.cadre_id),
+    ).group_by(Visit.cadre_id)
 
 
 _HOUSEHOLD_NAMES = select(Household.id, Household.code, Household.head_name)
@@ -353,8 +361,34 @@ async def coverage(
     if not ids or scope == "none":
         return {cid: CoverageCounts(cid, 0, 0) for cid in ids}
     in_scope = dict((await session.execute(_in_scope_counts(scope, ids))).all())
-    visited = dict((await session.execute(_visited_counts(scope, ids, start, end))).all())
+    visited = dict((await session.execute(_visited_counts(scope, ids, {"": (start, end)}))).all())
     return {cid: CoverageCounts(cid, int(in_scope.get(cid, 0)), int(visited.get(cid, 0))) for cid in ids}
+
+
+@dataclass(frozen=True)
+class Target:
+    """A role's visit target as a report counts it: the scope of its cadres and the period."""
+
+    scope: str
+    start: datetime
+    end: datetime
+
+
+async def coverage_by_role(
+    session: AsyncSession, cadres: Sequence[tuple[int, str]], targets: Mapping[str, Target]
+) -> dict[int, CoverageCounts]:
+    """(cadre id, role) → households in scope and visited, each cadre in its role's target: one query per scope
+    for each count, not one per role, so the roles of a scope share one pass over visits and households."""
+    found = {cid: CoverageCounts(cid, 0, 0) for cid, _ in cadres}
+    for scope in sorted({t.scope for t in targets.values()} - {"none"}):
+        ids = [cid for cid, role in cadres if targets[role].scope == scope]
+        if not ids:
+            continue
+        periods = {r: (t.start, t.end) for r, t in targets.items() if t.scope == scope}
+        in_scope = dict((await session.execute(_in_scope_counts(scope, ids))).all())
+        visited = dict((await session.execute(_visited_counts(scope, ids, periods))).all())
+        found.update({c: CoverageCounts(c, int(in_scope.get(c, 0)), int(visited.get(c, 0))) for c in ids})
+    return found
 
 
 async def left_households(
@@ -480,6 +514,13 @@ async def warning_list(session: AsyncSession, area: Area, group: str | None) -> 
 # --- integrity ---------------------------------------------------------------------------------------------
 
 
+def _in_area(query: Select, area: Area) -> Select:  # type: ignore[type-arg]
+    """Visits of the area's households: the join to households only when an area filters (else pure cost)."""
+    if area.village_ids is None:
+        return query
+    return query.join(Household, Household.id == Visit.household_id).where(area.households())
+
+
 def _submitted_in(start: datetime, end: datetime, area: Area) -> tuple[ColumnElement[bool], ...]:
     return (
         Visit.status == "submitted",
@@ -501,32 +542,40 @@ def _with_context(query: Select) -> Select:  # type: ignore[type-arg]
     )
 
 
-async def short_visits(
-    session: AsyncSession, start: datetime, end: datetime, area: Area, min_seconds: float
-) -> list[tuple]:  # type: ignore[type-arg]
+@dataclass(frozen=True)
+class TimedVisit:
+    """A visit of the period that may be flagged: too short, or its fix perhaps too far from home."""
+
+    context: tuple[Any, ...]  # _VISIT_CONTEXT
+    submitted_at: datetime
+    seconds: float
+    short: bool
+    at: tuple[float, float] | None  # the fix and the registered place, when it may be far
+    home: tuple[float, float] | None
+
+
+async def short_or_far_visits(
+    session: AsyncSession, start: datetime, end: datetime, area: Area, min_seconds: float, degrees: float
+) -> list[TimedVisit]:
+    """Visits of [start, end) shorter than `min_seconds`, or whose fix is more than `degrees` from the
+    registered place in plain degrees (the caller measures those few exactly): one pass over the period."""
     took = seconds_between(Visit.started_at, Visit.submitted_at)
-    query = _with_context(select(*_VISIT_CONTEXT, Visit.submitted_at, took)).where(
-        *_submitted_in(start, end, area), took < min_seconds
+    dlat, dlon = Visit.lat - Household.lat, Visit.lon - Household.lon
+    far = and_(
+        Visit.lat.is_not(None), Household.lat.is_not(None), dlat * dlat + dlon * dlon > degrees * degrees
     )
-    return [tuple(row) for row in await session.execute(query.order_by(Visit.submitted_at))]
-
-
-async def far_visit_candidates(
-    session: AsyncSession, start: datetime, end: datetime, area: Area, degrees: float
-) -> list[tuple]:  # type: ignore[type-arg]
-    """Visits whose fix may be further than the threshold (plain degree distance above the bound);
-    the caller measures these few exactly."""
-    dlat = Visit.lat - Household.lat
-    dlon = Visit.lon - Household.lon
-    query = _with_context(
-        select(*_VISIT_CONTEXT, Visit.submitted_at, Visit.lat, Visit.lon, Household.lat, Household.lon)
-    ).where(
-        *_submitted_in(start, end, area),
-        Visit.lat.is_not(None),
-        Household.lat.is_not(None),
-        dlat * dlat + dlon * dlon > degrees * degrees,
+    columns = (Visit.submitted_at, took, took < min_seconds, far)
+    places = (Visit.lat, Visit.lon, Household.lat, Household.lon)
+    query = _with_context(select(*_VISIT_CONTEXT, *columns, *places)).where(
+        *_submitted_in(start, end, area), or_(took < min_seconds, far)
     )
-    return [tuple(row) for row in await session.execute(query.order_by(Visit.submitted_at))]
+    found = []
+    for *context, at, seconds, short, maybe_far, lat, lon, home_lat, home_lon in await session.execute(
+        query.order_by(Visit.submitted_at, Visit.id)
+    ):
+        fix, home = ((lat, lon), (home_lat, home_lon)) if maybe_far else (None, None)
+        found.append(TimedVisit(tuple(context), at, seconds, bool(short), fix, home))
+    return found
 
 
 async def visit_bursts(
@@ -536,12 +585,8 @@ async def visit_bursts(
     earlier = func.lag(Visit.submitted_at, visits - 1, type_=Visit.submitted_at.type).over(
         partition_by=Visit.cadre_id, order_by=(Visit.submitted_at, Visit.id)
     )
-    ranked = (
-        select(Visit.cadre_id, Visit.submitted_at, earlier.label("earlier"))
-        .join(Household, Household.id == Visit.household_id)
-        .where(*_submitted_in(start, end, area))
-        .subquery()
-    )
+    ranked = select(Visit.cadre_id, Visit.submitted_at, earlier.label("earlier"))
+    ranked = _in_area(ranked.where(*_submitted_in(start, end, Area())), area).subquery()
     span = seconds_between(ranked.c.earlier, ranked.c.submitted_at)
     query = (
         select(ranked.c.cadre_id, ranked.c.earlier, ranked.c.submitted_at)
@@ -565,18 +610,31 @@ async def identical_answers(
     session: AsyncSession, start: datetime, end: datetime, area: Area, min_households: int
 ) -> list[tuple]:  # type: ignore[type-arg]
     """Visits whose answer set (survey.integrity.answers_digest) other households share, grouped by digest."""
-    shared = (
-        select(Visit.answers_digest)
-        .join(Household, Household.id == Visit.household_id)
-        .where(*_submitted_in(start, end, area), Visit.answers_digest.is_not(None))
-        .group_by(Visit.answers_digest)
-        .having(func.count(func.distinct(Visit.household_id)) >= min_households)
+    candidates = [Visit.answers_digest.is_not(None)]
+    if min_households >= 2:
+        # nearly every answer set is unique: look each one up in ix_visits_digest_period first (another
+        # household's visit in the period with the same digest), and count only the few that pass
+        other = aliased(Visit)
+        elsewhere = select(other.id).where(  # its id, not *: SQLite then reads the index alone
+            other.answers_digest == Visit.answers_digest,
+            other.status == "submitted",
+            other.submitted_at >= start,
+            other.submitted_at < end,
+            other.household_id != Visit.household_id,
+        )
+        candidates.append(elsewhere.exists())
+    shared = _in_area(
+        select(Visit.answers_digest).where(*_submitted_in(start, end, Area()), *candidates), area
+    )
+    shared = shared.group_by(Visit.answers_digest).having(
+        func.count(func.distinct(Visit.household_id)) >= min_households
     )
     query = _with_context(select(Visit.answers_digest, *_VISIT_CONTEXT, Visit.submitted_at)).where(
         *_submitted_in(start, end, area), Visit.answers_digest.in_(shared)
     )
     return [
-        tuple(row) for row in await session.execute(query.order_by(Visit.answers_digest, Visit.submitted_at))
+        tuple(row)
+        for row in await session.execute(query.order_by(Visit.answers_digest, Visit.submitted_at, Visit.id))
     ]
 
 

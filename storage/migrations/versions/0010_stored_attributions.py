@@ -87,9 +87,15 @@ def _indexes() -> None:
     with op.batch_alter_table("visits", schema=None) as batch_op:
         batch_op.drop_index("ix_visits_cadre_id")
         batch_op.drop_index("ix_visits_status_submitted_at")
+        batch_op.drop_index("ix_visits_answers_digest")
+        batch_op.create_index(
+            "ix_visits_digest_period",
+            ["answers_digest", "status", "submitted_at", "household_id"],
+            unique=False,
+        )
         batch_op.create_index(
             "ix_visits_in_period",
-            ["status", "submitted_at", "household_id", "cadre_id", "satisfaction"],
+            ["status", "submitted_at", "household_id", "cadre_id", "satisfaction", "answers_digest"],
             unique=False,
         )
         batch_op.create_index(
@@ -106,6 +112,8 @@ def downgrade() -> None:
     with op.batch_alter_table("visits", schema=None) as batch_op:
         batch_op.drop_index("ix_visits_cadre_household")
         batch_op.drop_index("ix_visits_in_period")
+        batch_op.drop_index("ix_visits_digest_period")
+        batch_op.create_index("ix_visits_answers_digest", ["answers_digest"], unique=False)
         batch_op.create_index("ix_visits_status_submitted_at", ["status", "submitted_at"], unique=False)
         batch_op.create_index("ix_visits_cadre_id", ["cadre_id"], unique=False)
     with op.batch_alter_table("polls", schema=None) as batch_op:
