@@ -21,6 +21,20 @@ from survey.integrity import answers_digest
 from tests.conftest import _pg_admin, _pg_url
 
 
+async def downgrade(db: Database, revision: str) -> None:
+    from alembic import command
+
+    from storage.migrate import alembic_config
+
+    def run(connection: object) -> None:
+        config = alembic_config()
+        config.attributes["connection"] = connection
+        command.downgrade(config, revision)
+
+    async with db.engine.begin() as conn:
+        await conn.run_sync(run)
+
+
 @pytest.fixture
 async def empty(backend: str, tmp_path: Path) -> AsyncIterator[Database]:
     """An empty database, not migrated."""
@@ -164,16 +178,15 @@ async def test_upgrade_to_0010_fills_each_polls_village_and_rated_visit_and_each
             await conn.execute(text(visit), {"id": id_, "h": household, "status": status, "t": t})
         for id_, household, t in polls:
             await conn.execute(text(poll), {"id": id_, "h": household, "t": t, "period": f"2026Q4-{id_}"})
-    await upgrade(empty, "0010")
-    async with empty.engine.connect() as conn:
-        rated = (await conn.execute(text("SELECT id, village_id, visit_id FROM polls ORDER BY id"))).all()
-        latest = (await conn.execute(text("SELECT id, latest_visit_id FROM households ORDER BY id"))).all()
-    assert [tuple(r) for r in rated] == [
-        (1, 1, None),
-        (2, 1, 1),
-        (3, 1, 3),
-        (4, 1, 3),
-        (5, 2, 5),
-        (6, 2, None),
-    ]
-    assert [tuple(r) for r in latest] == [(1, 6), (2, 5), (3, None)]
+    expected = [(1, 1, None), (2, 1, 1), (3, 1, 3), (4, 1, 3), (5, 2, 5), (6, 2, None)]
+    for _ in range(2):  # and the same again after a downgrade with the data in place
+        await upgrade(empty, "0010")
+        async with empty.engine.connect() as conn:
+            rated = (await conn.execute(text("SELECT id, village_id, visit_id FROM polls ORDER BY id"))).all()
+            latest = (
+                await conn.execute(text("SELECT id, latest_visit_id FROM households ORDER BY id"))
+            ).all()
+        assert [tuple(r) for r in rated] == expected
+        assert [tuple(r) for r in latest] == [(1, 6), (2, 5), (3, None)]
+        await downgrade(empty, "0009")
+        assert await current_revision(empty) == "0009"

@@ -106,9 +106,7 @@ def _indexes() -> None:
 
 
 def downgrade() -> None:
-    if op.get_bind().dialect.name == "sqlite":
-        # the copies below drop a table others refer to: check the keys at commit, not at the drop
-        op.execute("PRAGMA defer_foreign_keys = ON")
+    sqlite = op.get_bind().dialect.name == "sqlite"
     with op.batch_alter_table("visits", schema=None) as batch_op:
         batch_op.drop_index("ix_visits_cadre_household")
         batch_op.drop_index("ix_visits_in_period")
@@ -116,7 +114,7 @@ def downgrade() -> None:
         batch_op.create_index("ix_visits_answers_digest", ["answers_digest"], unique=False)
         batch_op.create_index("ix_visits_status_submitted_at", ["status", "submitted_at"], unique=False)
         batch_op.create_index("ix_visits_cadre_id", ["cadre_id"], unique=False)
-    with op.batch_alter_table("polls", schema=None) as batch_op:
+    with op.batch_alter_table("polls", schema=None) as batch_op:  # on SQLite a copy: nothing refers to polls
         batch_op.drop_index("ix_polls_visit_created")
         batch_op.drop_index("ix_polls_village_created")
         batch_op.create_index("ix_polls_created_at", ["created_at"], unique=False)
@@ -128,5 +126,8 @@ def downgrade() -> None:
         batch_op.drop_index("ix_households_latest_visit_id")
         batch_op.drop_index("ix_households_village_code")
         batch_op.create_index("ix_households_village_id", ["village_id"], unique=False)
-        batch_op.drop_constraint("fk_households_latest_visit_id_visits", type_="foreignkey")
-        batch_op.drop_column("latest_visit_id")
+        if not sqlite:
+            batch_op.drop_constraint("fk_households_latest_visit_id_visits", type_="foreignkey")
+            batch_op.drop_column("latest_visit_id")
+    if sqlite:  # in place, as it was added (its key goes with it): a copy would trip the keys of its children
+        op.execute("ALTER TABLE households DROP COLUMN latest_visit_id")
