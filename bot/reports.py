@@ -353,7 +353,7 @@ async def coverage(
             target = targets[cadre.role]
             rate = coverage_target(cadre.role, overrides).rate
             row = _coverage_row(cadre, counts[cadre.id], periods[cadre.role], rate, ctx)
-            row["_scope"] = (cadre.id, target.scope, (target.start, target.end))
+            row["_scope"] = q.Behind(cadre.id, target.scope, target.start, target.end)
             rows.append(row)
         rows.sort(key=_behind_first)
         named = await _name_who_is_left(s, rows, FILE_LEFT_LIMIT if full_lists else 3, ctx)
@@ -400,18 +400,17 @@ async def coverage(
 async def _name_who_is_left(s: Any, rows: list[dict[str, Any]], per_cadre: int, ctx: Context) -> int:
     """Name the first households left for the cadres furthest behind (one small indexed query each, for at most
     NAMED_CADRES cadres: a province-wide list of every unvisited household is not a report anyone reads)."""
-    named = 0
-    for row in rows:
-        cadre_id, scope, bounds = row.pop("_scope")
-        if not row["left_count"] or named >= NAMED_CADRES:
-            continue
-        left = await q.left_households(s, cadre_id, scope, *bounds, per_cadre)
-        names = "、".join(f"{head}（{code}）" for code, head in left)
-        if row["left_count"] > len(left):
+    behind = [row for row in rows if row["left_count"]][:NAMED_CADRES]
+    left = await q.left_households(s, [row["_scope"] for row in behind], per_cadre)
+    for row in behind:
+        found = left.get(row["_scope"].cadre_id, [])
+        names = "、".join(f"{head}（{code}）" for code, head in found)
+        if row["left_count"] > len(found):
             names += ctx.t(f" 等{row['left_count']}户", f" … {row['left_count']} in all")
         row["left"] = names
-        named += 1
-    return named
+    for row in rows:
+        del row["_scope"]
+    return len(behind)
 
 
 def _coverage_row(

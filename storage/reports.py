@@ -10,7 +10,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from functools import cache
-from itertools import pairwise
+from itertools import islice, pairwise
 from typing import Any
 
 from sqlalchemy import (
@@ -275,29 +275,26 @@ def _in_scope(scope: str, cadre: ColumnElement[int]) -> ColumnElement[bool]:
     )
 
 
-def _visited_counts(
-    scope: str, cadre_ids: list[int], periods: Mapping[str, tuple[datetime, datetime]]
-) -> Select:  # type: ignore[type-arg]
-    """(cadre id, distinct households of their scope they visited in their role's period), from the visits side:
-    `periods` gives [start, end) by role, so the cadres of every role of a scope are counted in one pass."""
-    query = select(Visit.cadre_id, func.count(func.distinct(Visit.household_id))).join(
-        Household, Household.id == Visit.household_id
+def _visited_counts(scope: str, groups: Sequence[tuple[Sequence[int], datetime, datetime]]) -> Select:  # type: ignore[type-arg]
+    """(cadre id, distinct households of their scope they visited in their period), from the visits side:
+    `groups` are (cadre ids, start, end), one per period, so the cadres of every role of a scope are counted in
+    one statement and the households joined once."""
+    arms = [
+        select(Visit.cadre_id.label("cadre_id"), Visit.household_id.label("household_id")).where(
+            Visit.cadre_id.in_(list(ids)),
+            Visit.status == "submitted",
+            Visit.submitted_at >= start,
+            Visit.submitted_at < end,
+        )
+        for ids, start, end in groups
+    ]
+    visits = (arms[0] if len(arms) == 1 else union_all(*arms)).subquery()
+    return (
+        select(visits.c.cadre_id, func.count(func.distinct(visits.c.household_id)))
+        .join(Household, Household.id == visits.c.household_id)
+        .where(_in_scope(scope, visits.c.cadre_id))
+        .group_by(visits.c.cadre_id)
     )
-    if len(periods) == 1:
-        [(start, end)] = periods.values()
-    else:
-        role = aliased(Cadre)
-        query = query.join(role, role.id == Visit.cadre_id)
-        moment = Visit.submitted_at.type  # the bounds stored as visits' times are (UTC on SQLite)
-        start = case({r: literal(s, moment) for r, (s, _) in periods.items()}, value=role.role)
-        end = case({r: literal(e, moment) for r, (_, e) in periods.items()}, value=role.role)
-    return query.where(
-        Visit.status == "submitted",
-        Visit.submitted_at >= start,
-        Visit.submitted_at < end,
-        Visit.cadre_id.in_(cadre_ids),
-        _in_scope(scope, Visit.cadre_id),
-    ).group_by(Visit.cadre_id)
 
 
 _HOUSEHOLD_NAMES = select(Household.id, Household.code, Household.head_name)
@@ -328,22 +325,45 @@ def _scope_in_code_order(villages: int, limited_arms: bool) -> CompoundSelect | 
 
 # SQLite allows 500 SELECTs in one UNION ALL; a township has a few dozen villages, a county might have more
 VILLAGES_PER_QUERY = 100
-_SCOPE_VILLAGES = {
-    "villages": select(cadre_villages.c.village_id).where(cadre_villages.c.cadre_id == bindparam("cadre_id")),
-    "township": select(Village.id)
-    .join(Cadre, Cadre.township_id == Village.township_id)
-    .where(Cadre.id == bindparam("cadre_id")),
-}
-_VISITED = (
-    select(Visit.household_id)
-    .where(
-        Visit.cadre_id == bindparam("cadre_id"),
-        Visit.status == "submitted",
-        Visit.submitted_at >= bindparam("start"),
-        Visit.submitted_at < bindparam("end"),
+SCOPES_BY_VILLAGE = ("villages", "township")
+
+
+async def _villages_of(session: AsyncSession, scope: str, cadre_ids: Sequence[int]) -> dict[int, list[int]]:
+    """cadre id → the villages of its scope, for many cadres in one query."""
+    if scope == "villages":
+        query = select(cadre_villages.c.cadre_id, cadre_villages.c.village_id).where(
+            cadre_villages.c.cadre_id.in_(cadre_ids)
+        )
+    else:
+        query = (
+            select(Cadre.id, Village.id)
+            .join(Village, Village.township_id == Cadre.township_id)
+            .where(Cadre.id.in_(cadre_ids))
+        )
+    found: dict[int, list[int]] = {}
+    for cadre_id, village_id in await session.execute(query.order_by(*query.selected_columns)):
+        found.setdefault(cadre_id, []).append(village_id)
+    return found
+
+
+async def _visited_by(
+    session: AsyncSession, cadre_ids: Sequence[int], start: datetime, end: datetime
+) -> dict[int, set[int]]:
+    """cadre id → the households it visited in [start, end), for many cadres in one query."""
+    query = (
+        select(Visit.cadre_id, Visit.household_id)
+        .where(
+            Visit.cadre_id.in_(cadre_ids),
+            Visit.status == "submitted",
+            Visit.submitted_at >= start,
+            Visit.submitted_at < end,
+        )
+        .distinct()
     )
-    .distinct()
-)
+    found: dict[int, set[int]] = {}
+    for cadre_id, household_id in await session.execute(query):
+        found.setdefault(cadre_id, set()).add(household_id)
+    return found
 
 
 @dataclass(frozen=True)
@@ -361,7 +381,7 @@ async def coverage(
     if not ids or scope == "none":
         return {cid: CoverageCounts(cid, 0, 0) for cid in ids}
     in_scope = dict((await session.execute(_in_scope_counts(scope, ids))).all())
-    visited = dict((await session.execute(_visited_counts(scope, ids, {"": (start, end)}))).all())
+    visited = dict((await session.execute(_visited_counts(scope, [(ids, start, end)]))).all())
     return {cid: CoverageCounts(cid, int(in_scope.get(cid, 0)), int(visited.get(cid, 0))) for cid in ids}
 
 
@@ -384,41 +404,63 @@ async def coverage_by_role(
         ids = [cid for cid, role in cadres if targets[role].scope == scope]
         if not ids:
             continue
-        periods = {r: (t.start, t.end) for r, t in targets.items() if t.scope == scope}
+        periods: dict[tuple[datetime, datetime], list[int]] = {}
+        for cid, role in cadres:
+            if targets[role].scope == scope:
+                periods.setdefault((targets[role].start, targets[role].end), []).append(cid)
+        groups = [(members, start, end) for (start, end), members in periods.items()]
         in_scope = dict((await session.execute(_in_scope_counts(scope, ids))).all())
-        visited = dict((await session.execute(_visited_counts(scope, ids, periods))).all())
+        visited = dict((await session.execute(_visited_counts(scope, groups))).all())
         found.update({c: CoverageCounts(c, int(in_scope.get(c, 0)), int(visited.get(c, 0))) for c in ids})
     return found
 
 
-async def left_households(
-    session: AsyncSession, cadre_id: int, scope: str, start: datetime, end: datetime, limit: int
-) -> list[tuple[str, str]]:
-    """(户编号, 户主) of the households the cadre has yet to visit in the period, the first `limit` by 户编号.
+@dataclass(frozen=True)
+class Behind:
+    """A cadre whose households left are to be named: its scope and its role's period."""
 
-    The cadre's visited households are few: of the first `limit` + that many of the scope in 户编号 order, at
-    least `limit` are left (or all the scope's are), so those are read and the visited ones dropped.
+    cadre_id: int
+    scope: str
+    start: datetime
+    end: datetime
+
+
+async def left_households(
+    session: AsyncSession, cadres: Sequence[Behind], limit: int
+) -> dict[int, list[tuple[str, str]]]:
+    """cadre id → (户编号, 户主) of the first `limit` households (by 户编号) it has yet to visit in its period.
+
+    A cadre's visited households are few: of the first `limit` + that many of its scope in 户编号 order, at
+    least `limit` are left (or all the scope's are), so those are read and the visited ones dropped. The
+    villages and the visited households of every cadre come in a few queries, then one query per cadre.
     """
-    if scope not in ("helper", *_SCOPE_VILLAGES):
-        return []
-    visited = set(
-        (await session.execute(_VISITED, {"cadre_id": cadre_id, "start": start, "end": end})).scalars()
-    )
-    params = {"cadre_id": cadre_id, "limit": limit + len(visited)}
-    if scope == "helper":
-        rows = (await session.execute(_scope_in_code_order(0, False), params)).all()
-    else:
-        villages = list((await session.execute(_SCOPE_VILLAGES[scope], {"cadre_id": cadre_id})).scalars())
-        limited = session.get_bind().dialect.name == "postgresql"
-        rows = []
-        for first in range(0, len(villages), VILLAGES_PER_QUERY):
-            part = villages[first : first + VILLAGES_PER_QUERY]
-            rows += (
-                await session.execute(_scope_in_code_order(len(part), limited), {**params, **_numbered(part)})
-            ).all()
-        if len(villages) > VILLAGES_PER_QUERY:
-            rows.sort(key=lambda row: row[1])
-    return [(code, head) for id_, code, head in rows if id_ not in visited][:limit]
+    villages: dict[int, list[int]] = {}
+    for scope in SCOPES_BY_VILLAGE:
+        villages.update(await _villages_of(session, scope, [c.cadre_id for c in cadres if c.scope == scope]))
+    visited: dict[int, set[int]] = {}
+    for start, end in {(c.start, c.end) for c in cadres}:
+        ids = [c.cadre_id for c in cadres if (c.start, c.end) == (start, end)]
+        visited.update(await _visited_by(session, ids, start, end))
+    limited = session.get_bind().dialect.name == "postgresql"
+    found: dict[int, list[tuple[str, str]]] = {}
+    for cadre in cadres:
+        if cadre.scope not in ("helper", *SCOPES_BY_VILLAGE):
+            continue
+        done = visited.get(cadre.cadre_id, set())
+        params = {"cadre_id": cadre.cadre_id, "limit": limit + len(done)}
+        if cadre.scope == "helper":
+            rows = list((await session.execute(_scope_in_code_order(0, False), params)).all())
+        else:
+            mine = villages.get(cadre.cadre_id, [])
+            rows = []
+            for first in range(0, len(mine), VILLAGES_PER_QUERY):
+                part = mine[first : first + VILLAGES_PER_QUERY]
+                query = _scope_in_code_order(len(part), limited)
+                rows += (await session.execute(query, {**params, **_numbered(part)})).all()
+            if len(mine) > VILLAGES_PER_QUERY:
+                rows.sort(key=lambda row: row[1])
+        found[cadre.cadre_id] = list(islice((row[1:] for row in rows if row[0] not in done), limit))
+    return found
 
 
 def _numbered(villages: Sequence[int]) -> dict[str, int]:
