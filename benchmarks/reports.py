@@ -19,7 +19,8 @@ One command does everything::
    and SMS; resolved on site, or escalated and then decided, overdue, on the county list, merged or closed,
    mostly after a meeting decision). No `answers` or `problem_events` rows: the reports never read them.
    The build time is reported per table. With --db-url postgresql+asyncpg://…, the schema `public` is dropped
-   and recreated first. --reuse times an existing database as it is.
+   and recreated first, and the build ends with VACUUM ANALYZE, what autovacuum would do after such a load
+   (--no-vacuum to time tables never vacuumed nor analyzed). --reuse times an existing database as it is.
 2. Times every report the way `zoufang report …` builds it (bot.reports with a Context whose `now` is fixed
    inside the data's current quarter; the default options, plus the year for satisfaction): each report in a
    worker process of its own (this script, --role worker) that calls the builder --runs times and reports each
@@ -29,12 +30,14 @@ One command does everything::
    through bot.cli.main (the slow-at-scale ones on an empty past period), then says whether aiogram or twilio
    (or aiohttp, matplotlib, openpyxl, rich) got imported.
 4. Prints the figure table with the 1-minute load average beside each figure (other work on the machine
-   shows there; aim: ≤ 1 s per report, --help < 1 s); --json PATH writes the figures as JSON.
+   shows there; aim: ≤ 1 s per report on SQLite, ≤ 0.5 s on PostgreSQL, --help < 1 s; the verdict takes the
+   slowest run); --json PATH writes the figures as JSON.
 """
 
 from __future__ import annotations
 
 import argparse
+import bisect
 import contextlib
 import json
 import math
@@ -61,6 +64,13 @@ ROOT = Path(__file__).resolve().parent.parent
 SCRIPT = Path(__file__).resolve()
 TIMEZONE = "Asia/Shanghai"  # the default ZOUFANG_TIMEZONE, which the reports run with
 AIM_SECONDS = 1.0
+AIM_POSTGRES_SECONDS = 0.5  # issue 11: every report ≤ 1 s on SQLite, ≤ 0.5 s on PostgreSQL
+
+
+def aim_for(url: str) -> float:
+    return AIM_POSTGRES_SECONDS if url.startswith("postgresql") else AIM_SECONDS
+
+
 COUNTY = "基准县"
 TOWNSHIP_NAMES = [
     "东风镇",
@@ -147,6 +157,15 @@ class County:
     links: int = 0
     low_villages: set[int] = field(default_factory=set)  # villagers' SMS well below what visits record
     visits: list[tuple[int, int, int, datetime]] = field(default_factory=list)  # (id, household, cadre, at)
+    # per household, its visits' (submitted_at, id) in that order: the stored attributions are computed here,
+    # apart from the SQL that keeps them in zoufang, so the benchmark's data is also a check of that SQL
+    household_visits: dict[int, list[tuple[datetime, int]]] = field(default_factory=dict)
+
+    def rated_visit(self, household: int, at: datetime) -> int | None:
+        """The household's latest visit at or before `at` (ties: the higher id), as polls.visit_id holds it."""
+        visits = self.household_visits.get(household, [])
+        before = bisect.bisect_right(visits, (at, math.inf))
+        return visits[before - 1][1] if before else None
 
     @property
     def households(self) -> int:
@@ -335,6 +354,7 @@ def visit_rows(county: County, plan: list[tuple], rng: random.Random) -> Iterato
     groups = tuple(zip(GROUPS, (10, 20, 50, 20), strict=True))
     for vid, (household, cadre, submitted) in enumerate(plan, start=1):
         county.visits.append((vid, household, cadre, submitted))
+        bisect.insort(county.household_visits.setdefault(household, []), (submitted, vid))
         took = rng.uniform(180, 600) if rng.random() < 0.04 else rng.uniform(900, 3600)
         home_lat, home_lon = county.household_place[household - 1]
         where = rng.random()
@@ -415,6 +435,8 @@ def poll_row(
     row: dict[str, Any] = {
         "id": pid,
         "household_id": household,
+        "village_id": county.household_village[household - 1],
+        "visit_id": county.rated_visit(household, created),
         "phone": county.household_phone[household - 1],
         "period": period,
         "state": "queued",
@@ -594,6 +616,25 @@ async def insert(db: Any, table: str, rows: Iterable[dict[str, Any]], chunk: int
     build.rows[table] = build.rows.get(table, 0) + done
 
 
+async def latest_visits(db: Any, county: County, chunk: int, build: Build) -> None:
+    """households.latest_visit_id, once the visits it refers to are in (households go in first)."""
+    from sqlalchemy import bindparam, update
+
+    from storage.models import Household
+
+    started = time.perf_counter()
+    latest = [{"b_id": h, "latest": visits[-1][1]} for h, visits in sorted(county.household_visits.items())]
+    statement = (
+        update(Household.__table__)
+        .where(Household.__table__.c.id == bindparam("b_id"))
+        .values(latest_visit_id=bindparam("latest"))
+    )
+    for first in range(0, len(latest), chunk):
+        async with db.engine.begin() as conn:
+            await conn.execute(statement, latest[first : first + chunk])
+    build.seconds["(latest visits)"] = time.perf_counter() - started
+
+
 async def build_database(db: Any, args: argparse.Namespace, county: County) -> Build:
     rng = random.Random(args.seed)
     build = Build()
@@ -607,6 +648,7 @@ async def build_database(db: Any, args: argparse.Namespace, county: County) -> B
     plan = visit_plan(county, args.visits, args.quarter_share, rng)
     build.seconds["(visit plan)"] = time.perf_counter() - started
     await insert(db, "visits", visit_rows(county, plan, rng), args.chunk, build)
+    await latest_visits(db, county, args.chunk, build)
     polls = min(args.polls, county.households * 40)
     await insert(db, "polls", poll_rows(county, polls, rng), args.chunk, build)
     await insert(db, "problems", problem_rows(county, args.problems, rng), args.chunk, build)
@@ -633,6 +675,15 @@ async def build_database(db: Any, args: argparse.Namespace, county: County) -> B
         async with db.reader.connect() as conn:  # outside a transaction (the writer's begins one)
             await conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
     build.seconds["(finish)"] = time.perf_counter() - started
+    if db.engine.dialect.name == "postgresql" and not args.no_vacuum:
+        # What autovacuum does minutes after a load on any default server (this machine's runs with
+        # autovacuum = off): without it no page is all-visible, so every index-only scan reads the table too,
+        # and the planner has no statistics. A county's database a year old has been vacuumed many times.
+        started = time.perf_counter()
+        async with db.engine.connect() as conn:
+            await conn.execution_options(isolation_level="AUTOCOMMIT")
+            await conn.exec_driver_sql("VACUUM ANALYZE")
+        build.seconds["(vacuum analyze)"] = time.perf_counter() - started
     return build
 
 
@@ -739,6 +790,7 @@ class Timing:
     runs: list[float]
     note: str = ""
     load: float = 0.0  # the 1-minute load average, the higher of before and after (other work on the machine)
+    aim: float = AIM_SECONDS
 
     @property
     def median(self) -> float:
@@ -754,7 +806,7 @@ class Timing:
 
     @property
     def meets(self) -> bool:
-        return self.ok and self.worst <= AIM_SECONDS
+        return self.ok and self.worst <= self.aim
 
     @property
     def verdict(self) -> str:
@@ -771,7 +823,7 @@ class Timing:
             "median_s": round(self.median, 4),
             "max_s": round(self.worst, 4),
             "runs_s": [round(r, 4) for r in self.runs],
-            "aim_s": AIM_SECONDS,
+            "aim_s": self.aim,
             "meets_aim": self.meets,
             "note": self.note,
             "load_average": round(self.load, 2),
@@ -810,8 +862,9 @@ def time_case(url: str, now: datetime, case: str, runs: int, limit: float, folde
             seconds = [limit]
     elif not seconds and not note:
         note = f"FAILED: worker exited with nothing to say: {err.strip()[-300:]}"
+    if not seconds:  # a failure before its first run still gets a line in the table
         seconds = [0.0]
-    return Timing(case, rows, seconds, note, max(load, os.getloadavg()[0]))
+    return Timing(case, rows, seconds, note, max(load, os.getloadavg()[0]), aim_for(url))
 
 
 def time_reports(url: str, now: datetime, args: argparse.Namespace, folder: Path) -> list[Timing]:
@@ -1019,8 +1072,9 @@ def summary(
                 "  cadres by role                           "
                 + ", ".join(f"{r} {n}" for r, n in county.roles.items())
             )
+    aim = timings[0].aim if timings else AIM_SECONDS
     print(
-        f"  {'report (in-process, seconds)':<44} {'median':>8} {'max':>8} {'rows':>7} {'load':>5}  aim ≤ {AIM_SECONDS:g} s"
+        f"  {'report (in-process, seconds)':<44} {'median':>8} {'max':>8} {'rows':>7} {'load':>5}  aim ≤ {aim:g} s"
     )
     for t in timings:
         print(f"  {t.name:<44} {t.median:8.3f} {t.worst:8.3f} {t.rows:>7} {t.load:5.1f}  {t.verdict}")
@@ -1072,7 +1126,7 @@ def write_json(
             "total_s": round(build.total, 2),
             "per_table_s": {t: round(s, 2) for t, s in build.seconds.items()},
         },
-        "aim_s": AIM_SECONDS,
+        "aim_s": aim_for(url),
         "reports": [t.as_json() for t in timings],
         "cli": {label: t.as_json() for label, t in cli.items() if isinstance(t, Timing)},
         "imports": cli.get("imports"),
@@ -1119,6 +1173,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--reuse", action="store_true", help="time the reports on --db/--db-url as it is")
     parser.add_argument(
         "--analyze", action="store_true", help="run ANALYZE after the build (zoufang does not)"
+    )
+    parser.add_argument(
+        "--no-vacuum",
+        action="store_true",
+        help="PostgreSQL: skip the VACUUM ANALYZE after the build (autovacuum's work) and time the reports on "
+        "tables never vacuumed nor analyzed",
     )
     parser.add_argument("--only", help="time only the reports whose name contains this")
     parser.add_argument(

@@ -12,7 +12,8 @@ parts (names for --only; a word of a name picks every part that has it: `sms`, `
     telegram-pg       telegram_webhook.py --workers 2 on PostgreSQL, with Redis (FSM state, one chat at a time)
     sms-sqlite        sms_inbound.py, closed loop (50 in flight), 1 worker on SQLite (and the 100,000-household
                       poll-send timing)
-    sms-pg            sms_inbound.py, closed loop, --workers 2 on PostgreSQL
+    sms-pg            sms_inbound.py, closed loop, --workers 2 on PostgreSQL (and the 100,000-household
+                      poll-send timing in a scratch database beside it)
     sms-pg-rate       sms_inbound.py --rate 500 (open loop), --workers 2 on PostgreSQL, 10,000 households
     reports-sqlite    reports.py with its defaults (1,000,000 polls, 200,000 visits …) on SQLite
     reports-pg        reports.py --db-url on PostgreSQL
@@ -106,8 +107,8 @@ PARTS = [
     Part(
         "sms-pg",
         "sms_inbound.py",
-        ["--workers", "2", "--big", "0"],
-        ["--workers", "2", "--big", "0", "--requests", "600", "--households", "300"],
+        ["--workers", "2"],
+        ["--workers", "2", "--big", "5000", "--requests", "600", "--households", "300"],
         900,
         postgres=True,
         what="inbound SMS, closed loop (50 in flight), 2 workers, PostgreSQL",

@@ -34,8 +34,10 @@ One command does everything::
    synchronous=NORMAL, one aiosqlite connection; PostgreSQL: an asyncpg pool), in as many processes as serve
    has workers (SO_REUSEPORT), hit by the same generator with the same requests (the same way: closed loop or
    fixed rate).
-6. Queueing a poll for B (default 100,000) households: a separate SQLite database (roster inserted with sqlite3
-   executemany, not timed), then bot.flows.poll.send_polls — what `zoufang poll send` runs — per township, timed.
+6. Queueing a poll for B (default 100,000) households: a separate database — SQLite, or with --db-url a scratch
+   PostgreSQL database beside it (<name>_big, created and dropped) — with the roster inserted in bulk (sqlite3
+   executemany, asyncpg COPY; not timed), then bot.flows.poll.send_polls — what `zoufang poll send` runs — per
+   township, timed.
 7. --json PATH writes the figures (rate, latency, errors, CPU per request, the yardstick and the ratio, the
    checks, idle memory, the settings, the backend, the workers and the machine).
 """
@@ -66,6 +68,7 @@ from harness import (
     Result,
     Serve,
     Store,
+    asyncpg_dsn,
     backend_name,
     child_env,
     database_url,
@@ -669,43 +672,88 @@ async def bench_yardstick(
     return result, stats
 
 
-async def bench_poll_send(count: int, folder: Path) -> dict[str, Any]:
-    """send_polls for `count` households (inserted with executemany, untimed), one call per township."""
-    from bot.demo import TOWNSHIPS, write_roster
-    from bot.flows.poll import send_polls
-    from bot.settings import load_settings
-    from storage.db import Database, sqlite_url
-    from storage.models import utcnow
+BIG_HOUSEHOLD_COLUMNS = ("code", "village_id", "head_name", "phone", "members", "status", "cause")
 
+
+def big_households(count: int, villages: list[int]) -> list[tuple[Any, ...]]:
+    rng = random.Random(5)
+    return [
+        (
+            f"BIG{i + 1:07d}",
+            villages[i % len(villages)],
+            f"户主{i + 1}",
+            f"+861{39_000_000_00 + i:010d}",
+            rng.randint(1, 6),
+            "已脱贫",
+            "因病",
+        )
+        for i in range(count)
+    ]
+
+
+async def bench_poll_send(count: int, folder: Path, pg_url: str | None = None) -> dict[str, Any]:
+    """send_polls for `count` households (inserted in bulk, untimed), one call per township: in a SQLite file,
+    or with `pg_url` in a scratch database beside that one (created here, dropped after)."""
     big = folder / "big"
     big.mkdir()
-    db_path = big / "zoufang.db"
-    env = child_env(ZOUFANG_DB_URL=sqlite_url(db_path))
-    write_roster(big, random.Random(7))
-    run_cli(["init"], env, big)
-    run_cli(["import", "cadres", str(big / "cadres.csv"), "--county", COUNTY], env, big)
-    with contextlib.closing(sqlite3.connect(db_path)) as conn:
-        villages = [v for (v,) in conn.execute("SELECT id FROM villages ORDER BY id")]
-        rng = random.Random(5)
-        conn.executemany(
-            "INSERT INTO households (code, village_id, head_name, phone, members, status, cause) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?)",
-            (
-                (
-                    f"BIG{i + 1:07d}",
-                    villages[i % len(villages)],
-                    f"户主{i + 1}",
-                    f"+861{39_000_000_00 + i:010d}",
-                    rng.randint(1, 6),
-                    "已脱贫",
-                    "因病",
-                )
-                for i in range(count)
-            ),
-        )
-        conn.commit()
-    conf = load_settings({"ZOUFANG_DB_URL": sqlite_url(db_path), "SMS_BACKEND": "console"}, dotenv=None)
-    db = Database(sqlite_url(db_path))
+    if pg_url is None:
+        from storage.db import sqlite_url
+
+        db_path = big / "zoufang.db"
+        url = sqlite_url(db_path)
+        prepare_big(url, big)
+        with contextlib.closing(sqlite3.connect(db_path)) as conn:
+            villages = [v for (v,) in conn.execute("SELECT id FROM villages ORDER BY id")]
+            columns = ", ".join(BIG_HOUSEHOLD_COLUMNS)
+            marks = ", ".join("?" * len(BIG_HOUSEHOLD_COLUMNS))
+            conn.executemany(
+                f"INSERT INTO households ({columns}) VALUES ({marks})", big_households(count, villages)
+            )
+            conn.commit()
+        return {**await time_poll_send(url), "db": db_path}
+    import asyncpg
+    from sqlalchemy.engine import make_url
+
+    server = make_url(pg_url)
+    scratch = f"{server.database}_big"
+    url = server.set(database=scratch).render_as_string(hide_password=False)
+    admin = await asyncpg.connect(asyncpg_dsn(pg_url), timeout=10)
+    try:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{scratch}" WITH (FORCE)')
+        await admin.execute(f'CREATE DATABASE "{scratch}"')
+        prepare_big(url, big)
+        conn = await asyncpg.connect(asyncpg_dsn(url), timeout=10)
+        try:
+            villages = [v for (v,) in await conn.fetch("SELECT id FROM villages ORDER BY id")]
+            records = big_households(count, villages)
+            await conn.copy_records_to_table("households", records=records, columns=BIG_HOUSEHOLD_COLUMNS)
+        finally:
+            await conn.close()
+        return {**await time_poll_send(url), "db": redacted(url)}
+    finally:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{scratch}" WITH (FORCE)')
+        await admin.close()
+
+
+def prepare_big(url: str, folder: Path) -> None:
+    """`zoufang init` and the demo cadres (and so its townships and villages) in the big database."""
+    from bot.demo import write_roster
+
+    env = child_env(ZOUFANG_DB_URL=url)
+    write_roster(folder, random.Random(7))
+    run_cli(["init"], env, folder)
+    run_cli(["import", "cadres", str(folder / "cadres.csv"), "--county", COUNTY], env, folder)
+
+
+async def time_poll_send(url: str) -> dict[str, Any]:
+    from bot.demo import TOWNSHIPS
+    from bot.flows.poll import send_polls
+    from bot.settings import load_settings
+    from storage.db import Database
+    from storage.models import utcnow
+
+    conf = load_settings({"ZOUFANG_DB_URL": url, "SMS_BACKEND": "console"}, dotenv=None)
+    db = Database(url)
     queued = 0
     per_township: dict[str, float] = {}
     try:
@@ -719,7 +767,7 @@ async def bench_poll_send(count: int, folder: Path) -> dict[str, Any]:
         seconds = time.perf_counter() - started
     finally:
         await db.close()
-    return {"queued": queued, "seconds": seconds, "per_township": per_township, "db": db_path}
+    return {"queued": queued, "seconds": seconds, "per_township": per_township, "backend": backend_name(url)}
 
 
 async def capacity_check(
@@ -915,7 +963,7 @@ def figures(
             "queued": big["queued"],
             "seconds": round(big["seconds"], 2),
             "per_township_s": {t: round(v, 2) for t, v in big["per_township"].items()},
-            "backend": "sqlite",
+            "backend": big["backend"],
         }
     return figures
 
@@ -934,11 +982,12 @@ async def run_in(args: argparse.Namespace, folder: Path) -> int:
     report(out, yard, yard_stats, args)
     big_ok, big = True, None
     if args.big:
+        where = "a scratch PostgreSQL database" if args.db_url else "SQLite"
         print(
-            f"queueing a poll for {args.big} households (bot.flows.poll.send_polls, per township, SQLite) …",
+            f"queueing a poll for {args.big} households (bot.flows.poll.send_polls, per township, {where}) …",
             flush=True,
         )
-        big = await bench_poll_send(args.big, folder)
+        big = await bench_poll_send(args.big, folder, args.db_url)
         each = ", ".join(f"{t} {s:.1f} s" for t, s in big["per_township"].items())
         print(f"  queued {big['queued']} in {big['seconds']:.2f} s ({each})   (aim: < 10 s)")
         big_ok = big["queued"] == args.big
@@ -973,7 +1022,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--households", type=int, default=2000, help="households polled (default 2000)")
     parser.add_argument(
-        "--big", type=int, default=100_000, help="households for the poll-send timing (SQLite; 0: skip)"
+        "--big",
+        type=int,
+        default=100_000,
+        help="households for the poll-send timing (SQLite, or with --db-url a scratch database <name>_big "
+        "beside it, created and dropped; 0: skip)",
     )
     parser.add_argument(
         "--db-url",

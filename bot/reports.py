@@ -341,18 +341,20 @@ async def coverage(
     tz = ctx.settings.tz
     overrides = ctx.settings.role_periods
     rows: list[dict[str, Any]] = []
+    targets, periods = {}, {}
+    for role in roles:
+        target = coverage_target(role, overrides)
+        periods[role] = period or current_period(target.period_kind or "year", ctx.now, tz)
+        targets[role] = q.Target(target.scope, periods[role].starts_at(tz), periods[role].ends_at(tz))
     async with db.reading() as s:
-        cadres = await q.cadres_with_roles(s, roles, area)
-        for role in roles:
-            target = coverage_target(role, overrides)
-            role_period = period or current_period(target.period_kind or "year", ctx.now, tz)
-            mine = [c for c in cadres if c.role == role]
-            bounds = (role_period.starts_at(tz), role_period.ends_at(tz))
-            counts = await q.coverage(s, [c.id for c in mine], target.scope, *bounds)
-            for cadre in mine:
-                row = _coverage_row(cadre, counts[cadre.id], role_period, target.rate, ctx)
-                row["_scope"] = (cadre.id, target.scope, bounds)
-                rows.append(row)
+        cadres = [c for c in await q.cadres_with_roles(s, roles, area) if c.role in targets]
+        counts = await q.coverage_by_role(s, [(c.id, c.role) for c in cadres], targets)
+        for cadre in cadres:
+            target = targets[cadre.role]
+            rate = coverage_target(cadre.role, overrides).rate
+            row = _coverage_row(cadre, counts[cadre.id], periods[cadre.role], rate, ctx)
+            row["_scope"] = q.Behind(cadre.id, target.scope, target.start, target.end)
+            rows.append(row)
         rows.sort(key=_behind_first)
         named = await _name_who_is_left(s, rows, FILE_LEFT_LIMIT if full_lists else 3, ctx)
     label = period.label if period else ctx.t("各角色当期", "each role's current period")
@@ -398,18 +400,17 @@ async def coverage(
 async def _name_who_is_left(s: Any, rows: list[dict[str, Any]], per_cadre: int, ctx: Context) -> int:
     """Name the first households left for the cadres furthest behind (one small indexed query each, for at most
     NAMED_CADRES cadres: a province-wide list of every unvisited household is not a report anyone reads)."""
-    named = 0
-    for row in rows:
-        cadre_id, scope, bounds = row.pop("_scope")
-        if not row["left_count"] or named >= NAMED_CADRES:
-            continue
-        left = await q.left_households(s, cadre_id, scope, *bounds, per_cadre)
-        names = "、".join(f"{head}（{code}）" for _village, code, head in left)
-        if row["left_count"] > len(left):
+    behind = [row for row in rows if row["left_count"]][:NAMED_CADRES]
+    left = await q.left_households(s, [row["_scope"] for row in behind], per_cadre)
+    for row in behind:
+        found = left.get(row["_scope"].cadre_id, [])
+        names = "、".join(f"{head}（{code}）" for code, head in found)
+        if row["left_count"] > len(found):
             names += ctx.t(f" 等{row['left_count']}户", f" … {row['left_count']} in all")
         row["left"] = names
-        named += 1
-    return named
+    for row in rows:
+        del row["_scope"]
+    return len(behind)
 
 
 def _coverage_row(
@@ -636,37 +637,11 @@ async def integrity(db: Database, ctx: Context, period: Period, area: q.Area) ->
     start, end = period.starts_at(tz), period.ends_at(tz)
     rows: list[dict[str, Any]] = []
     async with db.reading() as s:
-        for *context, at, took in await q.short_visits(s, start, end, area, limits.min_visit_minutes * 60):
-            rows.append(
-                _flag(
-                    "short_visit",
-                    ctx,
-                    tuple(context),
-                    at,
-                    ctx.t(
-                        f"用时 {took / 60:.1f} 分钟（阈值 {limits.min_visit_minutes:g} 分钟）",
-                        f"took {took / 60:.1f} min (threshold {limits.min_visit_minutes:g} min)",
-                    ),
-                )
-            )
-        bound = max_degrees_apart(limits.max_distance_m)
-        for *context, at, lat, lon, home_lat, home_lon in await q.far_visit_candidates(
-            s, start, end, area, bound
-        ):
-            metres = distance_m(lat, lon, home_lat, home_lon)
-            if metres > limits.max_distance_m:
-                rows.append(
-                    _flag(
-                        "far_location",
-                        ctx,
-                        tuple(context),
-                        at,
-                        ctx.t(
-                            f"距登记住址 {metres / 1000:.2f} 公里（阈值 {limits.max_distance_m / 1000:g} 公里）",
-                            f"{metres / 1000:.2f} km from the registered place (threshold {limits.max_distance_m / 1000:g} km)",
-                        ),
-                    )
-                )
+        timed = await q.short_or_far_visits(
+            s, start, end, area, limits.min_visit_minutes * 60, max_degrees_apart(limits.max_distance_m)
+        )
+        rows += [_short(v, limits, ctx) for v in timed if v.short]
+        rows += [flag for v in timed if v.at and (flag := _far(v, limits, ctx))]
         rows += await _bursts(s, ctx, start, end, area, limits)
         rows += _identical(
             await q.identical_answers(s, start, end, area, limits.identical_min_households), ctx
@@ -708,6 +683,27 @@ async def integrity(db: Database, ctx: Context, period: Period, area: q.Area) ->
         notes=_integrity_notes(rows, summary, ctx),
         empty=ctx.t(f"{period.label} 没有需要核实的提示。", f"No flags in {period.label}."),
     )
+
+
+def _short(visit: q.TimedVisit, limits: Thresholds, ctx: Context) -> dict[str, Any]:
+    detail = ctx.t(
+        f"用时 {visit.seconds / 60:.1f} 分钟（阈值 {limits.min_visit_minutes:g} 分钟）",
+        f"took {visit.seconds / 60:.1f} min (threshold {limits.min_visit_minutes:g} min)",
+    )
+    return _flag("short_visit", ctx, visit.context, visit.submitted_at, detail)
+
+
+def _far(visit: q.TimedVisit, limits: Thresholds, ctx: Context) -> dict[str, Any] | None:
+    """The flag of a visit whose fix is further from the registered place than the threshold, measured exactly."""
+    assert visit.at is not None and visit.home is not None
+    metres = distance_m(*visit.at, *visit.home)
+    if metres <= limits.max_distance_m:
+        return None
+    detail = ctx.t(
+        f"距登记住址 {metres / 1000:.2f} 公里（阈值 {limits.max_distance_m / 1000:g} 公里）",
+        f"{metres / 1000:.2f} km from the registered place (threshold {limits.max_distance_m / 1000:g} km)",
+    )
+    return _flag("far_location", ctx, visit.context, visit.submitted_at, detail)
 
 
 def _integrity_notes(rows: list[dict[str, Any]], summary: str, ctx: Context) -> list[str]:

@@ -117,9 +117,11 @@ class Cadre(Base):
 
 class Household(Base):
     __tablename__ = "households"
+    # a village's households in 户编号 order: who is left to visit, first few by code, straight from the index
+    __table_args__ = (Index("ix_households_village_code", "village_id", "code"),)
     id: Mapped[int] = mapped_column(primary_key=True)
     code: Mapped[str] = mapped_column(String(64), unique=True)  # 户编号, unique in the county
-    village_id: Mapped[int] = mapped_column(ForeignKey("villages.id"), index=True)
+    village_id: Mapped[int] = mapped_column(ForeignKey("villages.id"))
     hamlet: Mapped[str | None] = mapped_column(String(64))
     head_name: Mapped[str] = mapped_column(String(64))
     phone: Mapped[str | None] = mapped_column(String(20), index=True)
@@ -129,6 +131,10 @@ class Household(Base):
     lat: Mapped[float | None] = mapped_column(Float)
     lon: Mapped[float | None] = mapped_column(Float)
     helper_id: Mapped[int | None] = mapped_column(ForeignKey("cadres.id"), index=True)
+    # The latest submitted visit (by submitted_at, then id), i.e. the household's current facts; NULL: never
+    # visited. Kept by storage.visits.note_submitted; the reports join it instead of ranking every visit.
+    # use_alter: visits refer to households too, and this is the edge of that cycle created last.
+    latest_visit_id: Mapped[int | None] = mapped_column(ForeignKey("visits.id", use_alter=True), index=True)
     village: Mapped[Village] = relationship()
     helper: Mapped[Cadre | None] = relationship()
 
@@ -140,11 +146,25 @@ class Visit(Base):
     __table_args__ = (
         # the latest visit of a household before a time (SMS answers by cadre), and visits by period
         Index("ix_visits_household_status_submitted", "household_id", "status", "submitted_at"),
-        Index("ix_visits_status_submitted_at", "status", "submitted_at"),
+        # a period's visits with what satisfaction, coverage and integrity count of them, from the index alone
+        Index(
+            "ix_visits_in_period",
+            "status",
+            "submitted_at",
+            "household_id",
+            "cadre_id",
+            "satisfaction",
+            "answers_digest",
+        ),
+        # a cadre's visits in a period and their households (coverage); with the id, PostgreSQL finds the
+        # cadre of a rated visit here too (SQLite keeps the id in every index anyway)
+        Index("ix_visits_cadre_household", "cadre_id", "household_id", "status", "submitted_at", "id"),
+        # another household's visit in a period with the same answer set, read from the index alone (integrity)
+        Index("ix_visits_digest_period", "answers_digest", "status", "submitted_at", "household_id"),
     )
     id: Mapped[int] = mapped_column(primary_key=True)
     household_id: Mapped[int] = mapped_column(ForeignKey("households.id"))
-    cadre_id: Mapped[int] = mapped_column(ForeignKey("cadres.id"), index=True)
+    cadre_id: Mapped[int] = mapped_column(ForeignKey("cadres.id"))
     script_id: Mapped[str] = mapped_column(String(64))
     script_version: Mapped[str] = mapped_column(String(32))
     channel: Mapped[str] = mapped_column(String(16))  # console / telegram / demo
@@ -163,8 +183,8 @@ class Visit(Base):
     unmet: Mapped[str | None] = mapped_column(String(128))
     satisfaction: Mapped[str | None] = mapped_column(String(8), index=True)
     # survey.integrity.answers_digest: equal answer sets across households are an integrity flag
-    answers_digest: Mapped[str | None] = mapped_column(String(32), index=True)
-    household: Mapped[Household] = relationship()
+    answers_digest: Mapped[str | None] = mapped_column(String(32))
+    household: Mapped[Household] = relationship(foreign_keys=[household_id])
     cadre: Mapped[Cadre] = relationship()
 
 
@@ -355,15 +375,28 @@ class Poll(Base):
     """
 
     __tablename__ = "polls"
-    __table_args__ = (UniqueConstraint("household_id", "period"),)
+    __table_args__ = (
+        UniqueConstraint("household_id", "period"),
+        # satisfaction by village, by cadre (through the rated visit): a period's polls of one village or visit
+        # and every figure the report counts, read from the index alone, already in the GROUP BY's order
+        Index("ix_polls_village_created", "village_id", "created_at", "sent_at", "rating"),
+        Index("ix_polls_visit_created", "visit_id", "created_at", "sent_at", "rating"),
+    )
     id: Mapped[int] = mapped_column(primary_key=True)
     household_id: Mapped[int] = mapped_column(ForeignKey("households.id"), index=True)
+    # The village the household was in when polled: a poll round belongs to the village it went out in, so a
+    # household the roster later moves takes its new polls, not its old answers, to the new village.
+    village_id: Mapped[int] = mapped_column(ForeignKey("villages.id"))
+    # The visit the villager is rating: the household's latest submitted visit at or before created_at (by
+    # submitted_at, then id); NULL when there was none. Set at creation, and by storage.visits.note_submitted
+    # for a visit stored later with an earlier time.
+    visit_id: Mapped[int | None] = mapped_column(ForeignKey("visits.id"))
     phone: Mapped[str] = mapped_column(String(20), index=True)  # E.164, as polled
     period: Mapped[str] = mapped_column(String(8))  # "2026Q4": the period of creation (ZOUFANG_TIMEZONE)
     # queued / sent / reminded / clarifying / awaiting_reason / answered / unclear / expired / opted_out
     state: Mapped[str] = mapped_column(String(16), index=True)
     locale: Mapped[str] = mapped_column(String(8))
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     send_after: Mapped[datetime] = mapped_column(UTCDateTime)  # the question's outbox row is due then
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     reminded_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

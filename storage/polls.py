@@ -9,7 +9,7 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime, time, timedelta, tzinfo
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Row, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import Household, OptOut, Poll, Township, Village
@@ -146,17 +146,16 @@ async def place_names(session: AsyncSession, model: type[Village] | type[Townshi
     return list((await session.execute(query)).scalars())
 
 
-async def households_with_villages(
-    session: AsyncSession, village_ids: Iterable[int]
-) -> list[tuple[Household, str]]:
-    """The households of these villages, each with its village's name."""
+async def households_with_villages(session: AsyncSession, village_ids: Iterable[int]) -> Sequence[Row[Any]]:
+    """(id, phone, village_id, village) of the households of these villages, in id order: plain rows, since a
+    poll round reads a whole county's and needs no more of them."""
     query = (
-        select(Household, Village.name)
+        select(Household.id, Household.phone, Household.village_id, Village.name.label("village"))
         .join(Village, Household.village_id == Village.id)
         .where(Household.village_id.in_(list(village_ids)))
         .order_by(Household.id)
     )
-    return [(h, v) for h, v in await session.execute(query)]
+    return (await session.execute(query)).all()
 
 
 async def village_ids_of_townships(session: AsyncSession, township_ids: Iterable[int]) -> list[int]:

@@ -6,14 +6,33 @@ Time bounds are aware datetimes (the local period's first and last instant, see 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from itertools import pairwise
+from functools import cache
+from itertools import islice, pairwise
+from typing import Any
 
-from sqlalchemy import ColumnElement, Select, and_, case, exists, func, literal, or_, select
+from sqlalchemy import (
+    BigInteger,
+    ColumnElement,
+    CompoundSelect,
+    Integer,
+    Select,
+    and_,
+    bindparam,
+    case,
+    cast,
+    exists,
+    func,
+    literal,
+    or_,
+    select,
+    union_all,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.orm import aliased
 from sqlalchemy.sql.expression import FunctionElement
 from sqlalchemy.types import Float
 
@@ -131,8 +150,8 @@ async def place_names(session: AsyncSession) -> list[tuple[str, str]]:
 # --- satisfaction -------------------------------------------------------------------------------------------
 
 
-def _group_column(by: str) -> ColumnElement[int]:
-    return {"village": Household.village_id, "township": Village.township_id}[by]
+def _sms(rows: Iterable[Sequence[Any]]) -> dict[int | None, Counts]:
+    return {k: Counts(sms_polled=p, sms_answered=a, sms_satisfied=s) for k, p, a, s in rows}
 
 
 async def sms_counts(
@@ -141,62 +160,59 @@ async def sms_counts(
     """Villagers' SMS answers by row: polls created in [start, end). `sms_polled` counts the polls actually
     asked (sent, or answered however early), not those still queued for the morning.
 
-    By cadre, a poll belongs to the cadre of the household's latest visit submitted at or before the poll was
-    created (the visit the villager is rating); None when the household had no visit by then.
+    A poll counts for the village it went out in (polls.village_id) and, by cadre, for the cadre of the visit
+    it rates (polls.visit_id: the household's latest visit at or before the poll); None when there was none.
     """
     measures = _poll_measures(Poll.sent_at, Poll.rating)
-    in_period = (Poll.created_at >= start, Poll.created_at < end, area.households())
+    in_period = (Poll.created_at >= start, Poll.created_at < end, area.households(Poll.village_id))
     if by == "cadre":
-        # the cadre of the household's latest visit at or before the poll: one indexed lookup per poll
+        # visits walked in cadre order, each one's polls read from ix_polls_visit_created: no sort, no table
         rated = (
-            select(Visit.cadre_id)
-            .where(
-                Visit.household_id == Poll.household_id,
-                Visit.status == "submitted",
-                Visit.submitted_at <= Poll.created_at,
-            )
-            .order_by(Visit.submitted_at.desc(), Visit.id.desc())
-            .limit(1)
-            .correlate(Poll)
-            .scalar_subquery()
-        )
-        per_poll = (
-            select(Poll.sent_at, Poll.rating, rated.label("cadre_id"))
-            .join(Household, Household.id == Poll.household_id)
+            select(Visit.cadre_id, *measures)
+            .join(Poll, Poll.visit_id == Visit.id)
             .where(*in_period)
-            .subquery()
+            .group_by(Visit.cadre_id)
         )
-        query = select(per_poll.c.cadre_id, *_poll_measures(per_poll.c.sent_at, per_poll.c.rating)).group_by(
-            per_poll.c.cadre_id
-        )
-        rows = await session.execute(query)
-        return {k: Counts(sms_polled=p, sms_answered=a, sms_satisfied=s) for k, p, a, s in rows}
-    key = _group_column(by)
-    query = select(key, *measures).join(Household, Household.id == Poll.household_id)
-    if by == "township":
-        query = query.join(Village, Village.id == Household.village_id)
-    rows = await session.execute(query.where(*in_period).group_by(key))
-    return {k: Counts(sms_polled=p, sms_answered=a, sms_satisfied=s) for k, p, a, s in rows}
+        unrated = select(func.count(), *measures).where(Poll.visit_id.is_(None), *in_period)
+        found = _sms(await session.execute(rated))
+        polls, *counts = (await session.execute(unrated)).one()
+        if polls:
+            found.update(_sms([(None, *counts)]))
+        return found
+    # villages walked in id order, each one's polls read from ix_polls_village_created: no sort, no table
+    per_village = (
+        select(Village.id, Village.township_id, *measures)
+        .join(Poll, Poll.village_id == Village.id)
+        .where(*in_period)
+        .group_by(Village.id, Village.township_id)
+    )
+    if by == "village":
+        return _sms((k, p, a, s) for k, _, p, a, s in await session.execute(per_village))
+    rows = per_village.subquery()
+    sums = (cast(func.sum(c), BigInteger) for c in list(rows.c)[2:])  # PostgreSQL: a sum of counts is numeric
+    per_township = select(rows.c.township_id, *sums).group_by(rows.c.township_id)
+    return _sms(await session.execute(per_township))
 
 
 async def recorded_counts(
     session: AsyncSession, by: str, start: datetime, end: datetime, area: Area
 ) -> dict[int | None, Counts]:
-    """Satisfaction as the cadres recorded it in visits submitted in [start, end)."""
-    key = Visit.cadre_id if by == "cadre" else _group_column(by)
-    query = (
-        select(key, func.count(Visit.id), func.count(Visit.satisfaction), _satisfied(Visit.satisfaction))
-        .join(Household, Household.id == Visit.household_id)
-        .where(
-            Visit.status == "submitted",
-            Visit.submitted_at >= start,
-            Visit.submitted_at < end,
-            area.households(),
+    """Satisfaction as the cadres recorded it in visits submitted in [start, end), by the household's village
+    (as it is now), its township, or the visiting cadre."""
+    measures = (func.count(Visit.id), func.count(Visit.satisfaction), _satisfied(Visit.satisfaction))
+    submitted = (Visit.status == "submitted", Visit.submitted_at >= start, Visit.submitted_at < end)
+    if by == "cadre":
+        query = _in_area(select(Visit.cadre_id, *measures).where(*submitted), area).group_by(Visit.cadre_id)
+    else:
+        key = Household.village_id if by == "village" else Village.township_id
+        query = (
+            select(key, *measures)
+            .join(Household, Household.id == Visit.household_id)
+            .where(*submitted, area.households())
+            .group_by(key)
         )
-        .group_by(key)
-    )
-    if by == "township":
-        query = query.join(Village, Village.id == Household.village_id)
+        if by == "township":
+            query = query.join(Village, Village.id == Household.village_id)
     rows = await session.execute(query)
     return {k: Counts(visits=v, recorded=r, recorded_satisfied=s) for k, v, r, s in rows}
 
@@ -259,55 +275,95 @@ def _in_scope(scope: str, cadre: ColumnElement[int]) -> ColumnElement[bool]:
     )
 
 
-def _visited_counts(scope: str, cadre_ids: list[int], start: datetime, end: datetime) -> Select:  # type: ignore[type-arg]
-    """(cadre id, distinct households of their scope they visited in [start, end)), from the visits side."""
-    return (
-        select(Visit.cadre_id, func.count(func.distinct(Visit.household_id)))
-        .join(Household, Household.id == Visit.household_id)
-        .where(
+def _visited_counts(scope: str, groups: Sequence[tuple[Sequence[int], datetime, datetime]]) -> Select:  # type: ignore[type-arg]
+    """(cadre id, distinct households of their scope they visited in their period), from the visits side:
+    `groups` are (cadre ids, start, end), one per period, so the cadres of every role of a scope are counted in
+    one statement and the households joined once."""
+    arms = [
+        select(Visit.cadre_id.label("cadre_id"), Visit.household_id.label("household_id")).where(
+            Visit.cadre_id.in_(list(ids)),
             Visit.status == "submitted",
             Visit.submitted_at >= start,
             Visit.submitted_at < end,
-            Visit.cadre_id.in_(cadre_ids),
-            _in_scope(scope, Visit.cadre_id),
         )
-        .group_by(Visit.cadre_id)
-    )
-
-
-def _left_of(
-    scope: str, cadre_id: int, villages: list[int], start: datetime, end: datetime, limit: int
-) -> Select:  # type: ignore[type-arg]
-    """The first `limit` households (by 户编号) of one cadre's scope with no visit of theirs in [start, end)."""
-    visited = exists().where(
-        Visit.household_id == Household.id,
-        Visit.cadre_id == cadre_id,
-        Visit.status == "submitted",
-        Visit.submitted_at >= start,
-        Visit.submitted_at < end,
-    )
-    mine = Household.helper_id == cadre_id if scope == "helper" else Household.village_id.in_(villages)
+        for ids, start, end in groups
+    ]
+    visits = (arms[0] if len(arms) == 1 else union_all(*arms)).subquery()
     return (
-        select(Village.name, Household.code, Household.head_name)
-        .join(Village, Village.id == Household.village_id)
-        .where(mine, ~visited)
-        .order_by(Household.code)
-        .limit(limit)
+        select(visits.c.cadre_id, func.count(func.distinct(visits.c.household_id)))
+        .join(Household, Household.id == visits.c.household_id)
+        .where(_in_scope(scope, visits.c.cadre_id))
+        .group_by(visits.c.cadre_id)
     )
 
 
-async def _scope_villages(session: AsyncSession, scope: str, cadre_id: int) -> list[int]:
+_HOUSEHOLD_NAMES = select(Household.id, Household.code, Household.head_name)
+
+
+@cache
+def _scope_in_code_order(villages: int, limited_arms: bool) -> CompoundSelect | Select:  # type: ignore[type-arg]
+    """The first :limit households (by 户编号) of a helper (0: helper :cadre_id), or of the villages :v0 … (one
+    arm per village, read in 户编号 order from ix_households_village_code and merged as they come, so the merge
+    stops at :limit: a township's households are never all read and sorted). Built once per shape and bound at
+    each run: building a statement costs more than running it.
+
+    SQLite merges plain arms lazily (a LIMIT inside an arm would make it sort that arm first); PostgreSQL merges
+    lazily only arms that carry their own ORDER BY … LIMIT (else it sorts them all, with parallel workers).
+    """
+    limit = bindparam("limit", type_=Integer)
+    if villages == 0:
+        mine = _HOUSEHOLD_NAMES.where(Household.helper_id == bindparam("cadre_id"))
+        return mine.order_by(Household.code).limit(limit)
+    arms = [_HOUSEHOLD_NAMES.where(Household.village_id == bindparam(f"v{i}")) for i in range(villages)]
+    if not limited_arms:
+        merged = union_all(*arms)
+        return merged.order_by(merged.selected_columns.code).limit(limit)
+    limited = union_all(*(select(arm.order_by(Household.code).limit(limit).subquery()) for arm in arms))
+    rows = limited.subquery()
+    return select(rows).order_by(rows.c.code).limit(limit)
+
+
+# SQLite allows 500 SELECTs in one UNION ALL; a township has a few dozen villages, a county might have more
+VILLAGES_PER_QUERY = 100
+SCOPES_BY_VILLAGE = ("villages", "township")
+
+
+async def _villages_of(session: AsyncSession, scope: str, cadre_ids: Sequence[int]) -> dict[int, list[int]]:
+    """cadre id → the villages of its scope, for many cadres in one query."""
     if scope == "villages":
-        query = select(cadre_villages.c.village_id).where(cadre_villages.c.cadre_id == cadre_id)
-    elif scope == "township":
-        query = (
-            select(Village.id)
-            .join(Cadre, Cadre.township_id == Village.township_id)
-            .where(Cadre.id == cadre_id)
+        query = select(cadre_villages.c.cadre_id, cadre_villages.c.village_id).where(
+            cadre_villages.c.cadre_id.in_(cadre_ids)
         )
     else:
-        return []
-    return list((await session.execute(query)).scalars())
+        query = (
+            select(Cadre.id, Village.id)
+            .join(Village, Village.township_id == Cadre.township_id)
+            .where(Cadre.id.in_(cadre_ids))
+        )
+    found: dict[int, list[int]] = {}
+    for cadre_id, village_id in await session.execute(query.order_by(*query.selected_columns)):
+        found.setdefault(cadre_id, []).append(village_id)
+    return found
+
+
+async def _visited_by(
+    session: AsyncSession, cadre_ids: Sequence[int], start: datetime, end: datetime
+) -> dict[int, set[int]]:
+    """cadre id → the households it visited in [start, end), for many cadres in one query."""
+    query = (
+        select(Visit.cadre_id, Visit.household_id)
+        .where(
+            Visit.cadre_id.in_(cadre_ids),
+            Visit.status == "submitted",
+            Visit.submitted_at >= start,
+            Visit.submitted_at < end,
+        )
+        .distinct()
+    )
+    found: dict[int, set[int]] = {}
+    for cadre_id, household_id in await session.execute(query):
+        found.setdefault(cadre_id, set()).add(household_id)
+    return found
 
 
 @dataclass(frozen=True)
@@ -325,17 +381,90 @@ async def coverage(
     if not ids or scope == "none":
         return {cid: CoverageCounts(cid, 0, 0) for cid in ids}
     in_scope = dict((await session.execute(_in_scope_counts(scope, ids))).all())
-    visited = dict((await session.execute(_visited_counts(scope, ids, start, end))).all())
+    visited = dict((await session.execute(_visited_counts(scope, [(ids, start, end)]))).all())
     return {cid: CoverageCounts(cid, int(in_scope.get(cid, 0)), int(visited.get(cid, 0))) for cid in ids}
 
 
+@dataclass(frozen=True)
+class Target:
+    """A role's visit target as a report counts it: the scope of its cadres and the period."""
+
+    scope: str
+    start: datetime
+    end: datetime
+
+
+async def coverage_by_role(
+    session: AsyncSession, cadres: Sequence[tuple[int, str]], targets: Mapping[str, Target]
+) -> dict[int, CoverageCounts]:
+    """(cadre id, role) → households in scope and visited, each cadre in its role's target: one query per scope
+    for each count, not one per role, so the roles of a scope share one pass over visits and households."""
+    found = {cid: CoverageCounts(cid, 0, 0) for cid, _ in cadres}
+    for scope in sorted({t.scope for t in targets.values()} - {"none"}):
+        ids = [cid for cid, role in cadres if targets[role].scope == scope]
+        if not ids:
+            continue
+        periods: dict[tuple[datetime, datetime], list[int]] = {}
+        for cid, role in cadres:
+            if targets[role].scope == scope:
+                periods.setdefault((targets[role].start, targets[role].end), []).append(cid)
+        groups = [(members, start, end) for (start, end), members in periods.items()]
+        in_scope = dict((await session.execute(_in_scope_counts(scope, ids))).all())
+        visited = dict((await session.execute(_visited_counts(scope, groups))).all())
+        found.update({c: CoverageCounts(c, int(in_scope.get(c, 0)), int(visited.get(c, 0))) for c in ids})
+    return found
+
+
+@dataclass(frozen=True)
+class Behind:
+    """A cadre whose households left are to be named: its scope and its role's period."""
+
+    cadre_id: int
+    scope: str
+    start: datetime
+    end: datetime
+
+
 async def left_households(
-    session: AsyncSession, cadre_id: int, scope: str, start: datetime, end: datetime, limit: int
-) -> list[tuple[str, str, str]]:
-    """(village, 户编号, 户主) of the households the cadre has yet to visit in the period, the first `limit`."""
-    villages = await _scope_villages(session, scope, cadre_id)
-    query = _left_of(scope, cadre_id, villages, start, end, limit)
-    return [tuple(row) for row in await session.execute(query)]  # type: ignore[misc]
+    session: AsyncSession, cadres: Sequence[Behind], limit: int
+) -> dict[int, list[tuple[str, str]]]:
+    """cadre id → (户编号, 户主) of the first `limit` households (by 户编号) it has yet to visit in its period.
+
+    A cadre's visited households are few: of the first `limit` + that many of its scope in 户编号 order, at
+    least `limit` are left (or all the scope's are), so those are read and the visited ones dropped. The
+    villages and the visited households of every cadre come in a few queries, then one query per cadre.
+    """
+    villages: dict[int, list[int]] = {}
+    for scope in SCOPES_BY_VILLAGE:
+        villages.update(await _villages_of(session, scope, [c.cadre_id for c in cadres if c.scope == scope]))
+    visited: dict[int, set[int]] = {}
+    for start, end in {(c.start, c.end) for c in cadres}:
+        ids = [c.cadre_id for c in cadres if (c.start, c.end) == (start, end)]
+        visited.update(await _visited_by(session, ids, start, end))
+    limited = session.get_bind().dialect.name == "postgresql"
+    found: dict[int, list[tuple[str, str]]] = {}
+    for cadre in cadres:
+        if cadre.scope not in ("helper", *SCOPES_BY_VILLAGE):
+            continue
+        done = visited.get(cadre.cadre_id, set())
+        params = {"cadre_id": cadre.cadre_id, "limit": limit + len(done)}
+        if cadre.scope == "helper":
+            rows = list((await session.execute(_scope_in_code_order(0, False), params)).all())
+        else:
+            mine = villages.get(cadre.cadre_id, [])
+            rows = []
+            for first in range(0, len(mine), VILLAGES_PER_QUERY):
+                part = mine[first : first + VILLAGES_PER_QUERY]
+                query = _scope_in_code_order(len(part), limited)
+                rows += (await session.execute(query, {**params, **_numbered(part)})).all()
+            if len(mine) > VILLAGES_PER_QUERY:
+                rows.sort(key=lambda row: row[1])
+        found[cadre.cadre_id] = list(islice((row[1:] for row in rows if row[0] not in done), limit))
+    return found
+
+
+def _numbered(villages: Sequence[int]) -> dict[str, int]:
+    return {f"v{i}": village for i, village in enumerate(villages)}
 
 
 @dataclass(frozen=True)
@@ -369,16 +498,13 @@ async def known_roles(session: AsyncSession) -> list[str]:
 # --- households -----------------------------------------------------------------------------------------------
 
 
-def latest_visits(area: Area):  # type: ignore[no-untyped-def]
-    """Each household's most recently submitted visit: its current facts."""
-    rank = func.row_number().over(
-        partition_by=Visit.household_id, order_by=(Visit.submitted_at.desc(), Visit.id.desc())
+def _latest(query: Select, area: Area) -> Select:  # type: ignore[type-arg]
+    """Each household's current facts: its latest submitted visit (households.latest_visit_id)."""
+    return (
+        query.select_from(Household)
+        .join(Visit, Visit.id == Household.latest_visit_id)
+        .where(area.households())
     )
-    ranked = select(Visit.id.label("id"), rank.label("rank")).where(Visit.status == "submitted")
-    if area.village_ids is not None:  # the join only to filter: without an area it is pure cost
-        ranked = ranked.join(Household, Household.id == Visit.household_id).where(area.households())
-    ranked = ranked.subquery()
-    return select(ranked.c.id).where(ranked.c.rank == 1).subquery()
 
 
 def _has_code(column: ColumnElement[str | None], code: str) -> ColumnElement[int]:
@@ -390,45 +516,33 @@ async def household_groups(
     session: AsyncSession, area: Area, unmet_items: Sequence[str], group: str | None
 ) -> list[tuple]:  # type: ignore[type-arg]
     """Per household group: households, each unmet item's count, households with a warning."""
-    latest = latest_visits(area)
     warned = count_where(func.coalesce(Visit.warnings, "") != "")
-    query = (
-        select(
-            Visit.household_group,
-            func.count(Visit.id),
-            *(_has_code(Visit.unmet, code) for code in unmet_items),
-            warned,
-        )
-        .join(latest, latest.c.id == Visit.id)
-        .group_by(Visit.household_group)
-    )
+    measures = (func.count(Visit.id), *(_has_code(Visit.unmet, code) for code in unmet_items), warned)
+    query = _latest(select(Visit.household_group, *measures), area).group_by(Visit.household_group)
     if group is not None:
         query = query.where(Visit.household_group == group)
     return [tuple(row) for row in await session.execute(query)]
 
 
 async def never_visited(session: AsyncSession, area: Area) -> int:
-    submitted = exists().where(Visit.household_id == Household.id, Visit.status == "submitted")
-    query = select(func.count(Household.id)).where(~submitted, area.households())
+    query = select(func.count(Household.id)).where(Household.latest_visit_id.is_(None), area.households())
     return (await session.execute(query)).scalar_one()
 
 
 async def warning_list(session: AsyncSession, area: Area, group: str | None) -> list[tuple]:  # type: ignore[type-arg]
     """(township, village, 户编号, 户主, group, per-capita net, warning codes, visit day) per warned household."""
-    latest = latest_visits(area)
+    columns = (
+        Township.name,
+        Village.name,
+        Household.code,
+        Household.head_name,
+        Visit.household_group,
+        Visit.per_capita_net,
+        Visit.warnings,
+        Visit.submitted_at,
+    )
     query = (
-        select(
-            Township.name,
-            Village.name,
-            Household.code,
-            Household.head_name,
-            Visit.household_group,
-            Visit.per_capita_net,
-            Visit.warnings,
-            Visit.submitted_at,
-        )
-        .join(latest, latest.c.id == Visit.id)
-        .join(Household, Household.id == Visit.household_id)
+        _latest(select(*columns), area)
         .join(Village, Village.id == Household.village_id)
         .join(Township, Township.id == Village.township_id)
         .where(func.coalesce(Visit.warnings, "") != "")
@@ -440,6 +554,13 @@ async def warning_list(session: AsyncSession, area: Area, group: str | None) -> 
 
 
 # --- integrity ---------------------------------------------------------------------------------------------
+
+
+def _in_area(query: Select, area: Area) -> Select:  # type: ignore[type-arg]
+    """Visits of the area's households: the join to households only when an area filters (else pure cost)."""
+    if area.village_ids is None:
+        return query
+    return query.join(Household, Household.id == Visit.household_id).where(area.households())
 
 
 def _submitted_in(start: datetime, end: datetime, area: Area) -> tuple[ColumnElement[bool], ...]:
@@ -463,32 +584,40 @@ def _with_context(query: Select) -> Select:  # type: ignore[type-arg]
     )
 
 
-async def short_visits(
-    session: AsyncSession, start: datetime, end: datetime, area: Area, min_seconds: float
-) -> list[tuple]:  # type: ignore[type-arg]
+@dataclass(frozen=True)
+class TimedVisit:
+    """A visit of the period that may be flagged: too short, or its fix perhaps too far from home."""
+
+    context: tuple[Any, ...]  # _VISIT_CONTEXT
+    submitted_at: datetime
+    seconds: float
+    short: bool
+    at: tuple[float, float] | None  # the fix and the registered place, when it may be far
+    home: tuple[float, float] | None
+
+
+async def short_or_far_visits(
+    session: AsyncSession, start: datetime, end: datetime, area: Area, min_seconds: float, degrees: float
+) -> list[TimedVisit]:
+    """Visits of [start, end) shorter than `min_seconds`, or whose fix is more than `degrees` from the
+    registered place in plain degrees (the caller measures those few exactly): one pass over the period."""
     took = seconds_between(Visit.started_at, Visit.submitted_at)
-    query = _with_context(select(*_VISIT_CONTEXT, Visit.submitted_at, took)).where(
-        *_submitted_in(start, end, area), took < min_seconds
+    dlat, dlon = Visit.lat - Household.lat, Visit.lon - Household.lon
+    far = and_(
+        Visit.lat.is_not(None), Household.lat.is_not(None), dlat * dlat + dlon * dlon > degrees * degrees
     )
-    return [tuple(row) for row in await session.execute(query.order_by(Visit.submitted_at))]
-
-
-async def far_visit_candidates(
-    session: AsyncSession, start: datetime, end: datetime, area: Area, degrees: float
-) -> list[tuple]:  # type: ignore[type-arg]
-    """Visits whose fix may be further than the threshold (plain degree distance above the bound);
-    the caller measures these few exactly."""
-    dlat = Visit.lat - Household.lat
-    dlon = Visit.lon - Household.lon
-    query = _with_context(
-        select(*_VISIT_CONTEXT, Visit.submitted_at, Visit.lat, Visit.lon, Household.lat, Household.lon)
-    ).where(
-        *_submitted_in(start, end, area),
-        Visit.lat.is_not(None),
-        Household.lat.is_not(None),
-        dlat * dlat + dlon * dlon > degrees * degrees,
+    columns = (Visit.submitted_at, took, took < min_seconds, far)
+    places = (Visit.lat, Visit.lon, Household.lat, Household.lon)
+    query = _with_context(select(*_VISIT_CONTEXT, *columns, *places)).where(
+        *_submitted_in(start, end, area), or_(took < min_seconds, far)
     )
-    return [tuple(row) for row in await session.execute(query.order_by(Visit.submitted_at))]
+    found = []
+    for *context, at, seconds, short, maybe_far, lat, lon, home_lat, home_lon in await session.execute(
+        query.order_by(Visit.submitted_at, Visit.id)
+    ):
+        fix, home = ((lat, lon), (home_lat, home_lon)) if maybe_far else (None, None)
+        found.append(TimedVisit(tuple(context), at, seconds, bool(short), fix, home))
+    return found
 
 
 async def visit_bursts(
@@ -498,12 +627,8 @@ async def visit_bursts(
     earlier = func.lag(Visit.submitted_at, visits - 1, type_=Visit.submitted_at.type).over(
         partition_by=Visit.cadre_id, order_by=(Visit.submitted_at, Visit.id)
     )
-    ranked = (
-        select(Visit.cadre_id, Visit.submitted_at, earlier.label("earlier"))
-        .join(Household, Household.id == Visit.household_id)
-        .where(*_submitted_in(start, end, area))
-        .subquery()
-    )
+    ranked = select(Visit.cadre_id, Visit.submitted_at, earlier.label("earlier"))
+    ranked = _in_area(ranked.where(*_submitted_in(start, end, Area())), area).subquery()
     span = seconds_between(ranked.c.earlier, ranked.c.submitted_at)
     query = (
         select(ranked.c.cadre_id, ranked.c.earlier, ranked.c.submitted_at)
@@ -527,18 +652,31 @@ async def identical_answers(
     session: AsyncSession, start: datetime, end: datetime, area: Area, min_households: int
 ) -> list[tuple]:  # type: ignore[type-arg]
     """Visits whose answer set (survey.integrity.answers_digest) other households share, grouped by digest."""
-    shared = (
-        select(Visit.answers_digest)
-        .join(Household, Household.id == Visit.household_id)
-        .where(*_submitted_in(start, end, area), Visit.answers_digest.is_not(None))
-        .group_by(Visit.answers_digest)
-        .having(func.count(func.distinct(Visit.household_id)) >= min_households)
+    candidates = [Visit.answers_digest.is_not(None)]
+    if min_households >= 2:
+        # nearly every answer set is unique: look each one up in ix_visits_digest_period first (another
+        # household's visit in the period with the same digest), and count only the few that pass
+        other = aliased(Visit)
+        elsewhere = select(other.id).where(  # its id, not *: SQLite then reads the index alone
+            other.answers_digest == Visit.answers_digest,
+            other.status == "submitted",
+            other.submitted_at >= start,
+            other.submitted_at < end,
+            other.household_id != Visit.household_id,
+        )
+        candidates.append(elsewhere.exists())
+    shared = _in_area(
+        select(Visit.answers_digest).where(*_submitted_in(start, end, Area()), *candidates), area
+    )
+    shared = shared.group_by(Visit.answers_digest).having(
+        func.count(func.distinct(Visit.household_id)) >= min_households
     )
     query = _with_context(select(Visit.answers_digest, *_VISIT_CONTEXT, Visit.submitted_at)).where(
         *_submitted_in(start, end, area), Visit.answers_digest.in_(shared)
     )
     return [
-        tuple(row) for row in await session.execute(query.order_by(Visit.answers_digest, Visit.submitted_at))
+        tuple(row)
+        for row in await session.execute(query.order_by(Visit.answers_digest, Visit.submitted_at, Visit.id))
     ]
 
 

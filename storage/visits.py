@@ -9,7 +9,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, func, insert, select, update
+from sqlalchemy import ColumnElement, Connection, ScalarSelect, bindparam, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import joinedload, selectinload
 
@@ -18,6 +18,7 @@ from storage.models import (
     Cadre,
     County,
     Household,
+    Poll,
     Problem,
     Township,
     UTCDateTime,
@@ -139,6 +140,38 @@ async def county_lines(session: AsyncSession, household: Household, defaults: Li
         count_guaranteed=(
             county.count_guaranteed if county.count_guaranteed is not None else defaults.count_guaranteed
         ),
+    )
+
+
+def latest_visit(
+    household_id: ColumnElement[int] | int, at: ColumnElement[datetime] | datetime | None = None
+) -> ScalarSelect[int]:
+    """The id of the household's latest submitted visit (at or before `at`): by submitted_at, then by id.
+
+    The one definition of "latest": households.latest_visit_id and polls.visit_id (the visit a poll rates) are
+    both this, and migration 0010 backfilled them with the same SQL.
+    """
+    query = select(Visit.id).where(Visit.household_id == household_id, Visit.status == "submitted")
+    if at is not None:
+        query = query.where(Visit.submitted_at <= at)
+    return query.order_by(Visit.submitted_at.desc(), Visit.id.desc()).limit(1).scalar_subquery()
+
+
+async def note_submitted(session: AsyncSession, visit: Visit) -> None:
+    """Keep what the reports store about visits right after one is submitted: the household's latest visit, and
+    the visit its polls created at or after this one rate (none, unless a visit is stored with an earlier time
+    than a poll already made, as imports and tests do)."""
+    await session.flush()  # the statements below must see the visit as submitted
+    household = visit.household_id
+    await session.execute(
+        update(Household).where(Household.id == household).values(latest_visit_id=latest_visit(household)),
+        execution_options={"synchronize_session": "fetch"},
+    )
+    await session.execute(
+        update(Poll)
+        .where(Poll.household_id == household, Poll.created_at >= visit.submitted_at)
+        .values(visit_id=latest_visit(Poll.household_id, Poll.created_at)),
+        execution_options={"synchronize_session": "fetch"},
     )
 
 
@@ -391,6 +424,7 @@ async def store_submission(
     visit.warnings = ",".join(facts.warnings)
     visit.satisfaction = answers.get("satisfaction")
     visit.answers_digest = answers_digest(answers)
+    await note_submitted(session, visit)
     problems = [_problem(visit, item, now) for item in answers.get("problems", [])]
     session.add_all(problems)
     await session.flush()

@@ -1,4 +1,8 @@
-"""Visits and polls placed by hand on the demo roster, for the report tests."""
+"""Visits and polls placed by hand on the demo roster, for the report tests.
+
+They keep the stored attributions as the write paths do: a visit through storage.visits.note_submitted, a poll
+with its village and the visit it rates (storage.visits.latest_visit), as bot.flows.poll.create_poll sets them.
+"""
 
 from __future__ import annotations
 
@@ -11,6 +15,7 @@ from bot.reports import Context
 from bot.settings import Settings
 from storage.db import Database
 from storage.models import Cadre, Household, Poll, Visit
+from storage.visits import latest_visit, note_submitted
 from survey.integrity import answers_digest
 from survey.periods import parse_period
 
@@ -73,15 +78,23 @@ async def add_visit(
     )
     async with db.session() as s:
         s.add(visit)
-        await s.flush()
+        await note_submitted(s, visit)
         return visit.id
 
 
 async def add_poll(
     db: Database, household: str, created: datetime, rating: str | None, *, sent: bool = True
 ) -> None:
+    household_id = await ids(db, Household, household)
+    async with db.session() as s:
+        village_id = (
+            await s.execute(select(Household.village_id).where(Household.id == household_id))
+        ).scalar_one()
+        rated = (await s.execute(select(latest_visit(household_id, created)))).scalar_one_or_none()
     poll = Poll(
-        household_id=await ids(db, Household, household),
+        household_id=household_id,
+        village_id=village_id,
+        visit_id=rated,
         phone="+8613800000000",
         period=f"{created.year}Q{(created.astimezone(TZ).month - 1) // 3 + 1}",
         state="answered" if rating else "expired" if sent else "queued",

@@ -11,10 +11,13 @@ the reminder and expiry clocks start then.
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import insert
+from sqlalchemy import Integer, Row, any_, bindparam, case, insert, literal, select
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.settings import Settings
@@ -39,6 +42,7 @@ from storage.polls import (
     villages_named,
 )
 from storage.problems import creation_event
+from storage.visits import latest_visit
 from survey import polls as machine
 from survey.periods import current_period
 
@@ -84,8 +88,11 @@ async def create_poll(
     """A poll for this household (the caller checked phone, opt-out and period), its question queued."""
     assert household.phone is not None
     due = quiet_end(send_after or now, settings)
+    rated = (await session.execute(select(latest_visit(household.id, now)))).scalar_one_or_none()
     row = Poll(
         household_id=household.id,
+        village_id=household.village_id,
+        visit_id=rated,
         phone=household.phone,
         period=period_label(now, settings),
         state="queued",
@@ -124,10 +131,13 @@ async def send_polls(
         village_ids = [v.id for v in villages]
     households = await households_with_villages(session, village_ids)
     period = period_label(now, settings)
-    polled = await polled_households(session, [h.id for h, _ in households], period)
-    opted_out = await opted_out_among(session, [h.phone for h, _ in households if h.phone])
+    ids = [h.id for h in households]
+    polled: set[int] = set()
+    for start in range(0, len(ids), LOOKUP_CHUNK):  # a query takes at most 32,767 values on PostgreSQL
+        polled |= await polled_households(session, ids[start : start + LOOKUP_CHUNK], period)
+    opted_out = await opted_out_among(session, [h.phone for h in households if h.phone])
     result, chosen = SendResult(), []
-    for household, village_of in households:
+    for household in households:
         if not household.phone:
             result.skipped["no_phone"] += 1
         elif household.phone in opted_out:
@@ -135,7 +145,7 @@ async def send_polls(
         elif household.id in polled:
             result.skipped["already_polled"] += 1
         else:
-            chosen.append((household, village_of))
+            chosen.append(household)
     result.queued = len(chosen)
     if not dry_run:
         await _queue_many(session, chosen, now, settings)
@@ -143,41 +153,60 @@ async def send_polls(
 
 
 CHUNK = 1000
+LOOKUP_CHUNK = 10_000
 
 
 async def _queue_many(
-    session: AsyncSession, households: list[tuple[Household, str]], now: datetime, settings: Settings
+    session: AsyncSession, households: Sequence[Row[Any]], now: datetime, settings: Settings
 ) -> None:
     """Many polls at once (a township, a county: 100,000 households): every new poll is the same but for its
-    household, so the machine runs once and the rows go in with Core inserts, a thousand at a time."""
+    household, so the machine runs once, and each thousand polls and their questions go in as two INSERT …
+    SELECTs from the households (phone, village, the visit each rates, the question in the village's words)."""
     due = quiet_end(now, settings)
     poll, actions = machine.new_poll()
     shape = Poll(period=period_label(now, settings), locale=settings.locale, created_at=now, send_after=due)
     apply_state(shape, machine.on_sent(poll, due), TIMINGS)
-    common = {
-        c.key: getattr(shape, c.key) for c in Poll.__table__.columns if getattr(shape, c.key) is not None
-    }
     [ask] = actions  # the question, whose text depends only on the village
-    bodies = {
-        v: render(f"{ask.template}.txt", settings.locale, village=v) for v in {v for _, v in households}
+    names = {h.village_id: h.village for h in households}
+    body = case(
+        {v: render(f"{ask.template}.txt", settings.locale, village=name) for v, name in names.items()},
+        value=Household.village_id,
+    )
+    if session.get_bind().dialect.name == "postgresql":
+        # the thousand ids as one array: a thousand $n placeholders cost more to render than the insert takes
+        chunk = Household.id == any_(bindparam("ids", type_=ARRAY(Integer)))
+    else:
+        chunk = Household.id.in_(bindparam("ids", expanding=True))
+    polls = Poll.__table__
+    common = {
+        c.key: literal(getattr(shape, c.key), c.type) for c in polls.c if getattr(shape, c.key) is not None
     }
+    rated = latest_visit(Household.id, now)
+    new_polls = insert(polls).from_select(
+        [*common, "household_id", "phone", "village_id", "visit_id"],
+        select(*common.values(), Household.id, Household.phone, Household.village_id, rated)
+        .where(chunk)
+        .order_by(Household.id),
+    )
+    outbox = OutboxMessage.__table__
+    message = {
+        "channel": "sms",
+        "kind": ask.template,
+        "status": "queued",
+        "attempts": 0,
+        "created_at": now,
+        "next_attempt_at": due,
+    }
+    questions = insert(outbox).from_select(
+        ["to", "body", *message],
+        select(Household.phone, body, *(literal(v, outbox.c[k].type) for k, v in message.items()))
+        .where(chunk)
+        .order_by(Household.id),
+    )
     for start in range(0, len(households), CHUNK):
-        chunk = households[start : start + CHUNK]
-        polls = [{**common, "household_id": h.id, "phone": h.phone} for h, _ in chunk]
-        messages = [
-            {
-                "to": h.phone,
-                "body": bodies[v],
-                "kind": ask.template,
-                "status": "queued",
-                "attempts": 0,
-                "created_at": now,
-                "next_attempt_at": due,
-            }
-            for h, v in chunk
-        ]
-        await session.execute(insert(Poll), polls)
-        await session.execute(insert(OutboxMessage), messages)
+        ids = {"ids": [h.id for h in households[start : start + CHUNK]]}
+        await session.execute(new_polls, ids)
+        await session.execute(questions, ids)
 
 
 async def schedule_after_visit(
