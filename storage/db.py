@@ -12,6 +12,7 @@ from typing import Any, TypeVar
 from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.orm import Session
 
 T = TypeVar("T")
 
@@ -32,7 +33,12 @@ def make_engine(url: str, *, writer: bool = True, **kwargs: Any) -> AsyncEngine:
     elif not url.startswith("sqlite"):
         # A webhook waits at most this long for a connection, then fails (503 for Twilio, 500 for Telegram:
         # both send again) well inside their own timeouts (15 s, 60 s), instead of holding every request.
-        kwargs = {"pool_size": POOL_SIZE, "max_overflow": POOL_OVERFLOW, "pool_timeout": POOL_TIMEOUT, **kwargs}
+        kwargs = {
+            "pool_size": POOL_SIZE,
+            "max_overflow": POOL_OVERFLOW,
+            "pool_timeout": POOL_TIMEOUT,
+            **kwargs,
+        }
     engine = create_async_engine(url, **kwargs)
     if engine.dialect.name == "sqlite":
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
@@ -124,6 +130,19 @@ class Database:
                 return await conn.run_sync(work)
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._thread, self._in_thread, work, write)
+
+    async def run_orm(self, work: Callable[[Session], T]) -> T:
+        """`run` for ORM work: `work` gets a sync Session in the transaction (on SQLite in the database's
+        thread; elsewhere the async session's own, through `run_sync`)."""
+        if self._thread is None:
+            async with self.session() as s:
+                return await s.run_sync(work)
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._thread, self._orm_in_thread, work)
+
+    def _orm_in_thread(self, work: Callable[[Session], T]) -> T:
+        with Session(self._thread_writer, expire_on_commit=False) as session, session.begin():
+            return work(session)
 
     def _in_thread(self, work: Callable[[Connection], T], write: bool) -> T:
         engine = self._thread_writer if write else self._thread_reader

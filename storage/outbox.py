@@ -14,9 +14,10 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import bindparam, delete, func, select, update
+from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
 
 from storage.models import OptOut, OutboxMessage, ScheduledJob, UTCDateTime
 
@@ -33,14 +34,29 @@ class Claimed:
     opted_out: bool = False  # the number is on the opt-out list (as the claim found it)
 
 
-async def enqueue(
-    session: AsyncSession, to: str, body: str, kind: str, now: datetime, channel: str = "sms"
+def enqueue(
+    session: Session,
+    to: str,
+    body: str,
+    kind: str,
+    now: datetime,
+    channel: str = "sms",
+    due: datetime | None = None,
 ) -> OutboxMessage:
+    """An outgoing message, in the caller's transaction (sync: async callers use `session.run_sync(enqueue, …)`),
+    due at once unless `due` says later."""
     message = OutboxMessage(
-        to=to, body=body, kind=kind, status="queued", created_at=now, next_attempt_at=now, channel=channel
+        to=to,
+        body=body,
+        kind=kind,
+        status="queued",
+        created_at=now,
+        next_attempt_at=due or now,
+        channel=channel,
+        attempts=0,
     )
     session.add(message)
-    await session.flush()
+    session.flush()
     return message
 
 
@@ -148,17 +164,16 @@ async def record_status(session: AsyncSession, sid: str, status: str, code: str 
     return bool(result.rowcount)
 
 
-async def is_opted_out(session: AsyncSession, phone: str) -> bool:
-    return (await session.get(OptOut, phone)) is not None
+_OPTED_OUT = select(OptOut.__table__.c.phone).where(OptOut.__table__.c.phone == bindparam("phone"))
+
+
+def is_opted_out(session: Session, phone: str) -> bool:
+    return session.connection().execute(_OPTED_OUT, {"phone": phone}).first() is not None
 
 
 async def opt_out(session: AsyncSession, phone: str, source: str, now: datetime) -> None:
     if await session.get(OptOut, phone) is None:
         session.add(OptOut(phone=phone, at=now, source=source))
-
-
-async def opt_in(session: AsyncSession, phone: str) -> None:
-    await session.execute(delete(OptOut).where(OptOut.phone == phone))
 
 
 async def count_queued(session: AsyncSession, channel: str) -> int:

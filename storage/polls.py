@@ -11,6 +11,7 @@ from typing import Any
 
 from sqlalchemy import Row, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
 
 from storage.models import Household, OptOut, Poll, Township, Village
 from survey import polls as machine
@@ -113,10 +114,11 @@ def apply_state(row: Poll, poll: machine.Poll, timings: machine.PollTimings) -> 
 # --------------------------------------------------------------------------- queries
 
 
-async def due_polls(session: AsyncSession, now: datetime) -> Sequence[Poll]:
-    """Polls whose next deadline has passed (the index on due_at keeps this cheap when none has)."""
-    query = select(Poll).where(Poll.due_at <= now).order_by(Poll.due_at, Poll.id).with_for_update()
-    return (await session.execute(query)).scalars().all()
+def due_polls(session: Session, now: datetime) -> Sequence[Poll]:
+    """Polls whose next deadline has passed (the index on due_at keeps this cheap when none has). Locked in id
+    order, the order inbound SMS batches lock polls in too."""
+    query = select(Poll).where(Poll.due_at <= now).order_by(Poll.id).with_for_update()
+    return session.execute(query).scalars().all()
 
 
 async def polled_households(session: AsyncSession, household_ids: Iterable[int], period: str) -> set[int]:
@@ -127,8 +129,9 @@ async def polled_households(session: AsyncSession, household_ids: Iterable[int],
     return set((await session.execute(query)).scalars())
 
 
-async def has_poll(session: AsyncSession, household_id: int, period: str) -> bool:
-    return bool(await polled_households(session, [household_id], period))
+def has_poll(session: Session, household_id: int, period: str) -> bool:
+    query = select(Poll.id).where(Poll.period == period, Poll.household_id == household_id).limit(1)
+    return session.execute(query).first() is not None
 
 
 async def villages_named(session: AsyncSession, name: str) -> list[Village]:
@@ -163,9 +166,8 @@ async def village_ids_of_townships(session: AsyncSession, township_ids: Iterable
     return list((await session.execute(query)).scalars())
 
 
-async def village_name(session: AsyncSession, household_id: int) -> str:
-    query = select(Village.name).join(Household, Household.village_id == Village.id)
-    return (await session.execute(query.where(Household.id == household_id))).scalar_one()
+def village_name(session: Session, village_id: int) -> str:
+    return session.execute(select(Village.name).where(Village.id == village_id)).scalar_one()
 
 
 async def opted_out_among(session: AsyncSession, phones: list[str], chunk: int = 500) -> set[str]:

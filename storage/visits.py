@@ -11,7 +11,7 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, Connection, ScalarSelect, bindparam, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import joinedload, selectinload
+from sqlalchemy.orm import Session, joinedload, selectinload
 
 from storage.models import (
     Answer,
@@ -123,23 +123,27 @@ async def visit_by_id(session: AsyncSession, visit_id: int, *, lock: bool = Fals
     return (await session.execute(query)).scalar_one_or_none()
 
 
-async def county_lines(session: AsyncSession, household: Household, defaults: Lines) -> Lines:
-    """The county's own income and monitoring lines, or the settings' defaults where the county sets none."""
-    query = (
-        select(County)
-        .join(Township, Township.county_id == County.id)
-        .join(Village, Village.township_id == Township.id)
-        .where(Village.id == household.village_id)
+_COUNTY_LINES = (
+    select(
+        County.__table__.c.income_line,
+        County.__table__.c.monitoring_line,
+        County.__table__.c.count_guaranteed,
     )
-    county = (await session.execute(query)).scalar_one()
+    .join(Township.__table__, Township.__table__.c.county_id == County.__table__.c.id)
+    .join(Village.__table__, Village.__table__.c.township_id == Township.__table__.c.id)
+    .where(Village.__table__.c.id == bindparam("village_id"))
+)
+
+
+def county_lines(session: Session, household: Household, defaults: Lines) -> Lines:
+    """The county's own income and monitoring lines, or the settings' defaults where the county sets none."""
+    income, monitoring, guaranteed = (
+        session.connection().execute(_COUNTY_LINES, {"village_id": household.village_id}).one()
+    )
     return Lines(
-        income_line=county.income_line if county.income_line is not None else defaults.income_line,
-        monitoring_line=county.monitoring_line
-        if county.monitoring_line is not None
-        else defaults.monitoring_line,
-        count_guaranteed=(
-            county.count_guaranteed if county.count_guaranteed is not None else defaults.count_guaranteed
-        ),
+        income_line=Decimal(income) if income is not None else defaults.income_line,
+        monitoring_line=Decimal(monitoring) if monitoring is not None else defaults.monitoring_line,
+        count_guaranteed=guaranteed if guaranteed is not None else defaults.count_guaranteed,
     )
 
 
@@ -157,27 +161,34 @@ def latest_visit(
     return query.order_by(Visit.submitted_at.desc(), Visit.id.desc()).limit(1).scalar_subquery()
 
 
-async def note_submitted(session: AsyncSession, visit: Visit) -> None:
+_HOUSEHOLD_ID = bindparam("of_household")
+_polls_table = Poll.__table__
+_NOTE_LATEST = (
+    update(Household.__table__)
+    .where(Household.__table__.c.id == _HOUSEHOLD_ID)
+    .values(latest_visit_id=latest_visit(_HOUSEHOLD_ID))
+)
+_NOTE_POLLS = (
+    update(_polls_table)
+    .where(
+        _polls_table.c.household_id == _HOUSEHOLD_ID,
+        _polls_table.c.created_at >= bindparam("since", type_=UTCDateTime()),
+    )
+    .values(visit_id=latest_visit(_polls_table.c.household_id, _polls_table.c.created_at))
+)
+
+
+def note_submitted(session: Session, visit: Visit) -> None:
     """Keep what the reports store about visits right after one is submitted: the household's latest visit, and
     the visit its polls created at or after this one rate (none, unless a visit is stored with an earlier time
-    than a poll already made, as imports and tests do)."""
-    await session.flush()  # the statements below must see the visit as submitted
-    household = visit.household_id
-    await session.execute(
-        update(Household).where(Household.id == household).values(latest_visit_id=latest_visit(household)),
-        execution_options={"synchronize_session": "fetch"},
-    )
-    await session.execute(
-        update(Poll)
-        .where(Poll.household_id == household, Poll.created_at >= visit.submitted_at)
-        .values(visit_id=latest_visit(Poll.household_id, Poll.created_at)),
-        execution_options={"synchronize_session": "fetch"},
-    )
+    than a poll already made, as imports and tests do). Plain Core: no ORM object of these is in the session."""
+    session.flush()  # the statements below must see the visit as submitted
+    conn = session.connection()
+    conn.execute(_NOTE_LATEST, {"of_household": visit.household_id})
+    conn.execute(_NOTE_POLLS, {"of_household": visit.household_id, "since": visit.submitted_at})
 
 
-async def previous_facts(
-    session: AsyncSession, household_id: int, before_visit: int
-) -> HouseholdFacts | None:
+def previous_facts(session: Session, household_id: int, before_visit: int) -> HouseholdFacts | None:
     """Facts of the household's latest submitted visit (for 脱贫达标 and the income-drop warning)."""
     query = (
         select(Visit)
@@ -185,7 +196,7 @@ async def previous_facts(
         .order_by(Visit.submitted_at.desc())
         .limit(1)
     )
-    visit = (await session.execute(query)).scalar_one_or_none()
+    visit = session.execute(query).scalar_one_or_none()
     if visit is None or visit.counted_income is None:
         return None
     return HouseholdFacts(
@@ -397,8 +408,8 @@ def _typed(visit_id: int, field: str, item: int, qtype: str, value: Any) -> list
     return [{**base, "value_text": str(value)}]
 
 
-async def store_submission(
-    session: AsyncSession,
+def store_submission(
+    session: Session,
     script: Script,
     visit: Visit,
     answers: dict[str, Any],
@@ -411,7 +422,7 @@ async def store_submission(
     """Answers, problems, derived facts and work-log entries of a submitted visit, in the caller's transaction."""
     rows = answer_rows(script, visit.id, answers)
     if rows:
-        await session.execute(insert(Answer), rows)
+        session.connection().execute(insert(Answer.__table__), rows)
     visit.status = "submitted"
     visit.submitted_at = now
     visit.updated_at = now
@@ -424,10 +435,10 @@ async def store_submission(
     visit.warnings = ",".join(facts.warnings)
     visit.satisfaction = answers.get("satisfaction")
     visit.answers_digest = answers_digest(answers)
-    await note_submitted(session, visit)
+    note_submitted(session, visit)
     problems = [_problem(visit, item, now) for item in answers.get("problems", [])]
     session.add_all(problems)
-    await session.flush()
+    session.flush()
     session.add_all(creation_event(p) for p in problems)
 
     def log(kind: str, text: str, problem: Problem | None = None) -> WorkLogEntry:

@@ -78,7 +78,7 @@ async def add_visit(
     )
     async with db.session() as s:
         s.add(visit)
-        await note_submitted(s, visit)
+        await s.run_sync(note_submitted, visit)
         return visit.id
 
 

@@ -44,7 +44,7 @@ def twilio_settings(fake: FakeTwilio, **extra: str) -> Settings:
 async def queue(db: Database, clock: Clock, *bodies: str, to: str = PHONE, kind: str = "poll/ask") -> None:
     async with db.session() as s:
         for body in bodies:
-            await enqueue(s, to, body, kind, clock())
+            await s.run_sync(enqueue, to, body, kind, clock())
 
 
 async def statuses(db: Database) -> list[tuple[str, str, int]]:

@@ -146,7 +146,7 @@ async def test_a_running_worker_requeues_what_a_dead_sender_left_after_the_grace
     clock = Clock()
     async with db.session() as s:
         for body in ("在途", "排队"):
-            await enqueue(s, "+8613800138000", body, "poll/ask", clock())
+            await s.run_sync(enqueue, "+8613800138000", body, "poll/ask", clock())
     async with db.session() as s:
         assert (await claim_next(s, clock())).body == "在途"  # another sender claims it, then dies
     sender = TwilioSender(twilio_settings(fake_twilio))

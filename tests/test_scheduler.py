@@ -405,7 +405,7 @@ async def test_a_long_telegram_text_is_split_at_line_breaks(db: Database, fake_t
     assert len(pieces) > 1 and all(len(p) <= 4096 for p in pieces)
     assert "\n".join(pieces) == body  # cut only at line breaks
     async with db.session() as s:
-        await enqueue(s, str(CHAT), body, "digest", local("2026-11-30 08:00"), "telegram")
+        await s.run_sync(enqueue, str(CHAT), body, "digest", local("2026-11-30 08:00"), "telegram")
     bot = fake_telegram.make_bot()
     try:
         assert await OutboxWorker(
@@ -418,7 +418,7 @@ async def test_a_long_telegram_text_is_split_at_line_breaks(db: Database, fake_t
 
 async def test_a_blocked_chat_fails_the_row(db: Database, fake_telegram: FakeTelegram):
     async with db.session() as s:
-        await enqueue(s, str(CHAT), "<b>清单</b>", "digest", local("2026-11-30 08:00"), "telegram")
+        await s.run_sync(enqueue, str(CHAT), "<b>清单</b>", "digest", local("2026-11-30 08:00"), "telegram")
     fake_telegram.block(CHAT)
     bot = fake_telegram.make_bot()
     try:

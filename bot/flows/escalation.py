@@ -276,8 +276,10 @@ async def enqueue_digest(
         locale = cadre.locale or settings.locale
         if cadre.id in chats:
             text = render("problems/digest_telegram.html", locale, d=digest)
-            await enqueue(s, str(chats[cadre.id]), text, "digest", now, "telegram")
+            await s.run_sync(enqueue, str(chats[cadre.id]), text, "digest", now, "telegram")
             queued += 1
-        await enqueue(s, cadre.phone, digest_sms(digest, locale, cadre.id in chats), "digest/sms", now)
+        await s.run_sync(
+            enqueue, cadre.phone, digest_sms(digest, locale, cadre.id in chats), "digest/sms", now
+        )
         queued += 1
     return queued

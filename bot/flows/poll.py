@@ -19,12 +19,13 @@ from typing import Any
 from sqlalchemy import Integer, Row, any_, bindparam, case, insert, literal, select
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
 
 from bot.settings import Settings
 from messages import render
 from storage.db import Database
 from storage.models import Household, OutboxMessage, Poll, Problem, Township, Village
-from storage.outbox import enqueue, is_opted_out, opt_in, opt_out
+from storage.outbox import enqueue, is_opted_out
 from storage.polls import (
     apply_state,
     due_polls,
@@ -77,8 +78,8 @@ def quiet_end(at: datetime, settings: Settings) -> datetime:
 # --------------------------------------------------------------------------- creating polls
 
 
-async def create_poll(
-    session: AsyncSession,
+def create_poll(
+    session: Session,
     household: Household,
     village: str,
     now: datetime,
@@ -88,7 +89,7 @@ async def create_poll(
     """A poll for this household (the caller checked phone, opt-out and period), its question queued."""
     assert household.phone is not None
     due = quiet_end(send_after or now, settings)
-    rated = (await session.execute(select(latest_visit(household.id, now)))).scalar_one_or_none()
+    rated = session.execute(select(latest_visit(household.id, now))).scalar_one_or_none()
     row = Poll(
         household_id=household.id,
         village_id=household.village_id,
@@ -101,9 +102,9 @@ async def create_poll(
         send_after=due,
     )
     session.add(row)
-    await session.flush()
+    session.flush()
     poll, actions = machine.new_poll(household.phone, household_id=household.id, poll_id=row.id)
-    await _carry_out(session, row, village, actions, now, send_at=due)
+    _carry_out(session, row, village, actions, now, send_at=due)
     apply_state(row, machine.on_sent(poll, due), TIMINGS)
     return row
 
@@ -209,21 +210,22 @@ async def _queue_many(
         await session.execute(questions, ids)
 
 
-async def schedule_after_visit(
-    session: AsyncSession, household: Household, now: datetime, settings: Settings
+def schedule_after_visit(
+    session: Session, household: Household, now: datetime, settings: Settings
 ) -> Poll | None:
-    """A poll the day after a visit, at 10:00 local time (never in quiet hours). Call from VisitFlow._submit.
+    """A poll the day after a visit, at 10:00 local time (never in quiet hours). Call from VisitFlow._submit
+    (sync, in the visit's transaction; async code: `await session.run_sync(schedule_after_visit, …)`).
 
     None when the household has no phone, has opted out, or already has a poll this period.
     """
-    if not household.phone or await is_opted_out(session, household.phone):
+    if not household.phone or is_opted_out(session, household.phone):
         return None
-    if await has_poll(session, household.id, period_label(now, settings)):
+    if has_poll(session, household.id, period_label(now, settings)):
         return None
     tomorrow = now.astimezone(settings.tz).date() + timedelta(days=1)
     at = datetime.combine(tomorrow, settings.after_visit_time, tzinfo=settings.tz)
-    village = await village_name(session, household.id)
-    return await create_poll(session, household, village, now, settings, send_after=at)
+    village = village_name(session, household.village_id)
+    return create_poll(session, household, village, now, settings, send_after=at)
 
 
 # --------------------------------------------------------------------------- time passing
@@ -231,25 +233,28 @@ async def schedule_after_visit(
 
 async def tick(db: Database, now: datetime, settings: Settings) -> int:
     """Reminders, expiries and call-backs that are due; returns how many polls changed. Idempotent."""
+    return await db.run_orm(lambda s: _tick(s, now, settings))
+
+
+def _tick(session: Session, now: datetime, settings: Settings) -> int:
     changed = 0
-    async with db.session() as s:
-        for row in await due_polls(s, now):
-            before = to_state(row)
-            poll, actions = machine.on_tick(before, now, TIMINGS)
-            apply_state(row, poll, TIMINGS)
-            if poll == before and not actions:
-                continue
-            changed += 1
-            village = await village_name(s, row.household_id)
-            await _carry_out(s, row, village, actions, now, send_at=quiet_end(now, settings))
+    for row in due_polls(session, now):
+        before = to_state(row)
+        poll, actions = machine.on_tick(before, now, TIMINGS)
+        apply_state(row, poll, TIMINGS)
+        if poll == before and not actions:
+            continue
+        changed += 1
+        village = village_name(session, row.village_id)
+        _carry_out(session, row, village, actions, now, send_at=quiet_end(now, settings))
     return changed
 
 
 # --------------------------------------------------------------------------- actions
 
 
-async def _carry_out(
-    session: AsyncSession,
+def _carry_out(
+    session: Session,
     row: Poll,
     village: str,
     actions: list[machine.Action],
@@ -257,14 +262,13 @@ async def _carry_out(
     *,
     send_at: datetime | None = None,
 ) -> None:
-    """SMS become outbox rows (due at `send_at`, else at once: a reply answers a villager who just wrote);
-    problems go on the township queue, linked to the household and the poll."""
+    """A new poll's question and the tick's reminders and thanks become outbox rows (due at `send_at`, else at
+    once); a call-back goes on the township queue, linked to the household and the poll. (Replies and the
+    opt-outs they carry are bot.flows.sms's.)"""
     for action in actions:
         if isinstance(action, machine.SendSms):
             body = render(f"{action.template}.txt", row.locale, village=village, **action.params)
-            message = await enqueue(session, row.phone, body, action.template, now)
-            if send_at is not None:
-                message.next_attempt_at = send_at
+            enqueue(session, row.phone, body, action.template, now, due=send_at)
         elif isinstance(action, machine.RaiseProblem):
             text = action.text if action.kind == "reason" and action.text else CALLBACK_DESCRIPTION
             problem = Problem(
@@ -274,15 +278,12 @@ async def _carry_out(
                 source="sms",
                 category=PROBLEM_CATEGORY,
                 description=text,
+                resolved_on_site=False,
                 status="escalated",
                 created_at=now,
                 escalated_at=now,
             )
             session.add(problem)
-            await session.flush()
+            session.flush()
             session.add(creation_event(problem))
             row.problem_id = problem.id
-        elif isinstance(action, machine.MarkOptOut):
-            await opt_out(session, action.phone or row.phone, "reply", now)
-        elif isinstance(action, machine.MarkOptIn):
-            await opt_in(session, action.phone or row.phone)

@@ -12,7 +12,8 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection
+from sqlalchemy import Connection, select
+from sqlalchemy.orm import Session, joinedload
 
 from bot.flows.poll import schedule_after_visit
 from messages import error_text, render
@@ -161,22 +162,26 @@ class VisitFlow:
         dedupe: tuple[str, str] | None,
         owner: int | None,
     ) -> VisitOutcome:
-        """The input that submits or cancels the visit: answers, problems, facts and work log, with the ORM."""
-        async with self.db.session() as s:
-            now = self.clock()
-            step = await s.run_sync(
-                lambda sync: self._step(sync.connection(), visit_id, given, for_key, dedupe, owner, now)
-            )
+        """The input that submits or cancels the visit: answers, problems, facts, work log and the next day's
+        poll, with the ORM, in one transaction (on SQLite in the database's thread)."""
+        now = self.clock()
+
+        def finish(s: Session) -> VisitOutcome | tuple[VisitRow, dict[str, Any], engine.Reply]:
+            step = self._step(s.connection(), visit_id, given, for_key, dedupe, owner, now)
             if isinstance(step, VisitOutcome):
                 return step
-            _, session, reply = step
-            visit = await self._load(s, visit_id)
+            row, session, reply = step
+            visit = self._load_sync(s, visit_id)
             visit.session, visit.updated_at = dump_session(session), now
             if isinstance(reply.step, engine.Cancelled):
                 visit.status = "cancelled"
             else:
-                await self._submit(s, visit, reply.step.answers, now)  # type: ignore[union-attr]
-            return self._outcome(visit, reply, answers=session["answers"])
+                self._submit(s, visit, reply.step.answers, now)  # type: ignore[union-attr]
+            s.flush()
+            return replace(row, warnings=visit.warnings), session, reply
+
+        step = await self.db.run_orm(finish)
+        return step if isinstance(step, VisitOutcome) else self._render(*step)
 
     def _step(
         self,
@@ -211,6 +216,16 @@ class VisitFlow:
             visit.updated_at = self.clock()
             return self._outcome(visit, reply, answers=session["answers"])
 
+    def _load_sync(self, s: Session, visit_id: int) -> Visit:
+        """The visit with its household and village, locked (the end of a visit, in a sync session)."""
+        query = (
+            select(Visit)
+            .where(Visit.id == visit_id)
+            .options(joinedload(Visit.household).joinedload(Household.village))
+            .with_for_update(of=Visit)
+        )
+        return s.execute(query).scalar_one()
+
     async def _load(self, s: Any, visit_id: int, *, lock: bool = False, owner: int | None = None) -> Visit:
         """The visit; `owner` (a cadre id) must match when given, so nobody answers another cadre's visit."""
         visit = await visit_by_id(s, visit_id, lock=lock)
@@ -218,10 +233,10 @@ class VisitFlow:
             raise VisitNotFound(visit_id)
         return visit
 
-    async def _submit(self, s: Any, visit: Visit, answers: dict[str, Any], now: datetime) -> None:
+    def _submit(self, s: Session, visit: Visit, answers: dict[str, Any], now: datetime) -> None:
         household = visit.household
-        lines = await county_lines(s, household, self.settings.lines)
-        facts = derive(answers, lines, household.status, await previous_facts(s, household.id, visit.id))
+        lines = county_lines(s, household, self.settings.lines)
+        facts = derive(answers, lines, household.status, previous_facts(s, household.id, visit.id))
         problems = answers.get("problems", [])
         resolved = sum(1 for p in problems if p.get("resolved_on_site"))
         log_locale = self.settings.locale
@@ -246,10 +261,10 @@ class VisitFlow:
             )
 
         day = now.astimezone(self.settings.tz).date()
-        await store_submission(s, self.script, visit, answers, facts, now, day, visit_log, problem_log)
+        store_submission(s, self.script, visit, answers, facts, now, day, visit_log, problem_log)
         # the villager's own say: a satisfaction SMS the next day at 10:00 (the same transaction: no visit
         # is stored without its poll being queued)
-        await schedule_after_visit(s, household, now, self.settings)
+        schedule_after_visit(s, household, now, self.settings)
 
     def _render(self, row: VisitRow, session: dict[str, Any], reply: engine.Reply) -> VisitOutcome:
         label = household_text(row.village, row.head_name, row.code)
