@@ -76,8 +76,7 @@ _POLL_COLUMNS = (
 )
 _WAITING = (
     select(*_POLL_COLUMNS)
-    .join(_households, _households.c.id == _polls.c.household_id)
-    .join(_villages, _villages.c.id == _households.c.village_id)
+    .join(_villages, _villages.c.id == _polls.c.village_id)  # the village it went out in: its SMS say so
     .where(
         _polls.c.phone.in_(bindparam("phones", expanding=True)), _polls.c.state.in_(sorted(WAITING_STATES))
     )
