@@ -288,7 +288,12 @@ class OutboxWorker:
         try:
             while not stop.is_set():
                 if loop.time() >= next_recovery:
-                    if recovered := await self.recover():
+                    try:
+                        recovered = await self.recover()
+                    except Exception:  # as below: logged, tried again at the next look
+                        log.exception("%s: putting back dead senders' messages failed", self.channel)
+                        recovered = 0
+                    if recovered:
                         log.warning(
                             "%s: %d message(s) a dead sender claimed are queued again",
                             self.channel,
@@ -297,7 +302,11 @@ class OutboxWorker:
                     next_recovery = loop.time() + self.recover_every
                 if not holding and not await self.bucket.acquire(stop):
                     break
-                outcome = await self._send_next()
+                try:
+                    outcome = await self._send_next()
+                except Exception:  # the database away or locked: say so and try again, never stop sending
+                    log.exception("%s: sending failed; trying again in %g s", self.channel, self.idle_poll)
+                    outcome = "none"
                 holding = outcome != "called"
                 if outcome == "none":
                     with contextlib.suppress(TimeoutError):
