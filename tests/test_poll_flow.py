@@ -3,6 +3,8 @@ webhook (the app's SMS clock); time passing through `tick` on a clock the test h
 
 from __future__ import annotations
 
+import asyncio
+import sqlite3
 from dataclasses import replace
 from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
@@ -12,6 +14,8 @@ import pytest
 from aiohttp.test_utils import TestClient
 from sqlalchemy import func, select
 
+import bot.app
+from bot.app import INBOUND_WRITER
 from bot.flows.poll import (
     CALLBACK_DESCRIPTION,
     UnknownArea,
@@ -22,7 +26,7 @@ from bot.flows.poll import (
 from bot.settings import Settings
 from messages import render
 from storage.db import Database
-from storage.models import Household, OptOut, OutboxMessage, Poll, Problem, Village
+from storage.models import Household, OptOut, OutboxMessage, Poll, Problem, ProcessedUpdate, Village
 from storage.outbox import opt_out
 from storage.polls import next_outside_quiet, parse_quiet_hours
 from survey.sms_text import segments, utf16_units
@@ -301,10 +305,10 @@ async def test_schedule_after_visit_is_due_next_day_at_10(roster: Database, sett
         with_phone = next(h for h in households if h.phone)
         without = next(h for h in households if not h.phone)
         at_23 = datetime(2026, 11, 20, 23, 30, tzinfo=SHANGHAI)
-        poll = await schedule_after_visit(s, with_phone, at_23, settings)
+        poll = await s.run_sync(schedule_after_visit, with_phone, at_23, settings)
         assert poll is not None and poll.period == "2026Q4"
-        assert await schedule_after_visit(s, with_phone, at_23, settings) is None  # one per period
-        assert await schedule_after_visit(s, without, at_23, settings) is None
+        assert await s.run_sync(schedule_after_visit, with_phone, at_23, settings) is None  # one per period
+        assert await s.run_sync(schedule_after_visit, without, at_23, settings) is None
     assert await due_times(roster) == {datetime(2026, 11, 21, 10, 0, tzinfo=SHANGHAI)}
 
 
@@ -368,3 +372,87 @@ async def test_the_poll_period_is_a_setting(roster: Database):
         assert (await send_polls(s, december, by_quarter, village="新华村")).queued == 0  # same quarter
     async with roster.session() as s:
         assert (await send_polls(s, december, by_month, village="新华村")).queued > 0  # a new month
+
+
+# --------------------------------------------------------------------------- many at once, and when the database is away
+
+
+async def village_phones(db: Database) -> list[str]:
+    async with db.reading() as s:
+        query = select(Poll.phone).where(Poll.state == "sent").order_by(Poll.id)
+        return list((await s.execute(query)).scalars())
+
+
+async def stored_sids(db: Database) -> set[str]:
+    async with db.reading() as s:
+        return set((await s.execute(select(ProcessedUpdate.external_id))).scalars())
+
+
+async def test_a_burst_of_replies_is_stored_once_each_in_few_transactions(client, roster, settings):
+    await send(roster, settings)
+    phones = await village_phones(roster)
+    forms = [inbound(phone, "1") for phone in phones]
+    resent = forms[:5]  # Twilio retrying, while the first delivery may still be in flight
+    responses = await asyncio.gather(*(post(client, SMS_INBOUND, f) for f in [*forms, *resent]))
+    assert [r.status for r in responses] == [200] * (len(forms) + len(resent))
+    async with roster.reading() as s:
+        states = list((await s.execute(select(Poll.state, Poll.rating).where(Poll.phone.in_(phones)))).all())
+    assert states == [("answered", "满意")] * len(phones)
+    assert await stored_sids(roster) == {f["MessageSid"] for f in forms}
+    thanks = [k for phone in phones for k in await kinds(roster, phone) if k == "poll/thanks"]
+    assert len(thanks) == len(phones)  # each poll thanked once, the resends changed nothing
+    writer = client.server.app[INBOUND_WRITER]
+    assert writer.items == len(forms) + len(resent) and writer.batches < writer.items
+
+
+async def give_up_after(db: Database, ms: int) -> None:
+    """The database thread's connection waits at most `ms` for another writer's lock (5 s otherwise)."""
+    await db.run(lambda conn: conn.exec_driver_sql(f"PRAGMA busy_timeout={ms}"))
+
+
+def lock(path: Path) -> sqlite3.Connection:
+    """Another process's write transaction on the database file, held until closed."""
+    holder = sqlite3.connect(path, isolation_level=None, timeout=10, check_same_thread=False)
+    holder.execute("BEGIN EXCLUSIVE")
+    return holder
+
+
+async def test_a_locked_database_answers_503_keeps_nothing_and_the_retry_is_applied_once(
+    roster: Database, db_path: Path, settings, clock, phone
+):
+    await send(roster, settings)
+    await give_up_after(roster, 200)
+    async with await client_for(roster, settings, clock) as client:
+        form = inbound(phone, "3 路没修")
+        holder = await asyncio.to_thread(lock, db_path)  # in a thread: the app must go on meanwhile
+        response = await post(client, SMS_INBOUND, form)
+        assert response.status == 503 and response.headers["Retry-After"] == "1"
+        holder.close()
+        assert form["MessageSid"] not in await stored_sids(roster)
+        assert (await poll_of(roster, phone)).state == "sent"  # nothing of it kept
+        for _ in range(2):  # Twilio's retry, once the database is back (no restart), then a second one
+            assert (await post(client, SMS_INBOUND, form)).status == 200
+    poll = await poll_of(roster, phone)
+    assert (poll.state, poll.rating, poll.reason) == ("answered", "不满意", "路没修")
+    assert [p.description for p in await problems(roster)] == ["路没修"]
+
+
+async def test_beyond_the_waiting_limit_replies_get_503_at_once_and_every_200_is_stored(
+    roster: Database, db_path: Path, settings, clock, monkeypatch: pytest.MonkeyPatch
+):
+    monkeypatch.setattr(bot.app, "INBOUND_MAX_PENDING", 2)
+    await send(roster, settings)
+    phones = (await village_phones(roster))[:6]
+    async with await client_for(roster, settings, clock) as client:
+        holder = await asyncio.to_thread(lock, db_path)  # in a thread: the app must go on meanwhile
+        forms = [inbound(p, "2") for p in phones]
+        tasks = [asyncio.create_task(post(client, SMS_INBOUND, f)) for f in forms]
+        await asyncio.sleep(0.5)
+        early = [t.result().status for t in tasks if t.done()]
+        holder.close()
+        statuses = [(await t).status for t in tasks]
+    assert early and set(early) == {503}  # refused while the database was still locked
+    assert statuses.count(503) >= 1 and set(statuses) <= {200, 503} and 200 in statuses
+    stored = await stored_sids(roster)
+    for form, status in zip(forms, statuses, strict=True):
+        assert (form["MessageSid"] in stored) == (status == 200)
