@@ -148,8 +148,8 @@ def latest_visit(
 
 async def note_submitted(session: AsyncSession, visit: Visit) -> None:
     """Keep what the reports store about visits right after one is submitted: the household's latest visit, and
-    the visit its polls created at or after this one rate (none, unless a visit is stored with an earlier time
-    than a poll already made, as imports and tests do)."""
+    the visit its polls created at or after this one rate (none, unless the visit's time is earlier than a poll
+    already made: a device clock behind, or visits placed by hand as the tests do)."""
     await session.flush()  # the statements below must see the visit as submitted
     household = visit.household_id
     await session.execute(
