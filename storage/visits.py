@@ -180,8 +180,9 @@ _NOTE_POLLS = (
 
 def note_submitted(session: Session, visit: Visit) -> None:
     """Keep what the reports store about visits right after one is submitted: the household's latest visit, and
-    the visit its polls created at or after this one rate (none, unless a visit is stored with an earlier time
-    than a poll already made, as imports and tests do). Plain Core: no ORM object of these is in the session."""
+    the visit its polls created at or after this one rate (none, unless the visit's time is earlier than a poll
+    already made: a device clock behind, or visits placed by hand as the tests do). Plain Core: no ORM object
+    of these is in the session."""
     session.flush()  # the statements below must see the visit as submitted
     conn = session.connection()
     conn.execute(_NOTE_LATEST, {"of_household": visit.household_id})
