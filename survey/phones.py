@@ -17,6 +17,7 @@ __all__ = ["mask_phone", "normalize_phone"]
 # Digits with spaces, dashes, parentheses and one leading "+" (after NFKC, so full-width forms count too).
 _ALLOWED = re.compile(r"\+?[0-9\s\-()]+")
 _MAINLAND_MOBILE = re.compile(r"1[0-9]{10}")
+_MAINLAND_E164 = re.compile(r"\+861[0-9]{10}")  # already what normalize_phone returns (Twilio's From)
 _MASK = "****"
 
 
@@ -26,6 +27,8 @@ def normalize_phone(text: str, region: str = "CN") -> str:
     For the mainland (region "CN") the number must be a mobile: 11 digits starting with 1, written
     bare or after +86 / 0086 / 86, with spaces and dashes anywhere.
     """
+    if _MAINLAND_E164.fullmatch(text):  # every such number is a possible mainland mobile, written as E.164
+        return text
     cleaned = unicodedata.normalize("NFKC", text).strip()
     if not cleaned:
         raise ValueError("号码为空")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import random
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -569,3 +570,11 @@ async def test_a_household_code_of_another_county_is_a_bad_row(db: Database, tmp
         await import_file(db, "households", write_csv(tmp_path / "other.csv", HOUSEHOLD_HEADERS, [row]))
     assert refused(error) == [(2, "户编号")]
     assert await count(db, County) == 1
+
+
+def test_a_mainland_e164_number_is_taken_as_it_is_and_agrees_with_the_full_reading() -> None:
+    rng = random.Random(3)
+    for second in "0123456789":
+        for _ in range(20):
+            number = f"+861{second}{rng.randrange(10**9):09d}"
+            assert normalize_phone(number) == normalize_phone(f" {number} ") == number  # spaces: the full path
