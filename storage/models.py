@@ -383,7 +383,8 @@ class Poll(Base):
         Index("ix_polls_visit_created", "visit_id", "created_at", "sent_at", "rating"),
     )
     id: Mapped[int] = mapped_column(primary_key=True)
-    household_id: Mapped[int] = mapped_column(ForeignKey("households.id"), index=True)
+    # no index of its own: the (household_id, period) unique index leads with it (migration 0011)
+    household_id: Mapped[int] = mapped_column(ForeignKey("households.id"))
     # The village the household was in when polled: a poll round belongs to the village it went out in, so a
     # household the roster later moves takes its new polls, not its old answers, to the new village.
     village_id: Mapped[int] = mapped_column(ForeignKey("villages.id"))
@@ -394,7 +395,7 @@ class Poll(Base):
     phone: Mapped[str] = mapped_column(String(20), index=True)  # E.164, as polled
     period: Mapped[str] = mapped_column(String(8))  # "2026Q4": the period of creation (ZOUFANG_TIMEZONE)
     # queued / sent / reminded / clarifying / awaiting_reason / answered / unclear / expired / opted_out
-    state: Mapped[str] = mapped_column(String(16), index=True)
+    state: Mapped[str] = mapped_column(String(16))  # a waiting poll is found by phone
     locale: Mapped[str] = mapped_column(String(8))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     send_after: Mapped[datetime] = mapped_column(UTCDateTime)  # the question's outbox row is due then
@@ -404,7 +405,7 @@ class Poll(Base):
     clarified_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     asked_reason_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    rating: Mapped[str | None] = mapped_column(String(8), index=True)  # 满意 / 基本满意 / 不满意
+    rating: Mapped[str | None] = mapped_column(String(8))  # 满意 / 基本满意 / 不满意 (in the covering indexes)
     reason: Mapped[str | None] = mapped_column(Text)
     comment: Mapped[str | None] = mapped_column(Text)
     callback: Mapped[bool] = mapped_column(Boolean, default=False)  # 不满意 without a reason: call back
