@@ -26,10 +26,10 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import lru_cache
 from typing import Any
-from urllib.parse import urlparse
+from urllib.parse import parse_qsl, urlparse
 
 from aiohttp import web
-from multidict import MultiDictProxy
+from multidict import MultiDict, MultiDictProxy
 from sqlalchemy.exc import SQLAlchemyError
 from twilio.request_validator import add_port, remove_port
 
@@ -173,9 +173,8 @@ def _start_telegram_outbox(telegram: Telegram | None) -> Any:
 
 INBOUND_WAIT = 10.0  # seconds a reply may wait for its batch before 503: Twilio gives a webhook 15 s
 INBOUND_MAX_BATCH = 256
-INBOUND_MAX_PENDING = (
-    2000  # replies waiting to be written; beyond that, 503 at once (see README, Performance)
-)
+# Replies waiting to be written: beyond 2,000, or once the oldest has waited 1 s, a new one gets 503 at once
+INBOUND_MAX_PENDING, INBOUND_MAX_DELAY = 2000, 1.0
 STORE_FAILED = (SQLAlchemyError, OSError, TimeoutError, Overloaded)  # the database away, busy or swamped
 
 
@@ -188,12 +187,16 @@ def _mount_sms(app: web.Application, settings: Settings) -> None:
         await receive_batch(app[DB], arrivals, tz=settings.tz, locale=settings.locale)
 
     writer: GroupCommit[Arrival] = GroupCommit(
-        apply, name="inbound SMS", max_batch=INBOUND_MAX_BATCH, max_pending=INBOUND_MAX_PENDING
+        apply,
+        name="inbound SMS",
+        max_batch=INBOUND_MAX_BATCH,
+        max_pending=INBOUND_MAX_PENDING,
+        max_delay=INBOUND_MAX_DELAY,
     )
     app[INBOUND_WRITER] = writer
 
     async def inbound(request: web.Request) -> web.Response:
-        if writer.pending >= writer.max_pending:  # swamped: refuse before any work, Twilio tries again
+        if writer.overloaded():  # swamped: refuse before any work, Twilio tries again
             return _busy()
         form = await signatures.signed_form(request, SMS_INBOUND)
         if form is None:
@@ -277,8 +280,8 @@ class Signatures:
             log.warning("%s refused: TWILIO_AUTH_TOKEN and PUBLIC_BASE_URL must both be set", path)
             return None
         signature = request.headers.get("X-Twilio-Signature", "")
-        form = await request.post()
-        if not signature or any(not isinstance(value, str) for value in form.values()):
+        form = await _form(request)
+        if not signature or form is None or any(not isinstance(value, str) for value in form.values()):
             return None
         url = self.settings.public_base_url.rstrip("/") + path
         if request.rel_url.raw_query_string:
@@ -287,6 +290,22 @@ class Signatures:
             log.info("%s refused: bad X-Twilio-Signature", path)
             return None
         return form  # type: ignore[return-value]  # every value is a str (checked above)
+
+
+async def _form(request: web.Request) -> MultiDictProxy[Any] | None:
+    """The posted form. Twilio posts UTF-8 urlencoded forms: read straight from the body (aiohttp's own
+    reader does the same work behind more checks); anything else goes through aiohttp's. None when the body
+    is no form we can read (not UTF-8)."""
+    if (
+        request.content_type != "application/x-www-form-urlencoded"
+        or (request.charset or "utf-8").lower() != "utf-8"
+    ):
+        return await request.post()
+    try:
+        text = (await request.read()).decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+    return MultiDictProxy(MultiDict(parse_qsl(text, keep_blank_values=True)))
 
 
 @lru_cache(maxsize=65536)

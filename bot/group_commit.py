@@ -8,8 +8,9 @@ and costs what a direct write costs; under a burst the batches grow and the per-
 - `submit` returns once the item's batch has committed, or raises what failed: nothing is acknowledged that
   was not stored.
 - A failing batch is applied again item by item, so one bad item fails alone.
-- More than `max_pending` waiting items: `submit` raises `Overloaded` at once (the webhook answers 503 and the
-  sender retries later), so a flood builds no queue that would answer everyone too late.
+- More than `max_pending` waiting items, or the oldest waiting longer than `max_delay` seconds: `submit`
+  raises `Overloaded` at once (the webhook answers 503 and the sender retries later), so a flood builds no
+  queue that would answer everyone too late; the delay bound follows the capacity of the moment by itself.
 - A waiter that gives up (its request timed out) is dropped from the queue if its batch has not begun.
 """
 
@@ -38,10 +39,12 @@ class GroupCommit(Generic[T]):
         name: str,
         max_batch: int = 256,
         max_pending: int = 2000,
+        max_delay: float = 1.0,
     ) -> None:
         self.apply, self.name = apply, name
-        self.max_batch, self.max_pending = max_batch, max_pending
+        self.max_batch, self.max_pending, self.max_delay = max_batch, max_pending, max_delay
         self._queue: deque[tuple[T, asyncio.Future[None]]] = deque()
+        self._arrived: deque[float] = deque()  # when each waiting item came (loop time)
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self.batches = 0  # counters for /healthz and the benchmarks
@@ -50,6 +53,12 @@ class GroupCommit(Generic[T]):
     @property
     def pending(self) -> int:
         return len(self._queue)
+
+    def overloaded(self) -> bool:
+        """Too many wait, or the oldest has waited too long: new items would be answered too late."""
+        if len(self._queue) >= self.max_pending:
+            return True
+        return bool(self._arrived) and asyncio.get_running_loop().time() - self._arrived[0] > self.max_delay
 
     def start(self) -> None:
         if self._task is None:
@@ -67,11 +76,13 @@ class GroupCommit(Generic[T]):
         self._task = None
 
     async def submit(self, item: T) -> None:
-        if len(self._queue) >= self.max_pending:
+        if self.overloaded():
             raise Overloaded(f"{self.name}: {len(self._queue)} waiting")
         self.start()
-        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[None] = loop.create_future()
         self._queue.append((item, future))
+        self._arrived.append(loop.time())
         self._wake.set()
         await future
 
@@ -88,6 +99,7 @@ class GroupCommit(Generic[T]):
         batch = []
         while self._queue and len(batch) < self.max_batch:
             item, future = self._queue.popleft()
+            self._arrived.popleft()
             if not future.done():  # a waiter that gave up is not applied
                 batch.append((item, future))
         return batch

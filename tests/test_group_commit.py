@@ -73,3 +73,20 @@ async def test_a_waiter_that_gave_up_before_its_batch_began_is_not_applied():
     await asyncio.sleep(0.3)
     assert store.rows == [0]
     await writer.close()
+
+
+async def test_once_the_oldest_item_waited_too_long_new_ones_are_refused_until_the_queue_moves():
+    store = Store(delay=0.3)
+    writer: GroupCommit[int] = GroupCommit(store.apply, name="test", max_delay=0.1)
+    first = asyncio.create_task(writer.submit(0))  # a slow batch
+    await asyncio.sleep(0.05)
+    second = asyncio.create_task(writer.submit(1))  # waits behind it
+    await asyncio.sleep(0.15)
+    assert writer.overloaded()
+    with pytest.raises(Overloaded):
+        await writer.submit(2)
+    await asyncio.gather(first, second)
+    assert not writer.overloaded()
+    await writer.submit(3)
+    assert sorted(store.rows) == [0, 1, 3]
+    await writer.close()
