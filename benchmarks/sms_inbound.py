@@ -101,6 +101,7 @@ INBOUND = "/sms/inbound"
 TO_NUMBER = "+8610690000000"
 RESEND_SHARE = 0.02
 LATE_S = 0.005  # fixed rate: a launch this much after its planned time counts as late (the generator lagged)
+CONNECTIONS = 6000  # fixed rate: requests in flight at most (Twilio opens as many as it needs)
 TICK_S = 0.002  # fixed rate: the generator launches what is due every 2 ms
 RETRY_S = 1.0  # fixed rate: a 503 is posted again after 1-2 s (Twilio retries a failed webhook)
 RETRIES = 30
@@ -363,9 +364,8 @@ class LeanClient:
 
         parts = urlsplit(url)
         self.host, self.port, self.path = parts.hostname or "127.0.0.1", parts.port or 80, parts.path
-        self.limit, self.open = limit, 0
+        self.slots = asyncio.Semaphore(limit)  # requests in flight, each on a connection of its own
         self.idle: list[tuple[asyncio.StreamReader, asyncio.StreamWriter]] = []
-        self.freed = asyncio.Event()
 
     def request(self, message: Message) -> bytes:
         head = [f"POST {self.path} HTTP/1.1", f"Host: {self.host}:{self.port}"]
@@ -373,42 +373,29 @@ class LeanClient:
         head.append(f"Content-Length: {len(message.data)}")
         return ("\r\n".join(head) + "\r\n\r\n").encode() + message.data
 
-    async def _connection(self) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
-        while not self.idle and self.open >= self.limit:
-            self.freed.clear()
-            await self.freed.wait()
-        if self.idle:
-            return self.idle.pop()
-        self.open += 1
-        try:
-            return await asyncio.open_connection(self.host, self.port)
-        except OSError:
-            self.open -= 1
-            raise
-
     async def post(self, raw: bytes) -> int:
-        """The response's status; 599 when the connection failed."""
-        try:
-            reader, writer = await self._connection()
-        except OSError:
-            return 599
-        try:
-            writer.write(raw)
-            head = await reader.readuntil(b"\r\n\r\n")
-            status = int(head[9:12])
-            length = 0
-            for line in head.split(b"\r\n")[1:]:
-                if line[:15].lower() == b"content-length:":
-                    length = int(line[15:])
-            await reader.readexactly(length)
-        except (OSError, asyncio.IncompleteReadError, ValueError):
-            self.open -= 1
-            writer.close()
-            self.freed.set()
-            return 599
-        self.idle.append((reader, writer))
-        self.freed.set()
-        return status
+        """The response's status; 599 when the connection failed. A waiter for a free slot is woken alone."""
+        async with self.slots:
+            try:
+                reader, writer = (
+                    self.idle.pop() if self.idle else await asyncio.open_connection(self.host, self.port)
+                )
+            except OSError:
+                return 599
+            try:
+                writer.write(raw)
+                head = await reader.readuntil(b"\r\n\r\n")
+                status = int(head[9:12])
+                length = 0
+                for line in head.split(b"\r\n")[1:]:
+                    if line[:15].lower() == b"content-length:":
+                        length = int(line[15:])
+                await reader.readexactly(length)
+            except (OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, ValueError):
+                writer.close()
+                return 599
+            self.idle.append((reader, writer))
+            return status
 
     async def close(self) -> None:
         for _, writer in self.idle:
@@ -422,7 +409,7 @@ async def drive_at_rate(name: str, url: str, plan: Plan, rate: float, meter: Cpu
     posted again after RETRY_S (as Twilio retries), up to RETRIES times, before the phone's next message;
     latency then counts to the 200. Launches are made in ticks of TICK_S (every request due by then)."""
     order = interleaved(plan, random.Random(5))
-    client = LeanClient(url, limit=1000)
+    client = LeanClient(url, limit=CONNECTIONS)
     raw = {id(m): client.request(m) for messages in plan.per_phone.values() for m in messages}
     latencies: list[float] = []
     service: list[float] = []
