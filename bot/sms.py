@@ -23,9 +23,11 @@ from datetime import datetime, timedelta
 from typing import Any, Protocol, TextIO
 
 from bot.ratelimit import LocalBucket, RateBucket
+from bot.flows.sms import apply_early_statuses
 from bot.settings import Settings
 from storage.db import Database
 from storage.models import utcnow
+from storage.sms import forget_early_statuses
 from storage.outbox import (
     Claimed,
     claim_next,
@@ -206,6 +208,14 @@ class TelegramSender:
         return None
 
 
+EARLY_STATUS_KEPT = timedelta(days=2)  # a callback whose sid no message gets by then was for no message of ours
+
+
+def _sweep_early_statuses(conn: Any, now: datetime) -> None:
+    apply_early_statuses(conn)
+    forget_early_statuses(conn, before=now - EARLY_STATUS_KEPT)
+
+
 @dataclass
 class OutboxWorker:
     """Sends one channel of the outbox, one message at a time, at `rate` messages a second.
@@ -227,9 +237,14 @@ class OutboxWorker:
             self.bucket = LocalBucket(self.rate)
 
     async def recover(self) -> int:
-        """Messages a dead sender had claimed (longer ago than IN_FLIGHT_GRACE) go back in the queue."""
+        """Messages a dead sender had claimed (longer ago than IN_FLIGHT_GRACE) go back in the queue; held
+        delivery callbacks whose sid is now stored are applied (one that raced the storing of its sid), and
+        those no message has had for EARLY_STATUS_KEPT are dropped."""
         async with self.db.session() as s:
-            return await recover(s, self.clock() - IN_FLIGHT_GRACE)
+            recovered = await recover(s, self.clock() - IN_FLIGHT_GRACE)
+            if self.channel == "sms":
+                await s.run_sync(lambda sync: _sweep_early_statuses(sync.connection(), self.clock()))
+            return recovered
 
     async def send_one(self) -> bool:
         """Send the next due message; False when there is none."""
@@ -265,6 +280,8 @@ class OutboxWorker:
             return
         async with self.db.session() as s:
             await mark_sent(s, claimed.id, sid, self.clock())
+            if sid is not None and self.channel == "sms":  # a callback may have come before the sid was kept
+                await s.run_sync(lambda sync: apply_early_statuses(sync.connection(), sid))
 
     async def _record_failure(self, claimed: Claimed, exc: SendError) -> None:
         async with self.db.session() as s:

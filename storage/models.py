@@ -348,6 +348,18 @@ class OutboxMessage(Base):
     error: Mapped[str | None] = mapped_column(Text)
 
 
+class EarlyStatus(Base):
+    """A delivery status callback for a MessageSid no outbox row has yet: Twilio may call back before the sender
+    has stored the sid its REST call returned. Applied (and deleted) once the sid is stored."""
+
+    __tablename__ = "early_statuses"
+    sid: Mapped[str] = mapped_column(String(64), primary_key=True)
+    status: Mapped[str] = mapped_column(String(12))
+    rank: Mapped[int] = mapped_column(Integer)  # how far the message got: a later callback only moves it on
+    error_code: Mapped[str | None] = mapped_column(String(16))
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
 class OptOut(Base):
     """A phone number that asked for no more SMS (TD/退订/STOP…, or Twilio error 21610)."""
 

@@ -19,6 +19,7 @@ from sqlalchemy import Connection, bindparam, delete, insert, or_, select, updat
 from sqlalchemy.dialects import postgresql, sqlite
 
 from storage.models import (
+    EarlyStatus,
     Household,
     OptOut,
     OutboxMessage,
@@ -36,6 +37,7 @@ from survey import polls as machine
 _polls, _households, _villages = Poll.__table__, Household.__table__, Village.__table__
 _processed, _outbox, _opt_outs = ProcessedUpdate.__table__, OutboxMessage.__table__, OptOut.__table__
 _problems, _events, _unknown = Problem.__table__, ProblemEvent.__table__, UnknownSender.__table__
+_early = EarlyStatus.__table__
 
 
 def _dialect_insert(dialect: str) -> Any:
@@ -329,6 +331,49 @@ def advance_status(conn: Connection, sid: str, status: str, code: str | None, be
     return bool(result.rowcount)
 
 
+_SID_KNOWN = select(_outbox.c.id).where(_outbox.c.provider_sid == bindparam("sid"))
+
+
+def sid_known(conn: Connection, sid: str) -> bool:
+    return conn.execute(_SID_KNOWN, {"sid": sid}).first() is not None
+
+
+def hold_early_status(
+    conn: Connection, sid: str, status: str, rank: int, code: str | None, now: datetime
+) -> None:
+    """Keep a callback for a sid no message has yet; of several, the one that got furthest."""
+    statement = _dialect_insert(conn.dialect.name)(_early).values(
+        sid=sid, status=status, rank=rank, error_code=code, at=now
+    )
+    excluded = statement.excluded
+    conn.execute(
+        statement.on_conflict_do_update(
+            index_elements=[_early.c.sid],
+            set_={"status": excluded.status, "rank": excluded.rank, "error_code": excluded.error_code},
+            where=_early.c.rank < excluded.rank,
+        )
+    )
+
+
+def early_statuses(conn: Connection, sid: str | None = None) -> list[tuple[str, str, str | None]]:
+    """(sid, status, error_code) of the held callbacks whose sid a message now has (that one, or all)."""
+    query = select(_early.c.sid, _early.c.status, _early.c.error_code).join(
+        _outbox, _outbox.c.provider_sid == _early.c.sid
+    )
+    if sid is not None:
+        query = query.where(_early.c.sid == sid)
+    return [tuple(row) for row in conn.execute(query.order_by(_early.c.sid))]  # type: ignore[misc]
+
+
+def forget_early_statuses(conn: Connection, sids: Sequence[str] = (), *, before: datetime | None = None) -> int:
+    """Delete the held callbacks applied (`sids`), or those older than `before` (no message ever had them)."""
+    if before is not None:
+        return conn.execute(delete(_early).where(_early.c.at < before)).rowcount or 0
+    if not sids:
+        return 0
+    return conn.execute(delete(_early).where(_early.c.sid.in_(list(sids)))).rowcount or 0
+
+
 __all__ = [
     "SmsWrites",
     "WaitingPoll",
@@ -336,7 +381,11 @@ __all__ = [
     "claim_daily_reply",
     "claim_new",
     "count_unknown_sender",
+    "early_statuses",
+    "forget_early_statuses",
+    "hold_early_status",
     "household_phones",
+    "sid_known",
     "waiting_polls",
     "write",
 ]

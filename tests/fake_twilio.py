@@ -1,14 +1,14 @@
 """A fake Twilio REST API over HTTP on loopback: the real twilio client sends to it unchanged.
 
 `POST /2010-04-01/Accounts/{AccountSid}/Messages.json` with HTTP basic auth answers 201 and a message
-resource; `fail_next(status, code)` scripts errors (429, 500, 400 with 21610 …) in Twilio's JSON shape.
+resource (after awaiting `before_answer(sid, form)` when set); `fail_next(status, code)` scripts errors (429, 500, 400 with 21610 …) in Twilio's JSON shape.
 """
 
 from __future__ import annotations
 
 import itertools
 from collections import deque
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 
 import pytest
@@ -27,6 +27,8 @@ class FakeTwilio:
     _failures: deque[tuple[int, int | None]] = field(default_factory=deque)
     _ids: itertools.count = field(default_factory=lambda: itertools.count(1))
     base_url: str = ""
+    # awaited with the new sid before the 201 goes back: Twilio may call the status callback that early
+    before_answer: Callable[[str, dict[str, str]], Awaitable[None]] | None = None
 
     def fail_next(self, status: int, code: int | None = None, times: int = 1) -> None:
         self._failures.extend([(status, code)] * times)
@@ -61,6 +63,8 @@ class FakeTwilio:
         sid = f"SM{next(self._ids):032x}"
         self.messages.append(form)
         self.attempts.append((201, form))
+        if self.before_answer is not None:
+            await self.before_answer(sid, form)
         body = {
             "sid": sid,
             "account_sid": self.account_sid,

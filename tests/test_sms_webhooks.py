@@ -5,6 +5,7 @@ The flow's clock is the app's `SMS_CLOCK` (set before the app starts); the tests
 
 from __future__ import annotations
 
+import io
 from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -18,12 +19,23 @@ from twilio.request_validator import RequestValidator
 from bot.app import SMS_CLOCK, SMS_INBOUND, SMS_STATUS, make_app
 from bot.demo import inbound_form
 from bot.settings import Settings
+from bot.sms import ConsoleSender, OutboxWorker, TwilioSender
 from messages import render
 from storage.db import Database
-from storage.models import Base, Household, OptOut, OutboxMessage, ProcessedUpdate, UnknownSender
+from storage.models import (
+    Base,
+    EarlyStatus,
+    Household,
+    OptOut,
+    OutboxMessage,
+    ProcessedUpdate,
+    UnknownSender,
+)
+from storage.outbox import enqueue
 from survey.script import load_script
 from survey.sms_text import encoding, segments
-from tests.fake_twilio import ACCOUNT_SID
+from tests.fake_twilio import ACCOUNT_SID, FakeTwilio
+from tests.test_outbox import twilio_settings
 
 TOKEN = "test-twilio-auth-token"
 BASE = "https://zoufang.example.cn"
@@ -417,3 +429,50 @@ def test_our_signature_is_twilios(fields: list[tuple[str, str]], url: str):
     # twilio accepts the URL signed with or without the default port; so do we
     for spelling in ours.urls(url):
         assert ours.valid(url, form, validator.compute_signature(spelling, form))
+
+
+async def test_a_callback_before_the_sender_kept_the_sid_is_applied_once_the_sid_is_stored(
+    client: TestClient, roster: Database, fake_twilio: FakeTwilio
+):
+    """Twilio answers the REST call and may call back "delivered" before the sender has written the sid down:
+    the early callback is held, not lost, and the message reads delivered once the sender has stored it."""
+    answers: list[int] = []
+
+    async def deliver_first(sid: str, _: dict[str, str]) -> None:
+        response = await post(client, SMS_STATUS, {"MessageSid": sid, "MessageStatus": "delivered"})
+        answers.append(response.status)
+
+    fake_twilio.before_answer = deliver_first
+    sender = TwilioSender(twilio_settings(fake_twilio))
+    try:
+        async with roster.session() as s:
+            await s.run_sync(enqueue, "+8613800138000", "请回复", "poll/ask", datetime.now(UTC))
+        assert await OutboxWorker(roster, sender).send_one()
+    finally:
+        await sender.close()
+    assert answers == [200]
+    async with roster.reading() as s:
+        message = (await s.execute(select(OutboxMessage))).scalar_one()
+        held = (await s.execute(select(func.count()).select_from(EarlyStatus))).scalar_one()
+    assert (message.status, held) == ("delivered", 0)
+
+
+async def test_an_early_callback_that_raced_the_sender_is_applied_by_its_next_sweep(
+    client: TestClient, roster: Database
+):
+    """A callback held while the sender's own transaction was storing the sid (it saw none): the worker's
+    periodic sweep applies it; one for a sid no message ever gets is dropped after two days."""
+    params = {"MessageSid": "SMraced", "MessageStatus": "undelivered", "ErrorCode": "30005"}
+    assert (await post(client, SMS_STATUS, params)).status == 200
+    assert (await post(client, SMS_STATUS, {"MessageSid": "SMraced", "MessageStatus": "sent"})).status == 200
+    assert (await post(client, SMS_STATUS, {"MessageSid": "SMnever", "MessageStatus": "sent"})).status == 200
+    message = await sent_message(roster, "SMraced")  # the sid stored after the callbacks came
+    worker = OutboxWorker(roster, ConsoleSender(io.StringIO()), clock=lambda: datetime.now(UTC))
+    await worker.recover()
+    assert await row(roster, message) == ("undelivered", "30005")  # the furthest status, not the last
+    later = OutboxWorker(
+        roster, ConsoleSender(io.StringIO()), clock=lambda: datetime.now(UTC) + timedelta(days=3)
+    )
+    await later.recover()
+    async with roster.reading() as s:
+        assert (await s.execute(select(func.count()).select_from(EarlyStatus))).scalar_one() == 0

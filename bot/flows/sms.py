@@ -22,6 +22,7 @@ from bot.flows.poll import CALLBACK_DESCRIPTION, PROBLEM_CATEGORY, TIMINGS
 from messages import render
 from storage import sms as store
 from storage.db import Database
+from storage.models import utcnow
 from storage.polls import WAITING_STATES, state_columns
 from survey import polls as machine
 from survey.sms_text import parse_reply
@@ -159,11 +160,33 @@ _BEFORE_SENT = ["queued", "sending", "skipped"]  # rank 0: the outbox's own stat
 
 
 async def record_delivery(db: Database, sid: str, status: str, error_code: str | None) -> bool:
-    """A status callback: True when the outbox message `sid` took the new status; an unknown sid, or a status
-    that would move the message backwards, changes nothing."""
+    """A status callback: True when the outbox message `sid` took the new status. A status that would move the
+    message backwards changes nothing; one for a sid no message has yet (Twilio called back before the sender
+    stored what its REST call returned) is held and applied when the sid is stored (`apply_early_statuses`)."""
     rank = DELIVERY_RANK.get(status)
     if rank is None:
         return False
-    behind = _BEFORE_SENT + [s for s, r in DELIVERY_RANK.items() if r < rank]
     code = error_code[:16] if error_code else None
-    return await db.run(lambda conn: store.advance_status(conn, sid, status, code, behind))
+
+    def work(conn: Connection) -> bool:
+        if store.advance_status(conn, sid, status, code, _behind(status)):
+            return True
+        if not store.sid_known(conn, sid):
+            store.hold_early_status(conn, sid, status, rank, code, utcnow())
+        return False
+
+    return await db.run(work)
+
+
+def apply_early_statuses(conn: Connection, sid: str | None = None) -> int:
+    """Apply the held callbacks whose sid a message now has (that sid's, or every one), then forget them."""
+    held = store.early_statuses(conn, sid)
+    for known, status, code in held:
+        store.advance_status(conn, known, status, code, _behind(status))
+    store.forget_early_statuses(conn, [known for known, _, _ in held])
+    return len(held)
+
+
+def _behind(status: str) -> list[str]:
+    """The statuses a message may leave for `status`."""
+    return _BEFORE_SENT + [s for s, r in DELIVERY_RANK.items() if r < DELIVERY_RANK[status]]
