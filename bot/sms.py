@@ -22,12 +22,11 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Protocol, TextIO
 
-from bot.ratelimit import LocalBucket, RateBucket
 from bot.flows.sms import apply_early_statuses
+from bot.ratelimit import LocalBucket, RateBucket
 from bot.settings import Settings
 from storage.db import Database
 from storage.models import utcnow
-from storage.sms import forget_early_statuses
 from storage.outbox import (
     Claimed,
     claim_next,
@@ -37,6 +36,7 @@ from storage.outbox import (
     opt_out,
     recover,
 )
+from storage.sms import forget_early_statuses
 
 log = logging.getLogger("zoufang.sms")
 
@@ -208,7 +208,8 @@ class TelegramSender:
         return None
 
 
-EARLY_STATUS_KEPT = timedelta(days=2)  # a callback whose sid no message gets by then was for no message of ours
+# a held callback whose sid no message has after this long was for no message of ours
+EARLY_STATUS_KEPT = timedelta(days=2)
 
 
 def _sweep_early_statuses(conn: Any, now: datetime) -> None:

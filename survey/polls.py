@@ -154,6 +154,8 @@ def on_reply_outside_poll(phone: str | None, text: str) -> list[Action]:
         return [SendSms("poll/opted_out"), MarkOptOut(phone)]
     if meaning.kind == "opt_in":
         return [MarkOptIn(phone), SendSms("poll/opted_in")]
+    if meaning.kind == "help":
+        return [SendSms("poll/help")]
     return []
 
 
@@ -172,6 +174,8 @@ def on_reply(poll: Poll, text: str, at: datetime) -> Step:
     meaning = parse_reply(text)
     if meaning.kind in ("opt_out", "opt_in"):
         return _on_keyword(poll, meaning.kind, text, at)
+    if meaning.kind == "help":  # how to answer; the question still waits
+        return poll, on_reply_outside_poll(poll.phone, text)
     if poll.state == "awaiting_reason":
         return _on_reason(poll, text, at)
     if poll.state not in OPEN_STATES:
@@ -211,6 +215,11 @@ def _on_keyword(poll: Poll, kind: str, text: str, at: datetime) -> Step:
     """Opt-out ends an open poll; on a closed one it still opts out. Opt-in never reopens a poll."""
     if kind == "opt_out" and poll.state == "opted_out":
         return poll, []
+    if kind == "opt_in" and poll.state in OPEN_STATES:
+        # A number with a question waiting is on no opt-out list of ours; Twilio lifts its own block on YES /
+        # START / UNSTOP, so the list is kept in step, but "yes" to "are you satisfied?" is no rating: ask again.
+        asked, actions = _on_unclear(replace(poll, sent_at=poll.sent_at or at), at)
+        return asked, [MarkOptIn(poll.phone), *actions]
     actions = on_reply_outside_poll(poll.phone, text)
     if kind == "opt_out" and poll.state == "awaiting_reason":
         # The 不满意 already given stands (dropping it would inflate the rate); a call needs no SMS.

@@ -14,6 +14,7 @@ from typing import Literal
 __all__ = [
     "GSM7_BASIC",
     "GSM7_EXTENSION",
+    "HELP_WORDS",
     "OPT_IN_WORDS",
     "OPT_OUT_WORDS",
     "RATING_WORDS",
@@ -31,7 +32,7 @@ __all__ = [
 
 Encoding = Literal["GSM-7", "UCS-2"]
 Rating = Literal["满意", "基本满意", "不满意"]
-ReplyKind = Literal["rating", "opt_out", "opt_in", "unclear", "empty"]
+ReplyKind = Literal["rating", "opt_out", "opt_in", "help", "unclear", "empty"]
 
 # --------------------------------------------------------------------------- segments
 
@@ -118,9 +119,17 @@ RATING_WORDS: dict[str, Rating] = {
     "很差": "不满意",
     "太差": "不满意",
 }
-# Compared after `normalize_reply`, so already case-folded and without spaces.
-OPT_OUT_WORDS = frozenset({"td", "退订", "stop", "取消", "unsubscribe", "取消订阅"})
-OPT_IN_WORDS = frozenset({"订阅", "start", "重新订阅"})
+# Compared after `normalize_reply`, so already case-folded and without spaces or dashes ("STOP ALL", "OPT-OUT").
+# Twilio acts on its own keywords before we see them (STOP, STOPALL, UNSUBSCRIBE, CANCEL, END, QUIT, REVOKE,
+# OPTOUT block the number; START, YES, UNSTOP unblock it): every one is ours too, so our opt-out list and
+# Twilio's never disagree.
+TWILIO_OPT_OUT_WORDS = frozenset(
+    {"stop", "stopall", "unsubscribe", "cancel", "end", "quit", "revoke", "optout"}
+)
+TWILIO_OPT_IN_WORDS = frozenset({"start", "yes", "unstop"})
+OPT_OUT_WORDS = frozenset({"td", "退订", "取消", "取消订阅"}) | TWILIO_OPT_OUT_WORDS
+OPT_IN_WORDS = frozenset({"订阅", "重新订阅"}) | TWILIO_OPT_IN_WORDS
+HELP_WORDS = frozenset({"help", "info", "帮助"})  # answered with how to reply; a poll stays as it is
 
 # Variation selectors (emoji vs text presentation) are category Mn, so they are listed by range.
 _VARIATION_SELECTORS = ((0xFE00, 0xFE0F), (0xE0100, 0xE01EF))
@@ -170,6 +179,8 @@ def _keyword(core: str) -> ReplyMeaning | None:
         return ReplyMeaning("opt_out")
     if core in OPT_IN_WORDS:
         return ReplyMeaning("opt_in")
+    if core in HELP_WORDS:
+        return ReplyMeaning("help")
     return None
 
 

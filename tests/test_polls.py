@@ -272,3 +272,44 @@ def test_functions_do_not_mutate_the_poll() -> None:
     on_reply(poll, "3", hours(1))
     on_tick(poll, hours(24 * 8))
     assert poll == snapshot
+
+
+# --------------------------------------------------------------------------- Twilio's own keywords
+
+TWILIO_OPT_OUT = ["STOP", "STOPALL", "STOP ALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT", "REVOKE", "OPTOUT"]
+TWILIO_OPT_IN = ["START", "YES", "UNSTOP"]
+
+
+@pytest.mark.parametrize(
+    "word", TWILIO_OPT_OUT + [w.lower() for w in TWILIO_OPT_OUT] + ["Opt-Out", "ＱＵＩＴ"]
+)
+def test_every_twilio_opt_out_keyword_opts_out_and_ends_the_poll(word: str) -> None:
+    """Twilio blocks the number on these before our webhook sees them: our list must say the same."""
+    poll, actions = on_reply(sent_poll(), word, hours(1))
+    assert poll.state == "opted_out"
+    assert actions == [SendSms("poll/opted_out"), MarkOptOut(PHONE)]
+    assert on_reply_outside_poll(PHONE, word) == [SendSms("poll/opted_out"), MarkOptOut(PHONE)]
+
+
+@pytest.mark.parametrize("word", [*TWILIO_OPT_IN, "yes", "Unstop"])
+def test_every_twilio_opt_in_keyword_lifts_the_opt_out(word: str) -> None:
+    opted_out, _ = on_reply(sent_poll(), "STOP", hours(1))
+    assert on_reply(opted_out, word, hours(2)) == (opted_out, [MarkOptIn(PHONE), SendSms("poll/opted_in")])
+    assert on_reply_outside_poll(PHONE, word) == [MarkOptIn(PHONE), SendSms("poll/opted_in")]
+
+
+def test_yes_to_the_question_is_no_rating_it_is_asked_again() -> None:
+    """ "YES" to "are you satisfied?" is Twilio's opt-in word, not a rating: the list is kept in step with
+    Twilio (nothing to lift) and the villager is asked to reply with a digit."""
+    poll, actions = on_reply(sent_poll(), "Yes", hours(1))
+    assert (poll.state, poll.rating) == ("clarifying", None)
+    assert actions == [MarkOptIn(PHONE), SendSms("poll/clarify")]
+    answered, _ = on_reply(poll, "1", hours(2))
+    assert (answered.state, answered.rating) == ("answered", "满意")
+
+
+@pytest.mark.parametrize("word", ["HELP", "help", "INFO", "帮助", " Help! "])
+def test_help_gets_how_to_reply_and_the_question_still_waits(word: str) -> None:
+    poll = sent_poll()
+    assert on_reply(poll, word, hours(1)) == (poll, [SendSms("poll/help")])
+    assert on_reply_outside_poll(PHONE, word) == [SendSms("poll/help")]

@@ -577,4 +577,5 @@ def test_a_mainland_e164_number_is_taken_as_it_is_and_agrees_with_the_full_readi
     for second in "0123456789":
         for _ in range(20):
             number = f"+861{second}{rng.randrange(10**9):09d}"
-            assert normalize_phone(number) == normalize_phone(f" {number} ") == number  # spaces: the full path
+            # with spaces around it the number takes the full reading
+            assert normalize_phone(number) == normalize_phone(f" {number} ") == number

@@ -254,6 +254,27 @@ async def test_subscribe_removes_the_opt_out_and_confirms(
     assert (await outbox(roster))[-1] == (phone, "poll/opted_in", render("sms/opted_in.txt"))
 
 
+@pytest.mark.parametrize("word", ["STOPALL", "cancel", "End", "QUIT", "REVOKE", "OPTOUT", "Stop All"])
+async def test_twilio_s_opt_out_keywords_put_the_number_on_our_list(
+    client: TestClient, roster: Database, phone: str, word: str
+):
+    assert (await post(client, SMS_INBOUND, inbound(phone, word))).status == 200
+    async with roster.reading() as s:
+        assert await s.get(OptOut, phone) is not None
+    assert [kind for _, kind, _ in await outbox(roster)] == ["poll/opted_out"]
+
+
+async def test_yes_and_unstop_lift_the_opt_out_and_help_says_how_to_reply(
+    client: TestClient, roster: Database, phone: str
+):
+    for word in ("TD", "YES", "STOPALL", "UNSTOP", "HELP"):
+        assert (await post(client, SMS_INBOUND, inbound(phone, word))).status == 200
+    assert await count(roster, OptOut) == 0
+    kinds = [kind for _, kind, _ in await outbox(roster)]
+    assert kinds == ["poll/opted_out", "poll/opted_in", "poll/opted_out", "poll/opted_in", "poll/help"]
+    assert (await outbox(roster))[-1] == (phone, "poll/help", render("sms/help.txt"))
+
+
 async def test_replies_follow_the_locale_setting(roster: Database, phone: str, clock: Clock):
     async with await client_for(roster, sms_settings(locale="en"), clock) as english:
         await post(english, SMS_INBOUND, inbound(phone, "STOP"))

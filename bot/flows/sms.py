@@ -31,7 +31,11 @@ MAX_BODY = 1600  # Twilio's own limit for one message; longer bodies are cut, no
 SOURCE = "twilio"  # processed_updates.source for MessageSids
 _E164 = re.compile(r"\+[1-9][0-9]{6,14}")  # an address the outbox can reply to
 # The machine names SMS by what they are; the opt-out confirmations' texts live with the other SMS texts.
-_TEMPLATE_FILES = {"poll/opted_out": "sms/opted_out", "poll/opted_in": "sms/opted_in"}
+_TEMPLATE_FILES = {
+    "poll/opted_out": "sms/opted_out",
+    "poll/opted_in": "sms/opted_in",
+    "poll/help": "sms/help",
+}
 
 
 @dataclass(frozen=True)
