@@ -417,7 +417,7 @@ class Poll(Base):
     clarified_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     asked_reason_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    rating: Mapped[str | None] = mapped_column(String(8))  # 满意 / 基本满意 / 不满意 (in the covering indexes)
+    rating: Mapped[str | None] = mapped_column(String(8))  # 满意 / 基本满意 / 不满意 (covering indexes)
     reason: Mapped[str | None] = mapped_column(Text)
     comment: Mapped[str | None] = mapped_column(Text)
     callback: Mapped[bool] = mapped_column(Boolean, default=False)  # 不满意 without a reason: call back

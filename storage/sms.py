@@ -365,7 +365,9 @@ def early_statuses(conn: Connection, sid: str | None = None) -> list[tuple[str, 
     return [tuple(row) for row in conn.execute(query.order_by(_early.c.sid))]  # type: ignore[misc]
 
 
-def forget_early_statuses(conn: Connection, sids: Sequence[str] = (), *, before: datetime | None = None) -> int:
+def forget_early_statuses(
+    conn: Connection, sids: Sequence[str] = (), *, before: datetime | None = None
+) -> int:
     """Delete the held callbacks applied (`sids`), or those older than `before` (no message ever had them)."""
     if before is not None:
         return conn.execute(delete(_early).where(_early.c.at < before)).rowcount or 0
