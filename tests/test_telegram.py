@@ -289,6 +289,25 @@ async def test_redelivered_update_is_applied_once(webhook: Webhook, roster: Data
     assert session["answers"] == {"location": {"lat": 45.1, "lon": 122.5}, "members": 3}
 
 
+async def test_a_redelivered_tick_of_a_several_of_question_ticks_once(webhook: Webhook, roster: Database):
+    """Telegram redelivers a tap whose webhook answer it did not get: the box must stay ticked, not flip back."""
+    await bound(webhook, roster)
+    await pick_first_household(webhook)
+    await walk(webhook, [("location", (45.1, 122.5)), ("say", "3"), ("say", "2"), ("tap", "因病")])
+    update = callback_update(CADRE_USER, webhook.button("低保"))
+    for _ in range(3):  # the tap, then two redeliveries of the very same update
+        assert await webhook.post(update) == 200
+        edited = webhook.fake.sent("editMessageReplyMarkup")[-1]["reply_markup"]
+        webhook.fake.sent()[-1]["reply_markup"] = edited
+        assert [b["text"] for row in edited["inline_keyboard"] for b in row if "低保" in b["text"]] == [
+            "☑ 低保"
+        ]
+    # a second tap on the ticked box (its button now says "untick") unticks it
+    await walk(webhook, [("toggle", "低保"), ("toggle", "残疾人补贴")])
+    await webhook.tap(webhook.button("完成"))
+    assert (await stored_session(roster))["answers"]["support"] == ["残疾人补贴"]
+
+
 async def test_bot_api_429_and_500_are_retried_not_dropped(webhook: Webhook, roster: Database):
     await bound(webhook, roster)
     await webhook.say("/visit")

@@ -124,7 +124,11 @@ def _ask_keyboard(ask: engine.Ask, visit: int, locale: str, selected: set[int]) 
         ]
     elif question.type == "several_of":
         buttons = [
-            Button(("☑ " if i in selected else "☐ ") + pick(c.label, locale), f"t:{visit}:{key}:{i}")
+            # the tap says what the box becomes, not "flip": a redelivered tap then changes nothing more
+            Button(
+                ("☑ " if i in selected else "☐ ") + pick(c.label, locale),
+                f"t:{visit}:{key}:{i}:{0 if i in selected else 1}",
+            )
             for i, c in enumerate(question.choices)
         ]
     grid = list(rows(buttons))
@@ -320,12 +324,17 @@ class _Turn:
             return None
 
     async def toggle(self, rest: str) -> Answer:
-        visit, key, index = rest.split(":", 2)
+        visit, key, tap = rest.split(":", 2)
+        index, _, becomes = tap.partition(":")  # buttons sent before the change carry no state: they flip
         current = await self._current(visit)
         if current is None or not isinstance(current.reply.step, engine.Ask) or current.reply.step.key != key:
             return Answer(None, ack=True, ack_text=render("telegram/stale.txt", self.locale))
         toggles = self.data.get("toggles", {})
-        chosen = _ticked(toggles, visit, current.reply.step) ^ {int(index)}
+        ticked = _ticked(toggles, visit, current.reply.step)
+        if becomes:
+            chosen = ticked | {int(index)} if becomes == "1" else ticked - {int(index)}
+        else:
+            chosen = ticked ^ {int(index)}
         await self.remember(toggles={**toggles, _ticks_key(visit, key): sorted(chosen)})
         markup = keyboard(self.script, current, current.locale, chosen)
         return Answer(Edit(markup if isinstance(markup, tuple) else None), ack=True)
