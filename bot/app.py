@@ -40,6 +40,7 @@ from storage.db import Database
 from storage.models import utcnow
 from survey.phones import normalize_phone
 from survey.script import Script
+from survey.text import storable
 
 log = logging.getLogger("zoufang.serve")
 
@@ -87,7 +88,7 @@ def make_app(
     worker of `serve --workers N` but the first) serves the routes and sends SMS when Redis shares the SMS
     rate between the senders, and nothing else: the Telegram outbox (a few digests a day), the scheduler, the
     housekeeping and the command menu are the first worker's."""
-    app = web.Application()
+    app = web.Application(client_max_size=MAX_REQUEST_BYTES)
     app[DB] = db
     app[SMS_CLOCK] = utcnow
     app[SCHEDULER_EVERY] = SCHEDULER_TICK
@@ -171,6 +172,9 @@ def _start_telegram_outbox(telegram: Telegram | None) -> Any:
     return start
 
 
+# A webhook body larger than this gets 413 before it is read: Twilio's forms are a few kB (Body at most 1,600
+# characters), a Telegram update without files a few tens of kB; aiohttp's own default is 1 MiB.
+MAX_REQUEST_BYTES = 256 * 1024
 INBOUND_WAIT = 10.0  # seconds a reply may wait for its batch before 503: Twilio gives a webhook 15 s
 INBOUND_MAX_BATCH = 256
 # Replies waiting to be written: beyond 2,000, or once the oldest has waited 1 s, a new one gets 503 at once
@@ -319,7 +323,9 @@ def _phone_of(sender: str) -> str | None:
 
 def _inbound_sms(sid: str, sender: str, body: str) -> InboundSms:
     """The adapter's part: From as E.164 (None when it is no mainland mobile), the body cut to Twilio's limit."""
-    return InboundSms(sid=sid, sender=sender, phone=_phone_of(sender), body=body[:MAX_BODY])
+    return InboundSms(
+        sid=sid, sender=storable(sender), phone=_phone_of(sender), body=storable(body[:MAX_BODY])
+    )
 
 
 def make_telegram(db: Database, script: Script, settings: Settings) -> Telegram:
