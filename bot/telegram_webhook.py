@@ -22,8 +22,10 @@ import logging
 import re
 from typing import Any
 
+from aiogram.types import Update
 from aiogram.webhook.aiohttp_server import SimpleRequestHandler
 from aiohttp import web
+from pydantic import ValidationError
 
 from bot.flows.replies import ChatInput
 from bot.flows.visit_telegram import is_visit_input
@@ -86,6 +88,9 @@ def _message(update_id: int, message: dict[str, Any]) -> ChatInput | None:
     )
 
 
+_EVENT_KINDS = tuple(name for name in Update.model_fields if name != "update_id")
+
+
 class TelegramWebhook:
     def __init__(self, bot: Any, dispatcher: Any, secret: str) -> None:
         self.bot, self.dispatcher, self.secret = bot, dispatcher, secret
@@ -98,6 +103,15 @@ class TelegramWebhook:
     def register(self, app: web.Application, path: str) -> None:
         app.router.add_post(path, self.handle)  # aiogram's handler is called for the updates left to it
 
+    async def _to_aiogram(self, request: web.Request) -> web.StreamResponse:
+        """aiogram's handler for the rest; an update it cannot read is answered, not raised as a 500 (Telegram
+        would deliver it again and again): a kind aiogram does not know is ignored (200), a malformed one 400."""
+        try:
+            return await self.aiogram.handle(request)
+        except ValidationError as error:
+            log.warning("Telegram update refused (400): %d fields malformed", error.error_count())
+            return web.Response(status=400, text="malformed update")
+
     async def handle(self, request: web.Request) -> web.StreamResponse:
         if not hmac.compare_digest(request.headers.get(SECRET_HEADER, ""), self.secret):
             return web.Response(status=401, text="Unauthorized")
@@ -106,20 +120,24 @@ class TelegramWebhook:
             update = json.loads(body)
         except ValueError:
             return web.Response(status=400, text="not JSON")
+        if not isinstance(update, dict) or type(update.get("update_id")) is not int:
+            return web.Response(status=400, text="not a Telegram update")  # no retry can make it one
+        if not any(isinstance(update.get(kind), dict) for kind in _EVENT_KINDS):
+            return web.json_response({})  # a kind of update this aiogram does not know: nothing to do
         if _MAYBE_UNSTORABLE.search(body):  # rare: only then is every string looked at
             update = storable_json(update)
             # aiogram's handler reads the body aiohttp keeps: hand it the cleaned update
             request._read_bytes = _dumps(update).encode()
         inp = chat_input(update)
         if inp is None or not is_visit_input(inp):
-            return await self.aiogram.handle(request)  # the body read above is kept by aiohttp
+            return await self._to_aiogram(request)  # the body read above is kept by aiohttp
         account = await self.accounts.get(inp.user_id)
         if account is None:
-            return await self.aiogram.handle(request)  # a stranger: onboarding's refusal
+            return await self._to_aiogram(request)  # a stranger: onboarding's refusal
         fsm = self.dispatcher.fsm
         context = fsm.resolve_context(self.bot, inp.chat_id, inp.user_id)
         if not inp.tapped and await context.get_state() is not None:
-            return await self.aiogram.handle(request)  # another conversation (a secretary's note) is pending
+            return await self._to_aiogram(request)  # another conversation (a secretary's note) is pending
         cadre = account.cadre
         locale = cadre.locale or self.settings.locale
         async with fsm.events_isolation.lock(context.key):
