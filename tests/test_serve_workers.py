@@ -394,7 +394,7 @@ async def test_a_burst_of_taps_in_one_chat_is_applied_one_at_a_time_across_worke
     await chat.step("tap", "因病")
     options = [(text, data) for text, data in chat.buttons() if data.startswith("t:")]
     assert len(options) >= 4, options
-    taps = [0, 0, 1, 1, 1, 2, 3, 3, 3, 3]
+    taps = [0, 1, 2, 0, 1, 2, 0, 1, 2, 0]  # not 3: 无 excludes the others
     before = len(chat.calls("editMessageReplyMarkup"))
     updates = [callback_update(chat.user, options[i][1]) for i in taps]
     await asyncio.gather(*(chat.post(update) for update in updates))
