@@ -358,7 +358,14 @@ def serve(host: str, port: int, polling: bool, workers: int) -> None:
             sys.exit(130)
 
     async def go() -> None:
-        await run_server(Database(conf.db_url), script, conf, host, port, polling=polling)
+        # SIGTERM (systemd, docker stop) and Ctrl-C stop gracefully: the batch being written commits and is
+        # answered, the senders finish the message in hand; the default SIGTERM would drop them mid-way
+        import signal
+
+        stop = asyncio.Event()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            asyncio.get_running_loop().add_signal_handler(sig, stop.set)
+        await run_server(Database(conf.db_url), script, conf, host, port, polling=polling, stop=stop)
 
     try:
         run(go())
