@@ -138,8 +138,9 @@ async def test_a_message_claimed_by_a_dead_sender_is_sent_after_restart(
 
 async def test_worker_keeps_the_rate(db: Database, fake_twilio: FakeTwilio):
     sender = TwilioSender(twilio_settings(fake_twilio))
-    outbox = OutboxWorker(db, sender, rate=20, idle_poll=0.05)
     await queue(db, Clock(), *[f"消息{i}" for i in range(6)])
+    # made after the queueing: its bucket fills from its making, and queueing on PostgreSQL takes a while
+    outbox = OutboxWorker(db, sender, rate=20, idle_poll=0.05)
     stop = asyncio.Event()
     task = asyncio.create_task(outbox.run(stop))
     started = asyncio.get_running_loop().time()
