@@ -103,7 +103,7 @@ def make_app(
     if primary or settings.redis_url:  # without Redis each sender keeps its own rate: one sender, one rate
         app.on_startup.append(_start_outbox(settings))
     if primary:
-        app.on_startup.append(_start_telegram_outbox(telegram))
+        app.on_startup.append(_start_telegram_outbox(telegram, settings))
         app.on_startup.append(_start_housekeeping)
         app.on_startup.append(_start_scheduler(settings))
     app.on_cleanup.append(_close_db)
@@ -121,7 +121,9 @@ def _start_outbox(settings: Settings) -> Any:
         stop = asyncio.Event()
         bucket = make_bucket(settings.redis_url, "sms", settings.sms_rate)  # one budget for every sender
         task = asyncio.create_task(
-            OutboxWorker(app[DB], sender, rate=settings.sms_rate, bucket=bucket).run(stop)
+            OutboxWorker(
+                app[DB], sender, rate=settings.sms_rate, bucket=bucket, send_timeout=settings.send_timeout
+            ).run(stop)
         )
 
         async def halt(_: web.Application) -> None:
@@ -137,7 +139,7 @@ def _start_outbox(settings: Settings) -> Any:
 TELEGRAM_OUTBOX_RATE = 1.0  # messages a second: digests are few, and Telegram allows one a second per chat
 
 
-def _start_telegram_outbox(telegram: Telegram | None) -> Any:
+def _start_telegram_outbox(telegram: Telegram | None, settings: Settings) -> Any:
     """Outbox rows of the `telegram` channel (digests) go out through the bot; without one they stay queued."""
 
     async def start(app: web.Application) -> None:
@@ -159,6 +161,7 @@ def _start_telegram_outbox(telegram: Telegram | None) -> Any:
             rate=TELEGRAM_OUTBOX_RATE,
             clock=lambda: app[CLOCK](),  # the scheduler's clock: what it queues is due on it
             channel="telegram",
+            send_timeout=settings.send_timeout,
         )
         stop = asyncio.Event()
         task = asyncio.create_task(worker.run(stop))

@@ -492,7 +492,10 @@ def worker() -> None:
         shared = "shared through Redis" if isinstance(bucket, RedisBucket) else "this process only"
         logging.getLogger("zoufang.sms").info("sending SMS at %g a second (%s)", conf.sms_rate, shared)
         try:
-            await OutboxWorker(db, sender, rate=conf.sms_rate, bucket=bucket).run(stop)
+            worker = OutboxWorker(
+                db, sender, rate=conf.sms_rate, bucket=bucket, send_timeout=conf.send_timeout
+            )
+            await worker.run(stop)
         finally:
             await sender.close()
             await db.close()

@@ -34,6 +34,8 @@ class Settings:
     locale: str = "zh_CN"
     quiet_hours: str = "21:00-08:00"
     sms_rate: float = 1.0
+    # seconds one provider call may take; a row claimed twice as long ago is a dead sender's, sent again
+    send_timeout: float = 60.0
     poll_period: str = "quarter"  # one satisfaction poll per household per period: month|quarter|half|year
     poll_after_visit: str = "10:00"  # the poll after a visit goes out the next day at this local time
     income_line: Decimal = Decimal(3600)
@@ -189,6 +191,8 @@ def _validate(settings: Settings) -> None:
         raise SettingsError(
             f"ZOUFANG_SATISFACTION_TARGET={settings.satisfaction_target!r}: a fraction between 0 and 1, e.g. 0.9"
         )
+    if settings.send_timeout < 1:
+        raise SettingsError("ZOUFANG_SEND_TIMEOUT: at least 1 second")
     if settings.integrity_burst_visits < 2:
         raise SettingsError("ZOUFANG_INTEGRITY_BURST_VISITS: at least 2 visits make a burst")
     try:

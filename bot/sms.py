@@ -7,8 +7,9 @@ number opted out.
 
 Several workers (processes, machines) may send one outbox: each claims one row per transaction (PostgreSQL
 skips rows another has locked), and with a Redis bucket (bot.ratelimit) they share one rate between them.
-A row left `sending` by a worker that died goes back in the queue after IN_FLIGHT_GRACE; a live worker's
-send is cut off well before that (SEND_TIMEOUT), so a row is only sent twice when its sender really died.
+A row left `sending` by a worker that died goes back in the queue after twice the send timeout
+(ZOUFANG_SEND_TIMEOUT, 60 s); a live worker's send is cut off at the timeout, so a row is only sent twice when
+its sender really died (and then at most that one row: a worker has one message in flight).
 """
 
 from __future__ import annotations
@@ -43,8 +44,8 @@ log = logging.getLogger("zoufang.sms")
 OPTED_OUT = "21610"  # Twilio: "Attempt to send to unsubscribed recipient"
 # These go to a number that has just opted out or in: they must not be held back by the opt-out list.
 OPT_CONFIRMATIONS = frozenset({"poll/opted_out", "poll/opted_in"})
-IN_FLIGHT_GRACE = timedelta(minutes=2)  # a row `sending` for longer than this: its sender died
-SEND_TIMEOUT = 60.0  # seconds one provider call may take (well under IN_FLIGHT_GRACE)
+SEND_TIMEOUT = 60.0  # seconds one provider call may take (the default of ZOUFANG_SEND_TIMEOUT)
+IN_FLIGHT_GRACE = timedelta(seconds=2 * SEND_TIMEOUT)  # a row `sending` for longer than this: its sender died
 RECOVER_EVERY = 60.0  # seconds between a running worker's looks for rows a dead sender left
 
 
@@ -232,17 +233,23 @@ class OutboxWorker:
     channel: str = "sms"
     bucket: RateBucket | None = None
     recover_every: float = RECOVER_EVERY
+    send_timeout: float = SEND_TIMEOUT
 
     def __post_init__(self) -> None:
         if self.bucket is None:
             self.bucket = LocalBucket(self.rate)
 
+    @property
+    def in_flight_grace(self) -> timedelta:
+        """A row `sending` for longer than this was claimed by a sender that died: no live send lasts it."""
+        return timedelta(seconds=2 * self.send_timeout)
+
     async def recover(self) -> int:
-        """Messages a dead sender had claimed (longer ago than IN_FLIGHT_GRACE) go back in the queue; held
+        """Messages a dead sender had claimed (longer ago than `in_flight_grace`) go back in the queue; held
         delivery callbacks whose sid is now stored are applied (one that raced the storing of its sid), and
         those no message has had for EARLY_STATUS_KEPT are dropped."""
         async with self.db.session() as s:
-            recovered = await recover(s, self.clock() - IN_FLIGHT_GRACE)
+            recovered = await recover(s, self.clock() - self.in_flight_grace)
             if self.channel == "sms":
                 await s.run_sync(lambda sync: _sweep_early_statuses(sync.connection(), self.clock()))
             return recovered
@@ -271,9 +278,10 @@ class OutboxWorker:
 
     async def _deliver(self, claimed: Claimed) -> None:
         try:
-            sid = await asyncio.wait_for(self.sender.send(claimed.to, claimed.body), timeout=SEND_TIMEOUT)
+            sending = self.sender.send(claimed.to, claimed.body)
+            sid = await asyncio.wait_for(sending, timeout=self.send_timeout)
         except TimeoutError:  # it may have gone out: the retry may send it twice
-            error = SendError(f"no answer within {SEND_TIMEOUT:g} s", code="timeout", retryable=True)
+            error = SendError(f"no answer within {self.send_timeout:g} s", code="timeout", retryable=True)
             await self._record_failure(claimed, error)
             return
         except SendError as exc:

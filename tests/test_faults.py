@@ -1,6 +1,11 @@
-"""Faults with real processes: `zoufang serve` killed with SIGKILL in the middle of a stream of signed inbound
-replies, then started again. Every reply it answered 200 is stored once; every other is posted again (as Twilio
-retries) and stored once; Twilio's duplicate deliveries of replies already stored change nothing."""
+"""Faults with real processes.
+
+- `zoufang serve` killed with SIGKILL in the middle of a stream of signed inbound replies, then started again:
+  every reply it answered 200 is stored once; every other is posted again (as Twilio retries) and stored once;
+  Twilio's duplicate deliveries of replies already stored change nothing.
+- `zoufang worker` killed with SIGKILL while it sends the outbox to the fake Twilio API, then started again:
+  every message goes out, each once, but the one the killed worker had in flight, which may go twice.
+"""
 
 from __future__ import annotations
 
@@ -8,13 +13,22 @@ import asyncio
 import os
 import random
 import signal
+from collections import Counter
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
 from pathlib import Path
 
 import aiohttp
+from sqlalchemy import select
+from sqlalchemy.orm import Session
 from twilio.request_validator import RequestValidator
 
 from bot.demo import inbound_form, write_roster
-from tests.cli_support import clean_env, ok, query, zoufang
+from storage.db import Database
+from storage.models import OutboxMessage
+from storage.outbox import enqueue
+from tests.cli_support import COMMAND, clean_env, ok, query, zoufang
+from tests.fake_twilio import FakeTwilio
 from tests.test_serve_workers import free_port, start_serve, stop, wait_healthy
 
 TOKEN = "fault-test-token"
@@ -104,3 +118,98 @@ async def test_serve_killed_mid_stream_loses_and_doubles_no_reply(tmp_path: Path
     strangers = sum(1 for f in forms if f["From"] not in set(households))
     counted = query(db, "SELECT sum(messages) FROM unknown_senders")[0][0]
     assert counted == strangers  # applied once each: none lost, none doubled
+
+
+# --- zoufang worker killed while sending --------------------------------------------------------------------
+
+OUTBOX = 2000
+SEND_TIMEOUT = "1"  # ZOUFANG_SEND_TIMEOUT: a row claimed 2 s ago by a dead sender is sent again
+
+
+async def queue_outbox(db: Database, count: int) -> list[str]:
+    """`count` SMS in the outbox, each with a body of its own (so the fake API's log says which went twice)."""
+    now = datetime.now(UTC)
+    bodies = [f"您好，这是第 {i} 条回访短信。" for i in range(count)]
+
+    def write(sync: Session) -> None:
+        for i, body in enumerate(bodies):
+            enqueue(sync, f"+8613{i:09d}", body, "poll/ask", now)
+
+    async with db.session() as s:
+        await s.run_sync(write)
+    return bodies
+
+
+async def outbox_states(db: Database) -> Counter[str]:
+    async with db.reading() as s:
+        rows = (await s.execute(select(OutboxMessage.status))).scalars()
+        return Counter(rows)
+
+
+async def bodies_sending(db: Database) -> set[str]:
+    async with db.reading() as s:
+        query = select(OutboxMessage.body).where(OutboxMessage.status == "sending")
+        return set((await s.execute(query)).scalars())
+
+
+async def start_worker(folder: Path, env: dict[str, str], name: str) -> asyncio.subprocess.Process:
+    with (folder / f"{name}.log").open("w") as out:
+        return await asyncio.create_subprocess_exec(
+            *COMMAND, "worker", cwd=folder, env=env, stdout=out, stderr=out
+        )
+
+
+async def until(condition: Callable[[], Awaitable[bool]], timeout: float, what: str) -> None:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not await condition():
+        assert loop.time() < deadline, f"timed out waiting for {what}"
+        await asyncio.sleep(0.02)
+
+
+async def test_worker_killed_mid_send_sends_each_sms_once_but_the_one_in_flight(
+    db: Database, tmp_path: Path, fake_twilio: FakeTwilio
+):
+    """SIGKILL of `zoufang worker` (on PostgreSQL one of two, sharing the outbox) while it sends: after a restart
+    every message goes out, each once, except the one a killed worker had in flight, at most twice."""
+    bodies = await queue_outbox(db, OUTBOX)
+    many = db.engine.dialect.name == "postgresql"  # SQLite has one writer: one sender
+    env = clean_env(
+        tmp_path,
+        ZOUFANG_DB_URL=db.url,
+        SMS_BACKEND="twilio",
+        TWILIO_ACCOUNT_SID=fake_twilio.account_sid,
+        TWILIO_AUTH_TOKEN=fake_twilio.auth_token,
+        TWILIO_FROM_NUMBER="+8610690000",
+        TWILIO_API_BASE=fake_twilio.base_url,
+        ZOUFANG_SMS_RATE="2000",
+        ZOUFANG_SEND_TIMEOUT=SEND_TIMEOUT,
+    )
+    workers = [await start_worker(tmp_path, env, f"worker{i}") for i in range(2 if many else 1)]
+    try:
+
+        async def a_third_sent() -> bool:
+            return len(fake_twilio.messages) >= OUTBOX // 3
+
+        await until(a_third_sent, 60, "a third of the outbox to go out")
+        os.kill(workers[0].pid, signal.SIGKILL)  # between claims, mid-call or between the call and its record
+        await workers[0].wait()
+        in_flight = await bodies_sending(db)
+        await asyncio.sleep(2 * float(SEND_TIMEOUT) + 0.5)  # what it claimed is now a dead sender's
+        workers[0] = await start_worker(tmp_path, env, "restarted")
+
+        async def all_sent() -> bool:
+            return (await outbox_states(db)) == Counter({"sent": OUTBOX})
+
+        await until(all_sent, 120, "every message to be sent")
+    finally:
+        for worker in workers:
+            assert await stop(worker) in (0, -signal.SIGKILL), (tmp_path / "restarted.log").read_text()
+    sent = Counter(m["Body"] for m in fake_twilio.messages)
+    assert set(sent) == set(bodies)  # none lost
+    twice = {body for body, n in sent.items() if n > 1}
+    assert max(sent.values()) <= 2
+    # a repeat is only ever of a message a killed worker had claimed: one, on PostgreSQL one per live worker
+    # claimed at that moment too (those are finished by their worker, not sent again)
+    assert twice <= in_flight and len(twice) <= 1
+    print(f"sent {len(fake_twilio.messages)} for {OUTBOX} messages; in flight at the kill: {len(in_flight)}")
