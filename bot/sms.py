@@ -1,8 +1,10 @@
 """The outbox's sending side: senders (Twilio, console, the Telegram bot) and the outbox worker.
 
 The worker sends one channel's rows (`sms` or `telegram`) at a configured rate (SMS: default 1 message a
-second, a long code's rate), retries 429, 5xx and network errors with exponential backoff up to 3 attempts,
-then marks the message failed. Twilio's error 21610 (the recipient replied STOP to the carrier) marks the
+second, a long code's rate), retries 429, 5xx and network errors with exponential backoff for hours (see
+storage.outbox.backoff), then marks the message failed. While the provider keeps failing, the worker pauses the
+whole channel (2 s, 4 s, … up to a minute) instead of failing every queued message in turn: one message probes,
+the rest wait their turn, in order. Twilio's error 21610 (the recipient replied STOP to the carrier) marks the
 number opted out.
 
 Several workers (processes, machines) may send one outbox: each claims one row per transaction (PostgreSQL
@@ -47,14 +49,17 @@ OPT_CONFIRMATIONS = frozenset({"poll/opted_out", "poll/opted_in"})
 SEND_TIMEOUT = 60.0  # seconds one provider call may take (the default of ZOUFANG_SEND_TIMEOUT)
 IN_FLIGHT_GRACE = timedelta(seconds=2 * SEND_TIMEOUT)  # a row `sending` for longer than this: its sender died
 RECOVER_EVERY = 60.0  # seconds between a running worker's looks for rows a dead sender left
+MAX_PAUSE = 60.0  # seconds the longest pause of a channel whose provider keeps failing
 
 
 class SendError(Exception):
     """A message the provider did not take: its error code, and whether another try may succeed."""
 
-    def __init__(self, message: str, *, code: str | None, retryable: bool) -> None:
+    def __init__(
+        self, message: str, *, code: str | None, retryable: bool, retry_after: float | None = None
+    ) -> None:
         super().__init__(message)
-        self.code, self.retryable = code, retryable
+        self.code, self.retryable, self.retry_after = code, retryable, retry_after
 
 
 class SmsError(SendError):
@@ -111,7 +116,7 @@ class TwilioSender:
 
         try:
             message = await self.client.messages.create_async(to=to, body=body, **self.origin)
-        except TwilioRestException as exc:
+        except TwilioRestException as exc:  # the library keeps no Retry-After: our backoff it is
             retryable = exc.status == 429 or exc.status >= 500
             raise SmsError(str(exc.msg), code=str(exc.code or exc.status), retryable=retryable) from exc
         except (TimeoutError, OSError) as exc:  # the network: worth another try
@@ -198,7 +203,10 @@ class TelegramSender:
             for piece in split_text(body):
                 sent = await self.bot.send_message(chat_id=int(to), text=piece, parse_mode="HTML")
                 message_id = sent.message_id
-        except (TelegramRetryAfter, TelegramServerError, TelegramNetworkError) as exc:
+        except TelegramRetryAfter as exc:
+            code = _telegram_code(exc)
+            raise SendError(str(exc), code=code, retryable=True, retry_after=exc.retry_after) from exc
+        except (TelegramServerError, TelegramNetworkError) as exc:
             raise SendError(str(exc), code=_telegram_code(exc), retryable=True) from exc
         # blocked by the user, chat not found, bad HTML: another try won't help
         except TelegramAPIError as exc:
@@ -259,7 +267,8 @@ class OutboxWorker:
         return await self._send_next() != "none"
 
     async def _send_next(self) -> str:
-        """`none` (nothing due), `skipped` (opted out: no provider call) or `called` (the provider was asked)."""
+        """`none` (nothing due), `skipped` (opted out: no provider call), `called` (the provider took it or
+        refused it) or `unavailable` (the provider failed in a way worth retrying: it may be down)."""
         now = self.clock()
         async with self.db.session() as s:
             claimed = await claim_next(s, now, self.channel)
@@ -273,29 +282,35 @@ class OutboxWorker:
                 return "skipped"
         if claimed is None:
             return "none"
-        await self._deliver(claimed)
-        return "called"
+        return await self._deliver(claimed)
 
-    async def _deliver(self, claimed: Claimed) -> None:
+    async def _deliver(self, claimed: Claimed) -> str:
         try:
             sending = self.sender.send(claimed.to, claimed.body)
             sid = await asyncio.wait_for(sending, timeout=self.send_timeout)
         except TimeoutError:  # it may have gone out: the retry may send it twice
             error = SendError(f"no answer within {self.send_timeout:g} s", code="timeout", retryable=True)
             await self._record_failure(claimed, error)
-            return
+            return "unavailable"
         except SendError as exc:
             await self._record_failure(claimed, exc)
-            return
+            return "unavailable" if exc.retryable else "called"
         async with self.db.session() as s:
             await mark_sent(s, claimed.id, sid, self.clock())
             if sid is not None and self.channel == "sms":  # a callback may have come before the sid was kept
                 await s.run_sync(lambda sync: apply_early_statuses(sync.connection(), sid))
+        return "called"
 
     async def _record_failure(self, claimed: Claimed, exc: SendError) -> None:
         async with self.db.session() as s:
             status = await mark_retry_or_failed(
-                s, claimed, self.clock(), exc.code, str(exc), retryable=exc.retryable
+                s,
+                claimed,
+                self.clock(),
+                exc.code,
+                str(exc),
+                retryable=exc.retryable,
+                retry_after=exc.retry_after,
             )
             if self.channel == "sms" and exc.code == OPTED_OUT:
                 await opt_out(s, claimed.to, "carrier", self.clock())
@@ -307,10 +322,11 @@ class OutboxWorker:
 
         A token is taken before a row is claimed, so a claimed row never waits on the budget (other workers
         may hold the tokens). A token not spent on a provider call (nothing due, or the number opted out) is
-        kept for the next message."""
+        kept for the next message. After a retryable failure the channel pauses, longer while failures go on.
+        """
         assert self.bucket is not None
         loop = asyncio.get_running_loop()
-        next_recovery, holding = loop.time(), False
+        next_recovery, holding, failing = loop.time(), False, 0
         try:
             while not stop.is_set():
                 if loop.time() >= next_recovery:
@@ -333,9 +349,14 @@ class OutboxWorker:
                 except Exception:  # the database away or locked: say so and try again, never stop sending
                     log.exception("%s: sending failed; trying again in %g s", self.channel, self.idle_poll)
                     outcome = "none"
-                holding = outcome != "called"
-                if outcome == "none":
+                holding = outcome in ("none", "skipped")
+                failing = failing + 1 if outcome == "unavailable" else 0 if outcome == "called" else failing
+                pause = self.idle_poll if outcome == "none" else 0.0
+                if outcome == "unavailable":  # the provider may be down: one probe per pause, not a storm
+                    pause = min(2.0**failing, MAX_PAUSE)
+                    log.warning("%s: provider unavailable; next try in %g s", self.channel, pause)
+                if pause:
                     with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(stop.wait(), timeout=self.idle_poll)
+                        await asyncio.wait_for(stop.wait(), timeout=pause)
         finally:
             await self.bucket.close()

@@ -21,7 +21,17 @@ from sqlalchemy.orm import Session
 
 from storage.models import OptOut, OutboxMessage, ScheduledJob, UTCDateTime
 
-MAX_ATTEMPTS = 3
+# A provider's outage (Twilio or the Bot API answering 5xx or 429 for minutes, or hours) must not fail the
+# messages queued meanwhile: a retryable failure is tried again after 2 s, 4 s, … at most MAX_BACKOFF apart,
+# about 2 h 45 min in all, before the message is marked failed. A refusal (a bad number, a blocked chat) fails
+# at once.
+MAX_ATTEMPTS = 24
+MAX_BACKOFF = 600.0  # seconds
+
+
+def backoff(attempts: int, retry_after: float | None = None) -> timedelta:
+    """How long a message waits after its `attempts`-th failed try; never less than the provider asked."""
+    return timedelta(seconds=max(min(2.0**attempts, MAX_BACKOFF), retry_after or 0.0))
 
 
 @dataclass(frozen=True)
@@ -125,11 +135,18 @@ async def mark_sent(session: AsyncSession, message_id: int, sid: str | None, now
 
 
 async def mark_retry_or_failed(
-    session: AsyncSession, claimed: Claimed, now: datetime, code: str | None, error: str, *, retryable: bool
+    session: AsyncSession,
+    claimed: Claimed,
+    now: datetime,
+    code: str | None,
+    error: str,
+    *,
+    retryable: bool,
+    retry_after: float | None = None,
 ) -> str:
-    """Back off and retry (2 s, 4 s, …) until MAX_ATTEMPTS, then fail. Returns the new status."""
+    """Back off and retry (see `backoff`) until MAX_ATTEMPTS, then fail. Returns the new status."""
     if retryable and claimed.attempts < MAX_ATTEMPTS:
-        status, due = "queued", now + timedelta(seconds=2**claimed.attempts)
+        status, due = "queued", now + backoff(claimed.attempts, retry_after)
     else:
         status, due = "failed", now
     await session.execute(

@@ -326,6 +326,10 @@ class FakeTelegram:
         for _ in range(times):
             self._failures[method.lower()].append(_Failure(status, description, retry_after))
 
+    def recover(self) -> None:
+        """The scripted failures not yet used are dropped: every method answers again."""
+        self._failures.clear()
+
     def block(self, chat_id: int) -> None:
         """From now on, calls to this chat answer 403 "Forbidden: bot was blocked by the user"."""
         self.blocked.add(chat_id)

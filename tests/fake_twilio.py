@@ -33,6 +33,10 @@ class FakeTwilio:
     def fail_next(self, status: int, code: int | None = None, times: int = 1) -> None:
         self._failures.extend([(status, code)] * times)
 
+    def recover(self) -> None:
+        """The scripted failures not yet used are dropped: the API answers again."""
+        self._failures.clear()
+
     def to(self, phone: str) -> list[str]:
         return [m["Body"] for m in self.messages if m["To"] == phone]
 

@@ -13,7 +13,7 @@ from bot.settings import Settings
 from bot.sms import OutboxWorker, TwilioSender, make_sender
 from storage.db import Database
 from storage.models import OptOut, OutboxMessage
-from storage.outbox import claim_next, enqueue, record_status
+from storage.outbox import MAX_ATTEMPTS, MAX_BACKOFF, backoff, claim_next, enqueue, record_status
 from tests.fake_twilio import FakeTwilio
 
 PHONE = "+8613800138000"
@@ -95,14 +95,38 @@ async def test_429_and_500_are_retried_with_backoff(worker, db: Database, fake_t
     assert [status for status, _ in fake_twilio.attempts] == [429, 500, 201]
 
 
-async def test_three_failures_mark_the_message_failed(worker, db: Database, fake_twilio: FakeTwilio):
+async def test_a_twilio_outage_of_two_hours_is_waited_out_and_each_message_sent_once(
+    worker, db: Database, fake_twilio: FakeTwilio
+):
+    outbox, clock = worker
+    await queue(db, clock, "第一条", "第二条")
+    fake_twilio.fail_next(503, times=1000)
+    waited = 0.0
+    while waited < 2 * 3600:  # each try fails; the message waits longer each time, at most MAX_BACKOFF
+        while await outbox.send_one():
+            pass
+        clock.advance(seconds=60)
+        waited += 60
+    assert {status for _, status, _ in await statuses(db)} == {"queued"}  # none given up
+    fake_twilio.recover()
+    clock.advance(seconds=MAX_BACKOFF)
+    while await outbox.send_one():
+        pass
+    assert [status for _, status, _ in await statuses(db)] == ["sent", "sent"]
+    assert sorted(m["Body"] for m in fake_twilio.messages) == ["第一条", "第二条"]  # each once
+
+
+async def test_a_provider_failing_past_the_retry_window_fails_the_message(
+    worker, db: Database, fake_twilio: FakeTwilio
+):
     outbox, clock = worker
     await queue(db, clock, "总是失败")
-    fake_twilio.fail_next(503, times=5)
-    for _ in range(3):
+    fake_twilio.fail_next(503, times=MAX_ATTEMPTS + 5)
+    for _ in range(MAX_ATTEMPTS):
         assert await outbox.send_one()
-        clock.advance(seconds=10)
-    assert await statuses(db) == [("总是失败", "failed", 3)]
+        clock.advance(seconds=MAX_BACKOFF)
+    assert await statuses(db) == [("总是失败", "failed", MAX_ATTEMPTS)]
+    assert sum(backoff(n).total_seconds() for n in range(1, MAX_ATTEMPTS)) > 2.5 * 3600  # tried for hours
     assert not await outbox.send_one()
     assert fake_twilio.messages == []
 
@@ -244,3 +268,30 @@ async def test_old_processed_updates_are_forgotten(db: Database):
     async with db.session() as s:
         assert await mark_processed(s, "telegram:1", "100", recent)  # a reused id counts as new again
         assert [r.external_id for r in (await s.execute(select(ProcessedUpdate))).scalars()] == ["101", "100"]
+
+
+async def test_while_twilio_is_down_the_sender_probes_instead_of_failing_every_message(
+    db: Database, fake_twilio: FakeTwilio
+):
+    """100 SMS due and Twilio answering 503: the running sender pauses the channel (2 s, 4 s, …) after each
+    failure, so a few calls probe; when Twilio answers again every message goes out, once."""
+    clock = Clock()
+    await queue(db, clock, *(f"第{i}条" for i in range(100)))
+    fake_twilio.fail_next(503, times=1000)
+    sender = TwilioSender(twilio_settings(fake_twilio))
+    worker = OutboxWorker(db, sender, rate=1000, idle_poll=0.05)  # on the real clock
+    stop = asyncio.Event()
+    running = asyncio.create_task(worker.run(stop))
+    try:
+        await asyncio.sleep(3)
+        assert 2 <= len(fake_twilio.attempts) <= 3  # at 0 s and 2 s (then 4 s later): no storm
+        fake_twilio.recover()
+        for _ in range(200):
+            await asyncio.sleep(0.1)
+            if len(fake_twilio.messages) == 100:
+                break
+    finally:
+        stop.set()
+        await running
+        await sender.close()
+    assert sorted(m["Body"] for m in fake_twilio.messages) == sorted(f"第{i}条" for i in range(100))

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -35,7 +35,7 @@ from storage.models import (
     TelegramAccount,
     Township,
 )
-from storage.outbox import enqueue, record_job
+from storage.outbox import MAX_BACKOFF, enqueue, record_job
 from storage.problems import creation_event
 from survey.meetings import Calendar
 from survey.script import load_script
@@ -473,3 +473,37 @@ async def test_serve_sends_telegram_rows_with_a_bot(dongfeng: Database, fake_tel
     async with TestClient(TestServer(app)):
         [message] = await fake_telegram.wait_for("sendMessage", timeout=5)
     assert message["chat_id"] == CHAT and message["parse_mode"] == "HTML"
+
+
+async def test_digests_wait_out_a_bot_api_outage_and_go_once_each(db: Database, fake_telegram: FakeTelegram):
+    """The Bot API answers 502 and 429 for half an hour while two digests are due: they are kept, then each
+    delivered once when it answers again (in the order they come due again, which the outage may have swapped)."""
+    clock = Clock(local("2026-11-30 08:00"))
+    async with db.session() as s:
+        for text in ("<b>东风镇清单</b>", "<b>西岭镇清单</b>"):
+            await s.run_sync(enqueue, str(CHAT), text, "digest", clock.now, "telegram")
+    fake_telegram.fail_next("sendMessage", 429, times=3, retry_after=120)
+    fake_telegram.fail_next("sendMessage", 502, times=1000)
+    bot = fake_telegram.make_bot()
+    worker = OutboxWorker(db, TelegramSender(bot), rate=1000, clock=clock, channel="telegram")
+    try:
+        assert await worker.send_one()  # 429, retry after 120 s: the message waits at least that
+        async with db.reading() as s:
+            first = (await s.execute(select(OutboxMessage).order_by(OutboxMessage.id))).scalars().first()
+        assert first.next_attempt_at >= local("2026-11-30 08:02")
+        while clock.now < local("2026-11-30 08:30"):
+            while await worker.send_one():
+                pass
+            clock.now += timedelta(seconds=60)
+        async with db.reading() as s:
+            rows = (await s.execute(select(OutboxMessage).order_by(OutboxMessage.id))).scalars().all()
+        assert [r.status for r in rows] == ["queued", "queued"] and all(r.attempts > 3 for r in rows)
+        assert fake_telegram.sent() == []
+        fake_telegram.recover()
+        clock.now += timedelta(seconds=MAX_BACKOFF)
+        while await worker.send_one():
+            pass
+    finally:
+        await bot.session.close()
+    assert sorted(fake_telegram.texts(CHAT)) == ["<b>东风镇清单</b>", "<b>西岭镇清单</b>"]
+    assert len([c for c in fake_telegram.calls if c.status == 429]) == 3
