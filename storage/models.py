@@ -348,6 +348,25 @@ class OutboxMessage(Base):
     error: Mapped[str | None] = mapped_column(Text)
 
 
+class AuditEvent(Base):
+    """Who changed what, when, with the values before and after (JSON): a submitted visit, a problem's move,
+    a roster import, a cadre's role or township, a Telegram binding, an opt-out or opt-in. Rows are only
+    ever added."""
+
+    __tablename__ = "audit_events"
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+    # a cadre (actor_cadre_id), or who else: "cli:<os user>", "sms:<phone>", "carrier", "system"
+    actor_cadre_id: Mapped[int | None] = mapped_column(ForeignKey("cadres.id"))
+    actor: Mapped[str] = mapped_column(String(80))
+    action: Mapped[str] = mapped_column(String(32))  # visit.submit, problem.close, import.cadres, …
+    subject: Mapped[str] = mapped_column(
+        String(120)
+    )  # visit:12 (户编号 …), problem:5, cadre:GB001, phone:+86…
+    before: Mapped[str | None] = mapped_column(Text)
+    after: Mapped[str | None] = mapped_column(Text)
+
+
 class EarlyStatus(Base):
     """A delivery status callback for a MessageSid no outbox row has yet: Twilio may call back before the sender
     has stored the sid its REST call returned. Applied (and deleted) once the sid is stored."""

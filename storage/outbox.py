@@ -19,6 +19,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
+from storage import audit
 from storage.models import OptOut, OutboxMessage, ScheduledJob, UTCDateTime
 
 # A provider's outage (Twilio or the Bot API answering 5xx or 429 for minutes, or hours) must not fail the
@@ -191,6 +192,7 @@ def is_opted_out(session: Session, phone: str) -> bool:
 async def opt_out(session: AsyncSession, phone: str, source: str, now: datetime) -> None:
     if await session.get(OptOut, phone) is None:
         session.add(OptOut(phone=phone, at=now, source=source))
+        audit.add(session, now, "sms.opt_out", f"phone:{phone}", actor=source)
 
 
 async def count_queued(session: AsyncSession, channel: str) -> int:

@@ -12,6 +12,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import and_, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from storage import audit
 from storage.models import Cadre, Household, Problem, ProblemEvent, Township, Village
 from storage.reports import count_where
 from survey import problems as machine
@@ -82,7 +83,29 @@ def apply(session: AsyncSession, row: Problem, changed: machine.Problem, move: m
         due_on=changed.due_on if move.action == "decide" else None,
     )
     session.add(event)
+    audit.add(
+        session,
+        move.at,
+        f"problem.{move.action}",
+        f"problem:{row.id}",
+        cadre_id=move.actor_id,
+        before={"state": move.from_state},
+        after=_moved(changed, move),
+    )
     return event
+
+
+def _moved(changed: machine.Problem, move: machine.Move) -> dict[str, object]:
+    """What a move set, for the audit trail: the new state and whatever the move filled in."""
+    values = {
+        "state": move.to_state,
+        "responsible_id": changed.responsible_id if move.action == "decide" else None,
+        "due_on": changed.due_on if move.action == "decide" else None,
+        "meeting_on": move.meeting_on,
+        "merged_into": changed.merged_into_id if move.action == "merge" else None,
+        "note": move.note or None,
+    }
+    return {key: value for key, value in values.items() if value is not None}
 
 
 # --- places and people ------------------------------------------------------------------------------------

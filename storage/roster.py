@@ -9,13 +9,15 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, TypeVar
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
-from storage.models import Cadre, County, Household, Township, Village
+from storage import audit
+from storage.models import Cadre, County, Household, Township, Village, utcnow
 from survey.roster import (
     CADRE_COLUMNS,
     HOUSEHOLD_COLUMNS,
@@ -184,14 +186,39 @@ def _household_values(row: HouseholdRow, village: Village, helpers: Mapping[str,
     }
 
 
-def _update(target: object, values: Mapping[str, Any]) -> bool:
-    """Set the values that differ; whether any did."""
-    changed = False
+def _update(target: object, values: Mapping[str, Any]) -> dict[str, tuple[Any, Any]]:
+    """Set the values that differ; those that did, as name → (before, after)."""
+    changed = {}
     for name, value in values.items():
-        if getattr(target, name) != value:
+        before = getattr(target, name)
+        if before != value:
             setattr(target, name, value)
-            changed = True
+            changed[name] = (before, value)
     return changed
+
+
+def _audit_change(
+    session: AsyncSession, now: datetime, action: str, subject: str, changed: Mapping[str, tuple[Any, Any]]
+) -> None:
+    audit.add(
+        session,
+        now,
+        action,
+        subject,
+        actor=audit.operator(),
+        before={name: old for name, (old, _) in changed.items()},
+        after={name: new for name, (_, new) in changed.items()},
+    )
+
+
+def _audit_import(session: AsyncSession, now: datetime, kind: str, rows: int, counts: ImportCounts) -> None:
+    after = {"rows": rows, **{k: v for k, v in vars(counts).items() if v}}
+    audit.add(session, now, f"import.{kind}", kind, actor=audit.operator(), after=after)
+
+
+# the household fields whose change the audit trail keeps (a move to another village, another 帮扶责任人, …)
+_AUDITED_HOUSEHOLD = frozenset({"village_id", "helper_id", "head_name", "members", "status"})
+_AUDITED_CADRE = frozenset({"role", "township_id", "name"})
 
 
 async def import_households(
@@ -201,7 +228,7 @@ async def import_households(
     errors = await check_households(session, rows, columns)
     if errors:
         raise RosterError(errors)
-    counts = ImportCounts()
+    counts, now = ImportCounts(), utcnow()
     places = await _Places.load(session, counts)
     villages = [places.village(row.county, row.township, row.village) for row in rows]
     await session.flush()
@@ -213,10 +240,14 @@ async def import_households(
         if household is None:
             session.add(Household(code=row.code, **values))
             counts.created += 1
-        elif _update(household, values):
+        elif changed := _update(household, values):
             counts.updated += 1
+            kept = {k: v for k, v in changed.items() if k in _AUDITED_HOUSEHOLD}
+            if kept:
+                _audit_change(session, now, "household.update", f"household:{row.code}", kept)
         else:
             counts.unchanged += 1
+    _audit_import(session, now, "households", len(rows), counts)
     await session.flush()
     return counts
 
@@ -271,7 +302,7 @@ async def import_cadres(
     errors = await check_cadres(session, rows, columns, county)
     if errors:
         raise RosterError(errors)
-    counts = ImportCounts()
+    counts, now = ImportCounts(), utcnow()
     places = await _Places.load(session, counts)
     resolved: list[tuple[Township, list[Village]]] = []
     for row in rows:
@@ -290,12 +321,16 @@ async def import_cadres(
             counts.created += 1
             continue
         changed = _update(cadre, values)
+        kept = {k: v for k, v in changed.items() if k in _AUDITED_CADRE}
+        if kept:  # a role or township change moves what the cadre may see and must visit
+            _audit_change(session, now, "cadre.update", f"cadre:{row.code}", kept)
         if {village.id for village in cadre.villages} != {village.id for village in villages}:
             cadre.villages = villages
-            changed = True
+            changed = {**changed, "villages": ((), ())}
         if changed:
             counts.updated += 1
         else:
             counts.unchanged += 1
+    _audit_import(session, now, "cadres", len(rows), counts)
     await session.flush()
     return counts

@@ -18,6 +18,7 @@ from typing import Any
 from sqlalchemy import Connection, bindparam, delete, insert, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
+from storage import audit
 from storage.models import (
     EarlyStatus,
     Household,
@@ -275,6 +276,15 @@ def write(conn: Connection, writes: SmsWrites) -> None:
         conn.execute(_opt_out_statement(conn.dialect.name), outs)
     if ins:
         conn.execute(_OPT_IN, {"phones": ins})
+    audit.insert_rows(
+        conn,
+        (
+            audit.event_row(
+                at, "sms.opt_out" if out else "sms.opt_in", f"phone:{phone}", actor=f"sms:{phone}"
+            )
+            for phone, (out, at) in sorted(writes.opted.items())
+        ),
+    )
 
 
 # --------------------------------------------------------------------------- numbers we do not know

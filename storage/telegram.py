@@ -12,6 +12,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
+from storage import audit
 from storage.models import Cadre, Invite, ProcessedUpdate, TelegramAccount, TelegramAttempt
 
 CODE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I: codes are read aloud and typed
@@ -47,6 +48,7 @@ async def redeem_invite(
         return await account_for(session, user_id)
     invite.used_at, invite.used_by = now, user_id
     # one account per cadre and one cadre per account: a new binding replaces both old ones
+    replaced: list[dict[str, int]] = []
     for old in (
         await session.execute(
             select(TelegramAccount).where(
@@ -54,8 +56,18 @@ async def redeem_invite(
             )
         )
     ).scalars():
+        replaced.append({"user_id": old.user_id, "cadre_id": old.cadre_id})
         await session.delete(old)
     await session.flush()
+    audit.add(
+        session,
+        now,
+        "telegram.bind",
+        f"cadre_id:{invite.cadre_id}",
+        actor=f"telegram:{user_id}",
+        before={"accounts": replaced} if replaced else None,
+        after={"user_id": user_id, "cadre_id": invite.cadre_id},
+    )
     account = TelegramAccount(user_id=user_id, cadre_id=invite.cadre_id, chat_id=chat_id, bound_at=now)
     session.add(account)
     await session.flush()

@@ -13,6 +13,7 @@ from sqlalchemy import ColumnElement, Connection, ScalarSelect, bindparam, func,
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session, joinedload, selectinload
 
+from storage import audit
 from storage.models import (
     Answer,
     Cadre,
@@ -455,6 +456,24 @@ def store_submission(
 
     session.add(log("visit", visit_log))
     session.add_all(log("problem_resolved", problem_log(p), p) for p in problems if p.resolved_on_site)
+    # a submitted visit is never edited (a second visit is a new row): its submission is the change recorded
+    code = session.execute(select(Household.code).where(Household.id == visit.household_id)).scalar_one()
+    audit.add(
+        session,
+        now,
+        "visit.submit",
+        f"household:{code} visit:{visit.id}",
+        cadre_id=visit.cadre_id,
+        before={"status": "draft"},
+        after={
+            "status": "submitted",
+            "channel": visit.channel,
+            "script_version": visit.script_version,
+            "answers": len(answers),
+            "problems": len(problems),
+            "satisfaction": visit.satisfaction,
+        },
+    )
     return problems
 
 

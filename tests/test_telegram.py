@@ -18,7 +18,7 @@ import bot.flows.visit
 from bot.app import TELEGRAM_WEBHOOK, make_app
 from bot.settings import Settings
 from storage.db import Database
-from storage.models import Answer, Visit, utcnow
+from storage.models import Answer, AuditEvent, Visit, utcnow
 from storage.telegram import create_invite
 from storage.visits import cadre_by_code
 from survey.script import load_script
@@ -203,6 +203,17 @@ async def test_a_whole_visit_through_the_webhook(webhook: Webhook, roster: Datab
     assert "1/22" in todo
     log = await webhook.say("/log")
     assert "扶贫日志" in log and "入户走访" in log
+    async with roster.reading() as s:  # the binding and the submission are in the audit trail, by the cadre
+        trail = (await s.execute(select(AuditEvent).order_by(AuditEvent.id))).scalars().all()
+    bind, submit = [e for e in trail if e.action in ("telegram.bind", "visit.submit")]
+    assert (bind.action, bind.actor, json.loads(bind.after)["user_id"]) == (
+        "telegram.bind",
+        f"telegram:{CADRE_USER}",
+        CADRE_USER,
+    )
+    assert submit.action == "visit.submit" and submit.subject.startswith("household:DEMO")
+    assert json.loads(submit.after)["channel"] == "telegram"
+    assert submit.actor_cadre_id == json.loads(bind.after)["cadre_id"]  # the bound cadre submitted it
 
 
 async def test_wrong_or_missing_secret_is_refused(webhook: Webhook):
