@@ -18,7 +18,7 @@ import bot.flows.visit
 from bot.app import TELEGRAM_WEBHOOK, make_app
 from bot.settings import Settings
 from storage.db import Database
-from storage.models import Answer, AuditEvent, Visit, utcnow
+from storage.models import Answer, AuditEvent, TelegramAccount, Visit, utcnow
 from storage.telegram import create_invite
 from storage.visits import cadre_by_code
 from survey.script import load_script
@@ -605,3 +605,29 @@ async def test_the_lock_out_lasts_an_hour_from_the_fifth_wrong_code(webhook: Web
         )
     locked = await webhook.say(f"/start {await invite_code(roster)}", user=STRANGER)
     assert "分钟后再试" in locked  # … but the lock-out taken at the fifth code still holds
+
+
+async def test_the_lock_out_survives_a_restart_and_an_expired_code_binds_nobody(
+    roster: Database, fake_telegram: FakeTelegram, fsm_redis_url: str
+):
+    from datetime import timedelta
+
+    settings = settings_for(fake_telegram, redis_url=fsm_redis_url)
+    async with TestClient(TestServer(make_app(roster, load_script(), settings))) as client:
+        webhook = Webhook(client, fake_telegram)
+        for n in range(5):
+            await webhook.say(f"/start WRONG{n}", user=STRANGER)
+    good = await invite_code(roster, "GB002")
+    async with roster.session() as s:  # a code made 73 hours ago (invites are valid 72)
+        cadre = await cadre_by_code(s, "GB003")
+        stale = (await create_invite(s, cadre, utcnow() - timedelta(hours=73))).code
+    # a new server process on the same database: the lock-out is in the database, not in memory
+    async with TestClient(TestServer(make_app(roster, load_script(), settings))) as client:
+        webhook = Webhook(client, fake_telegram)
+        assert "分钟后再试" in await webhook.say(f"/start {good}", user=STRANGER)
+        expired = await webhook.say(f"/start {stale}", user=CADRE_USER)
+        assert not expired.startswith("绑定成功") and "还可再试" in expired
+        assert (await webhook.say(f"/start {good}", user=CADRE_USER)).startswith("绑定成功")
+    async with roster.reading() as s:
+        bound_to = (await s.execute(select(TelegramAccount.cadre_id))).scalars().all()
+        assert bound_to == [(await cadre_by_code(s, "GB002")).id]  # the stale code bound nobody
