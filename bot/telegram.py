@@ -160,9 +160,9 @@ class CadreMiddleware(BaseMiddleware):
         event: TelegramObject,
         data: dict[str, Any],
     ) -> Any:
-        user = data.get("event_from_user")
-        if user is None:
-            return None
+        user, chat = data.get("event_from_user"), data.get("event_chat")
+        if user is None or (chat is not None and chat.type != "private"):
+            return None  # a group's members are nobody's cadres: nothing is said (or taken) there
         account = await self.accounts.get(user.id)
         bot: Bot = data["bot"]
         data["cadre"] = account.cadre if account else None

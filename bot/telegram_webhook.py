@@ -129,7 +129,8 @@ class TelegramWebhook:
             # aiogram's handler reads the body aiohttp keeps: hand it the cleaned update
             request._read_bytes = _dumps(update).encode()
         inp = chat_input(update)
-        if inp is None or not is_visit_input(inp):
+        # a group's update goes to aiogram too, whose CadreMiddleware ignores it
+        if inp is None or not is_visit_input(inp) or inp.chat_id != inp.user_id:
             return await self._to_aiogram(request)  # the body read above is kept by aiohttp
         account = await self.accounts.get(inp.user_id)
         if account is None:
