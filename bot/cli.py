@@ -336,14 +336,14 @@ def serve(host: str, port: int, polling: bool, workers: int) -> None:
         raise Failure("--polling runs in one process: use --workers 1 (or the webhook)")
     from bot.app import ServeError
     from bot.app import serve as run_server
+    from bot.logs import configure_logging, secrets_of
     from storage.db import Database
 
     process = " [%(process)d]" if workers > 1 else ""
-    logging.basicConfig(
-        level=logging.INFO, format=f"%(asctime)s %(levelname)s{process} %(name)s: %(message)s"
-    )
-    logging.getLogger("aiogram.event").setLevel(logging.WARNING)  # one INFO line per update otherwise
     conf = settings()
+    # phones and the settings' secrets masked in every line, tracebacks included
+    configure_logging(f"%(asctime)s %(levelname)s{process} %(name)s: %(message)s", secrets_of(conf))
+    logging.getLogger("aiogram.event").setLevel(logging.WARNING)  # one INFO line per update otherwise
     script = load_script_or_fail(conf.script)
     if workers > 1:
         from bot.workers import preflight, run_workers
@@ -476,12 +476,13 @@ def worker() -> None:
     import logging
     import signal
 
+    from bot.logs import configure_logging, secrets_of
     from bot.ratelimit import RedisBucket, make_bucket
     from bot.sms import OutboxWorker, make_sender
     from storage.db import Database
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     conf = settings()
+    configure_logging("%(asctime)s %(levelname)s %(name)s: %(message)s", secrets_of(conf))
 
     async def go() -> None:
         stop = asyncio.Event()

@@ -7,8 +7,10 @@ everything in one transaction, or raises `RosterError` having written nothing.
 from __future__ import annotations
 
 import asyncio
+import codecs
 import csv
 import io
+import stat
 import zipfile
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -17,7 +19,6 @@ from pathlib import Path
 from typing import Literal
 
 from openpyxl import load_workbook
-from openpyxl.utils.exceptions import InvalidFileException
 
 from storage.db import Database
 from storage.roster import ImportCounts, check_cadres, check_households, import_cadres, import_households
@@ -29,6 +30,17 @@ Kind = Literal["households", "cadres"]
 KIND_LABELS: dict[str, str] = {"households": "户", "cadres": "干部"}
 _INVISIBLE = "\ufeff\u200b\u200c\u200d\u2060"
 _NOTHING_IMPORTED = "未导入任何数据。"
+
+# Limits: a county has at most tens of thousands of households, a roster of them is a few MB (about 150 bytes a
+# row); the limits leave ten times that and refuse a wrong or hostile file before it is read into memory.
+MAX_FILE_MB = 50  # on disk, either format
+MAX_ROWS = 200_000  # data rows
+MAX_COLUMNS = 256  # a roster has 13; cells further right must be empty
+MAX_CELLS = 10_000_000  # read, empty ones included (200,000 rows of 50 columns): a sheet padded far right
+MAX_SHEET_ROW = 1_048_576  # Excel's last row: a sheet claiming rows beyond it is not a real sheet
+MAX_UNPACKED_MB = 200  # the .xlsx's XML parts once unzipped: 200,000 rows of 13 columns are about 100 MB
+_ZIP_MAGIC = b"PK\x03\x04"
+_XLS_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"  # OLE2: the old .xls (and .doc)
 
 
 @dataclass
@@ -67,14 +79,26 @@ def _table(records: Iterable[Sequence[object]], name: str) -> Table:
     """The first non-blank record is the header; blank records are dropped but keep their numbers."""
     header: list[str] | None = None
     table = Table(headers=[])
+    cells_read = 0
     for number, record in enumerate(records, start=1):
-        cells = [cell_text(value) for value in record]
+        if number > MAX_SHEET_ROW:
+            raise RosterError(f"文件 {name} 超过 {MAX_SHEET_ROW} 行（Excel 的上限），{_NOTHING_IMPORTED}")
+        cells_read += len(record)
+        if cells_read > MAX_CELLS:
+            raise RosterError(f"文件 {name} 超过 {MAX_CELLS} 个单元格的上限，{_NOTHING_IMPORTED}")
+        if record.count(None) + record.count("") == len(record):
+            continue  # blank, found cheaply: a sheet may pad its rows far to the right
+        cells = [cell_text(value) for value in _within_columns(record, number, name)]
         if not any(cells):
             continue
         if header is None:
             header = cells
             table.headers = cells
             continue
+        if len(table.rows) == MAX_ROWS:
+            raise RosterError(
+                f"文件 {name} 超过 {MAX_ROWS} 个数据行的上限：请按乡镇拆分后分别导入，{_NOTHING_IMPORTED}"
+            )
         table.rows.append(cells + [""] * (len(header) - len(cells)))
         table.row_numbers.append(number)
     if header is None:
@@ -84,47 +108,150 @@ def _table(records: Iterable[Sequence[object]], name: str) -> Table:
     return table
 
 
+def _within_columns(record: Sequence[object], number: int, name: str) -> Sequence[object]:
+    """The record cut to MAX_COLUMNS, refused when a cell beyond is not empty (a sheet may be padded far right)."""
+    if len(record) <= MAX_COLUMNS:
+        return record
+    beyond = list(record[MAX_COLUMNS:])
+    if beyond.count(None) + beyond.count("") != len(beyond):
+        raise RosterError(f"文件 {name} 第 {number} 行超过 {MAX_COLUMNS} 列的上限，{_NOTHING_IMPORTED}")
+    return record[:MAX_COLUMNS]
+
+
 # --- formats ---
 
 
+def _readable(path: Path) -> bytes:
+    """The file's first bytes, after refusing what is not a readable regular file of a sensible size."""
+    try:
+        status = path.stat()
+    except FileNotFoundError:
+        raise RosterError(f"找不到文件 {path}，{_NOTHING_IMPORTED}") from None
+    except OSError as error:
+        raise RosterError(f"无法读取文件 {path}：{_os_reason(error)}，{_NOTHING_IMPORTED}") from error
+    if stat.S_ISDIR(status.st_mode):
+        raise RosterError(f"{path} 是文件夹，不是花名册文件，{_NOTHING_IMPORTED}")
+    if not stat.S_ISREG(status.st_mode):
+        raise RosterError(f"{path} 不是普通文件，{_NOTHING_IMPORTED}")
+    if status.st_size == 0:
+        raise RosterError(f"文件 {path.name} 是空的，{_NOTHING_IMPORTED}")
+    if status.st_size > MAX_FILE_MB * 1024 * 1024:
+        raise RosterError(
+            f"文件 {path.name} 有 {status.st_size / 1024 / 1024:.0f} MB，超过 {MAX_FILE_MB} MB 的上限"
+            f"（一个县的花名册只有几 MB）：请检查是否选错了文件，或按乡镇拆分后分别导入，{_NOTHING_IMPORTED}"
+        )
+    try:
+        with path.open("rb") as file:
+            return file.read(8)
+    except OSError as error:
+        raise RosterError(f"无法读取文件 {path.name}：{_os_reason(error)}，{_NOTHING_IMPORTED}") from error
+
+
+def _os_reason(error: OSError) -> str:
+    if isinstance(error, PermissionError):
+        return "没有读取权限"
+    if isinstance(error, IsADirectoryError):
+        return "这是文件夹"
+    return error.strerror or str(error)
+
+
+def _broken_xlsx(name: str) -> RosterError:
+    return RosterError(f"无法读取 Excel 文件 {name}：文件已损坏或不是 .xlsx 格式，{_NOTHING_IMPORTED}")
+
+
+def _check_xlsx(path: Path, head: bytes) -> None:
+    """Refuse what is not a zip, with a hint when it is plainly another format, and a zip that unpacks to a bomb."""
+    if head.startswith(_XLS_MAGIC):
+        raise RosterError(
+            f"文件 {path.name} 实际是旧版 .xls 格式：请在 Excel 中另存为 .xlsx 或 .csv，{_NOTHING_IMPORTED}"
+        )
+    if not head.startswith(_ZIP_MAGIC):
+        if _looks_like_text(path):
+            raise RosterError(
+                f"无法读取 Excel 文件 {path.name}：它看起来是 CSV 文本，请把扩展名改为 .csv，{_NOTHING_IMPORTED}"
+            )
+        raise _broken_xlsx(path.name)
+    try:
+        with zipfile.ZipFile(path) as archive:
+            unpacked = sum(info.file_size for info in archive.infolist() if info.filename.endswith(".xml"))
+    except (zipfile.BadZipFile, OSError, ValueError, EOFError) as error:
+        raise _broken_xlsx(path.name) from error
+    if unpacked > MAX_UNPACKED_MB * 1024 * 1024:
+        raise RosterError(
+            f"Excel 文件 {path.name} 解压后超过 {MAX_UNPACKED_MB} MB 的上限：请检查是否选错了文件，"
+            f"或按乡镇拆分后分别导入，{_NOTHING_IMPORTED}"
+        )
+
+
+def _looks_like_text(path: Path) -> bool:
+    try:
+        with path.open("rb") as file:
+            _decode(file.read(4096), path.name, partial=True)
+    except (RosterError, OSError):
+        return False
+    return True
+
+
 def _read_xlsx(path: Path) -> Table:
+    _check_xlsx(path, _readable(path))
     try:
         workbook = load_workbook(path, read_only=True, data_only=True)
-    except (InvalidFileException, zipfile.BadZipFile, KeyError, ValueError, OSError) as error:
-        raise RosterError(
-            f"无法读取 Excel 文件 {path.name}：文件已损坏或不是 .xlsx 格式，{_NOTHING_IMPORTED}"
-        ) from error
+    except Exception as error:  # openpyxl raises whatever its parsers meet in a malformed part
+        raise _broken_xlsx(path.name) from error
     try:
         if not workbook.worksheets:
             raise RosterError(f"文件 {path.name} 没有工作表，{_NOTHING_IMPORTED}")
         sheet = workbook.worksheets[0]
         sheet.reset_dimensions()  # some writers record a wrong used range; read every cell there is
         return _table(sheet.iter_rows(min_row=1, values_only=True), path.name)
+    except RosterError:
+        raise
+    except Exception as error:  # a damaged sheet (bad XML, a bad deflate stream, a wrong CRC) shows only now
+        raise _broken_xlsx(path.name) from error
     finally:
         workbook.close()
 
 
-def _decode(data: bytes, name: str) -> str:
-    for encoding in ("utf-8-sig", "gb18030"):
+_UTF16_BOMS = (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)
+
+
+def _decode(data: bytes, name: str, *, partial: bool = False) -> str:
+    """UTF-8 (with or without BOM), else GB18030 (what Chinese Excel writes); UTF-16 with a BOM (Excel's
+    "Unicode text"). Both decodings are strict; text with NUL characters is UTF-16 without a BOM or binary.
+    `partial`: the data is a file's first bytes, which may end inside a character."""
+    encodings = ("utf-16",) if data.startswith(_UTF16_BOMS) else ("utf-8-sig", "gb18030")
+    for encoding in encodings:
         try:
-            return data.decode(encoding)
+            text = codecs.getincrementaldecoder(encoding)().decode(data, final=not partial)
         except UnicodeDecodeError:
             continue
+        if "\x00" not in text:
+            return text
     raise RosterError(
-        f"无法识别文件 {name} 的编码：请另存为 UTF-8 或 GB18030 编码的 CSV，{_NOTHING_IMPORTED}"
+        f"无法识别文件 {name} 的编码：既不是 UTF-8 也不是 GB18030，请在 Excel 中另存为“CSV UTF-8”，"
+        f"{_NOTHING_IMPORTED}"
     )
 
 
 def _read_csv(path: Path) -> Table:
+    head = _readable(path)
+    if head.startswith(_ZIP_MAGIC):
+        raise RosterError(
+            f"文件 {path.name} 实际是 Excel (.xlsx) 文件：请把扩展名改为 .xlsx，{_NOTHING_IMPORTED}"
+        )
+    if head.startswith(_XLS_MAGIC):
+        raise RosterError(
+            f"文件 {path.name} 实际是旧版 .xls 文件：请在 Excel 中另存为 .xlsx 或 .csv，{_NOTHING_IMPORTED}"
+        )
     try:
         data = path.read_bytes()
     except OSError as error:
-        raise RosterError(
-            f"无法读取文件 {path.name}：{error.strerror or error}，{_NOTHING_IMPORTED}"
-        ) from error
+        raise RosterError(f"无法读取文件 {path.name}：{_os_reason(error)}，{_NOTHING_IMPORTED}") from error
     text = _decode(data, path.name)
+    first_line = text.partition("\n")[0]
+    dialect = csv.excel_tab if data.startswith(_UTF16_BOMS) and "\t" in first_line else csv.excel
     try:
-        return _table(list(csv.reader(io.StringIO(text, newline=""))), path.name)
+        return _table(csv.reader(io.StringIO(text, newline=""), dialect), path.name)
     except csv.Error as error:
         raise RosterError(f"文件 {path.name} 不是有效的 CSV：{error}，{_NOTHING_IMPORTED}") from error
 
@@ -136,8 +263,6 @@ def read_table(path: Path) -> Table:
     if suffix not in (".xlsx", ".csv"):
         hint = "旧版 .xls 请在 Excel 中另存为 .xlsx 或 .csv" if suffix == ".xls" else "只支持 .xlsx 和 .csv"
         raise RosterError(f"不支持的文件类型“{path.suffix or path.name}”：{hint}，{_NOTHING_IMPORTED}")
-    if not path.is_file():
-        raise RosterError(f"找不到文件 {path}，{_NOTHING_IMPORTED}")
     return _read_xlsx(path) if suffix == ".xlsx" else _read_csv(path)
 
 

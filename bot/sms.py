@@ -40,6 +40,7 @@ from storage.outbox import (
     recover,
 )
 from storage.sms import forget_early_statuses
+from survey.phones import mask_phones_in
 
 log = logging.getLogger("zoufang.sms")
 
@@ -314,7 +315,9 @@ class OutboxWorker:
             )
             if self.channel == "sms" and exc.code == OPTED_OUT:
                 await opt_out(s, claimed.to, "carrier", self.clock())
-        log.warning("%s %d to %s: %s (%s) → %s", self.channel, claimed.id, claimed.to, exc, exc.code, status)
+        # a provider's error may name the number ("The 'To' number +86… is not valid"): logs show it masked
+        to, reason = mask_phones_in(claimed.to), mask_phones_in(str(exc))
+        log.warning("%s %d to %s: %s (%s) → %s", self.channel, claimed.id, to, reason, exc.code, status)
 
     async def run(self, stop: asyncio.Event) -> None:
         """Until `stop` is set: send due messages as the bucket allows, look for new ones every `idle_poll` s,

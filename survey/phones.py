@@ -12,13 +12,18 @@ import unicodedata
 import phonenumbers
 from phonenumbers import NumberParseException, PhoneNumberFormat, PhoneNumberType
 
-__all__ = ["mask_phone", "normalize_phone"]
+__all__ = ["mask_phone", "mask_phones_in", "normalize_phone"]
 
 # Digits with spaces, dashes, parentheses and one leading "+" (after NFKC, so full-width forms count too).
 _ALLOWED = re.compile(r"\+?[0-9\s\-()]+")
 _MAINLAND_MOBILE = re.compile(r"1[0-9]{10}")
 _MAINLAND_E164 = re.compile(r"\+861[0-9]{10}")  # already what normalize_phone returns (Twilio's From)
 _MASK = "****"
+# A mainland mobile inside free text (a log line, a provider's error): +86 / 0086 / 86 / %2B86 (URL-encoded)
+# or nothing, then 1 and ten digits, grouped 3-4-4 by spaces or dashes or not at all; not inside a longer number
+_MOBILE_IN_TEXT = re.compile(
+    r"(?<![0-9])(?:(?:\+|%2B|00)?86[ \-]?)?(1[0-9]{2})[ \-]?([0-9]{4})[ \-]?([0-9]{4})(?![0-9])"
+)
 
 
 def normalize_phone(text: str, region: str = "CN") -> str:
@@ -60,3 +65,8 @@ def mask_phone(e164: str) -> str:
         return _MASK
     start = (len(national) - len(_MASK)) // 2
     return national[:start] + _MASK + national[start + len(_MASK) :]
+
+
+def mask_phones_in(text: str) -> str:
+    """Every mainland mobile in `text` masked as mask_phone does: "to +8613812348000" → "to 138****8000"."""
+    return _MOBILE_IN_TEXT.sub(lambda found: f"{found[1]}{_MASK}{found[3]}", text)
