@@ -320,7 +320,7 @@ class ProcessedUpdate(Base):
     __tablename__ = "processed_updates"
     __table_args__ = (UniqueConstraint("source", "external_id"),)
     id: Mapped[int] = mapped_column(primary_key=True)
-    source: Mapped[str] = mapped_column(String(16))
+    source: Mapped[str] = mapped_column(String(40))  # "twilio", "telegram:<bot id>" (10 digits and more)
     external_id: Mapped[str] = mapped_column(String(64))
     at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 

@@ -45,9 +45,8 @@ from tests.fake_telegram import (
 from tests.fake_twilio import FakeTwilio
 from tests.test_serve_workers import free_port, start_serve, stop, wait_healthy
 
-# a 7-digit bot id: processed_updates.source (VARCHAR(16)) holds "telegram:<bot id>", which a real 10-digit id
-# overflows on PostgreSQL (every visit update answers 500 there): reported, not this test's subject
-BOT_TOKEN = "7123456:AAH-logHygieneBotTokenSecret_9x"
+# a real bot's 10-digit id (migration 0014 widened processed_updates.source, which overflowed with it)
+BOT_TOKEN = "7123456780:AAH-logHygieneBotTokenSecret_9x"
 WEBHOOK_SECRET = "webhook-secret-Qz81mK"
 AUTH_TOKEN = "twilio-auth-secret-7hQ2pL"
 ACCOUNT_SID = "AC" + "5e" * 16
