@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections.abc import Callable, Sequence
+from datetime import date
 from decimal import Decimal
 
 __all__ = [
@@ -18,6 +19,7 @@ __all__ = [
     "normalize",
     "parse_choice",
     "parse_choices",
+    "parse_date",
     "parse_decimal",
     "parse_integer",
     "parse_location",
@@ -362,6 +364,24 @@ def parse_location(text: str) -> tuple[float, float]:
     return lat, lon
 
 
+# --------------------------------------------------------------------------- dates
+
+_DATE = re.compile(r"(\d{4})\s*[-/.年]\s*(\d{1,2})\s*[-/.月]\s*(\d{1,2})\s*[日号]?")
+_COMPACT_DATE = re.compile(r"(\d{4})(\d{2})(\d{2})")
+
+
+def parse_date(text: str) -> str:
+    """A calendar date as ISO text: 2026-12-03, 2026/12/3, 2026.12.3, 2026年12月3日, 20261203."""
+    normalized = normalize(_require(text)).strip().rstrip(_TRAILING_PUNCT + " ")
+    match = _DATE.fullmatch(normalized) or _COMPACT_DATE.fullmatch(normalized)
+    if not match:
+        raise AnswerError("not_date")
+    try:
+        return date(*(int(part) for part in match.groups())).isoformat()
+    except ValueError:  # 2026-02-30
+        raise AnswerError("not_date") from None
+
+
 PARSERS: dict[str, Callable[..., object]] = {
     "integer": parse_integer,
     "decimal": parse_decimal,
@@ -370,4 +390,5 @@ PARSERS: dict[str, Callable[..., object]] = {
     "several_of": parse_choices,
     "text": parse_text,
     "location": parse_location,
+    "date": parse_date,
 }

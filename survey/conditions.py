@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 OPERATORS = ("==", "!=", ">=", "<=", ">", "<", "contains")
@@ -56,7 +56,7 @@ class Condition:
     """Disjunction of conjunctions of clauses."""
 
     any_of: tuple[tuple[Clause, ...], ...]
-    source: str
+    source: str = field(compare=False)  # two conditions that test the same things are equal, however written
 
     def holds(self, answers: Mapping[str, Any]) -> bool:
         return any(all(c.holds(answers) for c in group) for group in self.any_of)

@@ -29,6 +29,7 @@ QUESTION_TYPES = (
     "location",
     "photo",
     "repeat",
+    "date",
 )
 CHOICE_TYPES = ("one_of", "several_of")
 NUMERIC_TYPES = ("integer", "decimal")
@@ -77,6 +78,8 @@ class Question:
     max_length: int = DEFAULT_TEXT_MAX
     relevant: Condition | None = None
     hint: Label | None = None
+    # said instead of the engine's own reason when a bound (min, max, max_length) refuses an answer
+    constraint_message: Label | None = None
     # repeat groups only: the children, and the prompt asking for another item
     questions: tuple[Question, ...] = ()
     again: Label | None = None
@@ -135,6 +138,10 @@ def load_script(source: str | Path | None = None) -> Script:
         origin = "default_script.json"
     else:
         path = Path(source)
+        if path.suffix.lower() == ".xlsx":  # an XLSForm workbook, as counties author it in Excel
+            from survey.xlsform import load_xlsform
+
+            return load_xlsform(path)
         try:
             text = path.read_text(encoding="utf-8-sig")
         except OSError as exc:
@@ -251,6 +258,9 @@ class _Builder:
             max_length=max_length,
             relevant=relevant,
             hint=self.label(raw["hint"], where) if "hint" in raw else None,
+            constraint_message=(
+                self.label(raw["constraint_message"], where) if "constraint_message" in raw else None
+            ),
             questions=children,
             again=self.label(raw["again"], where) if "again" in raw else None,
         )

@@ -9,6 +9,7 @@ from survey.answers import (
     normalize,
     parse_choice,
     parse_choices,
+    parse_date,
     parse_decimal,
     parse_integer,
     parse_location,
@@ -395,6 +396,7 @@ def test_parsers_registry() -> None:
         "several_of": parse_choices,
         "text": parse_text,
         "location": parse_location,
+        "date": parse_date,
     }
     assert expected == PARSERS
     assert PARSERS["one_of"]("2", ["是", "否"]) == "否"
@@ -407,3 +409,26 @@ def test_answer_error_shape() -> None:
     assert error.code == "too_long"
     assert error.params == {"length": 3, "max_length": 2}
     assert AnswerError("empty").params == {}
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("2026-12-03", "2026-12-03"),
+        ("2026/12/3", "2026-12-03"),
+        ("2026.1.5", "2026-01-05"),
+        ("2026年12月3日", "2026-12-03"),
+        ("２０２６年１２月３号", "2026-12-03"),
+        ("20261203", "2026-12-03"),
+        (" 2026-12-03。", "2026-12-03"),
+    ],
+)
+def test_dates_are_read_as_people_write_them(text: str, expected: str) -> None:
+    assert parse_date(text) == expected
+
+
+@pytest.mark.parametrize("text", ["2026-02-30", "12-03", "明天", "2026-13-01", "202612"])
+def test_a_date_that_is_none_is_refused(text: str) -> None:
+    with pytest.raises(AnswerError) as refused:
+        parse_date(text)
+    assert refused.value.code == "not_date"

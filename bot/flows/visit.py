@@ -318,11 +318,24 @@ def render_reply(
     if reply.notice == "stale":
         parts.append(render("visit/stale.txt", locale))
     if reply.error is not None:
-        parts.append(error_text(reply.error.code, locale, **reply.error.params))
+        parts.append(_reason(reply, locale))
     parts.append(
         _render_step(script, reply.step, locale, household, answers or {}, warnings or [], show_choices)
     )
     return "\n".join(p for p in parts if p)
+
+
+BOUND_ERRORS = frozenset({"too_small", "too_large", "too_long"})
+
+
+def _reason(reply: engine.Reply, locale: str) -> str:
+    """Why the answer was refused: the script's own constraint message for a bound, if it has one."""
+    assert reply.error is not None
+    step = reply.step
+    question = step.question if isinstance(step, engine.Ask) else None
+    if reply.error.code in BOUND_ERRORS and question is not None and question.constraint_message:
+        return pick(question.constraint_message, locale)
+    return error_text(reply.error.code, locale, **reply.error.params)
 
 
 def _render_step(

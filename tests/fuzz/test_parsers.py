@@ -4,6 +4,7 @@ another exception, never a value outside what the question allows."""
 from __future__ import annotations
 
 import re
+from datetime import date
 from decimal import Decimal
 
 from hypothesis import assume, given
@@ -12,6 +13,7 @@ from hypothesis import strategies as st
 from survey.answers import (
     parse_choice,
     parse_choices,
+    parse_date,
     parse_decimal,
     parse_integer,
     parse_location,
@@ -19,10 +21,12 @@ from survey.answers import (
     parse_text,
     parse_yes_no,
 )
+from survey.conditions import ConditionError, parse_condition
 from survey.periods import parse_period
 from survey.phones import normalize_phone
 from survey.polls import new_poll, on_reply
 from survey.sms_text import RATING_WORDS, parse_reply
+from survey.xlsform import condition_to_relevant, relevant_to_condition
 
 # Text as people type it: CJK, full-width forms, digits, punctuation, emoji, controls and everything else.
 TYPED = st.one_of(
@@ -111,6 +115,22 @@ def test_text_and_location(text: str, limit: int) -> None:
         assert -90 <= lat <= 90 and -180 <= lon <= 180
 
 
+@given(st.one_of(TYPED, st.from_regex(r"20[0-9]{2}[-/.年][01]?[0-9][-/.月][0-3]?[0-9]日?", fullmatch=True)))
+def test_dates(text: str) -> None:
+    try:
+        iso = parse_date(text)
+    except ValueError as error:
+        refused_with_a_reason(error)
+    else:
+        assert date.fromisoformat(iso).isoformat() == iso  # a real calendar day, written as ISO
+
+
+@given(st.dates(min_value=date(1900, 1, 1), max_value=date(2100, 12, 31)), st.sampled_from(["-", "/", "."]))
+def test_a_date_written_plainly_reads_back(day: date, sep: str) -> None:
+    assert parse_date(f"{day.year}{sep}{day.month}{sep}{day.day}") == day.isoformat()
+    assert parse_date(f"{day.year}年{day.month}月{day.day}日") == day.isoformat()
+
+
 @given(st.one_of(TYPED, st.from_regex(r"20[0-9]{2}(Q[1-4]|-[01][0-9]|H[12])?", fullmatch=True)))
 def test_periods(text: str) -> None:
     try:
@@ -173,3 +193,32 @@ def test_any_replies_leave_the_poll_in_a_known_state(replies: list[str]) -> None
         assert len(actions) <= 3
     if poll.state == "answered":
         assert poll.rating is not None and poll.closed_at is not None
+
+
+XPATH = st.one_of(
+    TYPED,
+    st.lists(
+        st.sampled_from(
+            ["${a}", "${b}", "${s}", "=", "!=", ">", ">=", "<", "<=", "'x'", "'yes'", "3", "-1.5", "and", "or",
+             "selected(", ",", ")", "(", "not(", "+", "."]
+        ),
+        max_size=12,
+    ).map(" ".join),
+)  # fmt: skip
+TYPES = {"a": "integer", "b": "yes_no", "s": "several_of"}
+
+
+@given(XPATH)
+def test_relevant_expressions(text: str) -> None:
+    """An XLSForm `relevant` becomes a condition zoufang parses to the same clauses, or is refused with a reason."""
+    try:
+        ours = relevant_to_condition(text, TYPES)
+    except ValueError as error:
+        refused_with_a_reason(error)
+        return
+    try:
+        condition = parse_condition(ours)
+    except ConditionError as error:
+        refused_with_a_reason(error)  # e.g. a literal the language cannot hold
+        return
+    assert parse_condition(relevant_to_condition(condition_to_relevant(condition, TYPES), TYPES)) == condition
