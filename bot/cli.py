@@ -42,10 +42,11 @@ def settings() -> Any:
 
 
 def load_script_or_fail(path: str | None) -> Any:
-    from survey.script import ScriptError, load_script
+    from bot.script_files import load_script_file
+    from survey.script import ScriptError
 
     try:
-        return load_script(path or None)
+        return load_script_file(path or None)
     except ScriptError as exc:
         raise Failure(str(exc).replace("\n", " ")) from exc
 
@@ -187,10 +188,11 @@ def check(file: Path | None) -> None:
 
 def _script_or_faults(path: str | None) -> Any:
     """The script, or exit 1 with one line saying how many faults and then one line per fault."""
-    from survey.script import ScriptError, load_script
+    from bot.script_files import load_script_file
+    from survey.script import ScriptError
 
     try:
-        return load_script(path or None)
+        return load_script_file(path or None)
     except ScriptError as exc:
         click.echo(f"zoufang: 脚本 {path or '（内置）'} 无效，共 {len(exc.errors)} 处：", err=True)
         for error in exc.errors:
@@ -209,7 +211,8 @@ def script_import(form: Path, output: Path | None) -> None:
     """Read an XLSForm workbook (survey, choices, settings) into zoufang's JSON script, checked whole."""
     import json
 
-    from survey.xlsform import FormError, build_located, definition_from_sheets, read_workbook
+    from bot.script_files import read_workbook
+    from survey.xlsform import FormError, build_located, definition_from_sheets
 
     if form.suffix.lower() != ".xlsx":
         raise Failure(f"{form} 不是 .xlsx：XLSForm 请存为 Excel 工作簿（.xlsx）")
@@ -244,7 +247,7 @@ def script_import(form: Path, output: Path | None) -> None:
 def script_export(output: Path | None) -> None:
     """Write the script in force (ZOUFANG_SCRIPT, or the built-in one) as an XLSForm workbook to edit in
     Excel; `zoufang script check` or `import` reads it back."""
-    from survey.xlsform import write_xlsform
+    from bot.script_files import write_xlsform
 
     loaded = _script_or_faults(settings().script)
     path = output or Path(f"{loaded.id}-{loaded.version}.xlsx")

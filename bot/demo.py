@@ -28,6 +28,7 @@ from bot.flows.visit import VisitFlow
 from bot.report_output import print_table
 from bot.reports import Context
 from bot.roster_files import import_file
+from bot.script_files import load_script_file
 from bot.settings import Settings
 from storage.db import Database, sqlite_url
 from storage.migrate import upgrade
@@ -35,7 +36,6 @@ from storage.models import Cadre, Household, OutboxMessage, Poll, utcnow
 from storage.reports import Area
 from storage.visits import cadre_by_code, households_in_scope
 from survey.periods import coverage_target, current_period
-from survey.script import load_script
 
 COUNTY = "示范县"
 TOWNSHIPS = {"东风镇": ["新华村", "永安村", "红旗村"], "福顺乡": ["福顺村", "前进村", "长胜村"]}
@@ -285,7 +285,7 @@ async def _walk_visits(db: Database, settings: Settings, rng: random.Random, vis
     """Every visit typed answer by answer through the flow, one after another (SQLite has one writer; running
     cadres side by side only queues them, which measured slower)."""
     clock = FieldClock.before(utcnow(), settings, visits)
-    flow = VisitFlow(db, load_script(settings.script or None), settings, clock=clock)
+    flow = VisitFlow(db, load_script_file(settings.script or None), settings, clock=clock)
     plan = await _visit_plan(db, rng, visits)
     done = 0
     for n, (cadre, household) in enumerate(plan):
@@ -412,7 +412,7 @@ async def _poll_round(db: Database, path: Path, settings: Settings, rng: random.
     clock = _ReplyClock(max(last_send, now) + timedelta(hours=1))
     sms_settings = replace(settings, twilio_auth_token=DEMO_TWILIO_TOKEN, public_base_url=DEMO_BASE_URL)
     app = make_app(
-        Database(sqlite_url(path)), load_script(settings.script or None), sms_settings, webhook=False
+        Database(sqlite_url(path)), load_script_file(settings.script or None), sms_settings, webhook=False
     )
     _leave_out_outbox_sender(app)
     app[SMS_CLOCK] = clock

@@ -138,10 +138,10 @@ def load_script(source: str | Path | None = None) -> Script:
         origin = "default_script.json"
     else:
         path = Path(source)
-        if path.suffix.lower() == ".xlsx":  # an XLSForm workbook, as counties author it in Excel
-            from survey.xlsform import load_xlsform
-
-            return load_xlsform(path)
+        if path.suffix.lower() == ".xlsx":  # read by bot.script_files (survey/ does no spreadsheet I/O)
+            raise ScriptError(
+                [f"{path}: an XLSForm workbook: load it with bot.script_files.load_script_file"]
+            )
         try:
             text = path.read_text(encoding="utf-8-sig")
         except OSError as exc:

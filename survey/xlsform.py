@@ -22,9 +22,8 @@ Labels come from `label` (the default language), `label::zh`/`label::中文`/`la
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from survey.conditions import Condition
@@ -86,27 +85,12 @@ def _cell_text(value: Any) -> str:
     return str(value).strip()
 
 
-def read_workbook(path: Path) -> dict[str, Sheet]:
-    """The sheets of an .xlsx as rows of header → text (blank rows left out), read-only and streaming."""
-    import zipfile
-
-    from openpyxl import load_workbook
-
-    try:
-        book = load_workbook(path, read_only=True, data_only=True)
-    except (OSError, zipfile.BadZipFile, KeyError, ValueError) as exc:
-        raise FormError([f"{path}: 无法读取这个 Excel 文件 / cannot read the workbook: {exc}"]) from exc
-    try:
-        return {ws.title.strip().lower(): _sheet(ws.title.strip().lower(), ws.iter_rows()) for ws in book}
-    finally:
-        book.close()
-
-
-def _sheet(name: str, rows: Iterator[Any]) -> Sheet:
-    sheet = Sheet(name)
+def sheet_of(name: str, rows: Iterable[Sequence[Any]]) -> Sheet:
+    """A sheet from its rows of cell values, top to bottom: the first non-blank row is the header."""
+    sheet = Sheet(name.strip().lower())
     header: list[str] | None = None
     for number, row in enumerate(rows, start=1):
-        texts = [_cell_text(cell.value) for cell in row]
+        texts = [_cell_text(value) for value in row]
         if header is None:
             if any(texts):
                 header = [_column(t) for t in texts]
@@ -137,11 +121,6 @@ def _locale(language: str) -> str | None:
 
 
 # --- reading: sheets → definition ---------------------------------------------------------------------------
-
-
-def load_xlsform(path: str | Path) -> Script:
-    """Read, check and build a script from an XLSForm workbook, or raise FormError naming every fault."""
-    return build_located(definition_from_sheets(read_workbook(Path(path))))
 
 
 def build_located(reading: Reading) -> Script:
@@ -726,27 +705,3 @@ def _row(**values: Any) -> list[Any]:
             value = ""
         row.append(value)
     return row
-
-
-def write_xlsform(script: Script, path: Path) -> None:
-    """The script as an XLSForm workbook a county edits in Excel (bold headers, frozen, readable widths)."""
-    from openpyxl import Workbook
-    from openpyxl.styles import Font
-
-    book = Workbook()
-    book.remove(book.active)
-    for name, rows in sheets_of(script).items():
-        sheet = book.create_sheet(name)
-        for row in rows:
-            sheet.append(row)
-        for cell in sheet[1]:
-            cell.font = Font(bold=True)
-        sheet.freeze_panes = "A2"
-        for letter, width in zip("ABCDEFGHIJKLMNOP", _widths(rows), strict=False):
-            sheet.column_dimensions[letter].width = width
-    book.save(path)
-
-
-def _widths(rows: list[list[Any]]) -> list[float]:
-    columns = zip(*rows, strict=False)
-    return [min(60.0, max(8.0, *(len(str(v)) * 1.6 for v in column))) for column in columns]
