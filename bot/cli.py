@@ -194,10 +194,18 @@ def _script_or_faults(path: str | None) -> Any:
     try:
         return load_script_file(path or None)
     except ScriptError as exc:
-        click.echo(f"zoufang: 脚本 {path or '（内置）'} 无效，共 {len(exc.errors)} 处：", err=True)
-        for error in exc.errors:
-            click.echo(f"  {error}", err=True)
+        _faults(f"脚本 {path or '（内置）'} 无效", exc.errors)
         raise SystemExit(1) from exc
+
+
+def _faults(what: str, errors: list[str]) -> None:
+    """One fault on one line; several: how many, then one line each (a county fixes them all in one pass)."""
+    if len(errors) == 1:
+        click.echo(f"zoufang: {what}：{errors[0]}", err=True)
+        return
+    click.echo(f"zoufang: {what}，共 {len(errors)} 处：", err=True)
+    for error in errors:
+        click.echo(f"  {error}", err=True)
 
 
 @script.command(name="import")
@@ -222,9 +230,7 @@ def script_import(form: Path, output: Path | None) -> None:
         reading = definition_from_sheets(read_workbook(form))
         loaded = build_located(reading)
     except FormError as exc:
-        click.echo(f"zoufang: 表单 {form} 无效，共 {len(exc.errors)} 处：", err=True)
-        for error in exc.errors:
-            click.echo(f"  {error}", err=True)
+        _faults(f"表单 {form} 无效", exc.errors)
         raise SystemExit(1) from exc
     text = json.dumps(reading.definition, ensure_ascii=False, indent=2) + "\n"
     if output is None:
