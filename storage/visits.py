@@ -261,6 +261,18 @@ def save_session(conn: Connection, visit_id: int, session_json: str, now: dateti
     conn.execute(_SAVE_SESSION, {"visit_id": visit_id, "session": session_json, "now": now})
 
 
+def save_reconciled(
+    conn: Connection, visit_id: int, session_json: str, script: Script, now: datetime
+) -> None:
+    """A draft brought under the script in force: its session, and the script id and version it now follows."""
+    save_session(conn, visit_id, session_json, now)
+    conn.execute(
+        update(Visit.__table__)
+        .where(Visit.__table__.c.id == visit_id)
+        .values(script_id=script.id, script_version=script.version)
+    )
+
+
 @dataclass(frozen=True)
 class HouseholdLine:
     """A household as the picker shows it: who, where, and whether the cadre visited it this period or has a

@@ -144,13 +144,14 @@ def start(
 
 
 def current(script: Script, session: dict[str, Any]) -> Reply:
-    """What the session is waiting for now (for resuming)."""
-    _check(script, session)
-    state = session["state"]
+    """What the session is waiting for now (for resuming). A finished visit needs no script: it says so
+    under any script (a redelivered update of a visit finished before the county changed its script)."""
+    state = session.get("state")
     if state == "submitted":
         return Reply(Submitted(answers=copy.deepcopy(session["answers"])))
     if state == "cancelled":
         return Reply(Cancelled())
+    _check(script, session)
     if state == "confirm_cancel":
         return Reply(ConfirmCancel())
     key = _next_key(script, session)
@@ -199,6 +200,126 @@ def waiting_for(script: Script, session: dict[str, Any]) -> str:
     """The key the session waits on: a question key, or "summary", "confirm_cancel", "submitted"…"""
     _check(script, session)
     return _waiting_for(script, session)
+
+
+# --- a draft begun under another script or version ----------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Reconciled:
+    """A draft brought under the script in force: the answers that still fit are kept (and not asked again),
+    the others dropped and asked anew, with new questions, in the script's order."""
+
+    session: dict[str, Any]
+    from_version: str
+    kept: tuple[str, ...]  # question names
+    dropped: tuple[str, ...]  # names (a repeat item's answer as name[item].child) whose answer no longer fits
+
+
+def needs_reconcile(script: Script, session: dict[str, Any]) -> bool:
+    """Whether an unfinished session was begun under another script or another version of it."""
+    if session.get("state") in ("submitted", "cancelled"):
+        return False
+    return (session.get("script_id"), session.get("script_version")) != (script.id, script.version)
+
+
+def reconcile(script: Script, session: dict[str, Any]) -> Reconciled:
+    """Keep each answer whose question still exists and whose value still fits it (its type, its choices,
+    its bounds, its length); drop the rest. Questions skipped before stay skipped unless now required."""
+    if session.get("format") != SESSION_FORMAT:
+        raise SessionError("this session was made by another format")
+    kept: dict[str, Any] = {}
+    dropped: list[str] = []
+    for name, value in session["answers"].items():
+        question = script._index.get(name)
+        fitted = _fitted(question, value, dropped, name) if question is not None else _MISSING
+        if fitted is _MISSING:
+            dropped.append(name)
+        else:
+            kept[name] = fitted
+    for name in list(kept):  # a bound may name another answer, itself kept or not
+        question = script.question(name)
+        if question.type in NUMERIC_TYPES:
+            try:
+                _check_bounds(question, kept, kept[name])
+            except AnswerError:
+                del kept[name]
+                dropped.append(name)
+    new = copy.deepcopy(session)
+    new["answers"] = kept
+    before = session["answers"]
+    new["visited"] = [k for k in session["visited"] if _still_visited(script, k, kept, before)]
+    new["state"] = "asking"
+    new["script_id"], new["script_version"] = script.id, script.version
+    return Reconciled(new, str(session.get("script_version", "")), tuple(kept), tuple(dropped))
+
+
+_MISSING = object()
+
+
+def _fitted(question: Question, value: Any, dropped: list[str], name: str) -> Any:
+    """The value if it is still an answer to `question` (a repeat: its items with the children that fit)."""
+    if question.type == "repeat":
+        if not isinstance(value, list):
+            return _MISSING
+        items = []
+        for k, item in enumerate(value):
+            fitted_item = {}
+            for child_name, child_value in (item or {}).items():
+                child = next((c for c in question.questions if c.name == child_name), None)
+                fitted = _fitted(child, child_value, dropped, name) if child is not None else _MISSING
+                if fitted is _MISSING:
+                    dropped.append(f"{name}[{k + 1}].{child_name}")
+                else:
+                    fitted_item[child_name] = fitted
+            items.append(fitted_item)
+        return items
+    return value if _fits(question, value) else _MISSING
+
+
+def _fits(question: Question, value: Any) -> bool:
+    kind = question.type
+    if kind in ("yes_no", "confirm"):
+        return isinstance(value, bool)
+    if kind in NUMERIC_TYPES:
+        return (
+            isinstance(value, int | float)
+            and not isinstance(value, bool)
+            and (kind == "decimal" or isinstance(value, int))
+        )
+    if kind == "one_of":
+        return value in question.choice_values
+    if kind == "several_of":
+        return isinstance(value, list) and bool(value) and all(v in question.choice_values for v in value)
+    if kind == "text":
+        return isinstance(value, str) and len(value) <= question.max_length
+    if kind == "date":
+        return isinstance(value, str) and re.fullmatch(r"\d{4}-\d{2}-\d{2}", value) is not None
+    if kind == "location":
+        return isinstance(value, dict) and {"lat", "lon"} <= set(value)
+    if kind == "photo":
+        return isinstance(value, dict) and "file_id" in value
+    return False
+
+
+def _still_visited(script: Script, key: str, kept: dict[str, Any], before: dict[str, Any]) -> bool:
+    """A key stays answered if its question exists and its answer was kept, or it was skipped (no answer
+    before) and may still be; a dropped answer is asked again."""
+    name, k, child, adding = _split(key)
+    question = script._index.get(name)
+    if question is None:
+        return False
+    if adding:
+        items = kept.get(name)
+        return question.type == "repeat" and isinstance(items, list) and k is not None and k <= len(items)
+    if child is None:
+        return name in kept or (name not in before and not question.required)
+    items, old_items = kept.get(name), before.get(name)
+    found = next((c for c in question.questions if c.name == child), None)
+    if found is None or not isinstance(items, list) or k is None or k >= len(items):
+        return False
+    skipped = not (isinstance(old_items, list) and k < len(old_items) and child in (old_items[k] or {}))
+    return child in items[k] or (skipped and not found.required)
 
 
 # --- the walk ----------------------------------------------------------------------------------------------

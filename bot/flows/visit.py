@@ -29,6 +29,7 @@ from storage.visits import (
     household_line,
     insert_draft,
     previous_facts,
+    save_reconciled,
     save_session,
     store_submission,
     visit_by_id,
@@ -83,11 +84,11 @@ class VisitFlow:
         locale = locale or self.settings.locale
         now = self.clock()
 
-        def begin(conn: Connection) -> tuple[VisitRow, dict[str, Any], engine.Reply]:
+        def begin(conn: Connection) -> tuple[VisitRow, dict[str, Any], engine.Reply, str | None]:
             draft = draft_row(conn, cadre.id, line.id)
             if draft is not None:
-                stored = json.loads(draft.session)
-                return draft, stored, engine.current(self.script, stored)
+                stored, notice = self._reconciled(conn, draft, json.loads(draft.session), now)
+                return draft, stored, engine.current(self.script, stored), notice
             session, reply = engine.start(self.script, line.code, locale=locale, capabilities=capabilities)
             values = {
                 "household_id": line.id,
@@ -101,20 +102,10 @@ class VisitFlow:
                 "session": dump_session(session),
             }
             visit_id = insert_draft(conn, values)
-            return (
-                VisitRow(
-                    visit_id,
-                    cadre.id,
-                    "draft",
-                    values["session"],
-                    None,
-                    line.village,
-                    line.head_name,
-                    line.code,
-                ),
-                session,
-                reply,
+            row = VisitRow(
+                visit_id, cadre.id, "draft", values["session"], None, line.village, line.head_name, line.code
             )
+            return row, session, reply, None
 
         return self._render(*await self.db.run(begin))
 
@@ -123,6 +114,16 @@ class VisitFlow:
         if row is None or (owner is not None and row.cadre_id != owner):
             raise VisitNotFound(visit_id)
         session = json.loads(row.session)
+        if row.status == "draft" and engine.needs_reconcile(self.script, session):
+            now = self.clock()
+
+            def bring_up_to_date(conn: Connection) -> tuple[dict[str, Any], str | None]:
+                locked = visit_row(conn, visit_id, lock=True)
+                assert locked is not None
+                return self._reconciled(conn, locked, json.loads(locked.session), now)
+
+            session, notice = await self.db.run(bring_up_to_date)
+            return self._render(row, session, engine.current(self.script, session), notice)
         return self._render(row, session, engine.current(self.script, session))
 
     async def answer(
@@ -197,11 +198,14 @@ class VisitFlow:
         row = visit_row(conn, visit_id, lock=True)
         if row is None or (owner is not None and row.cadre_id != owner):
             raise VisitNotFound(visit_id)
-        stored = json.loads(row.session)
+        stored, notice = self._reconciled(conn, row, json.loads(row.session), now)
         if dedupe is not None and not record_processed(conn, *dedupe, now):
-            return replace(self._render(row, stored, engine.current(self.script, stored)), duplicate=True)
+            outcome = self._render(row, stored, engine.current(self.script, stored), notice)
+            return replace(outcome, duplicate=True)
         if row.status != "draft":
             raise VisitNotFound(visit_id)  # finished: a later input belongs to another visit
+        if notice is not None:  # the input answered a question of the old script: say what changed, ask on
+            return self._render(row, stored, engine.current(self.script, stored), notice)
         session, reply = engine.answer(self.script, stored, given, for_key=for_key)
         return row, session, reply
 
@@ -211,7 +215,11 @@ class VisitFlow:
             visit = await self._load(s, visit_id, lock=True, owner=owner)
             if visit.status != "draft":
                 return self._outcome(visit, engine.current(self.script, json.loads(visit.session)))
-            session, reply = engine.change_section(self.script, json.loads(visit.session), section)
+            stored = json.loads(visit.session)
+            if engine.needs_reconcile(self.script, stored):  # then the section asked for may not exist
+                stored = engine.reconcile(self.script, stored).session
+                visit.script_id, visit.script_version = self.script.id, self.script.version
+            session, reply = engine.change_section(self.script, stored, section)
             visit.session = dump_session(session)
             visit.updated_at = self.clock()
             return self._outcome(visit, reply, answers=session["answers"])
@@ -266,7 +274,28 @@ class VisitFlow:
         # is stored without its poll being queued)
         schedule_after_visit(s, household, now, self.settings)
 
-    def _render(self, row: VisitRow, session: dict[str, Any], reply: engine.Reply) -> VisitOutcome:
+    def _reconciled(
+        self, conn: Connection, row: VisitRow, stored: dict[str, Any], now: datetime
+    ) -> tuple[dict[str, Any], str | None]:
+        """The draft under the script in force (saved, with the script's id and version) and what to tell the
+        cadre, when it was begun under another; else as it was, and nothing to tell."""
+        if row.status != "draft" or not engine.needs_reconcile(self.script, stored):
+            return stored, None
+        done = engine.reconcile(self.script, stored)
+        save_reconciled(conn, row.id, dump_session(done.session), self.script, now)
+        notice = render(
+            "visit/reconciled.txt",
+            done.session["locale"],
+            old=done.from_version or "?",
+            new=self.script.version,
+            kept=len(done.kept),
+            dropped=list(done.dropped),
+        )
+        return done.session, notice.strip()
+
+    def _render(
+        self, row: VisitRow, session: dict[str, Any], reply: engine.Reply, notice: str | None = None
+    ) -> VisitOutcome:
         label = household_text(row.village, row.head_name, row.code)
         text = render_reply(
             self.script,
@@ -276,6 +305,8 @@ class VisitFlow:
             answers=session["answers"],
             warnings=(row.warnings or "").split(","),
         )
+        if notice:
+            text = f"{notice}\n{text}"
         return VisitOutcome(visit_id=row.id, reply=reply, text=text, locale=session["locale"])
 
     def _outcome(

@@ -1,0 +1,172 @@
+"""A draft begun under an older script (or another script) is reconciled when resumed: answers whose questions
+still exist and still fit are kept and not asked again, the rest are asked anew with any new question, the cadre
+is told what changed, and the visit records the version it now follows — in the console and over Telegram."""
+
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+from typing import Any
+
+from aiohttp.test_utils import TestClient, TestServer
+
+from bot.app import make_app
+from storage.db import Database
+from survey import engine
+from survey.script import build_script, load_script
+from tests.cli_support import clean_env, ok, query, zoufang
+from tests.fake_telegram import FakeTelegram
+from tests.test_console import ANSWERS, County, answers_of, county, imported, questions, typed  # noqa: F401
+from tests.test_telegram import Webhook, bound, pick_first_household, settings_for, stored_session
+
+DEFAULT = Path(__file__).parents[1] / "survey" / "default_script.json"
+
+
+def next_version(edit: Any) -> dict[str, Any]:
+    """The default script as version 2026.2, changed by `edit(definition)`."""
+    definition = json.loads(DEFAULT.read_text(encoding="utf-8"))
+    definition["version"] = "2026.2"
+    edit(definition)
+    return definition
+
+
+def question(definition: dict[str, Any], name: str) -> dict[str, Any]:
+    return next(q for s in definition["sections"] for q in s["questions"] if q["name"] == name)
+
+
+def the_change(definition: dict[str, Any]) -> None:
+    """因病 is no longer a cause (main_cause's answer no longer fits) and a question is new after members."""
+    cause = question(definition, "main_cause")
+    cause["choices"] = [c for c in cause["choices"] if c["value"] != "因病"]
+    basic = next(s for s in definition["sections"] if s["name"] == "basic")
+    basic["questions"].insert(
+        1,
+        {"name": "elderly", "type": "integer", "min": 0, "max": 20, "label": {"zh_CN": "其中60岁以上老人数"}},
+    )
+
+
+# --- the engine ---------------------------------------------------------------------------------------------
+
+
+def walk(script: Any, inputs: list[Any]) -> dict[str, Any]:
+    session, _ = engine.start(script, "DEMO0001")
+    for given in inputs:
+        session, reply = engine.answer(script, session, given)
+        assert reply.error is None, (given, reply.error)
+    return session
+
+
+def test_reconcile_keeps_what_fits_drops_what_does_not_and_asks_the_new_question():
+    old = load_script()
+    session = walk(old, ["3", "2", "因病", "低保"])  # no GPS on this channel: members … support
+    new = build_script(next_version(the_change))
+    assert engine.needs_reconcile(new, session) and not engine.needs_reconcile(old, session)
+    done = engine.reconcile(new, session)
+    assert done.from_version == "2026.1"
+    assert set(done.kept) == {"members", "labour_members", "support"}
+    assert done.dropped == ("main_cause",)
+    assert done.session["script_version"] == "2026.2"
+    reply = engine.current(new, done.session)
+    assert reply.step.key == "elderly"  # the new question first, then main_cause again
+    session, reply = engine.answer(new, done.session, "1")
+    assert reply.step.key == "main_cause"
+    session, reply = engine.answer(new, session, "因残")
+    assert session["answers"]["support"] == ["低保"]  # kept: not asked again
+    assert reply.step.key != "support"
+
+
+def test_a_bound_that_no_longer_holds_drops_the_answer_and_its_dependant_is_checked_again():
+    session = walk(load_script(), ["3", "2"])
+
+    def smaller(definition: dict[str, Any]) -> None:
+        question(definition, "members")["max"] = 2
+
+    new = build_script(next_version(smaller))
+    done = engine.reconcile(new, session)
+    assert done.dropped == ("members",) and "labour_members" in done.kept
+    assert engine.current(new, done.session).step.key == "members"
+    session, reply = engine.answer(new, done.session, "1")  # now labour_members (2) > members: asked again
+    assert reply.step.key == "labour_members"
+
+
+def test_a_finished_visit_is_shown_under_any_script():
+    old = load_script()
+    session = copy.deepcopy(walk(old, ["3", "2"]))
+    session["state"] = "cancelled"
+    other = build_script({**next_version(the_change), "id": "another-county-script"})
+    assert not engine.needs_reconcile(other, session)
+    assert isinstance(engine.current(other, session).step, engine.Cancelled)
+
+
+# --- the console --------------------------------------------------------------------------------------------
+
+
+def test_the_console_resumes_a_draft_under_the_new_version_and_says_what_changed(county: County):  # noqa: F811
+    code = county.households[0]
+    first = ok(
+        zoufang(
+            county.folder,
+            "console",
+            "--cadre",
+            county.secretary,
+            "--household",
+            code,
+            input=typed(ANSWERS[:4]),
+        )
+    )  # members, labour, cause, support: then the process ends, the draft kept
+    assert "走访进度已保存" in first.stdout
+    newer = county.folder / "script-2026.2.json"
+    newer.write_text(json.dumps(next_version(the_change), ensure_ascii=False), encoding="utf-8")
+    env = clean_env(county.folder, ZOUFANG_SCRIPT=str(newer))
+    rest = ["1", "因残", *ANSWERS[4:]]  # the new question, main_cause again, then on as before
+    second = ok(
+        zoufang(
+            county.folder,
+            "console",
+            "--cadre",
+            county.secretary,
+            "--household",
+            code,
+            input=typed(rest),
+            env=env,
+        )
+    )
+    out = second.stdout
+    assert "走访脚本已更新（版本 2026.1 → 2026.2）" in out and "main_cause 的回答不再适用" in out
+    asked = questions(out)
+    assert asked[0] == "【问基本信息】其中60岁以上老人数" and asked[1] == "【问基本信息】主要致贫原因"
+    assert "【问基本信息】家庭共同生活人口数（人）" not in asked  # kept, not asked again
+    assert "走访已提交" in out
+    [(visit_id, version)] = query(
+        county.db, "SELECT v.id, v.script_version FROM visits v JOIN households h ON h.id = v.household_id "
+        "WHERE h.code = ?", code,
+    )  # fmt: skip
+    assert version == "2026.2"
+    answers = answers_of(county, visit_id)
+    assert answers["members"][0][2] == 3 and answers["elderly"][0][2] == 1
+    assert answers["main_cause"][0][4] == "因残"
+
+
+# --- Telegram -----------------------------------------------------------------------------------------------
+
+
+async def test_telegram_answers_a_draft_of_another_script_and_cancel_works(
+    roster: Database, fake_telegram: FakeTelegram, fsm_redis_url: str
+):
+    settings = settings_for(fake_telegram, redis_url=fsm_redis_url)
+    async with TestClient(TestServer(make_app(roster, load_script(), settings))) as client:
+        webhook = Webhook(client, fake_telegram)
+        await bound(webhook, roster)
+        await pick_first_household(webhook)
+        await webhook.say("跳过")
+        await webhook.say("3")
+    # the county changes ZOUFANG_SCRIPT to a script of its own (another id) and restarts the server
+    other = build_script({**next_version(the_change), "id": "county-own"})
+    async with TestClient(TestServer(make_app(roster, other, settings))) as client:
+        webhook = Webhook(client, fake_telegram)
+        reply = await webhook.say("2")  # meant for labour_members under the old script: not taken
+        assert "走访脚本已更新（版本 2026.1 → 2026.2）" in reply and "其中60岁以上老人数" in reply
+        session = await stored_session(roster)
+        assert session["script_id"] == "county-own" and session["answers"] == {"members": 3}
+        assert "取消" in await webhook.say("/cancel")  # answered, not a 500: the cadre can always get out
