@@ -726,6 +726,32 @@ def report_satisfaction(
     _report(build, fmt, output, period or "")
 
 
+@report.command(name="awareness")
+@click.option(
+    "--by", type=click.Choice(["village", "township", "cadre"]), default="village", show_default=True
+)
+@_period_option
+@_township_option
+@_village_option
+@_format_option(TABLE_FORMATS)
+@_output_option
+def report_awareness(
+    by: str, period: str | None, township: str | None, village: str | None, fmt: str, output: Path | None
+) -> None:
+    """政策知晓率: households that know the support policies they receive, from the visits' answers, with n and
+    intervals against ZOUFANG_AWARENESS_TARGET (100 %)."""
+
+    async def build(db: Any, ctx: Any) -> Any:
+        from bot import reports
+
+        script = load_script_or_fail(ctx.settings.script)
+        chosen = reports.period_from(period, ctx.settings.poll_period, ctx)
+        area = await reports.area_from(db, township, village, ctx)
+        return await reports.awareness(db, ctx, by, chosen, area, script)
+
+    _report(build, fmt, output, period or "")
+
+
 @report.command(name="coverage")
 @click.option("--role", help="roster role, e.g. 第一书记 (default: every role with a visit target)")
 @_period_option

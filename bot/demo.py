@@ -498,6 +498,9 @@ async def _print_summary(
     shown = [
         await reports.coverage(db, ctx, ["第一书记"], None, Area(), full_lists=False),
         await reports.satisfaction(db, ctx, "township", quarter, Area()),
+        await reports.awareness(
+            db, ctx, "township", quarter, Area(), load_script_file(settings.script or None)
+        ),
         await reports.households(db, ctx, None, Area()),
         await reports.warnings(db, ctx, None, Area()),
         await reports.problems_by_township(db, ctx, quarter, Area()),

@@ -230,6 +230,77 @@ async def satisfaction(db: Database, ctx: Context, by: str, period: Period, area
     return report
 
 
+AWARENESS_FIELD = "policy_known"  # the script's 政策知晓 question (yes/no)
+
+
+async def awareness(db: Database, ctx: Context, by: str, period: Period, area: q.Area, script: Any) -> Report:
+    """政策知晓率: households that know the support policies they receive, of those asked in visits submitted
+    in the period, with n and the Wilson interval, against ZOUFANG_AWARENESS_TARGET (the seeds: 100 %)."""
+    target = ctx.settings.awareness_target
+    asked = AWARENESS_FIELD in {qn.name for qn in script.questions()}
+    report = Report(
+        name="awareness",
+        title=ctx.t(
+            f"政策知晓率（{period.label}，按{_by_label(by)}）", f"Policy awareness ({period.label}, by {by})"
+        ),
+        columns=[
+            *_label_columns(by),
+            Column("aw_n", "回答户次", "answered", "int"),
+            Column("aw_yes", "知晓", "aware", "int"),
+            Column("aw_rate", "知晓率", "awareness", "pct"),
+            Column("aw_interval", "95%区间", "95% CI", "interval", file=False),
+            Column("aw_low", "95%下限", "95% low", "pct", screen=False),
+            Column("aw_high", "95%上限", "95% high", "pct", screen=False),
+            Column("aw_met", "达标", "meets target", "flag"),
+            Column("aw_small", "小样本", "small sample", "flag", screen=False),
+        ],
+        rows=[],
+        locale=ctx.locale,
+        empty=ctx.t(
+            f"{period.label} 提交的走访中没有政策知晓的回答：无可计算的知晓率。",
+            f"No visit submitted in {period.label} answered the policy-awareness question.",
+        ),
+    )
+    if not asked:
+        report.empty = ctx.t(
+            f"当前走访脚本没有政策知晓题（{AWARENESS_FIELD}）：知晓率未采集，不是 0。",
+            f"The visit script in force has no policy-awareness question ({AWARENESS_FIELD}): not collected.",
+        )
+        return report
+    tz = ctx.settings.tz
+    async with db.reading() as s:
+        counts = await q.awareness_counts(
+            s, by, period.starts_at(tz), period.ends_at(tz), area, AWARENESS_FIELD
+        )
+        labels = await _satisfaction_labels(s, by, area, set(counts), ctx)
+    total_n = total_yes = 0
+    for key, label in labels:
+        n, yes = counts.get(key, (0, 0))
+        total_n, total_yes = total_n + n, total_yes + yes
+        report.rows.append(_awareness_row(label, n, yes, target))
+    if total_n == 0:
+        report.rows = []
+        return report
+    total_label = {c.key: "" for c in _label_columns(by)}
+    total_label[_label_columns(by)[0].key] = ctx.t("合计", "total")
+    report.rows.append(_awareness_row(total_label, total_n, total_yes, target))
+    report.notes = [
+        ctx.t(
+            f"知晓率 = 回答“清楚”的户次 / 回答了政策知晓题的户次（本期提交的走访，干部记录）；目标 {target:.0%}；"
+            f"小样本（n < {SMALL_SAMPLE}）的比率仅供参考；区间为 95% Wilson 区间。",
+            f"Awareness = households answering yes / households asked (visits submitted this period, as cadres "
+            f"recorded); target {target:.0%}; small samples (n < {SMALL_SAMPLE}) are indicative only; 95% Wilson.",
+        )
+    ]
+    return report
+
+
+def _awareness_row(label: dict[str, Any], n: int, yes: int, target: float) -> dict[str, Any]:
+    result = rate(yes, n)
+    cells = _rate_cells("aw", result, target)
+    return {**label, **cells, "aw_yes": yes if n else None}
+
+
 def _by_label(by: str) -> str:
     return {"village": "行政村", "township": "乡镇", "cadre": "干部"}[by]
 

@@ -42,6 +42,7 @@ class Settings:
     monitoring_line: Decimal = Decimal(5000)
     count_guaranteed: bool = False
     satisfaction_target: float = 0.9  # the seeds' ≥ 90%
+    awareness_target: float = 1.0  # 政策知晓率: the seeds' 100 %
     # the visit period of the roles the seeds give no figure for (indicators.md): month|quarter|half|year
     helper_period: str = "quarter"  # 帮扶责任人
     village_secretary_period: str = "year"  # 村党支部书记
@@ -193,6 +194,10 @@ def _validate(settings: Settings) -> None:
         )
     if settings.send_timeout < 1:
         raise SettingsError("ZOUFANG_SEND_TIMEOUT: at least 1 second")
+    if not 0 < settings.awareness_target <= 1:
+        raise SettingsError(
+            f"ZOUFANG_AWARENESS_TARGET={settings.awareness_target!r}: a fraction between 0 and 1, e.g. 1"
+        )
     if settings.integrity_burst_visits < 2:
         raise SettingsError("ZOUFANG_INTEGRITY_BURST_VISITS: at least 2 visits make a burst")
     try:

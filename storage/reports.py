@@ -37,6 +37,7 @@ from sqlalchemy.sql.expression import FunctionElement
 from sqlalchemy.types import Float
 
 from storage.models import (
+    Answer,
     Cadre,
     Household,
     Poll,
@@ -215,6 +216,37 @@ async def recorded_counts(
             query = query.join(Village, Village.id == Household.village_id)
     rows = await session.execute(query)
     return {k: Counts(visits=v, recorded=r, recorded_satisfied=s) for k, v, r, s in rows}
+
+
+async def awareness_counts(
+    session: AsyncSession, by: str, start: datetime, end: datetime, area: Area, field: str
+) -> dict[int | None, tuple[int, int]]:
+    """(answered, yes) of the yes/no question `field` in visits submitted in [start, end), by the household's
+    village, its township, or the visiting cadre."""
+    measures = (func.count(Answer.id), count_where(Answer.value_bool.is_(True)))
+    answered = (
+        Answer.field == field,
+        Answer.item == -1,
+        Answer.value_bool.is_not(None),
+        Visit.status == "submitted",
+        Visit.submitted_at >= start,
+        Visit.submitted_at < end,
+    )
+    base = select(Answer.id).join(Visit, Visit.id == Answer.visit_id)
+    if by == "cadre":
+        query = _in_area(base.with_only_columns(Visit.cadre_id, *measures).where(*answered), area)
+        query = query.group_by(Visit.cadre_id)
+    else:
+        key = Household.village_id if by == "village" else Village.township_id
+        query = (
+            base.with_only_columns(key, *measures)
+            .join(Household, Household.id == Visit.household_id)
+            .where(*answered, area.households())
+            .group_by(key)
+        )
+        if by == "township":
+            query = query.join(Village, Village.id == Household.village_id)
+    return {k: (n, yes) for k, n, yes in await session.execute(query)}
 
 
 async def cadres_by_id(session: AsyncSession, ids: Sequence[int]) -> dict[int, tuple[str, str, str, str]]:

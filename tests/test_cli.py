@@ -309,7 +309,8 @@ def test_demo_runs_a_poll_round_and_compares_sms_with_visit_satisfaction(demo) -
     ]
     # the open problems by township include the villagers' SMS ones
     ((all_open,),) = query(db, "SELECT count(*) FROM problems WHERE status != 'closed'")
-    shown = re.findall(r"│ (东风镇|福顺乡) +│ +(\d+) │", result.stdout)
+    problems_table = result.stdout[result.stdout.index("问题化解（") :]
+    shown = re.findall(r"│ (东风镇|福顺乡) +│ +(\d+) │", problems_table.split("\n\n")[0])
     assert sum(int(n) for _, n in shown) == all_open
 
 
