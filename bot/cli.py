@@ -953,7 +953,6 @@ def worklog_sample(year: str | None, rate: str, seed: str | None, fmt: str, outp
     from bot.report_output import emit
     from bot.worklog import (
         WorklogError,
-        append_below,
         draw_sample,
         parse_year,
         rate_from,
@@ -981,17 +980,12 @@ def worklog_sample(year: str | None, rate: str, seed: str | None, fmt: str, outp
     sample = run(go())
     report = sample_report(sample, conf.locale)
     summary = sample_summary(sample, conf.locale)  # one line, never wrapped: it holds the seed
+    report.notes = [*report.notes, summary]  # under the table on screen, and in the CSV and XLSX files
     try:
         written = emit(report, fmt, output, click.get_text_stream("stdout"))
-        if written is not None and fmt == "table":
-            with written.open("a", encoding="utf-8") as handle:
-                handle.write(summary + "\n")
-        elif written is not None and fmt == "xlsx":
-            append_below(written, [summary])
     except OSError as exc:
         raise Failure(str(exc)) from exc
     if written is None:
-        click.echo(summary, err=fmt == "csv")  # under the table; beside a CSV, on standard error
         return
     click.echo(summary)
     _written(written, conf.locale)

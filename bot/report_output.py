@@ -25,6 +25,7 @@ class Column:
     kind: str = "text"  # text | int | yuan | pct | points | flag | interval (screen: row[key] is (low, high))
     screen: bool = True  # shown in the terminal table
     file: bool = True  # written to CSV and XLSX
+    wrap: bool = False  # long text: wrapped in its XLSX cells
 
     def header(self, locale: str) -> str:
         return self.en if locale == "en" else self.zh
@@ -119,7 +120,17 @@ def csv_text(report: Report) -> str:
     writer.writerow([c.header(report.locale) for c in columns])
     for row in report.rows:
         writer.writerow([_inert(c, cell_text(c, row.get(c.key), report.locale)) for c in columns])
+    notes = file_notes(report)
+    if notes:  # below the table, after an empty row, one a row: what the screen prints under it
+        writer.writerow([])
+        writer.writerows([note] for note in notes)
     return "\ufeff" + buffer.getvalue()
+
+
+def file_notes(report: Report) -> list[str]:
+    """The notes a file carries under its table (counts, rates, definitions, sign-off lines): the same lines
+    the screen prints under the table, in every form — CSV, XLSX and the work log alike."""
+    return [line for note in report.notes if note for line in note.splitlines() if line.strip()]
 
 
 _NUMBER_FORMATS = {"pct": "0.0%", "points": "+0.0;-0.0;0.0", "int": "0", "yuan": "0.00"}
@@ -128,7 +139,7 @@ _NUMBER_FORMATS = {"pct": "0.0%", "points": "+0.0;-0.0;0.0", "int": "0", "yuan":
 def write_xlsx(report: Report, path: Path) -> None:
     """One sheet named after the report, headers in the report's language, header row frozen."""
     from openpyxl import Workbook
-    from openpyxl.styles import Font
+    from openpyxl.styles import Alignment, Font
     from openpyxl.utils import get_column_letter
 
     book = Workbook()
@@ -148,7 +159,13 @@ def write_xlsx(report: Report, path: Path) -> None:
         if column.kind in _NUMBER_FORMATS:
             for (cell,) in sheet.iter_rows(min_row=2, min_col=index, max_col=index):
                 cell.number_format = _NUMBER_FORMATS[column.kind]
+        if column.wrap:
+            for (cell,) in sheet.iter_rows(min_row=2, min_col=index, max_col=index):
+                cell.alignment = Alignment(wrap_text=True, vertical="top")
         sheet.column_dimensions[letter].width = _width(column, report)
+    first = sheet.max_row + 2  # under the table, an empty row between, one note a row in column A
+    for offset, note in enumerate(file_notes(report)):
+        sheet.cell(row=first + offset, column=1, value=note).data_type = "s"
     sheet.freeze_panes = "A2"
     book.save(path)
 

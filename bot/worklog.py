@@ -157,7 +157,7 @@ LOG_COLUMNS = [
     Column("day", "日期", "Date"),
     Column("time", "时间", "Time"),
     Column("kind", "类型", "Kind"),
-    Column("text", "内容", "Entry"),
+    Column("text", "内容", "Entry", wrap=True),
 ]
 
 
@@ -183,26 +183,9 @@ def write_log_xlsx(log: MonthLog, path: Path, locale: str) -> None:
             for e in log.entries
         ],
         locale=locale,
+        notes=[render("worklog/sheet.txt", locale, log=log)],  # the cadre, the counts, the sign-off line
     )
     write_xlsx(report, path)
-    lines = render("worklog/sheet.txt", locale, log=log).splitlines()
-    append_below(path, [line for line in lines if line.strip()], wrap_column=4)
-
-
-def append_below(path: Path, lines: list[str], wrap_column: int | None = None) -> None:
-    """Lines under the table of the workbook's first sheet, a blank row between (one line a row, column A)."""
-    from openpyxl import load_workbook
-    from openpyxl.styles import Alignment
-
-    book = load_workbook(path)
-    sheet = book.active
-    if wrap_column is not None:
-        for (cell,) in sheet.iter_rows(min_row=2, min_col=wrap_column, max_col=wrap_column):
-            cell.alignment = Alignment(wrap_text=True, vertical="top")
-    first = sheet.max_row + 2
-    for offset, line in enumerate(lines):
-        sheet.cell(row=first + offset, column=1, value=line)
-    book.save(path)
 
 
 # --- the yearly spot check ----------------------------------------------------------------------------------

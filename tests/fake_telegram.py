@@ -42,7 +42,9 @@ __all__ = [
     "photo_update",
 ]
 
-DEFAULT_TOKEN = "7123456789:AAH-TEST-token"  # a real bot id has 10 digits (telegram:<id> must fit its columns)
+DEFAULT_TOKEN = (
+    "7123456789:AAH-TEST-token"  # a real bot id has 10 digits (telegram:<id> must fit its columns)
+)
 DEFAULT_BOT_USERNAME = "zoufang_test_bot"
 
 # Fields that Telegram types as JSON objects/arrays: aiogram sends them as JSON strings.

@@ -71,8 +71,10 @@ def test_csv_has_a_bom_and_exactly_one_header_row(county: Path):
     assert result.returncode == 0, result.stderr.decode()
     assert result.stdout.startswith(b"\xef\xbb\xbf")
     rows = list(csv.reader(io.StringIO(result.stdout.decode("utf-8-sig"))))
-    header, body = rows[0], rows[1:]
+    blank = rows.index([])  # the table, an empty row, then the notes the screen prints under it
+    header, body, notes = rows[0], rows[1:blank], rows[blank + 1 :]
     assert header[:2] == ["乡镇", "短信发出"]
+    assert notes and all(len(n) == 1 for n in notes) and any("Wilson" in n[0] for n in notes)
     assert all(row[0] != "乡镇" for row in body)
     by_town = {row[0]: dict(zip(header, row, strict=True)) for row in body}
     assert by_town["东风镇"]["短信满意度"] == "90.9%"  # 10 of 11

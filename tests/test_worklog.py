@@ -346,10 +346,16 @@ def test_a_bad_month_in_english(folder: Path) -> None:
 
 
 def sample_rows(result: subprocess.CompletedProcess[str]) -> list[list[str]]:
+    """The CSV's table: its rows up to the empty row the notes (the summary with the seed) follow."""
     assert result.stdout.startswith("\ufeff")
     rows = list(csv.reader(io.StringIO(result.stdout.removeprefix("\ufeff"))))
     assert rows[0] == HEADERS
-    return rows[1:]
+    return rows[1 : rows.index([])]
+
+
+def sample_notes(result: subprocess.CompletedProcess[str]) -> str:
+    rows = list(csv.reader(io.StringIO(result.stdout.removeprefix("\ufeff"))))
+    return "\n".join(row[0] for row in rows[rows.index([]) + 1 :])
 
 
 def sample(folder: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
@@ -384,7 +390,7 @@ def test_the_same_seed_gives_the_same_sample_and_another_seed_another(folder: Pa
     assert {(r[0], r[4]) for r in rows} <= set(LOGS_2025)
     assert rows == sorted(rows, key=lambda r: (r[0], r[4]))
     # CSV on standard output: the summary goes to standard error
-    assert f"总体 {len(LOGS_2025)} 份" in first.stderr and "随机种子 7" in first.stderr
+    assert f"总体 {len(LOGS_2025)} 份" in sample_notes(first) and "随机种子 7" in sample_notes(first)
 
 
 def test_the_table_carries_the_summary_line(folder: Path) -> None:
@@ -400,8 +406,8 @@ def test_the_table_carries_the_summary_line(folder: Path) -> None:
 
 def test_without_a_seed_one_is_taken_from_the_clock_and_printed(folder: Path) -> None:
     result = ok(sample(folder, "--year", "2025", "--format", "csv"))
-    match = re.search(r"随机种子 (\d+)（未给 --seed，取自时钟", result.stderr)
-    assert match, result.stderr
+    match = re.search(r"随机种子 (\d+)（未给 --seed，取自时钟", sample_notes(result))
+    assert match, result.stdout
     again = ok(sample(folder, "--year", "2025", "--seed", match.group(1), "--format", "csv"))
     assert sample_rows(again) == sample_rows(result)
 
