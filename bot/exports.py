@@ -1,0 +1,778 @@
+"""The raw exports (`zoufang export visits|polls|problems`): each is a list of sheets, a sheet is headers and a
+stream of rows, and a writer puts the stream into CSV or XLSX as it goes by, so memory stays flat at any size.
+
+Rows hold neutral values: str, int, float, local naive datetime or date, None. The CSV writer gives times as
+`2026-11-02 10:31:05` and guards text a spreadsheet would run as a formula; the XLSX writer keeps numbers and
+times numeric. The XLSX file is written as XML straight into the zip (one cell, one short string): openpyxl's
+write-only workbook manages about 0.1 million cells a second here, far too slow for 200,000 visits of 70
+columns; openpyxl reads the files back in the tests.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import itertools
+import zipfile
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+from pathlib import Path
+from typing import IO, Any
+from zoneinfo import ZoneInfo
+
+from storage import exports as q
+from survey.periods import ROLE_LABELS_EN
+from survey.script import CHOICE_TYPES, Question, Script, pick
+
+FORMATS = ("csv", "xlsx")
+LAYOUTS = ("wide", "long")
+CHOICE_MODES = ("label", "code", "both")
+SEPARATOR = "、"  # between the options of a several-of answer in one cell
+
+
+@dataclass
+class Sheet:
+    title: str
+    headers: list[str]
+    rows: Callable[[], Iterable[Sequence[Any]]]  # called once, when the sheet is written: streams its rows
+
+
+@dataclass
+class Export:
+    name: str  # the default file name's stem
+    sheets: list[Sheet]  # CSV writes the first only
+    rows: int = 0  # rows of the first sheet written (counted while writing)
+
+
+def _t(locale: str, zh: str, en: str) -> str:
+    return en if locale == "en" else zh
+
+
+def _local(moment: datetime | None, tz: ZoneInfo) -> datetime | None:
+    # whole seconds: str() of it is then what the CSV shows, "2026-11-02 10:31:05"
+    return None if moment is None else moment.astimezone(tz).replace(tzinfo=None, microsecond=0)
+
+
+def _number(value: float) -> float | int:
+    return int(value) if value.is_integer() else value
+
+
+def _yes_no(value: bool, locale: str) -> str:
+    return _t(locale, "是" if value else "否", "yes" if value else "no")
+
+
+# --- visits ------------------------------------------------------------------------------------------------
+
+
+def _head_columns(locale: str, tz: ZoneInfo) -> list[tuple[str, Callable[[q.VisitHead], Any]]]:
+    def role(head: q.VisitHead) -> str:
+        return ROLE_LABELS_EN.get(head.cadre_role, head.cadre_role) if locale == "en" else head.cadre_role
+
+    return [
+        (_t(locale, "户编号", "household id"), lambda h: h.code),
+        (_t(locale, "县", "county"), lambda h: h.county),
+        (_t(locale, "乡镇", "township"), lambda h: h.township),
+        (_t(locale, "行政村", "village"), lambda h: h.village),
+        (_t(locale, "屯", "hamlet"), lambda h: h.hamlet),
+        (_t(locale, "户主", "head of household"), lambda h: h.head_name),
+        (_t(locale, "走访编号", "visit id"), lambda h: h.id),
+        (_t(locale, "干部编号", "cadre id"), lambda h: h.cadre_code),
+        (_t(locale, "干部姓名", "cadre"), lambda h: h.cadre_name),
+        (_t(locale, "干部角色", "role"), role),
+        (_t(locale, "渠道", "channel"), lambda h: h.channel),
+        (_t(locale, "脚本版本", "script version"), lambda h: h.script_version),
+        (_t(locale, "开始时间", "started"), lambda h: _local(h.started_at, tz)),
+        (_t(locale, "提交时间", "submitted"), lambda h: _local(h.submitted_at, tz)),
+        (_t(locale, "纬度", "latitude"), lambda h: h.lat),
+        (_t(locale, "经度", "longitude"), lambda h: h.lon),
+    ]
+
+
+def value_code(question: Question | None, value: Any) -> Any:
+    """An answer as stored: the choice's value, 1/0 for yes/no, the number, the text."""
+    if isinstance(value, bool):
+        return int(value)
+    if isinstance(value, float):
+        return _number(value)
+    return value
+
+
+def value_label(question: Question | None, value: Any, locale: str) -> Any:
+    """An answer as the cadre saw it: the choice's label, 是/否, the number, the text."""
+    if isinstance(value, bool) or (question is not None and question.type in _YES_NO and value in (0, 1)):
+        return _yes_no(bool(value), locale)
+    if isinstance(value, float):
+        return _number(value)
+    if question is not None and question.type in CHOICE_TYPES:
+        choice = next((c for c in question.choices if c.value == value), None)
+        return value if choice is None else pick(choice.label, locale)
+    return value
+
+
+_YES_NO = ("yes_no", "confirm")
+
+
+@dataclass(frozen=True)
+class _Cell:
+    """One answer column of the wide layout: which (field, item) it shows, and how (None: as stored)."""
+
+    key: tuple[str, int]
+    render: Callable[[Any], Any] | None
+    several: bool
+
+
+def _renderer(question: Question, mode: str, locale: str) -> Callable[[Any], Any] | None:
+    """A cheap function per column (this runs for every cell of 200,000 rows), or None for the value itself."""
+    if question.type in _YES_NO:
+        table = (
+            {True: 1, False: 0}
+            if mode == "code"
+            else {True: _yes_no(True, locale), False: _yes_no(False, locale)}
+        )
+        return table.get
+    if question.type in CHOICE_TYPES and mode == "label":
+        labels = {c.value: pick(c.label, locale) for c in question.choices}
+        return lambda value: labels.get(value, value)
+    if question.type == "decimal":
+        return lambda value: _number(value) if isinstance(value, float) else value
+    return None
+
+
+def _coded(question: Question) -> bool:
+    """Whether a question's code and label differ (a choice or yes/no), so `--choices both` gives both."""
+    return question.type in CHOICE_TYPES or question.type in ("yes_no", "confirm")
+
+
+def _question_cells(
+    question: Question, item: int, header: str, choices: str, locale: str
+) -> list[tuple[str, _Cell]]:
+    several = question.type == "several_of"
+    mode = "label" if choices == "both" else choices
+    cells = [(header, _Cell((question.name, item), _renderer(question, mode, locale), several))]
+    if choices == "both" and _coded(question):
+        code_header = header.replace(" ", "_code ", 1) + _t(locale, "（代码）", " (code)")
+        cells.append(
+            (code_header, _Cell((question.name, item), _renderer(question, "code", locale), several))
+        )
+    return cells
+
+
+def answer_cells(
+    script: Script, repeats: dict[str, int], choices: str, locale: str
+) -> list[tuple[str, _Cell]]:
+    """The wide layout's answer columns in script order: `name 题目`; a repeat group's children numbered per
+    item (`problems_1_category 问题类别（第1项）`), as many items as the longest answer in the export."""
+    cells: list[tuple[str, _Cell]] = []
+    for question in script.questions():
+        if question.type != "repeat":
+            header = f"{question.name} {pick(question.label, locale)}"
+            cells += _question_cells(question, -1, header, choices, locale)
+            continue
+        for k in range(repeats.get(question.name, 0)):
+            for child in question.questions:
+                which = _t(locale, f"（第{k + 1}项）", f" (item {k + 1})")
+                header = f"{question.name}_{k + 1}_{child.name} {pick(child.label, locale)}{which}"
+                cells += _question_cells(child, k, header, choices, locale)
+    return cells
+
+
+def _cells_of(values: q.Answers, cells: list[_Cell]) -> list[Any]:
+    row: list[Any] = []
+    for cell in cells:
+        found = values.get(cell.key)
+        if found is None:
+            row.append(None)
+        elif cell.several:
+            render = cell.render
+            row.append(SEPARATOR.join(str(v if render is None else render(v)) for v in found))
+        else:
+            row.append(found[0] if cell.render is None else cell.render(found[0]))
+    return row
+
+
+def _others(values: q.Answers, known: set[str]) -> str | None:
+    """Answers to questions the current script does not have (a visit under an older script): name=value."""
+    extra = [
+        f"{field}{'' if item < 0 else f'[{item + 1}]'}={SEPARATOR.join(str(value_code(None, v)) for v in vs)}"
+        for (field, item), vs in values.items()
+        if field not in known
+    ]
+    return "; ".join(extra) or None
+
+
+def _script_fields(script: Script) -> set[str]:
+    names = set()
+    for question in script.questions():
+        names.add(question.name)
+        names.update(child.name for child in question.questions)
+    return names
+
+
+def visits_wide(
+    conn: Any, script: Script, scope: q.Scope, cells: list[tuple[str, _Cell]], locale: str, tz: ZoneInfo
+) -> Iterator[list[Any]]:
+    """One row per submitted visit, the answers in `cells` (the columns `wide_headers` names)."""
+    heads = [get for _, get in _head_columns(locale, tz)]
+    known = _script_fields(script)
+    plain = [cell for _, cell in cells]
+    for head, values in q.submitted_visits(conn, scope):
+        row = [get(head) for get in heads]
+        row += _cells_of(values, plain)
+        row.append(_others(values, known) if not known.issuperset(f for f, _ in values) else None)
+        yield row
+
+
+def repeat_counts(conn: Any, script: Script, scope: q.Scope) -> dict[str, int]:
+    return {
+        question.name: q.repeat_items(conn, scope, [c.name for c in question.questions])
+        for question in script.questions()
+        if question.type == "repeat"
+    }
+
+
+def wide_headers(cells: list[tuple[str, _Cell]], locale: str, tz: ZoneInfo) -> list[str]:
+    heads = [header for header, _ in _head_columns(locale, tz)]
+    other = _t(
+        locale, "其他答案（现用脚本中没有的题目）", "other answers (questions not in the current script)"
+    )
+    return [*heads, *(header for header, _ in cells), other]
+
+
+def long_headers(locale: str) -> list[str]:
+    return [
+        _t(locale, "户编号", "household id"),
+        _t(locale, "走访编号", "visit id"),
+        _t(locale, "题号", "question"),
+        _t(locale, "题目", "label"),
+        _t(locale, "第几项", "item"),
+        _t(locale, "代码", "code"),
+        _t(locale, "值", "value"),
+    ]
+
+
+def _question_index(script: Script) -> dict[str, tuple[int, int, Question]]:
+    """field → (its top-level position, its position in its repeat group, the question)."""
+    index: dict[str, tuple[int, int, Question]] = {}
+    for position, question in enumerate(script.questions()):
+        index[question.name] = (position, -1, question)
+        for child_position, child in enumerate(question.questions):
+            index[child.name] = (position, child_position, child)
+    return index
+
+
+def visits_long(conn: Any, script: Script, scope: q.Scope, locale: str) -> Iterator[list[Any]]:
+    """One row per answer value (a several-of answer: one per option chosen), by visit, in script order."""
+    index = _question_index(script)
+    unknown = (len(index), 0, None)
+    for head, values in q.submitted_visits(conn, scope):
+
+        def order(key: tuple[str, int]) -> tuple[int, int, int, str]:
+            position, child, _ = index.get(key[0], unknown)
+            return position, key[1], child, key[0]
+
+        for field, item in sorted(values, key=order):
+            question = index.get(field, unknown)[2]
+            label = None if question is None else pick(question.label, locale)
+            for value in values[field, item]:
+                yield [
+                    head.code,
+                    head.id,
+                    field,
+                    label,
+                    None if item < 0 else item + 1,
+                    value_code(question, value),
+                    value_label(question, value, locale),
+                ]
+
+
+def visits_export(
+    conn: Any,
+    script: Script,
+    scope: q.Scope,
+    layout: str,
+    choices: str,
+    locale: str,
+    tz: ZoneInfo,
+    label: str,
+) -> Export:
+    """The visits export, its header read now (the repeat groups' widths come from the data)."""
+    if layout == "long":
+        sheet = Sheet(
+            _t(locale, "答案", "answers"),
+            long_headers(locale),
+            lambda: visits_long(conn, script, scope, locale),
+        )
+        return Export(f"visits-long-{label}", [sheet])
+    cells = answer_cells(script, repeat_counts(conn, script, scope), choices, locale)
+    rows = lambda: visits_wide(conn, script, scope, cells, locale, tz)  # noqa: E731
+    sheet = Sheet(_t(locale, "走访", "visits"), wide_headers(cells, locale, tz), rows)
+    return Export(f"visits-{label}", [sheet])
+
+
+# --- polls -------------------------------------------------------------------------------------------------
+
+POLL_STATES = {
+    "queued": ("待发送", "queued"),
+    "sent": ("已发送，待回复", "sent, awaiting a reply"),
+    "reminded": ("已提醒，待回复", "reminded, awaiting a reply"),
+    "clarifying": ("回复无法识别，已请再答", "unreadable reply, asked again"),
+    "awaiting_reason": ("不满意，待说明原因", "not satisfied, awaiting the reason"),
+    "answered": ("已回复", "answered"),
+    "unclear": ("两次回复均无法识别", "two unreadable replies"),
+    "expired": ("逾期未回复", "no reply in time"),
+    "opted_out": ("已退订", "opted out"),
+}
+PROBLEM_STATES = {
+    "raised": ("已提出", "raised"),
+    "escalated": ("待研究", "awaiting the meeting"),
+    "decided": ("办理中", "in hand"),
+    "overdue": ("逾期", "overdue"),
+    "county": ("已报县督查", "county list"),
+    "closed": ("已销号", "closed"),
+    "merged": ("已合并", "merged"),
+}
+PROBLEM_ACTIONS = {
+    "resolve_on_site": ("当场化解", "resolved on site"),
+    "escalate": ("上报乡镇", "escalated"),
+    "decide": ("会议决定", "decided"),
+    "close": ("销号", "closed"),
+    "reopen": ("重新打开", "reopened"),
+    "merge": ("合并", "merged"),
+    "overdue": ("逾期", "overdue"),
+    "county": ("报县督查", "to the county list"),
+}
+
+
+def _named(table: dict[str, tuple[str, str]], code: str | None, locale: str) -> str | None:
+    if code is None:
+        return None
+    zh, en = table.get(code, (code, code))
+    return _t(locale, zh, en)
+
+
+def poll_outcome(poll: q.PollRow, locale: str) -> str:
+    """What the poll came to, in a few words."""
+    if poll.state == "answered" and poll.rating is not None:
+        if poll.problem_id is not None:
+            return _t(
+                locale,
+                f"{poll.rating}，已转问题 #{poll.problem_id}",
+                f"{poll.rating}, problem #{poll.problem_id}",
+            )
+        if poll.callback:
+            return _t(
+                locale, f"{poll.rating}，未说明原因，需电话回访", f"{poll.rating}, no reason given: call back"
+            )
+        return poll.rating
+    if poll.state in ("unclear", "expired", "opted_out"):
+        return _t(locale, "不计入满意度：", "not counted: ") + (_named(POLL_STATES, poll.state, locale) or "")
+    return _t(locale, "进行中", "open")
+
+
+def poll_headers(locale: str) -> list[str]:
+    pairs = [
+        ("户编号", "household id"),
+        ("县", "county"),
+        ("乡镇", "township"),
+        ("行政村", "village"),
+        ("屯", "hamlet"),
+        ("户主", "head of household"),
+        ("调查编号", "poll id"),
+        ("手机号", "phone"),
+        ("周期", "period"),
+        ("状态", "state"),
+        ("状态代码", "state code"),
+        ("评价", "rating"),
+        ("不满意原因", "reason"),
+        ("补充意见", "comment"),
+        ("曾请再答", "asked again"),
+        ("需电话回访", "call back"),
+        ("计入满意度", "counted"),
+        ("创建时间", "created"),
+        ("发送时间", "sent"),
+        ("提醒时间", "reminded"),
+        ("请再答时间", "asked again at"),
+        ("追问原因时间", "reason asked at"),
+        ("结束时间", "closed"),
+        ("所评走访编号", "rated visit id"),
+        ("问题编号", "problem id"),
+        ("问题状态", "problem state"),
+        ("结果", "outcome"),
+    ]
+    return [_t(locale, zh, en) for zh, en in pairs]
+
+
+def poll_rows(conn: Any, scope: q.Scope, locale: str, tz: ZoneInfo) -> Iterator[list[Any]]:
+    for p in q.polls(conn, scope):
+        counted = p.state == "answered" and p.rating is not None
+        yield [
+            p.code,
+            p.county,
+            p.township,
+            p.village,
+            p.hamlet,
+            p.head_name,
+            p.id,
+            p.phone,
+            p.period,
+            _named(POLL_STATES, p.state, locale),
+            p.state,
+            p.rating,
+            p.reason,
+            p.comment,
+            _yes_no(bool(p.clarified), locale),
+            _yes_no(bool(p.callback), locale),
+            _yes_no(counted, locale),
+            _local(p.created_at, tz),
+            _local(p.sent_at, tz),
+            _local(p.reminded_at, tz),
+            _local(p.clarified_at, tz),
+            _local(p.asked_reason_at, tz),
+            _local(p.closed_at, tz),
+            p.visit_id,
+            p.problem_id,
+            _named(PROBLEM_STATES, p.problem_status, locale),
+            poll_outcome(p, locale),
+        ]
+
+
+def polls_export(conn: Any, scope: q.Scope, locale: str, tz: ZoneInfo, label: str) -> Export:
+    sheet = Sheet(
+        _t(locale, "满意度短信", "polls"), poll_headers(locale), lambda: poll_rows(conn, scope, locale, tz)
+    )
+    return Export(f"polls-{label}", [sheet])
+
+
+# --- problems ----------------------------------------------------------------------------------------------
+
+
+def history_line(event: q.EventRow, locale: str, tz: ZoneInfo) -> str:
+    """`2026-11-16 09:30 会议决定 待研究→办理中（GB001 张三）：说明；会议 2026-11-16；责任人 …；期限 …`"""
+    at = _local(event.at, tz)
+    line = f"{at:%Y-%m-%d %H:%M} {_named(PROBLEM_ACTIONS, event.action, locale)} "
+    line += (
+        f"{_named(PROBLEM_STATES, event.from_state, locale)}→{_named(PROBLEM_STATES, event.to_state, locale)}"
+    )
+    line += f"（{event.actor or _t(locale, '系统', 'system')}）"
+    extras = [event.note or ""]
+    if event.meeting_on is not None:
+        extras.append(_t(locale, "会议 ", "meeting ") + str(event.meeting_on))
+    if event.responsible is not None:
+        extras.append(_t(locale, "责任人 ", "responsible ") + event.responsible)
+    if event.due_on is not None:
+        extras.append(_t(locale, "期限 ", "due ") + str(event.due_on))
+    if any(extras):
+        line += "：" + "；".join(e for e in extras if e)
+    return line
+
+
+def problem_headers(locale: str) -> list[str]:
+    pairs = [
+        ("问题编号", "problem id"),
+        ("户编号", "household id"),
+        ("县", "county"),
+        ("乡镇", "township"),
+        ("行政村", "village"),
+        ("屯", "hamlet"),
+        ("户主", "head of household"),
+        ("来源", "source"),
+        ("走访编号", "visit id"),
+        ("提出人", "raised by"),
+        ("类别", "category"),
+        ("问题描述", "description"),
+        ("当场化解", "resolved on site"),
+        ("化解情况", "resolution"),
+        ("状态", "state"),
+        ("状态代码", "state code"),
+        ("责任人", "responsible"),
+        ("办理期限", "due"),
+        ("会议日期", "meeting"),
+        ("提出时间", "raised"),
+        ("上报时间", "escalated"),
+        ("决定时间", "decided"),
+        ("销号时间", "closed"),
+        ("逾期日期", "overdue since"),
+        ("并入问题", "merged into"),
+        ("处理记录", "history"),
+    ]
+    return [_t(locale, zh, en) for zh, en in pairs]
+
+
+_SOURCES = {"visit": ("走访", "visit"), "sms": ("短信", "SMS")}
+
+
+def problem_rows(conn: Any, scope: q.Scope, locale: str, tz: ZoneInfo) -> Iterator[list[Any]]:
+    for p, history in q.problems(conn, scope):
+        yield [
+            p.id,
+            p.code,
+            p.county,
+            p.township,
+            p.village,
+            p.hamlet,
+            p.head_name,
+            _named(_SOURCES, p.source, locale),
+            p.visit_id,
+            p.raised_by,
+            p.category,
+            p.description,
+            _yes_no(bool(p.resolved_on_site), locale),
+            p.resolution,
+            _named(PROBLEM_STATES, p.status, locale),
+            p.status,
+            p.responsible,
+            p.due_on,
+            p.meeting_on,
+            _local(p.created_at, tz),
+            _local(p.escalated_at, tz),
+            _local(p.decided_at, tz),
+            _local(p.closed_at, tz),
+            p.overdue_on,
+            p.merged_into_id,
+            "\n".join(history_line(e, locale, tz) for e in history) or None,
+        ]
+
+
+def event_headers(locale: str) -> list[str]:
+    pairs = [
+        ("问题编号", "problem id"),
+        ("户编号", "household id"),
+        ("时间", "at"),
+        ("操作人", "by"),
+        ("动作", "action"),
+        ("原状态", "from"),
+        ("新状态", "to"),
+        ("说明", "note"),
+        ("会议日期", "meeting"),
+        ("责任人", "responsible"),
+        ("办理期限", "due"),
+    ]
+    return [_t(locale, zh, en) for zh, en in pairs]
+
+
+def event_rows(conn: Any, scope: q.Scope, locale: str, tz: ZoneInfo) -> Iterator[list[Any]]:
+    for e in q.problem_events(conn, scope):
+        yield [
+            e.problem_id,
+            e.code,
+            _local(e.at, tz),
+            e.actor or _t(locale, "系统", "system"),
+            _named(PROBLEM_ACTIONS, e.action, locale),
+            _named(PROBLEM_STATES, e.from_state, locale),
+            _named(PROBLEM_STATES, e.to_state, locale),
+            e.note,
+            e.meeting_on,
+            e.responsible,
+            e.due_on,
+        ]
+
+
+def problems_export(conn: Any, scope: q.Scope, locale: str, tz: ZoneInfo) -> Export:
+    """Each problem with its history in one column (a line a move); XLSX also has the moves as a sheet."""
+    problems = Sheet(
+        _t(locale, "问题", "problems"), problem_headers(locale), lambda: problem_rows(conn, scope, locale, tz)
+    )
+    events = Sheet(
+        _t(locale, "处理记录", "history"), event_headers(locale), lambda: event_rows(conn, scope, locale, tz)
+    )
+    return Export("problems", [problems, events])
+
+
+# --- CSV ---------------------------------------------------------------------------------------------------
+
+# text a spreadsheet would run as a formula (a villager's "=…") gets a leading quote, as in bot.report_output
+_FORMULA_STARTS = frozenset(("=", "+", "-", "@", "\t", "\r"))
+
+
+def _csv_row(row: Sequence[Any]) -> list[Any]:
+    """None is written empty, numbers, dates and whole-second times by str(): only text needs a look."""
+    return ["'" + v if v.__class__ is str and v[:1] in _FORMULA_STARTS else v for v in row]
+
+
+def write_csv(export: Export, out: IO[bytes]) -> int:
+    """The first sheet as UTF-8 CSV with a byte-order mark and one header row; the rows written."""
+    sheet = export.sheets[0]
+    text = io.TextIOWrapper(out, encoding="utf-8", newline="", write_through=False)
+    try:
+        text.write("\ufeff")
+        writer = csv.writer(text, lineterminator="\r\n")
+        writer.writerow(sheet.headers)
+        count = 0
+        for row in sheet.rows():
+            writer.writerow(_csv_row(row))
+            count += 1
+        text.flush()
+    finally:
+        text.detach()  # the caller's stream stays open
+    export.rows = count
+    return count
+
+
+# --- XLSX --------------------------------------------------------------------------------------------------
+
+XLSX_MAX_ROWS = 1_048_576  # a sheet's rows, the header's included; more continue on a sheet "<title> (2)"
+XLSX_MAX_TEXT = 32_767
+_MAIN = "http://schemas.openxmlformats.org/spreadsheetml/2006/main"
+_REL = "http://schemas.openxmlformats.org/officeDocument/2006/relationships"
+_PKG = "http://schemas.openxmlformats.org/package/2006/relationships"
+_CT = "application/vnd.openxmlformats-officedocument.spreadsheetml"
+_XML = '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
+_STYLES = (
+    f'{_XML}<styleSheet xmlns="{_MAIN}"><numFmts count="2"><numFmt numFmtId="164" formatCode="yyyy-mm-dd hh:mm:ss"/>'
+    '<numFmt numFmtId="165" formatCode="yyyy-mm-dd"/></numFmts><fonts count="2"><font><sz val="11"/>'
+    '<name val="Calibri"/></font><font><b/><sz val="11"/><name val="Calibri"/></font></fonts><fills count="2">'
+    '<fill><patternFill patternType="none"/></fill><fill><patternFill patternType="gray125"/></fill></fills>'
+    '<borders count="1"><border><left/><right/><top/><bottom/><diagonal/></border></borders>'
+    '<cellStyleXfs count="1"><xf numFmtId="0" fontId="0" fillId="0" borderId="0"/></cellStyleXfs>'
+    '<cellXfs count="4"><xf numFmtId="0" fontId="0" fillId="0" borderId="0" xfId="0"/>'
+    '<xf numFmtId="0" fontId="1" fillId="0" borderId="0" xfId="0" applyFont="1"/>'
+    '<xf numFmtId="164" fontId="0" fillId="0" borderId="0" xfId="0" applyNumberFormat="1"/>'
+    '<xf numFmtId="165" fontId="0" fillId="0" borderId="0" xfId="0" applyNumberFormat="1"/></cellXfs>'
+    '<cellStyles count="1"><cellStyle name="Normal" xfId="0" builtinId="0"/></cellStyles></styleSheet>'
+)
+# characters XML 1.0 cannot carry (a pasted SMS may hold control characters): dropped
+_NOT_XML = {c: None for c in (*range(0, 9), 11, 12, *range(14, 32), 0xFFFE, 0xFFFF)}
+_ESCAPES = str.maketrans({"&": "&amp;", "<": "&lt;", ">": "&gt;", **_NOT_XML})
+_EPOCH = datetime(1899, 12, 30)
+
+
+def _text_cell(text: str, style: str = "") -> str:
+    text = text[:XLSX_MAX_TEXT].translate(_ESCAPES)
+    space = ' xml:space="preserve"' if text[:1].isspace() or text[-1:].isspace() or "\n" in text else ""
+    return f'<c t="inlineStr"{style}><is><t{space}>{text}</t></is></c>'
+
+
+def _xlsx_cell(value: Any) -> str:
+    kind = type(value)
+    if value is None:
+        return "<c/>"
+    if kind is str:
+        return _text_cell(value)
+    if kind is int or kind is float:
+        return f"<c><v>{value!r}</v></c>"
+    if kind is datetime:
+        return f'<c s="2"><v>{(value - _EPOCH).total_seconds() / 86400:.8f}</v></c>'
+    if kind is date:
+        return f'<c s="3"><v>{(value - _EPOCH.date()).days}</v></c>'
+    if kind is bool:
+        return f'<c t="b"><v>{int(value)}</v></c>'
+    return _text_cell(str(value))
+
+
+def _display_width(text: str) -> int:
+    return sum(2 if ord(ch) > 0x2E80 else 1 for ch in text)
+
+
+def _sheet_start(headers: list[str]) -> str:
+    widths = "".join(
+        f'<col min="{i}" max="{i}" width="{min(40, max(8, _display_width(h) + 2))}" customWidth="1"/>'
+        for i, h in enumerate(headers, start=1)
+    )
+    header = "".join(_text_cell(h, ' s="1"') for h in headers)
+    return (
+        f'{_XML}<worksheet xmlns="{_MAIN}"><sheetViews><sheetView workbookViewId="0">'
+        '<pane ySplit="1" topLeftCell="A2" activePane="bottomLeft" state="frozen"/></sheetView></sheetViews>'
+        f'<cols>{widths}</cols><sheetData><row r="1">{header}</row>'
+    )
+
+
+_SHEET_END = "</sheetData></worksheet>"
+
+
+def _sheet_name(title: str, taken: list[str]) -> str:
+    cleaned = "".join("_" if ch in "[]:*?/\\" else ch for ch in title)[:31] or "sheet"
+    name, n = cleaned, 2
+    while name in taken:
+        name, n = f"{cleaned[:26]} ({n})", n + 1
+    return name
+
+
+class _Book:
+    """Sheets written one after another into the zip, the workbook's index last (it names them all)."""
+
+    def __init__(self, path: Path) -> None:
+        self.zip = zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED, compresslevel=1)
+        self.names: list[str] = []
+        self.pending: Sequence[Any] | None = None  # the first row of the next sheet, when one is full
+
+    def sheet(self, title: str, headers: list[str], rows: Iterator[Sequence[Any]]) -> tuple[int, bool]:
+        """Write one sheet (at most XLSX_MAX_ROWS rows); the rows written, and whether `rows` has more."""
+        self.names.append(_sheet_name(title, self.names))
+        entry = f"xl/worksheets/sheet{len(self.names)}.xml"
+        count, chunk, limit = 0, [_sheet_start(headers)], XLSX_MAX_ROWS - 1
+        with self.zip.open(entry, "w", force_zip64=True) as out:
+            for row in rows:
+                chunk.append(f'<row r="{count + 2}">{"".join(map(_xlsx_cell, row))}</row>')
+                count += 1
+                if len(chunk) >= 512:
+                    out.write("".join(chunk).encode("utf-8"))
+                    chunk = []
+                if count >= limit:
+                    break
+            chunk.append(_SHEET_END)
+            out.write("".join(chunk).encode("utf-8"))
+        if count < limit:
+            return count, False
+        self.pending = next(rows, None)  # rows are lists, never None
+        return count, self.pending is not None
+
+    def close(self) -> None:
+        sheets = "".join(
+            f'<sheet name="{_text_escape(n)}" sheetId="{i}" r:id="rId{i}"/>'
+            for i, n in enumerate(self.names, 1)
+        )
+        n = len(self.names)
+        self.zip.writestr(
+            "xl/workbook.xml",
+            f'{_XML}<workbook xmlns="{_MAIN}" xmlns:r="{_REL}"><sheets>{sheets}</sheets></workbook>',
+        )
+        links = "".join(
+            f'<Relationship Id="rId{i}" Type="{_REL}/worksheet" Target="worksheets/sheet{i}.xml"/>'
+            for i in range(1, n + 1)
+        )
+        links += f'<Relationship Id="rId{n + 1}" Type="{_REL}/styles" Target="styles.xml"/>'
+        self.zip.writestr(
+            "xl/_rels/workbook.xml.rels", f'{_XML}<Relationships xmlns="{_PKG}">{links}</Relationships>'
+        )
+        self.zip.writestr("xl/styles.xml", _STYLES)
+        overrides = "".join(
+            f'<Override PartName="/xl/worksheets/sheet{i}.xml" ContentType="{_CT}.worksheet+xml"/>'
+            for i in range(1, n + 1)
+        )
+        self.zip.writestr(
+            "[Content_Types].xml",
+            f'{_XML}<Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types">'
+            '<Default Extension="rels" ContentType="application/vnd.openxmlformats-package.relationships+xml"/>'
+            '<Default Extension="xml" ContentType="application/xml"/>'
+            f'<Override PartName="/xl/workbook.xml" ContentType="{_CT}.sheet.main+xml"/>'
+            f'<Override PartName="/xl/styles.xml" ContentType="{_CT}.styles+xml"/>{overrides}</Types>',
+        )
+        self.zip.writestr(
+            "_rels/.rels",
+            f'{_XML}<Relationships xmlns="{_PKG}"><Relationship Id="rId1" '
+            f'Type="{_REL}/officeDocument" Target="xl/workbook.xml"/></Relationships>',
+        )
+        self.zip.close()
+
+
+def _text_escape(text: str) -> str:
+    return text.translate(_ESCAPES).replace('"', "&quot;")
+
+
+def write_xlsx(export: Export, path: Path) -> int:
+    """Every sheet of the export, headers bold and frozen, times as spreadsheet dates; the first sheet's rows."""
+    book = _Book(path)
+    try:
+        for index, sheet in enumerate(export.sheets):
+            rows, more, written = iter(sheet.rows()), True, 0
+            while more:
+                count, more = book.sheet(sheet.title, sheet.headers, rows)
+                written += count
+                if more:
+                    rows = itertools.chain([book.pending], rows)
+            if index == 0:
+                export.rows = written
+    finally:
+        book.close()
+    return export.rows
