@@ -66,7 +66,7 @@ class Console:
         await self._walk(outcome)
 
     async def _candidates(self, s: object, cadre: Cadre, drafts: set[int]) -> list[Candidate]:
-        target = coverage_target(cadre.role)
+        target = coverage_target(cadre.role, self.settings.role_periods)  # as `zoufang report coverage`
         period = current_period(target.period_kind or "quarter", utcnow(), self.settings.tz)
         households = await households_in_scope(s, cadre, target.scope)  # type: ignore[arg-type]
         visited = await visited_household_ids(

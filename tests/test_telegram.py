@@ -631,3 +631,23 @@ async def test_the_lock_out_survives_a_restart_and_an_expired_code_binds_nobody(
     async with roster.reading() as s:
         bound_to = (await s.execute(select(TelegramAccount.cadre_id))).scalars().all()
         assert bound_to == [(await cadre_by_code(s, "GB002")).id]  # the stale code bound nobody
+
+
+async def test_todo_follows_the_role_period_settings_as_the_coverage_report_does(
+    roster: Database, fake_telegram: FakeTelegram, fsm_redis_url: str
+):
+    from datetime import datetime
+
+    from survey.periods import current_period
+
+    tz = Settings().tz
+    month = current_period("month", datetime.now(tz), tz).label
+    quarter = current_period("quarter", datetime.now(tz), tz).label
+    for period, label in (("month", month), ("quarter", quarter)):
+        settings = settings_for(fake_telegram, redis_url=fsm_redis_url, helper_period=period)
+        async with TestClient(TestServer(make_app(roster, load_script(), settings))) as client:
+            webhook = Webhook(client, fake_telegram)
+            user = 7100 + len(period)
+            reply = await webhook.say(f"/start {await invite_code(roster, 'GB002')}", user=user)  # 帮扶责任人
+            assert reply.startswith("绑定成功")
+            assert f"本期（{label}）入户" in await webhook.say("/todo", user=user)

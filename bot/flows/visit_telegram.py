@@ -189,7 +189,7 @@ class VisitChat:
 
     def period(self, cadre: Cadre) -> tuple[str, datetime, datetime]:
         """The cadre's scope and the bounds of their role's current coverage period."""
-        target = coverage_target(cadre.role)
+        target = coverage_target(cadre.role, self.settings.role_periods)  # as `zoufang report coverage`
         tz = self.settings.tz
         period = current_period(target.period_kind or "quarter", datetime.now(tz), tz)
         return target.scope, period.starts_at(tz), period.ends_at(tz)
@@ -428,7 +428,7 @@ class _Turn:
 
     async def todo(self) -> str:
         cadre, locale, tz = self.cadre, self.locale, self.chat.settings.tz
-        target = coverage_target(cadre.role)
+        target = coverage_target(cadre.role, self.chat.settings.role_periods)  # as `zoufang report coverage`
         if target.period_kind is None:
             return render("telegram/todo_none.txt", locale, role=cadre.role)
         period = current_period(target.period_kind, datetime.now(tz), tz)
