@@ -4,6 +4,7 @@ another exception, never a value outside what the question allows."""
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 
@@ -25,8 +26,16 @@ from survey.conditions import ConditionError, parse_condition
 from survey.periods import parse_period
 from survey.phones import normalize_phone
 from survey.polls import new_poll, on_reply
+from survey.roster import CADRE_COLUMNS, HOUSEHOLD_COLUMNS, validate_cadres, validate_households
+from survey.script import ScriptError
 from survey.sms_text import RATING_WORDS, parse_reply
-from survey.xlsform import condition_to_relevant, relevant_to_condition
+from survey.xlsform import (
+    build_located,
+    condition_to_relevant,
+    definition_from_sheets,
+    relevant_to_condition,
+    sheet_of,
+)
 
 # Text as people type it: CJK, full-width forms, digits, punctuation, emoji, controls and everything else.
 TYPED = st.one_of(
@@ -222,3 +231,56 @@ def test_relevant_expressions(text: str) -> None:
         refused_with_a_reason(error)  # e.g. a literal the language cannot hold
         return
     assert parse_condition(relevant_to_condition(condition_to_relevant(condition, TYPES), TYPES)) == condition
+
+
+# --- roster cells and script workbooks: whole tables of what people type ------------------------------------
+
+CELL = st.one_of(
+    TYPED, st.sampled_from(["", "DEMO0001", "示范县", "东风镇", "新华村", "3", "脱贫户", "13800138000"])
+)
+
+
+@dataclass(frozen=True)
+class Table:
+    headers: list[str]
+    rows: list[list[str]]
+
+    def numbered_rows(self):
+        return enumerate(self.rows, start=2)
+
+
+@given(st.lists(st.lists(CELL, min_size=13, max_size=13), max_size=6), st.booleans())
+def test_roster_rows(rows: list[list[str]], cadres: bool) -> None:
+    """Any cells under the roster's headers: each row is a good row or named in an error, never an exception."""
+    spec = CADRE_COLUMNS if cadres else HOUSEHOLD_COLUMNS
+    headers = [c.label for c in spec]
+    table = Table(headers, [row[: len(headers)] for row in rows])
+    result = (validate_cadres if cadres else validate_households)(table)
+    good, bad = {r.row for r in result.rows}, {e.row for e in result.errors}
+    typed = {n for n, row in table.numbered_rows() if any(c.strip() for c in row)}
+    assert typed <= good | bad  # every row typed in is imported or refused, by its row number
+    assert bad <= set(range(2, len(rows) + 2)) and all(e.message for e in result.errors)
+
+
+SURVEY_WORDS = ["type", "name", "label", "relevant", "constraint", "required", "choice_filter", "label::en"]
+TYPE_WORDS = ["integer", "text", "begin_group", "end_group", "begin_repeat", "end_repeat", "select_one yn",
+              "select_multiple yn", "note", "date", "rank", "geopoint", ""]  # fmt: skip
+FORM_CELL = st.one_of(CELL, st.sampled_from([*TYPE_WORDS, "${a} > 1", ". >= 0", "yes", "a", "b"]))
+
+
+@given(
+    st.lists(st.sampled_from(SURVEY_WORDS), min_size=1, max_size=6, unique=True),
+    st.lists(st.lists(FORM_CELL, min_size=6, max_size=6), max_size=8),
+    st.lists(st.lists(FORM_CELL, min_size=3, max_size=3), max_size=4),
+)
+def test_script_workbooks(header: list[str], survey: list[list[str]], choices: list[list[str]]) -> None:
+    """Any survey and choices sheets: a script, or a refusal whose every fault names where it is."""
+    sheets = {
+        "survey": sheet_of("survey", [header, *[row[: len(header)] for row in survey]]),
+        "choices": sheet_of("choices", [["list_name", "name", "label"], *choices]),
+        "settings": sheet_of("settings", [["form_id", "version"], ["f", "1"]]),
+    }
+    try:
+        build_located(definition_from_sheets(sheets))
+    except ScriptError as error:
+        assert error.errors and all(e.strip() for e in error.errors)
