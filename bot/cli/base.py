@@ -1,0 +1,131 @@
+"""What every command shares: the click group, one-line failures, the settings, the database, the report options.
+
+Imports stay inside commands so `--help` and reports never load the bot's libraries."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Coroutine
+from pathlib import Path
+from typing import Any
+
+import click
+
+
+class Failure(click.ClickException):
+    """A failure: one line on standard error, exit 1."""
+
+    def show(self, file: Any = None) -> None:
+        click.echo(f"zoufang: {self.message}", err=True)
+
+
+def run(coro: Coroutine[Any, Any, Any]) -> Any:
+    from sqlalchemy.exc import DBAPIError
+
+    try:
+        return asyncio.run(coro)
+    except DBAPIError as exc:
+        reason = str(exc.orig).splitlines()[0]
+        if "no such table" in reason or "does not exist" in reason:
+            raise Failure(f"数据库尚未初始化：请先运行 zoufang init（{reason}）") from exc
+        raise Failure(f"数据库错误：{reason}") from exc
+
+
+def settings() -> Any:
+    from bot.settings import SettingsError, load_settings
+
+    try:
+        return load_settings()
+    except SettingsError as exc:
+        raise Failure(str(exc)) from exc
+
+
+def load_script_or_fail(path: str | None) -> Any:
+    from bot.script_files import load_script_file
+    from survey.script import ScriptError
+
+    try:
+        return load_script_file(path or None)
+    except ScriptError as exc:
+        raise Failure(str(exc).replace("\n", " ")) from exc
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+def main() -> None:
+    """zoufang 走访：五问四讲三看一化解 入户走访、满意度短信与问题化解。"""
+
+
+@contextlib.asynccontextmanager
+async def with_db(url: str | None = None) -> AsyncIterator[Any]:
+    """The database of `url` (default: ZOUFANG_DB_URL), closed when the block ends, however it ends."""
+    from storage.db import Database
+
+    db = Database(url or settings().db_url)
+    try:
+        yield db
+    finally:
+        await db.close()
+
+
+# --- reports (indicators.md) ---------------------------------------------------------------------------------
+
+TABLE_FORMATS = ("table", "csv", "xlsx")
+CHART_FORMATS = ("table", "csv", "xlsx", "png")
+
+
+def _format_option(formats: tuple[str, ...]) -> Any:
+    return click.option(
+        "--format",
+        "fmt",
+        type=click.Choice(formats),
+        default="table",
+        show_default=True,
+        help="table on screen, csv (UTF-8 with BOM), xlsx" + (", png chart" if "png" in formats else ""),
+    )
+
+
+_output_option = click.option(
+    "--output",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="file to write (csv and table go to standard output without it; xlsx and png get a default name)",
+)
+_period_option = click.option(
+    "--period",
+    help="2026-11 (month), 2026Q4 (quarter), 2026H2 (half-year), 2026 (year); default: the current one",
+)
+_township_option = click.option("--township", help="乡镇 (roster name)")
+_village_option = click.option("--village", help="行政村 (roster name)")
+
+
+def _report(build: Any, fmt: str, output: Path | None, period_label: str = "") -> None:
+    """Build a report with a fresh context, then show or write it; bad input is one line on standard error."""
+    from datetime import UTC, datetime
+
+    from bot.report_output import emit
+    from bot.reports import Context, ReportError
+    from storage.db import Database
+
+    conf = settings()
+    ctx = Context(conf, datetime.now(UTC))
+
+    async def go() -> Any:
+        db = Database(conf.db_url)
+        try:
+            return await build(db, ctx)
+        finally:
+            await db.close()
+
+    try:
+        report = run(go())
+    except ReportError as exc:
+        raise Failure(str(exc)) from exc
+    stdout = click.get_text_stream("stdout")
+    try:
+        written = emit(report, fmt, output, stdout, period_label)
+    except OSError as exc:
+        raise Failure(f"无法写入 {exc.filename or output}：{exc.strerror or exc}") from exc
+    if written is not None:
+        if not report.rows:
+            click.echo(report.empty)
+        click.echo(("wrote " if ctx.locale == "en" else "已写入 ") + str(written.resolve()))

@@ -1,0 +1,206 @@
+"""`zoufang meeting`, `digest`, `minutes` and `tally`: the township meeting (escalation.md)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import click
+
+from bot.cli.base import (
+    Failure,
+    _output_option,
+    _report,
+    main,
+    run,
+    settings,
+)
+
+# --- the township meeting (escalation.md) -------------------------------------------------------------------
+
+
+def _township(name: str) -> Any:
+    """The township row by roster name; unknown → one line listing the townships."""
+    from storage.db import Database
+    from storage.problems import all_townships
+
+    async def go() -> tuple[Any, list[str]]:
+        db = Database(settings().db_url)
+        try:
+            async with db.reading() as s:
+                townships = await all_townships(s)
+        finally:
+            await db.close()
+        found = [t for t in townships if t.name == name]
+        return (found[0] if len(found) == 1 else None), [t.name for t in townships]
+
+    township, names = run(go())
+    if township is None:
+        raise Failure(f"没有乡镇 {name!r}；现有：{'、'.join(names) or '（无：先运行 zoufang import）'}")
+    return township
+
+
+@main.group()
+def meeting() -> None:
+    """扶贫工作专题党委会 calendars: the days of the month each township meets (default the 1st and 16th)."""
+
+
+@meeting.command(name="list")
+def meeting_list() -> None:
+    """Each township's meeting days, its next meeting and when that meeting's digest goes out."""
+    from datetime import UTC, datetime
+
+    from storage.db import Database
+    from storage.problems import all_townships
+    from survey.meetings import Calendar, digest_time
+
+    conf = settings()
+
+    async def go() -> list[Any]:
+        db = Database(conf.db_url)
+        try:
+            async with db.reading() as s:
+                return await all_townships(s)
+        finally:
+            await db.close()
+
+    today = datetime.now(UTC).astimezone(conf.tz).date()
+    for township in run(go()):
+        calendar = Calendar.parse(township.meeting_days)
+        upcoming = calendar.next_on_or_after(today)
+        digest = digest_time(upcoming, conf.tz).strftime("%Y-%m-%d %H:%M")
+        default = "（默认）" if not township.meeting_days else ""
+        click.echo(
+            f"{township.name}：每月 {calendar.text()} 日{default}；下次 {upcoming}，问题清单 {digest} 发出"
+        )
+
+
+@meeting.command(name="set")
+@click.argument("township")
+@click.option("--days", required=True, help="days of the month, e.g. 1,16 (empty: back to the default)")
+def meeting_set(township: str, days: str) -> None:
+    """Set a township's meeting days."""
+    from storage.db import Database
+    from storage.models import Township
+    from survey.meetings import Calendar, CalendarError
+
+    try:
+        calendar = Calendar.parse(days)
+    except CalendarError as exc:
+        raise Failure(f"会议日 {days!r} 不对：每月的第几日，1–31，用逗号分开，例如 1,16") from exc
+    row = _township(township)
+
+    async def go() -> None:
+        db = Database(settings().db_url)
+        try:
+            async with db.session() as s:
+                stored = await s.get(Township, row.id)
+                stored.meeting_days = calendar.text() if days.strip() else None
+        finally:
+            await db.close()
+
+    run(go())
+    click.echo(f"{township}：专题党委会每月 {calendar.text()} 日")
+
+
+@main.command()
+@click.option("--township", required=True, help="乡镇 (roster name)")
+@click.option("--format", "fmt", type=click.Choice(["md", "html"]), default="md", show_default=True)
+@click.option("--send", is_flag=True, help="queue it for the secretary and the specialist (Telegram and SMS)")
+def digest(township: str, fmt: str, send: bool) -> None:
+    """The problem list before the township's next meeting, to standard output (or sent with --send)."""
+    from datetime import UTC, datetime
+
+    from bot.flows.escalation import build_digest, digest_text, queue_digest
+    from storage.db import Database
+    from storage.problems import digest_recipients
+    from storage.telegram import chats_of
+
+    conf = settings()
+    row = _township(township)
+    now = datetime.now(UTC)
+
+    async def go() -> Any:
+        db = Database(conf.db_url)
+        try:
+            if not send:
+                return digest_text(await build_digest(db, conf, row, now), conf.locale, fmt)
+            async with db.reading() as s:
+                people = await digest_recipients(s, row.id)
+                chats = await chats_of(s, [c.id for c in people])
+            return await queue_digest(db, conf, row, now, chats)
+        finally:
+            await db.close()
+
+    result = run(go())
+    if send:
+        click.echo(f"{township}：问题清单已放入发件箱 {result} 条（zoufang serve 或 zoufang worker 发送）")
+    else:
+        click.echo(result)
+
+
+@main.command()
+@click.option("--township", required=True, help="乡镇 (roster name)")
+@click.option("--meeting", "meeting_on", required=True, help="the meeting's date, YYYY-MM-DD")
+@click.option("--format", "fmt", type=click.Choice(["md", "html"]), default="md", show_default=True)
+def minutes(township: str, meeting_on: str, fmt: str) -> None:
+    """会议纪要: the decisions taken at a meeting, for the supervision centre."""
+    from datetime import date
+
+    from messages import render
+    from storage.db import Database
+    from storage.problems import decisions_at, digest_recipients
+
+    try:
+        day = date.fromisoformat(meeting_on)
+    except ValueError as exc:
+        raise Failure(f"会议日期 {meeting_on!r} 不对：请写 YYYY-MM-DD，例如 2026-11-16") from exc
+    conf = settings()
+    row = _township(township)
+
+    async def go() -> str:
+        db = Database(conf.db_url)
+        try:
+            async with db.reading() as s:
+                decisions = await decisions_at(s, row.id, day)
+                keepers = [c.name for c in await digest_recipients(s, row.id) if c.role == "扶贫专干"]
+        finally:
+            await db.close()
+        recorder = keepers[0] if keepers else None
+        return render(
+            f"problems/minutes.{fmt}",
+            conf.locale,
+            township=row.name,
+            meeting=day,
+            decisions=decisions,
+            recorder=recorder,
+        )
+
+    click.echo(run(go()))
+
+
+@main.command()
+@click.option("--township", required=True, help="乡镇 (roster name)")
+@click.option("--month", required=True, help="YYYY-MM")
+@click.option(
+    "--format", "fmt", type=click.Choice(["table", "csv", "xlsx"]), default="table", show_default=True
+)
+@_output_option
+def tally(township: str, month: str, fmt: str, output: Path | None) -> None:
+    """每月统计: resolved and unresolved this month, the resolution rate, and the 未化解问题清单."""
+    from survey.periods import PeriodError, parse_period
+
+    try:
+        period = parse_period(month)
+    except PeriodError as exc:
+        raise Failure(f"月份 {month!r} 不对：请写 YYYY-MM，例如 2026-11") from exc
+    if period.kind != "month":
+        raise Failure(f"月份 {month!r} 不对：请写 YYYY-MM，例如 2026-11")
+    row = _township(township)
+
+    async def build(db: Any, ctx: Any) -> Any:
+        from bot import reports
+
+        return await reports.tally(db, ctx, row, period)
+
+    _report(build, fmt, output, f"{township}-{period.label}")

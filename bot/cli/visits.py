@@ -1,0 +1,39 @@
+"""`zoufang console`: a visit walked in the terminal."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from bot.cli.base import (
+    Failure,
+    load_script_or_fail,
+    main,
+    run,
+    settings,
+)
+
+
+@main.command()
+@click.option("--cadre", "cadre_code", required=True, help="干部编号 (cadre_id from the roster)")
+@click.option("--household", "household_code", help="户编号: skip the picker")
+def console(cadre_code: str, household_code: str | None) -> None:
+    """Walk a home visit in the terminal (standard input may be piped)."""
+    from bot.console import Console, ConsoleError, stdin_reader
+    from storage.db import Database
+
+    conf = settings()
+    script = load_script_or_fail(conf.script)
+
+    async def go() -> None:
+        db = Database(conf.db_url)
+        try:
+            await Console(db, script, conf, stdin_reader(), sys.stdout).run(cadre_code, household_code)
+        finally:
+            await db.close()
+
+    try:
+        run(go())
+    except ConsoleError as exc:
+        raise Failure(str(exc)) from exc
