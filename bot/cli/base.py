@@ -104,17 +104,13 @@ def _report(build: Any, fmt: str, output: Path | None, period_label: str = "") -
 
     from bot.report_output import emit
     from bot.reports import Context, ReportError
-    from storage.db import Database
 
     conf = settings()
     ctx = Context(conf, datetime.now(UTC))
 
     async def go() -> Any:
-        db = Database(conf.db_url)
-        try:
+        async with with_db(conf.db_url) as db:
             return await build(db, ctx)
-        finally:
-            await db.close()
 
     try:
         report = run(go())

@@ -12,6 +12,7 @@ from bot.cli.base import (
     main,
     run,
     settings,
+    with_db,
 )
 
 # --- county: per-county values in the database; the settings are only their defaults ------------------------
@@ -69,17 +70,12 @@ def county() -> None:
 def county_list() -> None:
     """List the counties with their income line, monitoring line and whether 保底收益 counts."""
     from storage.counties import all_counties
-    from storage.db import Database
 
     conf = settings()
 
     async def go() -> list[Any]:
-        db = Database(conf.db_url)
-        try:
-            async with db.session() as s:
-                return await all_counties(s)
-        finally:
-            await db.close()
+        async with with_db(conf.db_url) as db, db.session() as s:
+            return await all_counties(s)
 
     counties = run(go())
     if not counties:
@@ -129,19 +125,14 @@ def county_set(
             "请至少给出一个选项：--income-line、--monitoring-line、--count-guaranteed/--no-count-guaranteed 或 --default"
         )
     from storage.counties import all_counties, county_by_name, update_county
-    from storage.db import Database
 
     conf = settings()
 
     async def go() -> Any:
-        db = Database(conf.db_url)
-        try:
-            async with db.session() as s:
-                found = await county_by_name(s, name)
-                if found is None:
-                    raise _unknown_county(name, [c.name for c in await all_counties(s)])
-                return await update_county(s, found, values)
-        finally:
-            await db.close()
+        async with with_db(conf.db_url) as db, db.session() as s:
+            found = await county_by_name(s, name)
+            if found is None:
+                raise _unknown_county(name, [c.name for c in await all_counties(s)])
+            return await update_county(s, found, values)
 
     click.echo(_county_line(run(go()), conf.lines))

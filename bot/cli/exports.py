@@ -15,6 +15,7 @@ from bot.cli.base import (
     main,
     run,
     settings,
+    with_db,
 )
 
 # --- raw exports 原始数据导出 (issue 13), by 户编号, for re-entry into the poverty information systems --------
@@ -27,7 +28,6 @@ def _export(make: Any, fmt: str, output: Path | None, period: str | None, townsh
 
     from bot import exports
     from bot.reports import Context, ReportError, area_from, period_from
-    from storage.db import Database
     from storage.exports import Scope, snapshot
 
     conf = settings()
@@ -63,14 +63,11 @@ def _export(make: Any, fmt: str, output: Path | None, period: str | None, townsh
         return path, count
 
     async def go() -> tuple[Path | None, int]:
-        db = Database(conf.db_url)
-        try:
+        async with with_db(conf.db_url) as db:
             area = await area_from(db, township, None, ctx)
             start = None if chosen is None else chosen.starts_at(tz)
             scope = Scope(start, None if chosen is None else chosen.ends_at(tz), area.village_ids)
             return await db.run(lambda conn: work(conn, scope), write=False)
-        finally:
-            await db.close()
 
     try:
         written, count = run(go())

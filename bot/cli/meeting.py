@@ -14,6 +14,7 @@ from bot.cli.base import (
     main,
     run,
     settings,
+    with_db,
 )
 
 # --- the township meeting (escalation.md) -------------------------------------------------------------------
@@ -21,16 +22,11 @@ from bot.cli.base import (
 
 def _township(name: str) -> Any:
     """The township row by roster name; unknown → one line listing the townships."""
-    from storage.db import Database
     from storage.problems import all_townships
 
     async def go() -> tuple[Any, list[str]]:
-        db = Database(settings().db_url)
-        try:
-            async with db.reading() as s:
-                townships = await all_townships(s)
-        finally:
-            await db.close()
+        async with with_db() as db, db.reading() as s:
+            townships = await all_townships(s)
         found = [t for t in townships if t.name == name]
         return (found[0] if len(found) == 1 else None), [t.name for t in townships]
 
@@ -50,19 +46,14 @@ def meeting_list() -> None:
     """Each township's meeting days, its next meeting and when that meeting's digest goes out."""
     from datetime import UTC, datetime
 
-    from storage.db import Database
     from storage.problems import all_townships
     from survey.meetings import Calendar, digest_time
 
     conf = settings()
 
     async def go() -> list[Any]:
-        db = Database(conf.db_url)
-        try:
-            async with db.reading() as s:
-                return await all_townships(s)
-        finally:
-            await db.close()
+        async with with_db(conf.db_url) as db, db.reading() as s:
+            return await all_townships(s)
 
     today = datetime.now(UTC).astimezone(conf.tz).date()
     for township in run(go()):
@@ -80,7 +71,6 @@ def meeting_list() -> None:
 @click.option("--days", required=True, help="days of the month, e.g. 1,16 (empty: back to the default)")
 def meeting_set(township: str, days: str) -> None:
     """Set a township's meeting days."""
-    from storage.db import Database
     from storage.models import Township
     from survey.meetings import Calendar, CalendarError
 
@@ -91,13 +81,9 @@ def meeting_set(township: str, days: str) -> None:
     row = _township(township)
 
     async def go() -> None:
-        db = Database(settings().db_url)
-        try:
-            async with db.session() as s:
-                stored = await s.get(Township, row.id)
-                stored.meeting_days = calendar.text() if days.strip() else None
-        finally:
-            await db.close()
+        async with with_db() as db, db.session() as s:
+            stored = await s.get(Township, row.id)
+            stored.meeting_days = calendar.text() if days.strip() else None
 
     run(go())
     click.echo(f"{township}：专题党委会每月 {calendar.text()} 日")
@@ -112,7 +98,6 @@ def digest(township: str, fmt: str, send: bool) -> None:
     from datetime import UTC, datetime
 
     from bot.flows.escalation import build_digest, digest_text, queue_digest
-    from storage.db import Database
     from storage.problems import digest_recipients
     from storage.telegram import chats_of
 
@@ -121,16 +106,13 @@ def digest(township: str, fmt: str, send: bool) -> None:
     now = datetime.now(UTC)
 
     async def go() -> Any:
-        db = Database(conf.db_url)
-        try:
+        async with with_db(conf.db_url) as db:
             if not send:
                 return digest_text(await build_digest(db, conf, row, now), conf.locale, fmt)
             async with db.reading() as s:
                 people = await digest_recipients(s, row.id)
                 chats = await chats_of(s, [c.id for c in people])
             return await queue_digest(db, conf, row, now, chats)
-        finally:
-            await db.close()
 
     result = run(go())
     if send:
@@ -148,7 +130,6 @@ def minutes(township: str, meeting_on: str, fmt: str) -> None:
     from datetime import date
 
     from messages import render
-    from storage.db import Database
     from storage.problems import decisions_at, digest_recipients
 
     try:
@@ -159,13 +140,9 @@ def minutes(township: str, meeting_on: str, fmt: str) -> None:
     row = _township(township)
 
     async def go() -> str:
-        db = Database(conf.db_url)
-        try:
-            async with db.reading() as s:
-                decisions = await decisions_at(s, row.id, day)
-                keepers = [c.name for c in await digest_recipients(s, row.id) if c.role == "扶贫专干"]
-        finally:
-            await db.close()
+        async with with_db(conf.db_url) as db, db.reading() as s:
+            decisions = await decisions_at(s, row.id, day)
+            keepers = [c.name for c in await digest_recipients(s, row.id) if c.role == "扶贫专干"]
         recorder = keepers[0] if keepers else None
         return render(
             f"problems/minutes.{fmt}",

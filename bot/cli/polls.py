@@ -11,6 +11,7 @@ from bot.cli.base import (
     main,
     run,
     settings,
+    with_db,
 )
 
 
@@ -31,20 +32,13 @@ def poll_send(township: str | None, village: str | None, dry_run: bool) -> None:
     if (township is None) == (village is None):
         raise Failure("请给出 --township 或 --village 之一")
     from bot.flows.poll import UnknownArea, send_polls
-    from storage.db import Database
     from storage.models import utcnow
 
     conf = settings()
 
     async def go() -> Any:
-        db = Database(conf.db_url)
-        try:
-            async with db.session() as s:
-                return await send_polls(
-                    s, utcnow(), conf, township=township, village=village, dry_run=dry_run
-                )
-        finally:
-            await db.close()
+        async with with_db(conf.db_url) as db, db.session() as s:
+            return await send_polls(s, utcnow(), conf, township=township, village=village, dry_run=dry_run)
 
     try:
         result = run(go())

@@ -10,7 +10,7 @@ import click
 from bot.cli.base import (
     main,
     run,
-    settings,
+    with_db,
 )
 
 
@@ -21,14 +21,10 @@ def import_() -> None:
 
 def _import(kind: str, path: Path, county: str | None = None) -> None:
     from bot.roster_files import RosterError, import_file
-    from storage.db import Database
 
     async def go() -> Any:
-        db = Database(settings().db_url)
-        try:
+        async with with_db() as db:
             return await import_file(db, kind, path, county=county)  # type: ignore[arg-type]
-        finally:
-            await db.close()
 
     try:
         summary = run(go())

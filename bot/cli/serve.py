@@ -15,6 +15,7 @@ from bot.cli.base import (
     main,
     run,
     settings,
+    with_db,
 )
 
 
@@ -80,7 +81,6 @@ def serve(host: str, port: int, polling: bool, workers: int) -> None:
 @click.argument("cadre_id")
 def invite(cadre_id: str) -> None:
     """Print a one-time Telegram code (valid 72 hours) that binds a cadre's account: /start CODE."""
-    from storage.db import Database
     from storage.models import utcnow
     from storage.telegram import INVITE_TTL, create_invite
     from storage.visits import cadre_by_code
@@ -88,16 +88,12 @@ def invite(cadre_id: str) -> None:
     conf = settings()
 
     async def go() -> tuple[str, Any, str]:
-        db = Database(conf.db_url)
-        try:
-            async with db.session() as s:
-                cadre = await cadre_by_code(s, cadre_id)
-                if cadre is None:
-                    raise Failure(f"没有这个干部编号：{cadre_id}")
-                made = await create_invite(s, cadre, utcnow())
-                return made.code, made.expires_at, f"{cadre.name}（{cadre.role}）"
-        finally:
-            await db.close()
+        async with with_db(conf.db_url) as db, db.session() as s:
+            cadre = await cadre_by_code(s, cadre_id)
+            if cadre is None:
+                raise Failure(f"没有这个干部编号：{cadre_id}")
+            made = await create_invite(s, cadre, utcnow())
+            return made.code, made.expires_at, f"{cadre.name}（{cadre.role}）"
 
     code, expires, who = run(go())
     local = expires.astimezone(conf.tz)

@@ -12,22 +12,19 @@ from bot.cli.base import (
     main,
     run,
     settings,
+    with_db,
 )
 
 
 @main.command()
 def init() -> None:
     """Create or upgrade the database (applies the migrations to ZOUFANG_DB_URL)."""
-    from storage.db import Database
     from storage.migrate import current_revision, upgrade
 
     async def go() -> str | None:
-        db = Database(settings().db_url)
-        try:
+        async with with_db() as db:
             await upgrade(db)
             return await current_revision(db)
-        finally:
-            await db.close()
 
     revision = run(go())
     click.echo(f"数据库已就绪（版本 {revision}）：{settings().db_url}")

@@ -12,6 +12,7 @@ from bot.cli.base import (
     main,
     run,
     settings,
+    with_db,
 )
 
 
@@ -21,17 +22,13 @@ from bot.cli.base import (
 def console(cadre_code: str, household_code: str | None) -> None:
     """Walk a home visit in the terminal (standard input may be piped)."""
     from bot.console import Console, ConsoleError, stdin_reader
-    from storage.db import Database
 
     conf = settings()
     script = load_script_or_fail(conf.script)
 
     async def go() -> None:
-        db = Database(conf.db_url)
-        try:
+        async with with_db(conf.db_url) as db:
             await Console(db, script, conf, stdin_reader(), sys.stdout).run(cadre_code, household_code)
-        finally:
-            await db.close()
 
     try:
         run(go())

@@ -15,6 +15,7 @@ from bot.cli.base import (
     main,
     run,
     settings,
+    with_db,
 )
 
 # --- 扶贫日志 work log (indicators.md, "Work log 扶贫日志") ----------------------------------------------------
@@ -78,16 +79,12 @@ def worklog(
         parse_month,
         write_log_xlsx,
     )
-    from storage.db import Database
 
     conf = settings()
 
     async def go(chosen: Any) -> Any:
-        db = Database(conf.db_url)
-        try:
+        async with with_db(conf.db_url) as db:
             return await month_log(db, conf, cadre_code, chosen)
-        finally:
-            await db.close()
 
     try:
         log = run(go(parse_month(month, conf.locale)))
@@ -139,7 +136,6 @@ def worklog_sample(year: str | None, rate: str, seed: str | None, fmt: str, outp
         sample_summary,
         seed_from,
     )
-    from storage.db import Database
 
     conf = settings()
     try:
@@ -150,11 +146,8 @@ def worklog_sample(year: str | None, rate: str, seed: str | None, fmt: str, outp
         raise Failure(str(exc)) from exc
 
     async def go() -> Any:
-        db = Database(conf.db_url)
-        try:
+        async with with_db(conf.db_url) as db:
             return await draw_sample(db, chosen_year, chosen_rate, chosen_seed, from_clock)
-        finally:
-            await db.close()
 
     sample = run(go())
     report = sample_report(sample, conf.locale)
