@@ -22,7 +22,8 @@ from sqlalchemy import func, select
 from twilio.request_validator import RequestValidator
 
 from bot import reports
-from bot.app import SMS_CLOCK, SMS_INBOUND, make_app
+from bot.app import SMS_CLOCK, make_app
+from bot.channels.twilio import SMS_INBOUND
 from bot.flows.poll import send_polls
 from bot.flows.visit import VisitFlow
 from bot.report_output import print_table

@@ -88,50 +88,12 @@ class ConsoleSender:
         return None
 
 
-# twilio's HTTP client logs every request and response at INFO (about ten lines a message): warnings only
-_TWILIO_HTTP_LOG = logging.getLogger("zoufang.sms.twilio_http")
-_TWILIO_HTTP_LOG.setLevel(logging.WARNING)
-
-
-class TwilioSender:
-    """The real twilio library's async REST client; TWILIO_API_BASE points it elsewhere (a fake, in tests)."""
-
-    def __init__(self, settings: Settings) -> None:
-        from twilio.http.async_http_client import AsyncTwilioHttpClient
-        from twilio.rest import Client
-
-        self.http = AsyncTwilioHttpClient(timeout=30, logger=_TWILIO_HTTP_LOG)
-        self.client = Client(settings.twilio_account_sid, settings.twilio_auth_token, http_client=self.http)
-        if settings.twilio_api_base:
-            self.client.api.base_url = settings.twilio_api_base.rstrip("/")
-        self.origin: dict[str, str] = (
-            {"messaging_service_sid": settings.twilio_messaging_service_sid}
-            if settings.twilio_messaging_service_sid
-            else {"from_": settings.twilio_from_number}
-        )
-        if settings.public_base_url:
-            self.origin["status_callback"] = settings.public_base_url.rstrip("/") + "/sms/status"
-
-    async def send(self, to: str, body: str) -> str | None:
-        from twilio.base.exceptions import TwilioRestException
-
-        try:
-            message = await self.client.messages.create_async(to=to, body=body, **self.origin)
-        except TwilioRestException as exc:  # the library keeps no Retry-After: our backoff it is
-            retryable = exc.status == 429 or exc.status >= 500
-            raise SmsError(str(exc.msg), code=str(exc.code or exc.status), retryable=retryable) from exc
-        except (TimeoutError, OSError) as exc:  # the network: worth another try
-            raise SmsError(str(exc), code=None, retryable=True) from exc
-        return message.sid
-
-    async def close(self) -> None:
-        await self.http.close()
-
-
 def make_sender(settings: Settings) -> Sender:
     """SMS_BACKEND=twilio|console; console when unset and no Twilio credentials are configured."""
     backend = settings.sms_backend or ("twilio" if settings.twilio_account_sid else "console")
     if backend == "twilio":
+        from bot.channels.twilio import TwilioSender
+
         return TwilioSender(settings)
     if backend == "console":
         return ConsoleSender()

@@ -10,7 +10,8 @@ import pytest
 from aiohttp.test_utils import TestClient, TestServer
 from sqlalchemy import select
 
-from bot.app import MAX_REQUEST_BYTES, SMS_INBOUND, TELEGRAM_WEBHOOK, make_app
+from bot.app import MAX_REQUEST_BYTES, TELEGRAM_WEBHOOK, make_app
+from bot.channels.twilio import SMS_INBOUND
 from storage.db import Database
 from storage.models import Household, Village
 from survey.script import load_script

@@ -26,7 +26,8 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 from twilio.request_validator import RequestValidator
 
-from bot.app import SMS_INBOUND, SMS_STATUS, TELEGRAM_WEBHOOK
+from bot.app import TELEGRAM_WEBHOOK
+from bot.channels.twilio import SMS_INBOUND, SMS_STATUS
 from bot.demo import inbound_form
 from bot.logs import MaskingFormatter
 from storage.db import Database

@@ -9,8 +9,9 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import select
 
+from bot.channels.twilio import TwilioSender
 from bot.settings import Settings
-from bot.sms import OutboxWorker, TwilioSender, make_sender
+from bot.sms import OutboxWorker, make_sender
 from storage.db import Database
 from storage.models import OptOut, OutboxMessage
 from storage.outbox import MAX_ATTEMPTS, MAX_BACKOFF, backoff, claim_next, enqueue, record_status

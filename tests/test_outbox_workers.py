@@ -139,7 +139,8 @@ async def test_two_redis_buckets_of_one_name_share_one_budget(redis_bucket_name:
 async def test_a_running_worker_requeues_what_a_dead_sender_left_after_the_grace_period(
     db: Database, fake_twilio: FakeTwilio
 ):
-    from bot.sms import IN_FLIGHT_GRACE, OutboxWorker, TwilioSender
+    from bot.channels.twilio import TwilioSender
+    from bot.sms import IN_FLIGHT_GRACE, OutboxWorker
     from storage.outbox import claim_next, enqueue
     from tests.test_outbox import Clock, twilio_settings
 

@@ -14,7 +14,7 @@ import pytest
 from aiohttp.test_utils import TestClient
 from sqlalchemy import func, select
 
-import bot.app
+import bot.channels.twilio
 from bot.app import INBOUND_WRITER
 from bot.flows.poll import (
     CALLBACK_DESCRIPTION,
@@ -440,7 +440,7 @@ async def test_a_locked_database_answers_503_keeps_nothing_and_the_retry_is_appl
 async def test_beyond_the_waiting_limit_replies_get_503_at_once_and_every_200_is_stored(
     roster: Database, db_path: Path, settings, clock, monkeypatch: pytest.MonkeyPatch
 ):
-    monkeypatch.setattr(bot.app, "INBOUND_MAX_PENDING", 2)
+    monkeypatch.setattr(bot.channels.twilio, "INBOUND_MAX_PENDING", 2)
     await send(roster, settings)
     phones = (await village_phones(roster))[:6]
     async with await client_for(roster, settings, clock) as client:

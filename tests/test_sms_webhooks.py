@@ -16,10 +16,11 @@ from aiohttp.test_utils import TestClient, TestServer
 from sqlalchemy import func, select
 from twilio.request_validator import RequestValidator
 
-from bot.app import SMS_CLOCK, SMS_INBOUND, SMS_STATUS, make_app
+from bot.app import SMS_CLOCK, make_app
+from bot.channels.twilio import SMS_INBOUND, SMS_STATUS, TwilioSender
 from bot.demo import inbound_form
 from bot.settings import Settings
-from bot.sms import ConsoleSender, OutboxWorker, TwilioSender
+from bot.sms import ConsoleSender, OutboxWorker
 from messages import render
 from storage.db import Database
 from storage.models import (
@@ -437,7 +438,7 @@ def test_zh_cn_and_en_have_the_same_sms_templates():
 def test_our_signature_is_twilios(fields: list[tuple[str, str]], url: str):
     from multidict import MultiDict, MultiDictProxy
 
-    from bot.app import Signatures
+    from bot.channels.twilio import Signatures
 
     form = MultiDictProxy(MultiDict(fields))
     ours = Signatures(sms_settings())

@@ -12,7 +12,8 @@ from aiohttp.test_utils import TestClient, TestServer
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bot.app import SMS_CLOCK, SMS_INBOUND, SMS_STATUS, make_app
+from bot.app import SMS_CLOCK, make_app
+from bot.channels.twilio import SMS_INBOUND, SMS_STATUS
 from storage.db import Database
 from survey.script import load_script
 from tests.fake_telegram import FakeTelegram, message_update
