@@ -3,7 +3,6 @@ openpyxl here, so that survey/ (which maps the sheets to the script) does no fil
 
 from __future__ import annotations
 
-import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -28,13 +27,23 @@ def read_workbook(path: Path) -> dict[str, Sheet]:
 
     try:
         book = load_workbook(path, read_only=True, data_only=True)
-    except (OSError, zipfile.BadZipFile, KeyError, ValueError) as exc:
-        raise FormError([f"{path}: 无法读取这个 Excel 文件 / cannot read the workbook: {exc}"]) from exc
+    except OSError as exc:
+        raise FormError([f"{path}: 无法读取 / cannot read: {exc.strerror or exc}"]) from exc
+    except (
+        Exception
+    ) as exc:  # a damaged zip or XML raises whatever its parser raises: one reason, no traceback
+        raise FormError(
+            [f"{path}: 无法读取这个 Excel 文件，文件已损坏或不是 .xlsx / not a readable workbook"]
+        ) from exc
     try:
-        sheets = (sheet_of(ws.title, ws.iter_rows(values_only=True)) for ws in book)
-        return {sheet.name: sheet for sheet in sheets}
+        sheets = [sheet_of(ws.title, ws.iter_rows(values_only=True)) for ws in book]
+    except Exception as exc:  # a sheet's XML cut off half-way is only met while reading it
+        raise FormError(
+            [f"{path}: 无法读取这个 Excel 文件，文件已损坏 / a sheet of the workbook is damaged"]
+        ) from exc
     finally:
         book.close()
+    return {sheet.name: sheet for sheet in sheets}
 
 
 def write_xlsform(script: Script, path: Path) -> None:

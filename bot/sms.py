@@ -48,7 +48,9 @@ OPTED_OUT = "21610"  # Twilio: "Attempt to send to unsubscribed recipient"
 # These go to a number that has just opted out or in: they must not be held back by the opt-out list.
 OPT_CONFIRMATIONS = frozenset({"poll/opted_out", "poll/opted_in"})
 SEND_TIMEOUT = 60.0  # seconds one provider call may take (the default of ZOUFANG_SEND_TIMEOUT)
-IN_FLIGHT_GRACE = timedelta(seconds=2 * SEND_TIMEOUT)  # a row `sending` for longer than this: its sender died
+IN_FLIGHT_GRACE = timedelta(
+    seconds=2 * SEND_TIMEOUT
+)  # the default `in_flight_grace`: after it, a sender died
 RECOVER_EVERY = 60.0  # seconds between a running worker's looks for rows a dead sender left
 MAX_PAUSE = 60.0  # seconds the longest pause of a channel whose provider keeps failing
 
@@ -57,10 +59,18 @@ class SendError(Exception):
     """A message the provider did not take: its error code, and whether another try may succeed."""
 
     def __init__(
-        self, message: str, *, code: str | None, retryable: bool, retry_after: float | None = None
+        self,
+        message: str,
+        *,
+        code: str | None,
+        retryable: bool,
+        retry_after: float | None = None,
+        maybe_sent: bool = False,
     ) -> None:
         super().__init__(message)
         self.code, self.retryable, self.retry_after = code, retryable, retry_after
+        # no answer after the request went out (a timeout, a dropped connection): it may have been delivered
+        self.maybe_sent = maybe_sent
 
 
 class SmsError(SendError):
@@ -205,6 +215,7 @@ class OutboxWorker:
     bucket: RateBucket | None = None
     recover_every: float = RECOVER_EVERY
     send_timeout: float = SEND_TIMEOUT
+    wait_asked: float = 0.0  # seconds the provider last asked us to wait (a 429's retry_after)
 
     def __post_init__(self) -> None:
         if self.bucket is None:
@@ -212,15 +223,16 @@ class OutboxWorker:
 
     @property
     def in_flight_grace(self) -> timedelta:
-        """A row `sending` for longer than this was claimed by a sender that died: no live send lasts it."""
-        return timedelta(seconds=2 * self.send_timeout)
+        """A row `sending` for longer than this was claimed by a sender that died: no live send lasts it (the call
+        is cut at the timeout, and recording its result gets at least 10 s more, for a database lock)."""
+        return timedelta(seconds=self.send_timeout + max(self.send_timeout, 10.0))
 
     async def recover(self) -> int:
         """Messages a dead sender had claimed (longer ago than `in_flight_grace`) go back in the queue; held
         delivery callbacks whose sid is now stored are applied (one that raced the storing of its sid), and
         those no message has had for EARLY_STATUS_KEPT are dropped."""
         async with self.db.session() as s:
-            recovered = await recover(s, self.clock() - self.in_flight_grace)
+            recovered = await recover(s, self.clock() - self.in_flight_grace, self.channel)
             if self.channel == "sms":
                 await s.run_sync(lambda sync: _sweep_early_statuses(sync.connection(), self.clock()))
             return recovered
@@ -252,11 +264,14 @@ class OutboxWorker:
             sending = self.sender.send(claimed.to, claimed.body)
             sid = await asyncio.wait_for(sending, timeout=self.send_timeout)
         except TimeoutError:  # it may have gone out: the retry may send it twice
-            error = SendError(f"no answer within {self.send_timeout:g} s", code="timeout", retryable=True)
+            error = SendError(
+                f"no answer within {self.send_timeout:g} s", code="timeout", retryable=True, maybe_sent=True
+            )
             await self._record_failure(claimed, error)
             return "unavailable"
         except SendError as exc:
             await self._record_failure(claimed, exc)
+            self.wait_asked = exc.retry_after or 0.0
             return "unavailable" if exc.retryable else "called"
         async with self.db.session() as s:
             await mark_sent(s, claimed.id, sid, self.clock())
@@ -274,6 +289,7 @@ class OutboxWorker:
                 str(exc),
                 retryable=exc.retryable,
                 retry_after=exc.retry_after,
+                maybe_sent=exc.maybe_sent,
             )
             if self.channel == "sms" and exc.code == OPTED_OUT:
                 await opt_out(s, claimed.to, "carrier", self.clock())
@@ -318,7 +334,9 @@ class OutboxWorker:
                 failing = failing + 1 if outcome == "unavailable" else 0 if outcome == "called" else failing
                 pause = self.idle_poll if outcome == "none" else 0.0
                 if outcome == "unavailable":  # the provider may be down: one probe per pause, not a storm
-                    pause = min(2.0**failing, MAX_PAUSE)
+                    # never sooner than it asked (a 429's retry_after): flood control punishes probes
+                    pause = max(min(2.0**failing, MAX_PAUSE), self.wait_asked)
+                    self.wait_asked = 0.0
                     log.warning("%s: provider unavailable; next try in %g s", self.channel, pause)
                 if pause:
                     with contextlib.suppress(TimeoutError):

@@ -28,6 +28,9 @@ from storage.models import OptOut, OutboxMessage, ScheduledJob, UTCDateTime
 # at once.
 MAX_ATTEMPTS = 24
 MAX_BACKOFF = 600.0  # seconds
+# A failure after the request went out (a timeout) may have been delivered: such a message is tried at most this
+# many times in all, or a slow provider could deliver one SMS once per attempt
+MAX_MAYBE_SENT_ATTEMPTS = 3
 
 
 def backoff(attempts: int, retry_after: float | None = None) -> timedelta:
@@ -144,9 +147,12 @@ async def mark_retry_or_failed(
     *,
     retryable: bool,
     retry_after: float | None = None,
+    maybe_sent: bool = False,
 ) -> str:
-    """Back off and retry (see `backoff`) until MAX_ATTEMPTS, then fail. Returns the new status."""
-    if retryable and claimed.attempts < MAX_ATTEMPTS:
+    """Back off and retry (see `backoff`) until MAX_ATTEMPTS (MAX_MAYBE_SENT_ATTEMPTS when the failed try may have
+    been delivered), then fail. Returns the new status."""
+    limit = MAX_MAYBE_SENT_ATTEMPTS if maybe_sent else MAX_ATTEMPTS
+    if retryable and claimed.attempts < limit:
         status, due = "queued", now + backoff(claimed.attempts, retry_after)
     else:
         status, due = "failed", now
@@ -164,11 +170,16 @@ async def mark_skipped(session: AsyncSession, message_id: int, reason: str) -> N
     )
 
 
-async def recover(session: AsyncSession, claimed_before: datetime) -> int:
-    """Put messages claimed by a sender that died (claimed before `claimed_before`) back in the queue."""
+async def recover(session: AsyncSession, claimed_before: datetime, channel: str = "sms") -> int:
+    """Put a channel's messages claimed by a sender that died (claimed before `claimed_before`) back in the queue
+    (each channel's sender judges by its own timeout)."""
     result = await session.execute(
         update(OutboxMessage)
-        .where(OutboxMessage.status == "sending", OutboxMessage.claimed_at < claimed_before)
+        .where(
+            OutboxMessage.status == "sending",
+            OutboxMessage.claimed_at < claimed_before,
+            OutboxMessage.channel == channel,
+        )
         .values(status="queued")
     )
     return result.rowcount or 0

@@ -191,6 +191,11 @@ def change(script: Script, session: dict[str, Any], keys: list[str]) -> tuple[di
 
 
 def change_section(script: Script, session: dict[str, Any], section: str) -> tuple[dict[str, Any], Reply]:
+    """Ask a section's questions again; a section the script does not have (a button left from before the script
+    changed, or forged) changes nothing and shows where the visit is."""
+    if section not in {s.name for s in script.sections}:
+        _check(script, session)
+        return copy.deepcopy(session), _with(current(script, session), notice="stale")
     names = {q.name for q in script.section(section).questions}
     keys = [k for k in _relevant_keys(script, session) if _top_name(k) in names]
     return change(script, session, keys)
@@ -232,7 +237,9 @@ def reconcile(script: Script, session: dict[str, Any]) -> Reconciled:
     dropped: list[str] = []
     for name, value in session["answers"].items():
         question = script._index.get(name)
-        fitted = _fitted(question, value, dropped, name) if question is not None else _MISSING
+        fitted = (
+            _fitted(question, value, dropped, name, session["answers"]) if question is not None else _MISSING
+        )
         if fitted is _MISSING:
             dropped.append(name)
         else:
@@ -257,17 +264,24 @@ def reconcile(script: Script, session: dict[str, Any]) -> Reconciled:
 _MISSING = object()
 
 
-def _fitted(question: Question, value: Any, dropped: list[str], name: str) -> Any:
+def _fitted(question: Question, value: Any, dropped: list[str], name: str, answers: dict[str, Any]) -> Any:
     """The value if it is still an answer to `question` (a repeat: its items with the children that fit)."""
     if question.type == "repeat":
         if not isinstance(value, list):
             return _MISSING
         items = []
         for k, item in enumerate(value):
-            fitted_item = {}
+            fitted_item: dict[str, Any] = {}
             for child_name, child_value in (item or {}).items():
                 child = next((c for c in question.questions if c.name == child_name), None)
-                fitted = _fitted(child, child_value, dropped, name) if child is not None else _MISSING
+                fitted = (
+                    _fitted(child, child_value, dropped, name, answers) if child is not None else _MISSING
+                )
+                if fitted is not _MISSING and child is not None and child.type in NUMERIC_TYPES:
+                    try:  # a bound may name a sibling in the item (kept before it) or a number
+                        _check_bounds(child, {**answers, **fitted_item}, fitted)
+                    except AnswerError:
+                        fitted = _MISSING
                 if fitted is _MISSING:
                     dropped.append(f"{name}[{k + 1}].{child_name}")
                 else:

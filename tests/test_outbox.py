@@ -296,3 +296,48 @@ async def test_while_twilio_is_down_the_sender_probes_instead_of_failing_every_m
         await running
         await sender.close()
     assert sorted(m["Body"] for m in fake_twilio.messages) == sorted(f"第{i}条" for i in range(100))
+
+
+async def test_a_send_that_may_have_gone_out_is_tried_three_times_not_for_hours(
+    db: Database, fake_twilio: FakeTwilio
+):
+    """Twilio takes the message but answers too late: each try may have delivered it, so after three the message
+    is failed rather than sent up to 24 times."""
+    clock = Clock()
+    await queue(db, clock, "慢回应")
+
+    async def slow(sid: str, form: dict[str, str]) -> None:
+        await asyncio.sleep(0.5)
+
+    fake_twilio.before_answer = slow
+    sender = TwilioSender(twilio_settings(fake_twilio))
+    worker = OutboxWorker(db, sender, rate=1000, clock=clock, send_timeout=0.1)
+    try:
+        for _ in range(5):
+            await worker.send_one()
+            clock.advance(seconds=MAX_BACKOFF)
+    finally:
+        await sender.close()
+    assert await statuses(db) == [("慢回应", "failed", 3)]
+    assert len(fake_twilio.messages) == 3  # what a slow provider may have delivered: at most three
+
+
+async def test_the_channel_pause_waits_as_long_as_a_429_asks(db: Database, fake_telegram) -> None:
+    from bot.sms import TelegramSender
+
+    clock = Clock()
+    await queue(db, clock, "一", "二", to="5550012", kind="digest")
+    async with db.session() as s:
+        await s.execute(OutboxMessage.__table__.update().values(channel="telegram"))
+    fake_telegram.fail_next("sendMessage", 429, times=5, retry_after=30)
+    bot = fake_telegram.make_bot()
+    worker = OutboxWorker(db, TelegramSender(bot), rate=1000, idle_poll=0.05, channel="telegram")
+    stop = asyncio.Event()
+    running = asyncio.create_task(worker.run(stop))
+    try:
+        await asyncio.sleep(3)  # the pause after the 429 is 30 s, not 2 s: the second message is not tried
+    finally:
+        stop.set()
+        await running
+        await bot.session.close()
+    assert len([c for c in fake_telegram.calls if c.method.lower() == "sendmessage"]) == 1

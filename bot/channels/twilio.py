@@ -219,7 +219,9 @@ class TwilioSender:
             retryable = exc.status == 429 or exc.status >= 500
             raise SmsError(str(exc.msg), code=str(exc.code or exc.status), retryable=retryable) from exc
         except (TimeoutError, OSError) as exc:  # the network: worth another try
-            raise SmsError(str(exc), code=None, retryable=True) from exc
+            # a connection never made sent nothing; any other break may have come after Twilio took the message
+            refused = isinstance(exc, ConnectionRefusedError) or type(exc).__name__ == "ClientConnectorError"
+            raise SmsError(str(exc), code=None, retryable=True, maybe_sent=not refused) from exc
         return message.sid
 
     async def close(self) -> None:
