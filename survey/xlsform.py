@@ -75,6 +75,8 @@ class FormError(ScriptError):
 class Sheet:
     name: str
     rows: list[tuple[int, dict[str, str]]] = field(default_factory=list)  # (spreadsheet row, column → text)
+    # cells Excel kept as a fraction (2026.10 is the number 2026.1: trailing zeros are gone), by (row, column)
+    fractions: set[tuple[int, str]] = field(default_factory=set)
 
 
 def _cell_text(value: Any) -> str:
@@ -97,6 +99,9 @@ def sheet_of(name: str, rows: Iterable[Sequence[Any]]) -> Sheet:
             continue
         if any(texts):
             sheet.rows.append((number, {h: t for h, t in zip(header, texts, strict=False) if h and t}))
+            for h, value in zip(header, row, strict=False):
+                if isinstance(value, float) and not value.is_integer():
+                    sheet.fractions.add((number, h))
     return sheet
 
 
@@ -161,6 +166,7 @@ class _Reader:
         self.errors: list[str] = []
         self.rows: dict[str, int] = {}  # question name → its row
         self.section_rows: dict[str, int] = {}
+        self.maybe_empty: set[str] = set()  # questions that may stay unanswered (optional or conditional)
         self.types: dict[str, str] = {}  # question name → zoufang type, as met (relevant names earlier ones)
         self.lists: dict[str, list[dict[str, Any]]] = {}
         self.default_locale = DEFAULT_LOCALE
@@ -210,6 +216,13 @@ class _Reader:
                 found[column] = value
             else:
                 self.error(SETTINGS, row, column, f"zoufang 不使用这一设置（{value!r}），请删去")
+        if (row, "version") in sheet.fractions:
+            self.error(
+                SETTINGS,
+                row,
+                "version",
+                f"版本号请写成文本（如 '2026.10'）：数字 {found.get('version')} 丢了末尾的 0",
+            )
         for needed in ("form_id", "version"):
             if not found.get(needed):
                 self.error(SETTINGS, row, needed, "必须填写（version 是脚本版本，例如 2026.1）")
@@ -402,6 +415,8 @@ class _Reader:
             if relevant is not None:
                 question["relevant"] = relevant
         self.types[name] = qtype
+        if qtype != "repeat" and (not question.get("required") or "relevant" in question):
+            self.maybe_empty.add(name)
         return question
 
     def constraint(self, row: int, values: dict[str, str], question: dict[str, Any]) -> None:
@@ -428,7 +443,7 @@ class _Reader:
 
     def relevant(self, row: int, text: str) -> str | None:
         try:
-            return relevant_to_condition(text, self.types)
+            return relevant_to_condition(text, self.types, frozenset(self.maybe_empty))
         except ValueError as exc:
             self.error(SURVEY, row, "relevant", str(exc))
             return None
@@ -498,7 +513,7 @@ _XPATH_TOKEN = re.compile(
 )
 
 
-def relevant_to_condition(text: str, types: dict[str, str]) -> str:
+def relevant_to_condition(text: str, types: dict[str, str], maybe_empty: frozenset[str] = frozenset()) -> str:
     """`${a} = 'x' and ${n} > 0 or selected(${s}, 'y')` → `a == 'x' and n > 0 or s contains 'y'`.
 
     Raises ValueError (a reason in Chinese) for what survey.conditions cannot say: not(), parentheses,
@@ -511,7 +526,7 @@ def relevant_to_condition(text: str, types: dict[str, str]) -> str:
     while i < len(tokens):
         kind, raw = tokens[i]
         if expect_clause:
-            clause, i = _xpath_clause(tokens, i, types, text)
+            clause, i = _xpath_clause(tokens, i, types, text, maybe_empty)
             out.append(clause)
             expect_clause = False
         elif kind == "word" and raw in ("and", "or"):
@@ -527,7 +542,9 @@ def relevant_to_condition(text: str, types: dict[str, str]) -> str:
     return " ".join(out)
 
 
-def _xpath_clause(tokens: list[tuple[str, str]], i: int, types: dict[str, str], text: str) -> tuple[str, int]:
+def _xpath_clause(
+    tokens: list[tuple[str, str]], i: int, types: dict[str, str], text: str, maybe_empty: frozenset[str]
+) -> tuple[str, int]:
     kind, raw = tokens[i]
     if kind == "call":  # selected(${field}, 'value')
         shape = [k for k, _ in tokens[i + 1 : i + 5]]
@@ -541,9 +558,19 @@ def _xpath_clause(tokens: list[tuple[str, str]], i: int, types: dict[str, str], 
         if lit_kind not in ("str", "num"):
             raise ValueError(f"{text!r}：{raw} 只能和一个值比较（不能和另一题比较或计算）")
         ours = "==" if op == "=" else op
-        if lit_kind == "num":
+        kind_of = types.get(name)
+        if (
+            kind_of == "several_of"
+        ):  # ODK compares the whole space-separated list: zoufang asks for one option
+            raise ValueError(f"{text!r}：{raw} 是多选题，请写 selected({raw}, '选项')")
+        if ours == "!=" and name in maybe_empty:
+            raise ValueError(
+                f"{text!r}：{raw} 可能没有回答（选答或有条件），ODK 把未答当作空值而 zoufang 当作条件不成立；"
+                "请改写为对选项的肯定比较，例如 ${题名} = '其他选项'"
+            )
+        if lit_kind == "num" and kind_of not in ("one_of",):
             return f"{name} {ours} {lit}", i + 3
-        value = lit[1:-1]
+        value = lit if lit_kind == "num" else lit[1:-1]  # a choice code typed as a number is still a code
         if types.get(name) in ("yes_no", "confirm") and value.lower() in (
             "yes",
             "no",

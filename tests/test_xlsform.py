@@ -251,3 +251,39 @@ def test_script_import_of_what_is_no_workbook_is_one_line(
     result = zoufang(tmp_path, "script", "import", name)
     assert result.returncode == 1 and "Traceback" not in result.stderr
     assert expected in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("relevant", "fault"),
+    [
+        ("${help} = 'medical'", "多选题，请写 selected"),  # ODK compares the whole list
+        ("${note_opt} != 'x'", "可能没有回答"),  # unanswered: ODK says true, zoufang false
+    ],
+)
+def test_relevant_that_would_mean_something_else_here_is_refused(tmp_path: Path, relevant: str, fault: str):
+    survey = [
+        ["type", "name", "label", "required", "relevant"],
+        ["select_multiple help", "help", "帮扶", "yes", ""],
+        ["text", "note_opt", "备注", "", ""],
+        ["integer", "later", "后题", "yes", relevant],
+    ]
+    choices = [["list_name", "name", "label"], ["help", "medical", "医疗"], ["help", "x", "其他"]]
+    form = workbook(tmp_path / "f.xlsx", survey, choices, [["form_id", "version"], ["f", "1"]])
+    with pytest.raises(FormError) as refused:
+        load_xlsform(form)
+    assert any(f.startswith("survey 第 4 行 relevant 列") and fault in f for f in refused.value.errors)
+
+
+def test_a_choice_code_written_as_a_number_and_a_fractional_version(tmp_path: Path):
+    survey = [
+        ["type", "name", "label", "relevant"],
+        ["select_one c", "a", "甲", ""],
+        ["integer", "b", "乙", "${a} = 1"],
+    ]
+    choices = [["list_name", "name", "label"], ["c", 1, "一"], ["c", 2, "二"]]
+    script = load_xlsform(workbook(tmp_path / "ok.xlsx", survey, choices, [["form_id", "version"], ["f", 3]]))
+    assert script.question("b").relevant.source == "a == '1'"
+    fractional = workbook(tmp_path / "v.xlsx", survey, choices, [["form_id", "version"], ["f", 2026.10]])
+    with pytest.raises(FormError) as refused:
+        load_xlsform(fractional)
+    assert any("settings 第 2 行 version 列" in f and "写成文本" in f for f in refused.value.errors)
