@@ -245,14 +245,20 @@ def _update_poll(columns: tuple[str, ...]) -> Any:
 _INSERT_OUTBOX = insert(_outbox)
 _INSERT_PROBLEM = insert(_problems).returning(_problems.c.id, sort_by_parameter_order=True)
 _INSERT_EVENT = insert(_events)
-_OPT_IN = delete(_opt_outs).where(_opt_outs.c.phone.in_(bindparam("phones", expanding=True)))
+_OPT_IN = (
+    delete(_opt_outs)
+    .where(_opt_outs.c.phone.in_(bindparam("phones", expanding=True)))
+    .returning(_opt_outs.c.phone)  # the numbers that were on the list
+)
 _OPT_OUT: dict[str, Any] = {}
 
 
 def _opt_out_statement(dialect: str) -> Any:
     if dialect not in _OPT_OUT:
-        _OPT_OUT[dialect] = _dialect_insert(dialect)(_opt_outs).on_conflict_do_nothing(
-            index_elements=["phone"]
+        _OPT_OUT[dialect] = (
+            _dialect_insert(dialect)(_opt_outs)
+            .on_conflict_do_nothing(index_elements=["phone"])
+            .returning(_opt_outs.c.phone)  # the numbers that were not on the list yet
         )
     return _OPT_OUT[dialect]
 
@@ -272,10 +278,11 @@ def write(conn: Connection, writes: SmsWrites) -> None:
         conn.execute(_INSERT_OUTBOX, writes.outbox)
     outs = [{"phone": p, "at": at, "source": "reply"} for p, (out, at) in sorted(writes.opted.items()) if out]
     ins = [p for p, (out, _) in sorted(writes.opted.items()) if not out]
+    changed: set[str] = set()  # only a number whose place on the list changed is a change for the audit trail
     if outs:
-        conn.execute(_opt_out_statement(conn.dialect.name), outs)
+        changed.update(conn.execute(_opt_out_statement(conn.dialect.name), outs).scalars())
     if ins:
-        conn.execute(_OPT_IN, {"phones": ins})
+        changed.update(conn.execute(_OPT_IN, {"phones": ins}).scalars())
     audit.insert_rows(
         conn,
         (
@@ -283,6 +290,7 @@ def write(conn: Connection, writes: SmsWrites) -> None:
                 at, "sms.opt_out" if out else "sms.opt_in", f"phone:{phone}", actor=f"sms:{phone}"
             )
             for phone, (out, at) in sorted(writes.opted.items())
+            if phone in changed
         ),
     )
 

@@ -58,7 +58,7 @@ async def test_problem_moves_and_opt_outs_are_in_the_trail_with_who_and_before_a
     await send(roster, settings)
     phone = (await village_phones(roster))[0]
     async with await client_for(roster, settings, Clock()) as client:
-        for text in ("TD", "START"):  # out, then back in
+        for text in ("TD", "TD", "START", "START"):  # out, then back in; a repeat changes nothing to record
             assert (await post(client, SMS_INBOUND, inbound(phone, text))).status == 200
 
     env = clean_env(db_path.parent, ZOUFANG_DB_URL=f"sqlite+aiosqlite:///{db_path}")
