@@ -170,3 +170,27 @@ async def test_telegram_answers_a_draft_of_another_script_and_cancel_works(
         session = await stored_session(roster)
         assert session["script_id"] == "county-own" and session["answers"] == {"members": 3}
         assert "取消" in await webhook.say("/cancel")  # answered, not a 500: the cadre can always get out
+
+
+async def test_a_tick_on_a_draft_of_the_old_script_is_told_what_changed(
+    roster: Database, fake_telegram: FakeTelegram, fsm_redis_url: str
+):
+    from tests.fake_telegram import callback_update
+
+    settings = settings_for(fake_telegram, redis_url=fsm_redis_url)
+    async with TestClient(TestServer(make_app(roster, load_script(), settings))) as client:
+        webhook = Webhook(client, fake_telegram)
+        await bound(webhook, roster)
+        await pick_first_household(webhook)
+        for text in ("跳过", "3", "2"):
+            await webhook.say(text)
+        await webhook.tap(webhook.button("因病"))  # now at the several-of question (support)
+        tick = webhook.button("低保")
+    async with TestClient(
+        TestServer(make_app(roster, build_script(next_version(the_change)), settings))
+    ) as client:
+        webhook = Webhook(client, fake_telegram)
+        before = len(fake_telegram.sent())
+        assert await webhook.post(callback_update(7001, tick)) == 200
+        shown = fake_telegram.sent()[before:]
+        assert shown and "走访脚本已更新" in shown[-1]["text"]  # a message saying so, not a silent tick

@@ -49,6 +49,9 @@ class VisitOutcome:
     text: str
     duplicate: bool = False  # the input was applied before (a redelivered update): nothing changed
     locale: str = "zh_CN"  # the visit's language, fixed when it started
+    reconciled: bool = (
+        False  # the draft was brought under the script in force just now: `text` says what changed
+    )
 
     @property
     def finished(self) -> bool:
@@ -307,7 +310,9 @@ class VisitFlow:
         )
         if notice:
             text = f"{notice}\n{text}"
-        return VisitOutcome(visit_id=row.id, reply=reply, text=text, locale=session["locale"])
+        return VisitOutcome(
+            visit_id=row.id, reply=reply, text=text, locale=session["locale"], reconciled=bool(notice)
+        )
 
     def _outcome(
         self, visit: Visit, reply: engine.Reply, answers: dict[str, Any] | None = None

@@ -327,6 +327,8 @@ class _Turn:
         visit, key, tap = rest.split(":", 2)
         index, _, becomes = tap.partition(":")  # buttons sent before the change carry no state: they flip
         current = await self._current(visit)
+        if current is not None and current.reconciled:  # the script changed under the draft: say so, ask on
+            return Answer(say(self.script, current), ack=True)
         if current is None or not isinstance(current.reply.step, engine.Ask) or current.reply.step.key != key:
             return Answer(None, ack=True, ack_text=render("telegram/stale.txt", self.locale))
         toggles = self.data.get("toggles", {})
@@ -343,6 +345,8 @@ class _Turn:
         visit, key = rest.split(":", 1)
         toggles = dict(self.data.get("toggles", {}))
         current = await self._current(visit)
+        if current is not None and current.reconciled:  # the ticks were for the old script's question
+            return self._tapped(current)
         step = current.reply.step if current else None
         ticked = _ticked(toggles, visit, step) if isinstance(step, engine.Ask) else set()
         outcome = await self._tap_answer(visit, key, " ".join(str(i + 1) for i in sorted(ticked)))
@@ -355,7 +359,7 @@ class _Turn:
         visit, section = rest.split(":", 1)
         try:
             current = await self.flow.resume(int(visit), owner=self.cadre.id)
-            if not isinstance(current.reply.step, engine.Summary):
+            if current.reconciled or not isinstance(current.reply.step, engine.Summary):
                 return Answer(say(self.script, current), ack=True)
             outcome = await self.flow.change_section(int(visit), section, owner=self.cadre.id)
         except VisitNotFound:
