@@ -1,2 +1,2 @@
-"""The channels: each translates one outside service's messages to the flows' plain ones and back (Twilio
-here; the console and Telegram still in bot/ until they move, see issue 14)."""
+"""The channels: each translates one outside service's messages to the flows' plain ones and back: Twilio and
+the console here; Telegram still in bot/telegram.py and bot/flows/*_telegram.py until it moves (issue 14)."""

@@ -21,7 +21,7 @@ from bot.cli.base import (
 @click.option("--household", "household_code", help="户编号: skip the picker")
 def console(cadre_code: str, household_code: str | None) -> None:
     """Walk a home visit in the terminal (standard input may be piped)."""
-    from bot.console import Console, ConsoleError, stdin_reader
+    from bot.channels.console import Console, ConsoleError, stdin_reader
 
     conf = settings()
     script = load_script_or_fail(conf.script)
