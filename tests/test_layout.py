@@ -30,3 +30,17 @@ def test_cli_entry_point_loads_no_database_or_bot_library():
     code = "import sys, bot.cli; print(sorted(m for m in ('sqlalchemy', 'aiogram', 'twilio', 'jinja2') if m in sys.modules))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT)
     assert out.stdout.strip() == "[]"
+
+
+def test_only_the_channels_speak_twilio():
+    """Twilio's library is the Twilio channel's (bot/channels/twilio.py); the demo signs its own replies as
+    Twilio would, with the library's validator. Storage never imports the bot."""
+    speakers = {
+        path.relative_to(ROOT).as_posix()
+        for folder in ("bot", "storage", "survey", "messages")
+        for path in (ROOT / folder).rglob("*.py")
+        if "twilio" in imported_roots(path)
+    }
+    assert speakers <= {"bot/channels/twilio.py", "bot/demo.py"}, speakers
+    for path in (ROOT / "storage").rglob("*.py"):
+        assert "bot" not in imported_roots(path), path.name
