@@ -2,7 +2,7 @@
 
 Paths: `POST /telegram/webhook` (when TELEGRAM_BOT_TOKEN is set), `POST /sms/inbound` and `POST /sms/status`
 (Twilio webhooks, always), `GET /healthz`. The outbox senders (SMS always, Telegram with a bot) and the scheduler
-(bot.scheduler: poll reminders, the daily overdue check, digests) run inside it. With `serve --workers N`
+(bot.jobs.scheduler: poll reminders, the daily overdue check, digests) run inside it. With `serve --workers N`
 (bot.workers) every worker runs this application on one shared socket: the outbox senders in each, the
 scheduler and housekeeping in worker 0 only (`primary`).
 
@@ -96,8 +96,8 @@ def _start_outbox(settings: Settings) -> Any:
     """The outbox sender runs inside the server; it also picks up rows other processes queued."""
 
     async def start(app: web.Application) -> None:
+        from bot.jobs.outbox import OutboxWorker, make_sender
         from bot.ratelimit import make_bucket
-        from bot.sms import OutboxWorker, make_sender
 
         sender = make_sender(settings)
         stop = asyncio.Event()
@@ -125,7 +125,8 @@ def _start_telegram_outbox(telegram: Telegram | None, settings: Settings) -> Any
     """Outbox rows of the `telegram` channel (digests) go out through the bot; without one they stay queued."""
 
     async def start(app: web.Application) -> None:
-        from bot.sms import OutboxWorker, TelegramSender
+        from bot.channels.telegram.sender import TelegramSender
+        from bot.jobs.outbox import OutboxWorker
 
         if telegram is None:
             from storage.outbox import count_queued
@@ -234,10 +235,10 @@ SCHEDULER_TICK = 60.0
 
 
 def _start_scheduler(settings: Settings) -> Any:
-    """Poll reminders, the daily overdue check and the digests (bot.scheduler), every tick on the app's clock."""
+    """Poll reminders, the daily overdue check and the digests (bot.jobs.scheduler), every tick on the app's clock."""
 
     async def start(app: web.Application) -> None:
-        from bot.scheduler import Scheduler
+        from bot.jobs.scheduler import Scheduler
 
         scheduler = Scheduler(app[DB], settings, clock=lambda: app[CLOCK](), interval=app[SCHEDULER_EVERY])
         stop = asyncio.Event()

@@ -130,8 +130,8 @@ def _bound(family: int, address: Any, *, reuse_port: bool, listen: bool) -> sock
 
 def preload(settings: Settings) -> None:
     """Import what the workers will run before forking them: imported once, shared copy-on-write."""
-    import bot.scheduler
-    import bot.sms
+    import bot.jobs.outbox
+    import bot.jobs.scheduler
 
     if settings.telegram_bot_token:
         from bot.aiogram_lean import import_aiogram

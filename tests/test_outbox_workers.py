@@ -140,7 +140,7 @@ async def test_a_running_worker_requeues_what_a_dead_sender_left_after_the_grace
     db: Database, fake_twilio: FakeTwilio
 ):
     from bot.channels.twilio import TwilioSender
-    from bot.sms import IN_FLIGHT_GRACE, OutboxWorker
+    from bot.jobs.outbox import IN_FLIGHT_GRACE, OutboxWorker
     from storage.outbox import claim_next, enqueue
     from tests.test_outbox import Clock, twilio_settings
 

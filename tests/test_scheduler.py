@@ -20,10 +20,11 @@ from sqlalchemy import select
 
 import bot.flows.poll
 from bot.app import CLOCK, SCHEDULER_EVERY, make_app
+from bot.channels.telegram.sender import TelegramSender, split_text
 from bot.flows.escalation import act
-from bot.scheduler import Scheduler, digest_jobs, digest_key
+from bot.jobs.outbox import OutboxWorker
+from bot.jobs.scheduler import Scheduler, digest_jobs, digest_key
 from bot.settings import Settings
-from bot.sms import OutboxWorker, TelegramSender, split_text
 from storage.db import Database, sqlite_url
 from storage.models import (
     Cadre,

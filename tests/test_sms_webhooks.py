@@ -19,8 +19,8 @@ from twilio.request_validator import RequestValidator
 from bot.app import SMS_CLOCK, make_app
 from bot.channels.twilio import SMS_INBOUND, SMS_STATUS, TwilioSender
 from bot.demo import inbound_form
+from bot.jobs.outbox import ConsoleSender, OutboxWorker
 from bot.settings import Settings
-from bot.sms import ConsoleSender, OutboxWorker
 from messages import render
 from storage.db import Database
 from storage.models import (

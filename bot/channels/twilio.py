@@ -20,9 +20,9 @@ from twilio.request_validator import add_port, remove_port
 
 from bot.flows.sms import MAX_BODY, Arrival, InboundSms, receive_batch, record_delivery
 from bot.group_commit import GroupCommit, Overloaded
+from bot.jobs.outbox import SmsError
 from bot.keys import DB, INBOUND_WRITER, SMS_CLOCK
 from bot.settings import Settings
-from bot.sms import SmsError
 from survey.phones import normalize_phone
 from survey.text import storable
 

@@ -173,9 +173,9 @@ def worker() -> None:
     import logging
     import signal
 
+    from bot.jobs.outbox import OutboxWorker, make_sender
     from bot.logs import configure_logging, secrets_of
     from bot.ratelimit import RedisBucket, make_bucket
-    from bot.sms import OutboxWorker, make_sender
     from storage.db import Database
 
     conf = settings()
