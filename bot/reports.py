@@ -405,6 +405,22 @@ def role_from(text: str | None, ctx: Context) -> list[str]:
     )
 
 
+COVERAGE_COLUMNS = [
+    Column("cadre_code", "干部编号", "cadre id"),
+    Column("cadre_name", "姓名", "name"),
+    Column("role", "角色", "role"),
+    Column("township", "乡镇", "township"),
+    Column("period", "考核周期", "period"),
+    Column("in_scope", "应走访户", "households in scope", "int"),
+    Column("visited", "已走访户", "visited", "int"),
+    Column("rate", "入户率", "coverage", "pct"),
+    Column("target", "目标", "target", "pct"),
+    Column("met", "达标", "meets target", "flag"),
+    Column("left_count", "未走访户数", "not yet visited", "int"),
+    Column("left", "未走访户", "households left"),
+]
+
+
 async def coverage(
     db: Database, ctx: Context, roles: list[str], period: Period | None, area: q.Area, full_lists: bool
 ) -> Report:
@@ -432,20 +448,7 @@ async def coverage(
     report = Report(
         name="coverage",
         title=ctx.t(f"入户率（{label}）", f"Visit coverage ({label})"),
-        columns=[
-            Column("cadre_code", "干部编号", "cadre id"),
-            Column("cadre_name", "姓名", "name"),
-            Column("role", "角色", "role"),
-            Column("township", "乡镇", "township"),
-            Column("period", "考核周期", "period"),
-            Column("in_scope", "应走访户", "households in scope", "int"),
-            Column("visited", "已走访户", "visited", "int"),
-            Column("rate", "入户率", "coverage", "pct"),
-            Column("target", "目标", "target", "pct"),
-            Column("met", "达标", "meets target", "flag"),
-            Column("left_count", "未走访户数", "not yet visited", "int"),
-            Column("left", "未走访户", "households left"),
-        ],
+        columns=COVERAGE_COLUMNS,
         rows=rows,
         locale=ctx.locale,
         empty=ctx.t("没有承担入户任务的干部。", "No cadre with a visit target."),
@@ -599,20 +602,6 @@ async def households(db: Database, ctx: Context, group: str | None, area: q.Area
         for key in ("households", *UNMET_ITEMS, "warned"):
             total[key] = sum(r[key] for r in result)
         result.append(total)
-    notes = [
-        ctx.t(
-            f"返贫预警 {warned} 户：zoufang report households --warning 列出每户及原因。",
-            f"{warned} households with a warning: zoufang report households --warning lists them with reasons.",
-        )
-    ]
-    if unvisited:
-        notes.insert(
-            0,
-            ctx.t(
-                f"另有 {unvisited} 户尚无提交的走访，未计入分组。",
-                f"{unvisited} more households have no submitted visit yet and are not grouped.",
-            ),
-        )
     return Report(
         name="households",
         title=ctx.t(
@@ -630,9 +619,27 @@ async def households(db: Database, ctx: Context, group: str | None, area: q.Area
         ],
         rows=result,
         locale=ctx.locale,
-        notes=notes,
+        notes=_households_notes(warned, unvisited, ctx),
         empty=_households_empty(group, ctx),
     )
+
+
+def _households_notes(warned: int, unvisited: int, ctx: Context) -> list[str]:
+    notes = [
+        ctx.t(
+            f"返贫预警 {warned} 户：zoufang report households --warning 列出每户及原因。",
+            f"{warned} households with a warning: zoufang report households --warning lists them with reasons.",
+        )
+    ]
+    if unvisited:
+        notes.insert(
+            0,
+            ctx.t(
+                f"另有 {unvisited} 户尚无提交的走访，未计入分组。",
+                f"{unvisited} more households have no submitted visit yet and are not grouped.",
+            ),
+        )
+    return notes
 
 
 def _reasons(codes: str, labels: dict[str, str]) -> str:

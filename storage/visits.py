@@ -468,7 +468,14 @@ def store_submission(
 
     session.add(log("visit", visit_log))
     session.add_all(log("problem_resolved", problem_log(p), p) for p in problems if p.resolved_on_site)
-    # a submitted visit is never edited (a second visit is a new row): its submission is the change recorded
+    _audit_submission(session, visit, answers, problems, now)
+    return problems
+
+
+def _audit_submission(
+    session: Session, visit: Visit, answers: dict[str, Any], problems: list[Problem], now: datetime
+) -> None:
+    """A submitted visit is never edited (a second visit is a new row): its submission is the change recorded."""
     code = session.execute(select(Household.code).where(Household.id == visit.household_id)).scalar_one()
     audit.add(
         session,
@@ -486,7 +493,6 @@ def store_submission(
             "satisfaction": visit.satisfaction,
         },
     )
-    return problems
 
 
 def _problem(visit: Visit, item: dict[str, Any], now: datetime) -> Problem:

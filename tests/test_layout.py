@@ -44,3 +44,18 @@ def test_only_the_channels_speak_twilio():
     assert speakers <= {"bot/channels/twilio.py", "bot/demo.py"}, speakers
     for path in (ROOT / "storage").rglob("*.py"):
         assert "bot" not in imported_roots(path), path.name
+
+
+def test_no_function_is_over_60_lines():
+    """Small functions: outside tests, migrations and benchmarks none runs over 60 lines."""
+    long = []
+    for folder in ("bot", "storage", "survey", "messages"):
+        for path in (ROOT / folder).rglob("*.py"):
+            if "migrations" in path.parts:
+                continue
+            for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+                if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+                    lines = node.end_lineno - node.lineno + 1  # type: ignore[operator]
+                    if lines > 60:
+                        long.append(f"{path.relative_to(ROOT)}:{node.lineno} {node.name} ({lines} lines)")
+    assert not long, long
