@@ -5,18 +5,17 @@ from __future__ import annotations
 import asyncio
 import sys
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from typing import TextIO
 
 from sqlalchemy.exc import SQLAlchemyError
 
-from bot.flows.visit import VisitFlow, VisitOutcome, household_label
+from bot.flows.picker import HouseholdPicker
+from bot.flows.visit import VisitFlow, VisitOutcome, household_text
 from bot.settings import Settings
 from messages import render
 from storage.db import Database
-from storage.models import Cadre, Household, utcnow
-from storage.visits import cadre_by_code, drafts_of, households_in_scope, visited_household_ids
-from survey.periods import coverage_target, current_period
+from storage.models import Cadre
+from storage.visits import HouseholdLine, cadre_by_code, drafts_of
 from survey.script import Script
 
 ReadLine = Callable[[], Awaitable[str | None]]
@@ -24,13 +23,6 @@ ReadLine = Callable[[], Awaitable[str | None]]
 
 class ConsoleError(Exception):
     """A reason to stop, printed as one line on standard error."""
-
-
-@dataclass(frozen=True)
-class Candidate:
-    household: Household
-    visited: bool
-    draft: bool
 
 
 def stdin_reader(stream: TextIO = sys.stdin) -> ReadLine:
@@ -58,54 +50,37 @@ class Console:
                 raise ConsoleError(render("console/no_cadre.txt", self.locale, code=cadre_code))
             self.locale = cadre.locale or self.locale
             drafts = [d.household_id for d in await drafts_of(s, cadre.id)]
-            candidates = await self._candidates(s, cadre, set(drafts))
+        candidates = await HouseholdPicker(self.db, self.settings).candidates(cadre)
         household = await self._choose(cadre, candidates, household_code, drafts)
         if household is None:
             return
         outcome = await self.flow.start(cadre, household, channel="console", locale=self.locale)
         await self._walk(outcome)
 
-    async def _candidates(self, s: object, cadre: Cadre, drafts: set[int]) -> list[Candidate]:
-        target = coverage_target(cadre.role, self.settings.role_periods)  # as `zoufang report coverage`
-        period = current_period(target.period_kind or "quarter", utcnow(), self.settings.tz)
-        households = await households_in_scope(s, cadre, target.scope)  # type: ignore[arg-type]
-        visited = await visited_household_ids(
-            s,
-            cadre.id,
-            period.starts_at(self.settings.tz),
-            period.ends_at(self.settings.tz),  # type: ignore[arg-type]
-        )
-        found = [Candidate(h, h.id in visited, h.id in drafts) for h in households]
-        # unfinished first, then not yet visited this period, then the rest
-        return sorted(found, key=lambda c: (not c.draft, c.visited))
-
     async def _choose(
-        self, cadre: Cadre, candidates: list[Candidate], household_code: str | None, drafts: list[int]
-    ) -> Household | None:
+        self, cadre: Cadre, candidates: list[HouseholdLine], household_code: str | None, drafts: list[int]
+    ) -> HouseholdLine | None:
         if household_code is not None:
-            match = [c.household for c in candidates if c.household.code == household_code]
+            match = [c for c in candidates if c.code == household_code]
             if not match:
                 raise ConsoleError(render("console/not_in_scope.txt", self.locale, code=household_code))
             return match[0]
         if not candidates:
             raise ConsoleError(render("console/no_households.txt", self.locale, role=cadre.role))
-        resumable = [c.household for c in candidates if c.household.id in drafts]
+        resumable = [c for c in candidates if c.id in drafts]
         if resumable:
             # drafts come newest first; resume the newest one still in the cadre's scope
             draft = min(resumable, key=lambda h: drafts.index(h.id))
-            self.say(render("console/resuming.txt", self.locale, household=household_label(draft)))
+            self.say(render("console/resuming.txt", self.locale, household=_label(draft)))
             return draft
         return await self._pick(candidates)
 
-    async def _pick(self, candidates: list[Candidate]) -> Household | None:
+    async def _pick(self, candidates: list[HouseholdLine]) -> HouseholdLine | None:
         self.say(
             render(
                 "console/picker.txt",
                 self.locale,
-                candidates=[
-                    {"label": household_label(c.household), "visited": c.visited, "draft": c.draft}
-                    for c in candidates
-                ],
+                candidates=[{"label": _label(c), "visited": c.visited, "draft": c.draft} for c in candidates],
             )
         )
         while True:
@@ -136,14 +111,18 @@ class Console:
             self.say(outcome.text)
 
 
-def _match(candidates: list[Candidate], text: str) -> Household | None:
+def _label(line: HouseholdLine) -> str:
+    return household_text(line.village, line.head_name, line.code)
+
+
+def _match(candidates: list[HouseholdLine], text: str) -> HouseholdLine | None:
     """A household by its number in the list, its 户编号, or its head's name (when only one matches)."""
     if not text:
         return None
     if text.isdecimal() and 1 <= int(text) <= len(candidates):
-        return candidates[int(text) - 1].household
+        return candidates[int(text) - 1]
     for c in candidates:
-        if c.household.code == text:
-            return c.household
-    named = [c.household for c in candidates if text in c.household.head_name]
+        if c.code == text:
+            return c
+    named = [c for c in candidates if text in c.head_name]
     return named[0] if len(named) == 1 else None

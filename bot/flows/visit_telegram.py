@@ -14,6 +14,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Protocol
 
+from bot.flows.picker import HouseholdPicker
 from bot.flows.replies import Answer, Button, Buttons, ChatInput, Edit, Keyboard, LocationRequest, Say, rows
 from bot.flows.visit import VisitFlow, VisitNotFound, VisitOutcome, household_label, household_text
 from bot.settings import Settings
@@ -25,7 +26,6 @@ from storage.visits import (
     HouseholdLine,
     drafts_of,
     households_in_scope,
-    scope_lines,
     visited_household_ids,
     work_log_since,
 )
@@ -162,8 +162,9 @@ def _ticked(toggles: dict[str, list[int]], visit: str, ask: engine.Ask) -> set[i
     return {values.index(v) for v in (ask.current or []) if v in values}
 
 
-class VisitChat:
-    """One cadre's chat with the visit: every input the visit owns (`is_visit_input`) goes through `handle`."""
+class VisitChat(HouseholdPicker):
+    """One cadre's chat with the visit: every input the visit owns (`is_visit_input`) goes through `handle`; the
+    household picker and /todo's list are the flow's (HouseholdPicker), the same as the console's."""
 
     def __init__(self, db: Database, flow: VisitFlow, script: Script, settings: Settings) -> None:
         self.db, self.flow, self.script, self.settings = db, flow, script, settings
@@ -184,30 +185,6 @@ class VisitChat:
         if command is None:
             return await turn.text(text)
         return await turn.command(*command)
-
-    # --- the picker ------------------------------------------------------------------------------------
-
-    def period(self, cadre: Cadre) -> tuple[str, datetime, datetime]:
-        """The cadre's scope and the bounds of their role's current coverage period."""
-        target = coverage_target(cadre.role, self.settings.role_periods)  # as `zoufang report coverage`
-        tz = self.settings.tz
-        period = current_period(target.period_kind or "quarter", datetime.now(tz), tz)
-        return target.scope, period.starts_at(tz), period.ends_at(tz)
-
-    async def candidates(self, cadre: Cadre, query: str) -> list[HouseholdLine]:
-        """The cadre's households (matching the search): unfinished visits first, then not visited this period."""
-        scope, start, end = self.period(cadre)
-        lines = await self.db.run(lambda conn: scope_lines(conn, cadre, scope, start, end), write=False)
-        if query:
-            lines = [h for h in lines if query in h.head_name or query in h.code]
-        return sorted(lines, key=lambda h: (not h.draft, h.visited))
-
-    async def in_scope(self, cadre: Cadre, household_id: int) -> HouseholdLine | None:
-        scope, start, end = self.period(cadre)
-        found = await self.db.run(
-            lambda conn: scope_lines(conn, cadre, scope, start, end, household_id), write=False
-        )
-        return found[0] if found else None
 
 
 def label(line: HouseholdLine) -> str:

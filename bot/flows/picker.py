@@ -1,0 +1,43 @@
+"""The household picker, one for every channel: the households a cadre must visit in their role's current coverage
+period (the county's role-period settings, as `zoufang report coverage`), unfinished visits first, then the ones not
+yet visited this period. The console and the Telegram bot both show this list."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from storage.db import Database
+from storage.models import Cadre
+from storage.visits import HouseholdLine, scope_lines
+from survey.periods import coverage_target, current_period
+
+
+class HouseholdPicker:
+    db: Database
+    settings: Any
+
+    def __init__(self, db: Database, settings: Any) -> None:
+        self.db, self.settings = db, settings
+
+    def period(self, cadre: Cadre) -> tuple[str, datetime, datetime]:
+        """The cadre's scope and the bounds of their role's current coverage period."""
+        target = coverage_target(cadre.role, self.settings.role_periods)  # as `zoufang report coverage`
+        tz = self.settings.tz
+        period = current_period(target.period_kind or "quarter", datetime.now(tz), tz)
+        return target.scope, period.starts_at(tz), period.ends_at(tz)
+
+    async def candidates(self, cadre: Cadre, query: str = "") -> list[HouseholdLine]:
+        """The cadre's households (matching the search): unfinished visits first, then not visited this period."""
+        scope, start, end = self.period(cadre)
+        lines = await self.db.run(lambda conn: scope_lines(conn, cadre, scope, start, end), write=False)
+        if query:
+            lines = [h for h in lines if query in h.head_name or query in h.code]
+        return sorted(lines, key=lambda h: (not h.draft, h.visited))
+
+    async def in_scope(self, cadre: Cadre, household_id: int) -> HouseholdLine | None:
+        scope, start, end = self.period(cadre)
+        found = await self.db.run(
+            lambda conn: scope_lines(conn, cadre, scope, start, end, household_id), write=False
+        )
+        return found[0] if found else None
