@@ -164,10 +164,10 @@ MAX_REQUEST_BYTES = 256 * 1024
 
 
 def make_telegram(db: Database, script: Script, settings: Settings) -> Telegram:
-    from bot.aiogram_lean import import_aiogram
+    from bot.channels.telegram.lean import import_aiogram
 
-    import_aiogram()  # before bot.telegram imports aiogram: its models built when used, ~100 MB less
-    from bot.telegram import make_bot, make_dispatcher
+    import_aiogram()  # before the dispatcher imports aiogram: its models built when used, ~100 MB less
+    from bot.channels.telegram.dispatcher import make_bot, make_dispatcher
 
     return Telegram(bot=make_bot(settings), dispatcher=make_dispatcher(db, script, settings))
 
@@ -175,7 +175,7 @@ def make_telegram(db: Database, script: Script, settings: Settings) -> Telegram:
 def _mount_telegram(
     app: web.Application, telegram: Telegram, settings: Settings, *, register_commands: bool = True
 ) -> None:
-    from bot.telegram_webhook import TelegramWebhook
+    from bot.channels.telegram.webhook import TelegramWebhook
 
     if not settings.telegram_webhook_secret:
         raise ServeError("TELEGRAM_WEBHOOK_SECRET is not set: the webhook would accept anyone's updates")
@@ -196,7 +196,7 @@ def _mount_telegram(
 
 
 async def _register_commands(telegram: Telegram) -> None:
-    from bot.telegram import set_commands
+    from bot.channels.telegram.dispatcher import set_commands
 
     try:
         await set_commands(telegram.bot)

@@ -17,7 +17,8 @@ started again in its place (worker 0 with the scheduler); when workers die MAX_D
 DEATH_WINDOW seconds, something is wrong that restarting will not fix: the parent stops the others and exits 1.
 
 Several workers share nothing in memory, so the Telegram side needs Redis (FSM state, and one chat's updates
-handled one at a time: bot.telegram); SQLite works but has one writer, so the workers only queue on its lock.
+handled one at a time: bot.channels.telegram.dispatcher); SQLite works but has one writer, so the workers
+only queue on its lock.
 """
 
 from __future__ import annotations
@@ -134,12 +135,12 @@ def preload(settings: Settings) -> None:
     import bot.jobs.scheduler
 
     if settings.telegram_bot_token:
-        from bot.aiogram_lean import import_aiogram
+        from bot.channels.telegram.lean import import_aiogram
 
         import_aiogram()
         from aiogram.types import Update
 
-        import bot.telegram
+        import bot.channels.telegram.dispatcher
 
         Update.model_validate(
             {"update_id": 0}

@@ -516,7 +516,7 @@ async def test_a_worker_that_dies_is_started_again_on_sqlite_with_a_warning(tmp_
 
 
 def test_aiogram_is_imported_lean_and_every_model_still_builds(tmp_path: Path):
-    """bot.aiogram_lean: aiogram's models are built when first used (the RSS above depends on it); every one of
+    """bot.channels.telegram.lean: aiogram's models are built when first used (the RSS above depends on it); every one of
     them can still be built from the namespace recorded for it."""
     import subprocess
     import sys
@@ -524,7 +524,7 @@ def test_aiogram_is_imported_lean_and_every_model_still_builds(tmp_path: Path):
     program = """
 import re
 from pydantic import BaseModel
-from bot.aiogram_lean import import_aiogram
+from bot.channels.telegram.lean import import_aiogram
 
 def rss():
     return int(re.search(r"VmRSS:\\s+(\\d+)", open("/proc/self/status").read()).group(1)) // 1024

@@ -382,7 +382,7 @@ async def test_healthz(webhook: Webhook):
 
 
 async def test_polling_walks_a_visit(roster: Database, fake_telegram: FakeTelegram):
-    from bot.telegram import make_bot, make_dispatcher
+    from bot.channels.telegram.dispatcher import make_bot, make_dispatcher
 
     settings = settings_for(fake_telegram)
     bot, dp = make_bot(settings), make_dispatcher(roster, load_script(), settings)
@@ -445,7 +445,7 @@ async def test_lang_switches_prompts_to_english(webhook: Webhook, roster: Databa
 
 async def test_updates_of_one_chat_are_handled_in_order(roster: Database, fake_telegram: FakeTelegram):
     """Two answers arriving together (one getUpdates batch) are applied in the order they were sent."""
-    from bot.telegram import make_bot, make_dispatcher
+    from bot.channels.telegram.dispatcher import make_bot, make_dispatcher
 
     settings = settings_for(fake_telegram)
     bot, dp = make_bot(settings), make_dispatcher(roster, load_script(), settings)
@@ -548,8 +548,8 @@ async def test_text_never_lands_in_another_households_visit(webhook: Webhook, ro
 
 
 def test_a_long_text_is_split_in_utf16_units_with_the_buttons_on_the_last_part():
+    from bot.channels.telegram.dispatcher import TEXT_LIMIT, answer_calls
     from bot.flows.replies import Answer, Button, ChatInput, Say
-    from bot.telegram import TEXT_LIMIT, answer_calls
 
     def units(text: str) -> int:
         return len(text.encode("utf-16-le")) // 2

@@ -112,7 +112,7 @@ def _deep_link(conf: Any, code: str) -> str | None:
         return None
 
     async def name() -> str | None:
-        from bot.telegram import RetryMiddleware, make_bot
+        from bot.channels.telegram.dispatcher import RetryMiddleware, make_bot
 
         bot = make_bot(conf, retry=RetryMiddleware(attempts=1))
         try:
@@ -147,7 +147,7 @@ def set_webhook() -> None:
     url = conf.public_base_url.rstrip("/") + TELEGRAM_WEBHOOK
 
     async def go() -> None:
-        from bot.telegram import make_bot, set_commands, used_update_types
+        from bot.channels.telegram.dispatcher import make_bot, set_commands, used_update_types
 
         bot = make_bot(conf)
         try:

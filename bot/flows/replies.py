@@ -2,8 +2,8 @@
 
 A flow takes a `ChatInput` (a message or a tap, already unpacked by the channel) and returns an `Answer`: what
 to say (`Say`: text and buttons) or what to change on the message tapped (`Edit`), and whether the tap is
-answered with a short note. The Telegram adapter turns these into Bot API calls (bot.telegram_webhook for the
-webhook, bot.telegram for polling); nothing here knows a Bot API type.
+answered with a short note. The Telegram adapter turns these into Bot API calls (bot.channels.telegram.webhook for the
+webhook, bot.channels.telegram.dispatcher for polling); nothing here knows a Bot API type.
 """
 
 from __future__ import annotations

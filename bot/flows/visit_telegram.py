@@ -1,8 +1,8 @@
 """The home visit in a chat (Telegram): household picker, buttons for the engine's questions, /resume /todo /log.
 
 The engine and `VisitFlow` do the work; this module turns taps and messages (`ChatInput`) into engine inputs
-and the engine's replies into text with buttons (`Answer`, plain values: bot.telegram_webhook and bot.telegram
-turn them into Bot API calls). Button data name the visit and the question they were made for
+and the engine's replies into text with buttons (`Answer`, plain values: the Telegram channel's webhook and
+dispatcher, bot.channels.telegram, turn them into Bot API calls). Button data name the visit and the question they were made for
 (`a:<visit>:<key>:<code>`), so a tap on an earlier question's button changes nothing.
 
 What a chat remembers between updates (the visit it is in, the options ticked so far, the picker's search) is

@@ -27,9 +27,9 @@ from aiogram.webhook.aiohttp_server import SimpleRequestHandler
 from aiohttp import web
 from pydantic import ValidationError
 
+from bot.channels.telegram.dispatcher import Accounts, ack, answer_calls, apologise, call
 from bot.flows.replies import ChatInput
 from bot.flows.visit_telegram import is_visit_input
-from bot.telegram import Accounts, ack, answer_calls, apologise, call
 from survey.text import storable_json
 
 log = logging.getLogger("zoufang.telegram")
