@@ -59,3 +59,16 @@ def test_no_function_is_over_60_lines():
                     if lines > 60:
                         long.append(f"{path.relative_to(ROOT)}:{node.lineno} {node.name} ({lines} lines)")
     assert not long, long
+
+
+def test_only_the_channels_speak_aiogram():
+    """aiogram is the Telegram channel's; `zoufang serve --workers` preloads it before forking, and the app makes the
+    bot (bot/app.py, bot/workers.py, bot/cli/serve.py import it lazily for that)."""
+    speakers = {
+        path.relative_to(ROOT).as_posix()
+        for folder in ("bot", "storage", "survey", "messages")
+        for path in (ROOT / folder).rglob("*.py")
+        if "aiogram" in imported_roots(path)
+    }
+    allowed = {"bot/workers.py"}
+    assert {s for s in speakers if not s.startswith("bot/channels/")} <= allowed, speakers

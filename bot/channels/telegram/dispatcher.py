@@ -27,8 +27,9 @@ from aiogram.methods import TelegramMethod
 from aiogram.methods.base import Response
 from aiogram.types import BotCommand, CallbackQuery, Message, TelegramObject
 
+from bot.channels.telegram import escalation as escalation_telegram
+from bot.channels.telegram import onboarding
 from bot.channels.telegram.sender import TELEGRAM_MAX_TEXT, split_text
-from bot.flows import escalation_telegram, onboarding
 from bot.flows.replies import Answer, Buttons, ChatInput, Edit, Keyboard, LocationRequest, Say
 from bot.flows.visit import VisitFlow
 from bot.flows.visit_telegram import ChatState, VisitChat, is_visit_input
