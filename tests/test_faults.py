@@ -219,6 +219,11 @@ async def test_worker_killed_mid_send_sends_each_sms_once_but_the_one_in_flight(
         await asyncio.sleep(float(SEND_TIMEOUT) + 10 + 0.5)  # what it claimed is now a dead sender's
         workers[0] = await start_worker(tmp_path, env, "restarted")
 
+        async def restarted_is_up() -> bool:  # its SIGTERM handler is set before it says so
+            return "sending SMS at" in (tmp_path / "restarted.log").read_text()
+
+        await until(restarted_is_up, 60, "the restarted worker to start")
+
         async def all_sent() -> bool:
             return (await outbox_states(db)) == Counter({"sent": OUTBOX})
 
