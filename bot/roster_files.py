@@ -14,7 +14,6 @@ import stat
 import zipfile
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime, time
 from pathlib import Path
 from typing import Literal
 
@@ -23,12 +22,12 @@ from openpyxl import load_workbook
 from storage.db import Database
 from storage.roster import ImportCounts, check_cadres, check_households, import_cadres, import_households
 from survey.roster import RosterError, RowError, validate_cadres, validate_households
+from survey.text import cell_text
 
 __all__ = ["ImportSummary", "Kind", "RosterError", "RowError", "Table", "import_file", "read_table"]
 
 Kind = Literal["households", "cadres"]
 KIND_LABELS: dict[str, str] = {"households": "户", "cadres": "干部"}
-_INVISIBLE = "\ufeff\u200b\u200c\u200d\u2060"
 _NOTHING_IMPORTED = "未导入任何数据。"
 
 # Limits: a county has at most tens of thousands of households, a roster of them is a few MB (about 150 bytes a
@@ -53,26 +52,6 @@ class Table:
 
     def numbered_rows(self) -> Iterator[tuple[int, list[str]]]:
         return zip(self.row_numbers, self.rows, strict=True)
-
-
-# --- cells ---
-
-
-def cell_text(value: object) -> str:
-    """A cell as stripped text: None → "", 3.0 → "3", 13812345678.0 → "13812345678", dates as ISO."""
-    if value is None:
-        return ""
-    if isinstance(value, bool):
-        return "是" if value else "否"
-    if isinstance(value, float):
-        text = str(int(value)) if value.is_integer() else repr(value)
-    elif isinstance(value, datetime):
-        text = value.date().isoformat() if value.time() == time(0) else value.isoformat(sep=" ")
-    elif isinstance(value, date | time):
-        text = value.isoformat()
-    else:
-        text = str(value)
-    return text.strip().strip(_INVISIBLE).strip()
 
 
 def _table(records: Iterable[Sequence[object]], name: str) -> Table:

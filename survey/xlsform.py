@@ -35,6 +35,7 @@ from survey.script import (
     ScriptError,
     build_script,
 )
+from survey.text import cell_text
 
 SURVEY, CHOICES, SETTINGS = "survey", "choices", "settings"
 YES_NO_LIST = "yes_no"
@@ -79,20 +80,12 @@ class Sheet:
     fractions: set[tuple[int, str]] = field(default_factory=set)
 
 
-def _cell_text(value: Any) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, float) and value.is_integer():
-        return str(int(value))  # Excel keeps every number as a float: 20 is "20", not "20.0"
-    return str(value).strip()
-
-
 def sheet_of(name: str, rows: Iterable[Sequence[Any]]) -> Sheet:
     """A sheet from its rows of cell values, top to bottom: the first non-blank row is the header."""
     sheet = Sheet(name.strip().lower())
     header: list[str] | None = None
     for number, row in enumerate(rows, start=1):
-        texts = [_cell_text(value) for value in row]
+        texts = [cell_text(value) for value in row]  # as the roster reader reads cells
         if header is None:
             if any(texts):
                 header = [_column(t) for t in texts]
