@@ -9,8 +9,8 @@ from typing import TextIO
 
 from sqlalchemy.exc import SQLAlchemyError
 
-from bot.flows.picker import HouseholdPicker
-from bot.flows.visit import VisitFlow, VisitOutcome, household_text
+from bot.flows.picker import HouseholdPicker, label
+from bot.flows.visit import VisitFlow, VisitOutcome
 from bot.settings import Settings
 from messages import render
 from storage.db import Database
@@ -71,7 +71,7 @@ class Console:
         if resumable:
             # drafts come newest first; resume the newest one still in the cadre's scope
             draft = min(resumable, key=lambda h: drafts.index(h.id))
-            self.say(render("console/resuming.txt", self.locale, household=_label(draft)))
+            self.say(render("console/resuming.txt", self.locale, household=label(draft)))
             return draft
         return await self._pick(candidates)
 
@@ -80,7 +80,7 @@ class Console:
             render(
                 "console/picker.txt",
                 self.locale,
-                candidates=[{"label": _label(c), "visited": c.visited, "draft": c.draft} for c in candidates],
+                candidates=[{"label": label(c), "visited": c.visited, "draft": c.draft} for c in candidates],
             )
         )
         while True:
@@ -109,10 +109,6 @@ class Console:
                 except SQLAlchemyError:
                     raise ConsoleError(f"数据库不可用，最后一条回答未保存：{exc.orig}") from exc
             self.say(outcome.text)
-
-
-def _label(line: HouseholdLine) -> str:
-    return household_text(line.village, line.head_name, line.code)
 
 
 def _match(candidates: list[HouseholdLine], text: str) -> HouseholdLine | None:

@@ -7,6 +7,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from bot.flows.visit import household_text
 from storage.db import Database
 from storage.models import Cadre
 from storage.visits import HouseholdLine, scope_lines
@@ -41,3 +42,8 @@ class HouseholdPicker:
             lambda conn: scope_lines(conn, cadre, scope, start, end, household_id), write=False
         )
         return found[0] if found else None
+
+
+def label(line: HouseholdLine) -> str:
+    """A household as both pickers show it: 村 户主户（户编号）."""
+    return household_text(line.village, line.head_name, line.code)

@@ -14,9 +14,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Protocol
 
-from bot.flows.picker import HouseholdPicker
+from bot.flows.picker import HouseholdPicker, label
 from bot.flows.replies import Answer, Button, Buttons, ChatInput, Edit, Keyboard, LocationRequest, Say, rows
-from bot.flows.visit import VisitFlow, VisitNotFound, VisitOutcome, household_label, household_text
+from bot.flows.visit import VisitFlow, VisitNotFound, VisitOutcome, household_label
 from bot.settings import Settings
 from messages import render
 from storage.db import Database
@@ -185,10 +185,6 @@ class VisitChat(HouseholdPicker):
         if command is None:
             return await turn.text(text)
         return await turn.command(*command)
-
-
-def label(line: HouseholdLine) -> str:
-    return household_text(line.village, line.head_name, line.code)
 
 
 def picker(found: list[HouseholdLine], page: int, locale: str) -> tuple[str, Buttons | None]:
