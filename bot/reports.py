@@ -168,6 +168,12 @@ def _source_columns(prefix: str, zh: str, en: str) -> list[Column]:
     ]
 
 
+def _total_label(by: str, ctx: Context) -> dict[str, Any]:
+    """The 合计 row's label cells: the first label column says 合计, the others are empty."""
+    columns = _label_columns(by)
+    return {c.key: ctx.t("合计", "total") if c is columns[0] else "" for c in columns}
+
+
 def _label_columns(by: str) -> list[Column]:
     if by == "cadre":
         return [
@@ -223,9 +229,7 @@ async def satisfaction(db: Database, ctx: Context, by: str, period: Period, area
     if total.sms_polled == 0 and total.visits == 0:
         report.rows = []
         return report
-    total_label = {c.key: "" for c in _label_columns(by)}
-    total_label[_label_columns(by)[0].key] = ctx.t("合计", "total")
-    report.rows.append(satisfaction_row(total_label, total, target))
+    report.rows.append(satisfaction_row(_total_label(by, ctx), total, target))
     report.notes = _satisfaction_notes(ctx, period, target)
     return report
 
@@ -281,9 +285,7 @@ async def awareness(db: Database, ctx: Context, by: str, period: Period, area: q
     if total_n == 0:
         report.rows = []
         return report
-    total_label = {c.key: "" for c in _label_columns(by)}
-    total_label[_label_columns(by)[0].key] = ctx.t("合计", "total")
-    report.rows.append(_awareness_row(total_label, total_n, total_yes, target))
+    report.rows.append(_awareness_row(_total_label(by, ctx), total_n, total_yes, target))
     report.notes = [
         ctx.t(
             f"知晓率 = 回答“清楚”的户次 / 回答了政策知晓题的户次（本期提交的走访，干部记录）；目标 {target:.0%}；"
