@@ -273,7 +273,7 @@ def _fitted(question: Question, value: Any, dropped: list[str], name: str, answe
         for k, item in enumerate(value):
             fitted_item: dict[str, Any] = {}
             for child_name, child_value in (item or {}).items():
-                child = next((c for c in question.questions if c.name == child_name), None)
+                child = question.find_child(child_name)
                 fitted = (
                     _fitted(child, child_value, dropped, name, answers) if child is not None else _MISSING
                 )
@@ -329,7 +329,7 @@ def _still_visited(script: Script, key: str, kept: dict[str, Any], before: dict[
     if child is None:
         return name in kept or (name not in before and not question.required)
     items, old_items = kept.get(name), before.get(name)
-    found = next((c for c in question.questions if c.name == child), None)
+    found = question.find_child(child)
     if found is None or not isinstance(items, list) or k is None or k >= len(items):
         return False
     skipped = not (isinstance(old_items, list) and k < len(old_items) and child in (old_items[k] or {}))

@@ -94,6 +94,10 @@ class Question:
     def child(self, name: str) -> Question:
         return next(q for q in self.questions if q.name == name)
 
+    def find_child(self, name: str) -> Question | None:
+        """The repeat group's child of that name, or None (an answer kept from another script version)."""
+        return next((q for q in self.questions if q.name == name), None)
+
 
 @dataclass(frozen=True)
 class Section:
