@@ -23,6 +23,7 @@ from zoneinfo import ZoneInfo
 
 from storage import exports as q
 from survey.periods import ROLE_LABELS_EN
+from survey.problems import STATE_LABELS
 from survey.script import CHOICE_TYPES, Question, Script, pick
 
 FORMATS = ("csv", "xlsx")
@@ -323,15 +324,7 @@ POLL_STATES = {
     "expired": ("逾期未回复", "no reply in time"),
     "opted_out": ("已退订", "opted out"),
 }
-PROBLEM_STATES = {
-    "raised": ("已提出", "raised"),
-    "escalated": ("待研究", "awaiting the meeting"),
-    "decided": ("办理中", "in hand"),
-    "overdue": ("逾期", "overdue"),
-    "county": ("已报县督查", "county list"),
-    "closed": ("已销号", "closed"),
-    "merged": ("已合并", "merged"),
-}
+PROBLEM_STATES = STATE_LABELS
 PROBLEM_ACTIONS = {
     "resolve_on_site": ("当场化解", "resolved on site"),
     "escalate": ("上报乡镇", "escalated"),

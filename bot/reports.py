@@ -39,6 +39,7 @@ from survey.periods import (
     current_period,
     parse_period,
 )
+from survey.problems import STATE_LABELS
 from survey.stats import SMALL_SAMPLE, Rate, rate
 
 
@@ -960,24 +961,6 @@ def _months(period: Period) -> list[Period]:
 # --- the township meeting's numbers ------------------------------------------------------------------------
 
 
-_STATE_LABELS = {
-    "zh_CN": {
-        "escalated": "待研究",
-        "decided": "办理中",
-        "overdue": "逾期",
-        "county": "已报县督查",
-        "closed": "已销号",
-    },
-    "en": {
-        "escalated": "awaiting the meeting",
-        "decided": "in hand",
-        "overdue": "overdue",
-        "county": "county list",
-        "closed": "closed",
-    },
-}
-
-
 def _problem_columns() -> list[Column]:
     return [
         Column("id", "编号", "#", "int"),
@@ -1006,7 +989,7 @@ def _problem_row(item: Any, as_of: datetime, ctx: Context) -> dict[str, Any]:
         "description": item.description,
         "source": source,
         "age": (as_of.astimezone(tz).date() - item.created_at.astimezone(tz).date()).days,
-        "state": _STATE_LABELS["en" if ctx.locale == "en" else "zh_CN"].get(item.status, item.status),
+        "state": ctx.t(*STATE_LABELS.get(item.status, (item.status, item.status))),
         "responsible": item.responsible or "",
         "due_on": str(item.due_on or ""),
     }

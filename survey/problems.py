@@ -41,6 +41,16 @@ __all__ = [
 State = Literal["raised", "closed", "escalated", "decided", "overdue", "county", "merged"]
 STATES: tuple[str, ...] = ("raised", "closed", "escalated", "decided", "overdue", "county", "merged")
 OPEN_STATES: frozenset[str] = frozenset({"escalated", "decided", "overdue", "county"})
+# each state as reports and exports name it: (zh-CN, en)
+STATE_LABELS: dict[str, tuple[str, str]] = {
+    "raised": ("已提出", "raised"),
+    "escalated": ("待研究", "awaiting the meeting"),
+    "decided": ("办理中", "in hand"),
+    "overdue": ("逾期", "overdue"),
+    "county": ("已报县督查", "county list"),
+    "closed": ("已销号", "closed"),
+    "merged": ("已合并", "merged"),
+}
 DECIDABLE: frozenset[str] = OPEN_STATES
 CLOSABLE: frozenset[str] = frozenset({"decided", "overdue", "county"})
 DUE_CHOICES_DAYS: tuple[int, ...] = (7, 15, 30)
