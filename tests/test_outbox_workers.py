@@ -129,7 +129,9 @@ async def test_two_redis_buckets_of_one_name_share_one_budget(redis_bucket_name:
         for bucket in (first, second, other):
             await bucket.close()
     assert 1 + 40 * 2 * 0.95 <= a + b <= 1 + 40 * 2
-    assert min(a, b) >= 15
+    # A token bucket promises the total, not equal shares: on a loaded machine one waiter wins most races
+    # (CI once saw 73 and 7). What must hold is that neither sender is starved.
+    assert min(a, b) >= 1
     assert 1 + 40 * 2 * 0.95 <= c <= 1 + 40 * 2
 
 
