@@ -28,7 +28,8 @@ def console(cadre_code: str, household_code: str | None) -> None:
 
     async def go() -> None:
         async with with_db(conf.db_url) as db:
-            await Console(db, script, conf, stdin_reader(), sys.stdout).run(cadre_code, household_code)
+            read = stdin_reader(sys.stdin)  # the sys.stdin of now, not of the import
+            await Console(db, script, conf, read, sys.stdout).run(cadre_code, household_code)
 
     try:
         run(go())
