@@ -20,7 +20,7 @@ from bot.demo import write_roster
 from bot.flows.escalation import act
 from storage.db import Database
 from storage.models import AuditEvent
-from tests.cli_support import clean_env, ok, query, zoufang
+from tests.cli_support import clean_env, ok, query, zoufang, zoufang_process
 from tests.test_cli import one_line_failure
 from tests.test_escalation import cadre_id, raise_problem
 from tests.test_poll_flow import send, village_phones
@@ -33,8 +33,10 @@ def local(text: str) -> datetime:
     return datetime.fromisoformat(text).replace(tzinfo=TZ)
 
 
-def audit_rows(folder: Path, env: dict[str, str], *args: str) -> list[dict[str, str]]:
-    out = ok(zoufang(folder, "audit", *args, "--format", "csv", env=env)).stdout
+def audit_rows(folder: Path, env: dict[str, str], *args: str, process: bool = False) -> list[dict[str, str]]:
+    out = ok(
+        (zoufang_process if process else zoufang)(folder, "audit", *args, "--format", "csv", env=env)
+    ).stdout
     return list(csv.DictReader(io.StringIO(out.lstrip("\ufeff"))))
 
 
@@ -143,7 +145,9 @@ def test_a_role_change_and_a_household_change_by_reimport_are_audited(tmp_path: 
     ok(zoufang(tmp_path, "import", "households", "households.csv"))
 
     today = datetime.now(TZ).date().isoformat()
-    trail = audit_rows(tmp_path, clean_env(tmp_path), "--since", today)
+    trail = audit_rows(
+        tmp_path, clean_env(tmp_path), "--since", today, process=True
+    )  # audit's end-to-end test
     changes = [r for r in trail if r["操作代码"] == "cadre.update"]
     assert [(r["对象"], json.loads(r["变更前"]), json.loads(r["变更后"])) for r in changes] == [
         (f"cadre:{target[code]}", {"role": "帮扶责任人"}, {"role": "村党支部书记"})

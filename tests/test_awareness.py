@@ -13,7 +13,7 @@ import pytest
 from storage.db import Database
 from storage.models import Answer
 from survey.stats import wilson
-from tests.cli_support import clean_env, ok, zoufang
+from tests.cli_support import clean_env, ok, zoufang, zoufang_process
 from tests.report_data import add_visit, hh, local
 
 DEFAULT = Path(__file__).parents[1] / "survey" / "default_script.json"
@@ -39,9 +39,10 @@ async def county(roster: Database, db_path: Path) -> Path:
     return db_path
 
 
-def run(db_path: Path, *args: str, **extra: str):
+def run(db_path: Path, *args: str, process: bool = False, **extra: str):
+    """`zoufang report awareness ARGS` in this process, or with `process` in a real one."""
     env = clean_env(db_path.parent, ZOUFANG_DB_URL=f"sqlite+aiosqlite:///{db_path}", **extra)
-    return zoufang(db_path.parent, "report", "awareness", *args, env=env)
+    return (zoufang_process if process else zoufang)(db_path.parent, "report", "awareness", *args, env=env)
 
 
 def rows_of(result) -> list[dict[str, str]]:
@@ -49,9 +50,9 @@ def rows_of(result) -> list[dict[str, str]]:
 
 
 def test_by_village_with_n_interval_and_the_100_percent_target(county: Path):
-    rows = {
-        r["行政村"] or r["乡镇"]: r for r in rows_of(run(county, "--period", "2026Q4", "--format", "csv"))
-    }
+    """`zoufang report awareness` in a real process (its end-to-end test)."""
+    result = run(county, "--period", "2026Q4", "--format", "csv", process=True)
+    rows = {r["行政村"] or r["乡镇"]: r for r in rows_of(result)}
     xinhua = rows["新华村"]
     low, high = wilson(3, 4)
     assert (xinhua["回答户次"], xinhua["知晓"], xinhua["知晓率"]) == ("4", "3", "75.0%")

@@ -1,4 +1,7 @@
-"""End to end: the `zoufang` command run as a subprocess, on a SQLite file in tmp_path, with no .env around."""
+"""End to end: the `zoufang` command on a SQLite file in tmp_path, with no .env around.
+
+Run in this process (tests.cli_support.zoufang); the tests calling zoufang_process run the real console script
+in a subprocess: one for each command here, and the one comparing it with `python -m bot.cli`."""
 
 from __future__ import annotations
 
@@ -14,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from bot.demo import write_roster
-from tests.cli_support import clean_env, ok, query, zoufang
+from tests.cli_support import clean_env, ok, query, zoufang, zoufang_process
 
 
 def snapshot(db: Path, skip: tuple[str, ...] = ()) -> dict[str, list[tuple]]:
@@ -68,8 +71,9 @@ def test_python_dash_m_runs_the_same_command(tmp_path: Path) -> None:
         timeout=60,
     )
     assert module.returncode == 0, module.stderr
-    # the same help, but for the program name on the usage line
-    assert module.stdout.splitlines()[1:] == ok(zoufang(tmp_path, "--help")).stdout.splitlines()[1:]
+    # the same help as the console script's, but for the program name on the usage line
+    script = ok(zoufang_process(tmp_path, "--help"))
+    assert module.stdout.splitlines()[1:] == script.stdout.splitlines()[1:]
     for command in ("init", "config", "import", "console", "demo", "script"):
         assert command in module.stdout
 
@@ -78,14 +82,15 @@ def test_python_dash_m_runs_the_same_command(tmp_path: Path) -> None:
 
 
 def test_init_creates_the_database_and_may_run_twice(tmp_path: Path) -> None:
-    first = ok(zoufang(tmp_path, "init"))
+    """`zoufang init` in a real process (its end-to-end test)."""
+    first = ok(zoufang_process(tmp_path, "init"))
     db = tmp_path / "z.db"
     assert db.is_file()
     assert "数据库已就绪" in first.stdout
     tables = {name for (name,) in query(db, "SELECT name FROM sqlite_master WHERE type = 'table'")}
     assert {"alembic_version", "counties", "households", "cadres", "visits", "answers", "problems"} <= tables
     (revision,) = query(db, "SELECT version_num FROM alembic_version")
-    second = ok(zoufang(tmp_path, "init"))
+    second = ok(zoufang_process(tmp_path, "init"))
     assert second.stdout == first.stdout
     assert query(db, "SELECT version_num FROM alembic_version") == [revision]
     assert query(db, "SELECT count(*) FROM households") == [(0,)]
@@ -96,8 +101,9 @@ TWILIO_TOKEN = "f2c9a1b8e7d64c3a9b0e1f2d3c4b5a69"
 
 
 def test_config_prints_the_db_url_and_masks_secrets(tmp_path: Path) -> None:
+    """`zoufang config` in a real process (its end-to-end test)."""
     env = clean_env(tmp_path, TELEGRAM_BOT_TOKEN=TELEGRAM_TOKEN, TWILIO_AUTH_TOKEN=TWILIO_TOKEN)
-    result = ok(zoufang(tmp_path, "config", env=env))
+    result = ok(zoufang_process(tmp_path, "config", env=env))
     lines = dict(line.split("=", 1) for line in result.stdout.splitlines())
     assert lines["ZOUFANG_DB_URL"] == env["ZOUFANG_DB_URL"]
     assert lines["TELEGRAM_BOT_TOKEN"]
@@ -130,19 +136,20 @@ def roster(tmp_path: Path):
 
 
 def test_import_cadres_then_households_then_again_changes_nothing(tmp_path: Path, roster) -> None:
+    """`zoufang import cadres` and `import households` in real processes (their end-to-end test)."""
     db = tmp_path / "z.db"
-    cadres = ok(zoufang(tmp_path, "import", "cadres", "cadres.csv", "--county", "示范县"))
+    cadres = ok(zoufang_process(tmp_path, "import", "cadres", "cadres.csv", "--county", "示范县"))
     assert f"导入干部：新增 {roster.cadres}，更新 0，未变 0" in cadres.stdout
-    households = ok(zoufang(tmp_path, "import", "households", str(tmp_path / "households.csv")))
+    households = ok(zoufang_process(tmp_path, "import", "households", str(tmp_path / "households.csv")))
     assert f"导入户：新增 {roster.households}，更新 0，未变 0" in households.stdout
     assert query(db, "SELECT count(*) FROM households") == [(roster.households,)]
     assert query(db, "SELECT count(*) FROM cadres") == [(roster.cadres,)]
     assert query(db, "SELECT name FROM counties") == [("示范县",)]
     before = snapshot(db, skip=("audit_events",))
 
-    again = ok(zoufang(tmp_path, "import", "cadres", "cadres.csv", "--county", "示范县"))
+    again = ok(zoufang_process(tmp_path, "import", "cadres", "cadres.csv", "--county", "示范县"))
     assert f"导入干部：新增 0，更新 0，未变 {roster.cadres}" in again.stdout
-    again = ok(zoufang(tmp_path, "import", "households", "households.csv"))
+    again = ok(zoufang_process(tmp_path, "import", "households", "households.csv"))
     assert f"导入户：新增 0，更新 0，未变 {roster.households}" in again.stdout
     assert snapshot(db, skip=("audit_events",)) == before
     # the audit trail has each import, and nothing else: no row changed
@@ -188,7 +195,8 @@ def test_import_before_init_fails_with_one_line(tmp_path: Path) -> None:
 
 
 def test_script_check_passes_on_the_default(tmp_path: Path) -> None:
-    result = ok(zoufang(tmp_path, "script", "check"))
+    """`zoufang script check` in a real process (its end-to-end test)."""
+    result = ok(zoufang_process(tmp_path, "script", "check"))
     assert "脚本有效" in result.stdout
     assert "wuwen-sijiang-sankan-yihuajie" in result.stdout
 
@@ -213,11 +221,12 @@ def test_script_check_names_the_question_with_an_unknown_type(tmp_path: Path) ->
 
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory: pytest.TempPathFactory):
+    """`zoufang demo` in a real process (its end-to-end test), once for the tests below."""
     folder = tmp_path_factory.mktemp("demo")
     elsewhere = folder / "elsewhere" / "not-this.db"
     env = clean_env(folder, ZOUFANG_DB_URL=f"sqlite+aiosqlite:///{elsewhere}")
     started = time.monotonic()
-    result = zoufang(folder, "demo", "--db", "demo.db", env=env, timeout=120)
+    result = zoufang_process(folder, "demo", "--db", "demo.db", env=env, timeout=120)
     elapsed = time.monotonic() - started
     return folder, elsewhere, result, elapsed
 

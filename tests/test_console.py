@@ -1,4 +1,6 @@
-"""End to end: `zoufang console` as a subprocess, answers piped through standard input as a cadre types them."""
+"""End to end: `zoufang console`, answers piped through standard input as a cadre types them.
+
+In this process (tests.cli_support.zoufang), but for the resumed visit: two real processes (zoufang_process)."""
 
 from __future__ import annotations
 
@@ -12,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from bot.demo import write_roster
-from tests.cli_support import ok, query, zoufang
+from tests.cli_support import ok, query, zoufang, zoufang_process
 
 
 def typed(lines: list[str]) -> str:
@@ -237,8 +239,9 @@ def test_bad_answers_get_the_reason_and_the_question_again(county: County) -> No
 
 
 def test_an_interrupted_visit_resumes_in_a_new_process(county: County) -> None:
+    """`zoufang console` in real processes (its end-to-end test): the draft outlives the first."""
     first = ok(
-        zoufang(
+        zoufang_process(
             county.folder, "console", "--cadre", county.secretary, input=typed(["1", *ANSWERS[:SATISFACTION]])
         )
     )
@@ -250,7 +253,9 @@ def test_an_interrupted_visit_resumes_in_a_new_process(county: County) -> None:
     assert [row[1] for row in visits_of(county, code)] == ["draft"]
 
     second = ok(
-        zoufang(county.folder, "console", "--cadre", county.secretary, input=typed(ANSWERS[SATISFACTION:]))
+        zoufang_process(
+            county.folder, "console", "--cadre", county.secretary, input=typed(ANSWERS[SATISFACTION:])
+        )
     )
     assert "继续未完成的走访" in second.stdout
     assert code in second.stdout.splitlines()[0]

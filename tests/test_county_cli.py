@@ -15,7 +15,7 @@ from bot.settings import Settings
 from storage.db import Database, sqlite_url
 from storage.models import Visit
 from storage.visits import cadre_by_code, households_in_scope
-from tests.cli_support import clean_env, ok, query, zoufang
+from tests.cli_support import clean_env, ok, query, zoufang, zoufang_process
 from tests.test_visit_flow import FULL, SCRIPT, walk
 
 COUNTY = "示范县"
@@ -78,9 +78,12 @@ def test_list_shows_the_settings_defaults_marked(folder: Path) -> None:
 
 
 def test_set_income_line_is_stored_and_listed_as_the_countys_own(folder: Path) -> None:
-    changed = county_line(ok(zoufang(folder, "county", "set", COUNTY, "--income-line", "4000")).stdout)
+    """`zoufang county set` and `county list` in real processes (their end-to-end test)."""
+    changed = county_line(
+        ok(zoufang_process(folder, "county", "set", COUNTY, "--income-line", "4000")).stdout
+    )
     assert part(changed, "收入线") == "收入线 4000 元"
-    line = county_line(ok(zoufang(folder, "county", "list")).stdout)
+    line = county_line(ok(zoufang_process(folder, "county", "list")).stdout)
     assert part(line, "收入线") == "收入线 4000 元"
     assert part(line, "监测线") == "监测线 5000 元（默认）"
     assert query(

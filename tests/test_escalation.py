@@ -16,7 +16,7 @@ from storage.db import Database
 from storage.models import Cadre, Household, Problem, ProblemEvent, Township
 from storage.problems import creation_event
 from survey.sms_text import segments
-from tests.cli_support import clean_env, ok, zoufang
+from tests.cli_support import clean_env, ok, zoufang, zoufang_process
 
 TZ = ZoneInfo("Asia/Shanghai")
 GOLDEN = Path(__file__).with_name("golden")
@@ -258,20 +258,21 @@ async def test_digest_matches_the_golden_file(roster: Database, locale: str):
 
 
 async def test_minutes_tally_and_overdue_through_the_cli(roster: Database, db_path: Path):
+    """`zoufang minutes`, `tally` and `report overdue` in real processes (their end-to-end test)."""
     await queue_for_digest(roster)
     env = clean_env(db_path.parent, ZOUFANG_DB_URL=f"sqlite+aiosqlite:///{db_path}")
     minutes = ok(
-        zoufang(db_path.parent, "minutes", "--township", "东风镇", "--meeting", "2026-11-16", env=env)
+        zoufang_process(db_path.parent, "minutes", "--township", "东风镇", "--meeting", "2026-11-16", env=env)
     ).stdout
     assert "东风镇扶贫工作专题党委会 会议纪要" in minutes
     assert "慢性病报销手续不清楚" in minutes and "2026-12-16 前办结" in minutes
     assert "屋顶漏雨" not in minutes  # not decided at that meeting
     empty = ok(
-        zoufang(db_path.parent, "minutes", "--township", "东风镇", "--meeting", "2026-11-01", env=env)
+        zoufang_process(db_path.parent, "minutes", "--township", "东风镇", "--meeting", "2026-11-01", env=env)
     ).stdout
     assert "本次会议没有记录决定事项" in empty
     html = ok(
-        zoufang(
+        zoufang_process(
             db_path.parent,
             "minutes",
             "--township",
@@ -285,11 +286,13 @@ async def test_minutes_tally_and_overdue_through_the_cli(roster: Database, db_pa
     ).stdout
     assert html.startswith("<!doctype html>") and "慢性病报销手续不清楚" in html
 
-    tally = ok(zoufang(db_path.parent, "tally", "--township", "东风镇", "--month", "2026-11", env=env)).stdout
+    tally = ok(
+        zoufang_process(db_path.parent, "tally", "--township", "东风镇", "--month", "2026-11", env=env)
+    ).stdout
     assert "本月已化解（销号）0 个，未化解 3 个" in tally
     out = db_path.parent / "tally.xlsx"
     ok(
-        zoufang(
+        zoufang_process(
             db_path.parent,
             "tally",
             "--township",
@@ -311,7 +314,7 @@ async def test_minutes_tally_and_overdue_through_the_cli(roster: Database, db_pa
     assert rows[4] == [None] * len(rows[0])  # the three unresolved problems, an empty row, then the counts
     assert rows[5][0].startswith("本月已化解（销号）") and "化解率" in rows[5][0] and len(rows) == 6
 
-    overdue = ok(zoufang(db_path.parent, "report", "overdue", env=env)).stdout
+    overdue = ok(zoufang_process(db_path.parent, "report", "overdue", env=env)).stdout
     assert "没有逾期过会的问题" in overdue
 
 
@@ -327,16 +330,18 @@ async def test_minutes_tally_and_overdue_through_the_cli(roster: Database, db_pa
 )
 def test_bad_input_is_one_line(roster: Database, db_path: Path, args: tuple[str, ...], expected: str):
     env = clean_env(db_path.parent, ZOUFANG_DB_URL=f"sqlite+aiosqlite:///{db_path}")
-    result = zoufang(db_path.parent, *args, env=env)
+    # digest's one real-process test (the other commands have theirs below and above)
+    result = (zoufang_process if args[0] == "digest" else zoufang)(db_path.parent, *args, env=env)
     assert result.returncode == 1
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and expected in lines[0], result.stderr
 
 
 def test_meeting_calendar_set_and_list(roster: Database, db_path: Path):
+    """`zoufang meeting set` and `meeting list` in real processes (their end-to-end test)."""
     env = clean_env(db_path.parent, ZOUFANG_DB_URL=f"sqlite+aiosqlite:///{db_path}")
-    ok(zoufang(db_path.parent, "meeting", "set", "福顺乡", "--days", "10，25", env=env))
-    listed = ok(zoufang(db_path.parent, "meeting", "list", env=env)).stdout
+    ok(zoufang_process(db_path.parent, "meeting", "set", "福顺乡", "--days", "10，25", env=env))
+    listed = ok(zoufang_process(db_path.parent, "meeting", "list", env=env)).stdout
     assert "福顺乡：每月 10,25 日" in listed
     assert "东风镇：每月 1,16 日（默认）" in listed
 

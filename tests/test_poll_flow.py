@@ -30,7 +30,7 @@ from storage.models import Household, OptOut, OutboxMessage, Poll, Problem, Proc
 from storage.outbox import opt_out
 from storage.polls import next_outside_quiet, parse_quiet_hours
 from survey.sms_text import segments, utf16_units
-from tests.cli_support import clean_env, ok, zoufang
+from tests.cli_support import clean_env, ok, zoufang_process
 from tests.test_sms_webhooks import SMS_INBOUND, Clock, client_for, inbound, post, sms_settings
 
 VILLAGE = "新华村"
@@ -347,10 +347,11 @@ def test_quiet_hours_settings():
 
 
 def test_cli_poll_send_dry_run(roster: Database, db_path: Path, tmp_path: Path):
+    """`zoufang poll send` in real processes (its end-to-end test)."""
     env = clean_env(tmp_path, ZOUFANG_DB_URL=f"sqlite+aiosqlite:///{db_path}")
-    result = ok(zoufang(tmp_path, "poll", "send", "--village", VILLAGE, "--dry-run", env=env))
+    result = ok(zoufang_process(tmp_path, "poll", "send", "--village", VILLAGE, "--dry-run", env=env))
     assert "将发送" in result.stdout and "无电话" in result.stdout and "未排队" in result.stdout
-    unknown = zoufang(tmp_path, "poll", "send", "--village", "无此村", env=env)
+    unknown = zoufang_process(tmp_path, "poll", "send", "--village", "无此村", env=env)
     assert unknown.returncode == 1 and VILLAGE in unknown.stderr
     assert len(unknown.stderr.strip().splitlines()) == 1
 

@@ -1,4 +1,7 @@
-"""`zoufang report …` through the real command: formats, files read back, bad input, and what it imports."""
+"""`zoufang report …`: formats, files read back, bad input, and what it imports.
+
+In this process (tests.cli_support.zoufang); real processes where the process is the point (the bytes of its
+standard output, its imports, its start-up time) and for one test of each report (`process=True`)."""
 
 from __future__ import annotations
 
@@ -14,7 +17,7 @@ import pytest
 from openpyxl import load_workbook
 
 from storage.db import Database
-from tests.cli_support import clean_env, ok, zoufang
+from tests.cli_support import clean_env, ok, zoufang, zoufang_process
 from tests.report_data import add_poll, add_visit, hh, local
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
@@ -36,8 +39,9 @@ def env_for(db_path: Path, **extra: str) -> dict[str, str]:
     return clean_env(db_path.parent, ZOUFANG_DB_URL=f"sqlite+aiosqlite:///{db_path}", **extra)
 
 
-def run(db_path: Path, *args: str, **extra: str) -> subprocess.CompletedProcess[str]:
-    return zoufang(db_path.parent, *args, env=env_for(db_path, **extra))
+def run(db_path: Path, *args: str, process: bool = False, **extra: str) -> subprocess.CompletedProcess[str]:
+    """`zoufang ARGS` in this process, or with `process` in a real one."""
+    return (zoufang_process if process else zoufang)(db_path.parent, *args, env=env_for(db_path, **extra))
 
 
 def test_table_on_screen_names_the_period_and_rates(county: Path):
@@ -143,11 +147,23 @@ def test_every_report_answers_in_each_format(county: Path, tmp_path: Path):
 
 
 def test_empty_period_says_so_and_exits_zero(county: Path, tmp_path: Path):
+    """`report integrity` in a real process (its end-to-end test; satisfaction and households have the byte ones)."""
     result = ok(run(county, "report", "satisfaction", "--period", "2025-03"))
     assert "2025-03 没有短信回复，也没有走访记录" in result.stdout
     out = tmp_path / "empty.csv"
     result = ok(
-        run(county, "report", "integrity", "--period", "2025", "--format", "csv", "--output", str(out))
+        run(
+            county,
+            "report",
+            "integrity",
+            "--period",
+            "2025",
+            "--format",
+            "csv",
+            "--output",
+            str(out),
+            process=True,
+        )
     )
     assert "没有需要核实的提示" in result.stdout
     assert out.read_text(encoding="utf-8-sig").splitlines() == ["提示,乡镇,行政村,干部,农户,时间,情况"]
@@ -171,13 +187,14 @@ def test_bad_input_is_one_line_listing_what_exists(county: Path, args: tuple[str
 
 
 def test_english_headers_with_the_english_locale(county: Path):
-    out = ok(run(county, "report", "coverage", "--format", "csv", ZOUFANG_LOCALE="en")).stdout
+    """`report coverage` in a real process (its end-to-end test)."""
+    out = ok(run(county, "report", "coverage", "--format", "csv", process=True, ZOUFANG_LOCALE="en")).stdout
     assert out.lstrip("\ufeff").startswith("cadre id,name,role,township,period")
 
 
 def test_help_is_quick_and_reports_load_no_bot_libraries(county: Path):
     started = time.perf_counter()
-    ok(run(county, "report", "--help"))
+    ok(run(county, "report", "--help", process=True))  # a new process's start-up, imports included
     assert (
         time.perf_counter() - started < 5
     )  # generous for a loaded CI machine; benchmarks/reports.py measures it
@@ -202,10 +219,23 @@ def test_help_is_quick_and_reports_load_no_bot_libraries(county: Path):
 
 
 def test_an_empty_report_still_draws_its_chart(county: Path, tmp_path: Path):
+    """`report problems` in a real process (its end-to-end test), with the other charts: matplotlib and the
+    CJK font found from a fresh start."""
     for name in ("satisfaction", "coverage", "problems"):
         target = tmp_path / f"{name}.png"
         result = ok(
-            run(county, "report", name, "--period", "2020Q1", "--format", "png", "--output", str(target))
+            run(
+                county,
+                "report",
+                name,
+                "--period",
+                "2020Q1",
+                "--format",
+                "png",
+                "--output",
+                str(target),
+                process=True,
+            )
         )
         assert target.read_bytes()[:4] == b"\x89PNG", name
         assert "已写入" in result.stdout

@@ -34,7 +34,7 @@ from storage.visits import cadre_by_code, households_in_scope
 from storage.worklog import year_logs_query
 from survey.sampling import SamplingError, draw, parse_rate, parse_seed, sample_size
 from survey.worklog import signer_for
-from tests.cli_support import clean_env, ok, query, zoufang
+from tests.cli_support import clean_env, ok, query, zoufang, zoufang_process
 from tests.test_visit_flow import FULL, SCRIPT, walk
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
@@ -144,8 +144,9 @@ def one_line_failure(result: subprocess.CompletedProcess[str]) -> str:
     return lines[0]
 
 
-def worklog(folder: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
-    return zoufang(folder, "worklog", *args, env=clean_env(folder, **env))
+def worklog(folder: Path, *args: str, process: bool = False, **env: str) -> subprocess.CompletedProcess[str]:
+    """`zoufang worklog ARGS` in this process, or with `process` in a real one."""
+    return (zoufang_process if process else zoufang)(folder, "worklog", *args, env=clean_env(folder, **env))
 
 
 def name_of(folder: Path, code: str) -> str:
@@ -191,7 +192,8 @@ def test_month_options_with_sample_are_refused(folder: Path) -> None:
 
 
 def test_the_month_lists_its_entries_by_day_with_the_counts(folder: Path, codes: dict[str, str]) -> None:
-    text = ok(worklog(folder, "--cadre", "GB001", "--month", "2026-03")).stdout
+    """`zoufang worklog` in a real process (its end-to-end test)."""
+    text = ok(worklog(folder, "--cadre", "GB001", "--month", "2026-03", process=True)).stdout
     assert text.startswith("# 扶贫日志 · 2026年3月")
     for field in ("姓名：" + name_of(folder, "GB001"), "干部编号：GB001", "角色：第一书记", "乡镇：东风镇"):
         assert field in text
@@ -358,12 +360,15 @@ def sample_notes(result: subprocess.CompletedProcess[str]) -> str:
     return "\n".join(row[0] for row in rows[rows.index([]) + 1 :])
 
 
-def sample(folder: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
-    return worklog(folder, "sample", *args, **env)
+def sample(folder: Path, *args: str, process: bool = False, **env: str) -> subprocess.CompletedProcess[str]:
+    return worklog(folder, "sample", *args, process=process, **env)
 
 
 def test_the_population_is_the_cadre_months_with_entries(folder: Path) -> None:
-    rows = sample_rows(ok(sample(folder, "--year", "2026", "--rate", "1", "--seed", "1", "--format", "csv")))
+    """`zoufang worklog sample` in real processes (its end-to-end test)."""
+    rows = sample_rows(
+        ok(sample(folder, "--year", "2026", "--rate", "1", "--seed", "1", "--format", "csv", process=True))
+    )
     assert [(r[0], r[4], int(r[5])) for r in rows] == [
         ("GB001", "2026-02", 1),
         ("GB001", "2026-03", 3),
@@ -375,7 +380,9 @@ def test_the_population_is_the_cadre_months_with_entries(folder: Path) -> None:
         ("GB027", "2026-03", 1),
     ]
     assert rows[0][1:4] == [name_of(folder, "GB001"), "第一书记", "东风镇"]
-    every = sample_rows(ok(sample(folder, "--year", "2025", "--rate", "1", "--seed", "1", "--format", "csv")))
+    every = sample_rows(
+        ok(sample(folder, "--year", "2025", "--rate", "1", "--seed", "1", "--format", "csv", process=True))
+    )
     assert {(r[0], r[4]): int(r[5]) for r in every} == LOGS_2025
 
 

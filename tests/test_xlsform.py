@@ -16,7 +16,7 @@ from pyxform.xls2xform import convert
 from bot.script_files import load_script_file, load_xlsform, write_xlsform
 from survey.script import load_script
 from survey.xlsform import FormError, sheets_of
-from tests.cli_support import clean_env, ok, query, zoufang
+from tests.cli_support import clean_env, ok, query, zoufang, zoufang_process
 from tests.test_console import County, answers_of, county, imported, submitted_visit, typed  # noqa: F401
 
 SHIPPED = Path(__file__).parents[1] / "survey" / "default_script.xlsx"
@@ -159,14 +159,17 @@ def test_a_countys_form_as_zoufang_script_walks_a_console_visit(county: County):
 
 
 def test_script_import_writes_the_json_and_export_writes_the_workbook(tmp_path: Path):
+    """`zoufang script import` and `script export` in real processes (their end-to-end test)."""
     form = workbook(tmp_path / "form.xlsx", COUNTY_SURVEY, COUNTY_CHOICES, COUNTY_SETTINGS)
-    ok(zoufang(tmp_path, "script", "import", str(form), "--output", "form.json"))
+    ok(zoufang_process(tmp_path, "script", "import", str(form), "--output", "form.json"))
     definition = json.loads((tmp_path / "form.json").read_text(encoding="utf-8"))
     assert definition["id"] == "shifan" and load_script(tmp_path / "form.json") == load_xlsform(form)
-    ok(zoufang(tmp_path, "script", "export", "--output", "ours.xlsx"))
+    ok(zoufang_process(tmp_path, "script", "export", "--output", "ours.xlsx"))
     assert load_xlsform(tmp_path / "ours.xlsx") == load_script()
     env = clean_env(tmp_path, ZOUFANG_SCRIPT=str(tmp_path / "form.json"))
-    ok(zoufang(tmp_path, "script", "export", env=env))  # the script in force, named by its id and version
+    ok(
+        zoufang_process(tmp_path, "script", "export", env=env)
+    )  # the script in force, named by its id and version
     assert load_xlsform(tmp_path / "shifan-3.xlsx") == load_xlsform(form)
 
 
