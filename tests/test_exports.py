@@ -1,6 +1,7 @@
-"""`zoufang export visits|polls|problems` through the real command: what lands in which row and column, CSV
-against XLSX, periods, townships and bad input. On the demo county (SQLite) and on the demo roster with visits
-placed by hand (SQLite and PostgreSQL)."""
+"""`zoufang export visits|polls|problems`: what lands in which row and column, CSV against XLSX, periods,
+townships and bad input. On the demo county (SQLite) and on the demo roster with visits placed by hand (SQLite
+and PostgreSQL). In this process (tests.cli_support), but for one test of each export, in a real process
+(`process=True`: the bytes the console script writes to a pipe), and the test of what an export imports."""
 
 from __future__ import annotations
 
@@ -20,7 +21,7 @@ from storage.db import Database
 from storage.models import Answer, Household, Township, Village
 from storage.visits import answer_rows
 from survey.script import load_script
-from tests.cli_support import clean_env, ok, zoufang
+from tests.cli_support import clean_env, ok, zoufang, zoufang_bytes, zoufang_process
 from tests.report_data import add_visit, hh, local
 
 TZ = ZoneInfo("Asia/Shanghai")
@@ -63,15 +64,20 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return folder / "demo.db"
 
 
-def run_demo(db: Path, *args: str) -> subprocess.CompletedProcess[str]:
+def run_demo(db: Path, *args: str, process: bool = False) -> subprocess.CompletedProcess[str]:
     env = clean_env(db.parent, ZOUFANG_DB_URL=f"sqlite+aiosqlite:///{db}")
-    return zoufang(db.parent, *args, env=env)
+    return (zoufang_process if process else zoufang)(db.parent, *args, env=env)
 
 
-def run_bytes(db_url: str, folder: Path, *args: str) -> subprocess.CompletedProcess[bytes]:
+def run_bytes(
+    db_url: str, folder: Path, *args: str, process: bool = False
+) -> subprocess.CompletedProcess[bytes]:
+    """`zoufang ARGS`, its output as bytes: in this process, or with `process` in a real one (a pipe)."""
+    env = clean_env(folder, ZOUFANG_DB_URL=db_url)
+    if not process:
+        return zoufang_bytes(folder, *args, env=env)
     from tests.cli_support import COMMAND
 
-    env = clean_env(folder, ZOUFANG_DB_URL=db_url)
     return subprocess.run([*COMMAND, *args], cwd=folder, env=env, capture_output=True, timeout=120)
 
 
@@ -81,7 +87,8 @@ def sql(db: Path, query: str, *params: object) -> list[tuple]:
 
 
 def test_demo_wide_csv_holds_each_visit_with_its_answers_in_script_order(demo: Path) -> None:
-    table = csv_of(run_bytes(f"sqlite+aiosqlite:///{demo}", demo.parent, "export", "visits"))
+    """`zoufang export visits` in a real process (its end-to-end test)."""
+    table = csv_of(run_bytes(f"sqlite+aiosqlite:///{demo}", demo.parent, "export", "visits", process=True))
     header, body = table[0], table[1:]
     assert header[:3] == ["户编号", "县", "乡镇"] and header[-1].startswith("其他答案")
     assert len(body) == sql(demo, "SELECT count(*) FROM visits WHERE status = 'submitted'")[0][0] == 36
@@ -157,7 +164,8 @@ def test_demo_long_layout_is_one_row_per_answer_value(demo: Path) -> None:
 
 
 def test_demo_polls_by_household_with_rating_reason_and_outcome(demo: Path) -> None:
-    result = ok(run_demo(demo, "export", "polls", "--output", "p.csv"))
+    """`zoufang export polls` in a real process (its end-to-end test)."""
+    result = ok(run_demo(demo, "export", "polls", "--output", "p.csv", process=True))
     assert "已写入" in result.stdout
     body = rows_of((demo.parent / "p.csv").read_text(encoding="utf-8-sig"))
     assert len(body) == sql(demo, "SELECT count(*) FROM polls")[0][0] > 0
@@ -174,7 +182,8 @@ def test_demo_polls_by_household_with_rating_reason_and_outcome(demo: Path) -> N
 
 
 def test_demo_problems_with_their_whole_history(demo: Path) -> None:
-    table = csv_of(run_bytes(f"sqlite+aiosqlite:///{demo}", demo.parent, "export", "problems"))
+    """`zoufang export problems` in a real process (its end-to-end test)."""
+    table = csv_of(run_bytes(f"sqlite+aiosqlite:///{demo}", demo.parent, "export", "problems", process=True))
     header, body = table[0], [dict(zip(table[0], r, strict=True)) for r in table[1:]]
     assert header[:2] == ["问题编号", "户编号"] and header[-1] == "处理记录"
     assert len(body) == sql(demo, "SELECT count(*) FROM problems")[0][0] > 0

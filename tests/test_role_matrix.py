@@ -9,7 +9,8 @@ operator of the CLI, whose reports are scoped by --township/--village, not by pe
 from __future__ import annotations
 
 import asyncio
-import os
+import subprocess
+import tempfile
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -17,11 +18,9 @@ from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
-from click.testing import CliRunner, Result
 from sqlalchemy import select
 
 from bot.app import make_app
-from bot.cli import main as zoufang
 from bot.flows.escalation import ActionRefused, act
 from bot.flows.visit import VisitFlow
 from messages import render
@@ -30,6 +29,7 @@ from storage.models import Base, Cadre, Household, Village, WorkLogEntry, utcnow
 from storage.visits import cadre_by_code, household_by_code
 from survey.meetings import Calendar
 from survey.script import load_script
+from tests.cli_support import clean_env, zoufang
 from tests.fake_telegram import FakeTelegram, callback_update, message_update
 from tests.report_data import TZ, add_poll, add_visit
 from tests.test_escalation import raise_problem
@@ -630,13 +630,11 @@ CLI_SCOPE: list[tuple[str, tuple[str, ...], tuple[str, ...]]] = [
 ]
 
 
-def cli(args: list[str], db_url: str, folder: Path) -> Result:
-    """`zoufang ARGS` in this process (in a thread of its own: it runs its own event loop), on the test's
-    database, in an empty folder (no .env) and with no other setting of ours from the environment."""
-    ours = {k: None for k in os.environ if k.startswith(("ZOUFANG_", "TELEGRAM_", "TWILIO_"))}
-    runner = CliRunner()
-    with runner.isolated_filesystem(temp_dir=folder):
-        return runner.invoke(zoufang, args, env={**ours, "ZOUFANG_DB_URL": db_url})
+def cli(args: list[str], db_url: str, folder: Path) -> subprocess.CompletedProcess[str]:
+    """`zoufang ARGS` in this process (tests.cli_support.zoufang), on the test's database, in an empty folder
+    (no .env) and with no other setting of ours from the environment."""
+    empty = Path(tempfile.mkdtemp(dir=folder))
+    return zoufang(empty, *args, env=clean_env(empty, ZOUFANG_DB_URL=db_url))
 
 
 @pytest.mark.filterwarnings("ignore::DeprecationWarning")  # click's get_text_stream, as in test_report_cli
@@ -668,11 +666,12 @@ async def test_cli_scope(roster: Database, tmp_path: Path):
     for command, shows, hides in CLI_SCOPE:
         args = command.format(**values).split()
         result = await asyncio.to_thread(cli, args, roster.url, tmp_path)
-        missing = [text for text in (t.format(**values) for t in shows) if text not in result.output]
-        leaked = [text for text in (t.format(**values) for t in hides) if text in result.output]
-        if result.exit_code or missing or leaked:
+        output = result.stdout + result.stderr
+        missing = [text for text in (t.format(**values) for t in shows) if text not in output]
+        leaked = [text for text in (t.format(**values) for t in hides) if text in output]
+        if result.returncode or missing or leaked:
             failures.append(
-                f"zoufang {' '.join(args)}: exit {result.exit_code}, missing {missing}, "
-                f"shows {leaked}\n{result.output}"
+                f"zoufang {' '.join(args)}: exit {result.returncode}, missing {missing}, "
+                f"shows {leaked}\n{output}"
             )
     assert not failures, "\n".join(failures)

@@ -1,4 +1,7 @@
-"""`zoufang invite`, `zoufang telegram set-webhook` and `zoufang serve` as subprocesses, against the fake Bot API."""
+"""`zoufang invite`, `zoufang telegram set-webhook` and `zoufang serve` against the fake Bot API.
+
+`serve` always runs as a subprocess; `invite` and `telegram set-webhook` in this process, but for one test each
+in a real process (`process=True`)."""
 
 from __future__ import annotations
 
@@ -25,9 +28,13 @@ def county(tmp_path: Path) -> Path:
     return tmp_path
 
 
-async def cli(folder: Path, *args: str, **env: str) -> tuple[int, str, str]:
-    """Run zoufang without blocking the event loop the fake Bot API server runs on."""
-    process = await asyncio.create_subprocess_exec(
+async def cli(folder: Path, *args: str, process: bool = False, **env: str) -> tuple[int, str, str]:
+    """Run zoufang without blocking the event loop the fake Bot API server runs on: in this process (in a
+    thread), or with `process` in a real one."""
+    if not process:
+        done = await asyncio.to_thread(zoufang, folder, *args, env=clean_env(folder, **env))
+        return done.returncode, done.stdout, done.stderr
+    child = await asyncio.create_subprocess_exec(
         *COMMAND,
         *args,
         cwd=folder,
@@ -35,8 +42,8 @@ async def cli(folder: Path, *args: str, **env: str) -> tuple[int, str, str]:
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
     )
-    out, err = await asyncio.wait_for(process.communicate(), timeout=60)
-    return process.returncode or 0, out.decode(), err.decode()
+    out, err = await asyncio.wait_for(child.communicate(), timeout=60)
+    return child.returncode or 0, out.decode(), err.decode()
 
 
 def telegram_env(fake: FakeTelegram, **extra: str) -> dict[str, str]:
@@ -49,7 +56,8 @@ def telegram_env(fake: FakeTelegram, **extra: str) -> dict[str, str]:
 
 
 async def test_invite_prints_a_code_and_the_deep_link(county: Path, fake_telegram: FakeTelegram):
-    code, out, err = await cli(county, "invite", "GB001", **telegram_env(fake_telegram))
+    """`zoufang invite` in a real process (its end-to-end test)."""
+    code, out, err = await cli(county, "invite", "GB001", process=True, **telegram_env(fake_telegram))
     assert code == 0, err
     invite = re.search(r"/start ([A-Z2-9]{8})", out)
     assert invite, out
@@ -69,8 +77,9 @@ async def test_invite_offline_and_for_an_unknown_cadre(county: Path):
 async def test_set_webhook_registers_the_public_url_with_the_secret(
     tmp_path: Path, fake_telegram: FakeTelegram
 ):
+    """`zoufang telegram set-webhook` in a real process (its end-to-end test)."""
     env = telegram_env(fake_telegram, PUBLIC_BASE_URL="https://zoufang.example.cn/")
-    code, out, err = await cli(tmp_path, "telegram", "set-webhook", **env)
+    code, out, err = await cli(tmp_path, "telegram", "set-webhook", process=True, **env)
     assert "已注册 webhook" in out
     assert code == 0, err
     assert fake_telegram.webhook["url"] == "https://zoufang.example.cn/telegram/webhook"
@@ -81,11 +90,11 @@ async def test_set_webhook_registers_the_public_url_with_the_secret(
 async def test_set_webhook_and_polling_need_their_settings(tmp_path: Path, fake_telegram: FakeTelegram):
     code, _, err = await cli(tmp_path, "telegram", "set-webhook", **telegram_env(fake_telegram))
     assert code == 1 and "PUBLIC_BASE_URL" in err and err.strip().count("\n") == 0
-    code, _, err = await cli(tmp_path, "serve", "--polling")
+    code, _, err = await cli(tmp_path, "serve", "--polling", process=True)  # serve: never in this process
     assert code == 1 and "TELEGRAM_BOT_TOKEN" in err
     env = telegram_env(fake_telegram)
     env["TELEGRAM_WEBHOOK_SECRET"] = ""
-    code, _, err = await cli(tmp_path, "serve", "--port", str(free_port()), **env)
+    code, _, err = await cli(tmp_path, "serve", "--port", str(free_port()), process=True, **env)
     assert code == 1 and "TELEGRAM_WEBHOOK_SECRET" in err
 
 
