@@ -60,7 +60,8 @@ def zoufang(
     folder: Path, *args: str, input: str | None = None, env: dict[str, str] | None = None, timeout: float = 60
 ) -> subprocess.CompletedProcess[str]:
     """`zoufang ARGS` in this process; what `zoufang_process` would give (text with universal newlines, as
-    subprocess.run(text=True) decodes it). `timeout` is not enforced: standard input is never a terminal."""
+    subprocess.run(text=True) decodes it). `timeout` is not enforced: standard input is a string read to its
+    end, so no command waits on it; `serve` and `worker`, which run until signalled, stay in subprocesses."""
     done = zoufang_bytes(folder, *args, input=input, env=env)
     return subprocess.CompletedProcess(done.args, done.returncode, _text(done.stdout), _text(done.stderr))
 
