@@ -14,7 +14,7 @@ problem on the township queue, record an opt-out). Nothing is sent or stored her
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timedelta
+from datetime import datetime, time, timedelta, tzinfo
 from typing import Literal
 
 from survey.sms_text import Rating, parse_reply
@@ -33,11 +33,14 @@ __all__ = [
     "counts_as_response",
     "is_satisfied",
     "new_poll",
+    "next_deadline",
+    "next_outside_quiet",
     "on_message",
     "on_reply",
     "on_reply_outside_poll",
     "on_sent",
     "on_tick",
+    "parse_quiet_hours",
 ]
 
 PollState = Literal[
@@ -190,22 +193,41 @@ def on_reply(poll: Poll, text: str, at: datetime) -> Step:
 
 def on_tick(poll: Poll, now: datetime, timings: PollTimings | None = None) -> Step:
     """Time passing: the reminder, expiry, and the call-back when no reason came."""
-    timings = timings or PollTimings()
-    if poll.state == "awaiting_reason" and poll.reason_asked_at is not None:
-        deadline = poll.reason_asked_at + timings.reason_wait
-        if now >= deadline:
-            closed = replace(poll, state="answered", callback=True, closed_at=deadline)
+    reason_by, remind_at, expiry = _deadlines(poll, timings or PollTimings())
+    if reason_by is not None:
+        if now >= reason_by:
+            closed = replace(poll, state="answered", callback=True, closed_at=reason_by)
             return closed, [RaiseProblem("callback"), SendSms("poll/thanks")]
         return poll, []
-    if poll.state not in OPEN_STATES or poll.sent_at is None:
-        return poll, []
-    expiry = poll.sent_at + timings.expire_after
-    if now >= expiry:
+    if expiry is not None and now >= expiry:
         # Closed at the deadline, not at the (possibly late) tick, so reports do not depend on the scheduler.
         return replace(poll, state="expired", closed_at=expiry), []
-    if poll.state == "sent" and poll.reminded_at is None and now >= poll.sent_at + timings.remind_after:
+    if remind_at is not None and now >= remind_at:
         return replace(poll, state="reminded", reminded_at=now), [SendSms("poll/reminder")]
     return poll, []
+
+
+def next_deadline(poll: Poll, timings: PollTimings | None = None) -> datetime | None:
+    """The next moment `on_tick` may change this poll; None when only a reply (or nothing) can. Stored with the
+    poll, so the tick reads only the polls that are due."""
+    reason_by, remind_at, expiry = _deadlines(poll, timings or PollTimings())
+    if reason_by is not None:
+        return reason_by
+    if remind_at is not None and expiry is not None:
+        return min(remind_at, expiry)
+    return expiry
+
+
+def _deadlines(poll: Poll, timings: PollTimings) -> tuple[datetime | None, datetime | None, datetime | None]:
+    """(the reason's call-back deadline, the reminder's moment, the expiry) that apply to the poll as it is:
+    the one definition both the tick and the stored deadline read."""
+    if poll.state == "awaiting_reason":
+        return (poll.reason_asked_at + timings.reason_wait if poll.reason_asked_at else None), None, None
+    if poll.state not in OPEN_STATES or poll.sent_at is None:
+        return None, None, None
+    expiry = poll.sent_at + timings.expire_after
+    remind = poll.state == "sent" and poll.reminded_at is None
+    return None, (poll.sent_at + timings.remind_after if remind else None), expiry
 
 
 # --------------------------------------------------------------------------- helpers
@@ -258,6 +280,41 @@ def _on_unclear(poll: Poll, at: datetime) -> Step:
     if poll.clarified:
         return replace(poll, state="unclear", closed_at=at), [SendSms("poll/thanks")]
     return replace(poll, state="clarifying", clarified_at=at), [SendSms("poll/clarify")]
+
+
+# --------------------------------------------------------------------------- quiet hours
+# Outgoing poll SMS are never due inside the quiet hours (ZOUFANG_QUIET_HOURS).
+
+
+def parse_quiet_hours(text: str) -> tuple[time, time] | None:
+    """ "21:00-08:00" → (21:00, 08:00); empty (or a zero-length range) → None: no quiet hours."""
+    text = text.strip()
+    if not text:
+        return None
+    try:
+        start_text, end_text = text.split("-")
+        start, end = time.fromisoformat(start_text.strip()), time.fromisoformat(end_text.strip())
+    except ValueError as exc:
+        raise ValueError(f"ZOUFANG_QUIET_HOURS={text!r}: use HH:MM-HH:MM, e.g. 21:00-08:00") from exc
+    return None if start == end else (start, end)
+
+
+def next_outside_quiet(at: datetime, quiet: tuple[time, time] | None, tz: tzinfo) -> datetime:
+    """`at` itself when it is outside the quiet hours [start, end) in `tz`, else the end of those quiet hours."""
+    if quiet is None:
+        return at
+    start, end = quiet
+    local = at.astimezone(tz)
+    now, day = local.time().replace(tzinfo=None), local.date()
+    if start < end:  # e.g. 12:00-14:00, within one day
+        inside, end_day = start <= now < end, day
+    elif now >= start:  # across midnight, evening part: ends tomorrow
+        inside, end_day = True, day + timedelta(days=1)
+    else:  # across midnight, morning part
+        inside, end_day = now < end, day
+    if not inside:
+        return at
+    return datetime.combine(end_day, end, tzinfo=tz).astimezone(at.tzinfo)
 
 
 # --------------------------------------------------------------------------- the rate

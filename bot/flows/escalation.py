@@ -9,11 +9,9 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy.ext.asyncio import AsyncSession
-
 from messages import render
 from storage import problems as store
-from storage.db import Database
+from storage.db import AsyncSession, Database
 from storage.models import Cadre, Township
 from storage.outbox import enqueue
 from storage.telegram import chats_of
