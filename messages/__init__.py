@@ -38,7 +38,19 @@ def render(template: str, locale: str | None = None, /, **context: Any) -> str:
 
 
 def error_text(code: str, locale: str | None = None, source: str = "errors.txt", **params: Any) -> str:
-    """The reason for a refused answer, from the macros of `source` (one macro per error code)."""
-    module = _env(False).get_template(f"{locale_or_default(locale)}/{source}").module
+    """The reason for a refused answer, from the macros of `source` (one macro per error code); also any short
+    phrase kept as a macro (a button's label, 是/否). A phrase without parameters is rendered once."""
+    if not params:
+        return _fixed_text(code, locale_or_default(locale), source)
+    return _macro_text(code, locale_or_default(locale), source, params)
+
+
+@cache
+def _fixed_text(code: str, locale: str, source: str) -> str:
+    return _macro_text(code, locale, source, {})
+
+
+def _macro_text(code: str, locale: str, source: str, params: dict[str, Any]) -> str:
+    module = _env(False).get_template(f"{locale}/{source}").module
     macro = getattr(module, code, None) or module.unknown
     return str(macro(**params)).strip()

@@ -436,21 +436,24 @@ def render_summary(script: Script, summary: engine.Summary, locale: str, househo
 
 
 def display(question: Question, value: Any, locale: str) -> str:
-    """An answer as people read it: 是/否, option labels, 、-joined lists."""
-    zh = locale == "zh_CN"
+    """An answer as people read it: 是/否, option labels, 、-joined lists (the words: visit/parts.txt)."""
     if value is None:
-        return "（未填）" if zh else "(not answered)"
+        return _word("not_answered", locale)
     if isinstance(value, bool):
-        return ("是" if value else "否") if zh else ("yes" if value else "no")
+        return _word("yes" if value else "no", locale)
     if question.type == "one_of":
         return _choice_label(question, value, locale)
     if question.type == "several_of":
-        return ("、" if zh else ", ").join(_choice_label(question, v, locale) for v in value)
+        return _word("several", locale, labels=[_choice_label(question, v, locale) for v in value])
     if question.type == "location":
         return f"{value['lat']:.5f}, {value['lon']:.5f}"
     if question.type == "photo":
-        return "[照片]" if zh else "[photo]"
+        return _word("photo", locale)
     return str(value)
+
+
+def _word(name: str, locale: str, **params: Any) -> str:
+    return error_text(name, locale, source="visit/parts.txt", **params)
 
 
 def _choice_label(question: Question, value: str, locale: str) -> str:

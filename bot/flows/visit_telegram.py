@@ -11,6 +11,7 @@ its `ChatState`: aiogram's FSM storage (in memory, or Redis with several workers
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any, Protocol
 
@@ -18,7 +19,7 @@ from bot.flows.picker import HouseholdPicker, label
 from bot.flows.replies import Answer, Button, Buttons, ChatInput, Edit, Keyboard, LocationRequest, Say, rows
 from bot.flows.visit import VisitFlow, VisitNotFound, VisitOutcome, household_label
 from bot.settings import Settings
-from messages import render
+from messages import error_text, render
 from storage.db import Database
 from storage.models import Cadre
 from storage.reports import coverage as coverage_of
@@ -77,47 +78,56 @@ def keyboard(
 ) -> Keyboard | None:
     """The buttons for where the visit stands: choices, yes/no, skip, back; the summary's actions."""
     step, visit = outcome.reply.step, outcome.visit_id
-    zh = locale == "zh_CN"
+    word = _words(locale)
     if isinstance(step, engine.Ask):
         return _ask_keyboard(step, visit, locale, selected or set())
     if isinstance(step, engine.Summary):
         sections = dict.fromkeys(line.section for line in step.lines)
-        edit = "修改·" if zh else "Edit: "
         buttons = rows(
             [
-                Button(edit + pick(script.section(name).label, locale), f"c:{visit}:{name}")
+                Button(
+                    _word("btn_edit", locale, section=pick(script.section(name).label, locale)),
+                    f"c:{visit}:{name}",
+                )
                 for name in sections
             ]
         )
         actions = (
-            Button("提交" if zh else "Submit", f"a:{visit}:summary:submit"),
-            Button("取消走访" if zh else "Cancel visit", f"a:{visit}:summary:cancel"),
+            Button(word("btn_submit"), f"a:{visit}:summary:submit"),
+            Button(word("btn_cancel_visit"), f"a:{visit}:summary:cancel"),
         )
         return (*buttons, actions)
     if isinstance(step, engine.ConfirmCancel):
         return (
             (
-                Button("是" if zh else "Yes", f"a:{visit}:confirm_cancel:y"),
-                Button("否" if zh else "No", f"a:{visit}:confirm_cancel:n"),
+                Button(word("btn_yes"), f"a:{visit}:confirm_cancel:y"),
+                Button(word("btn_no"), f"a:{visit}:confirm_cancel:n"),
             ),
         )
     return None
 
 
+def _word(name: str, locale: str, **params: Any) -> str:
+    """A button's label, from messages' visit/parts.txt."""
+    return error_text(name, locale, source="visit/parts.txt", **params)
+
+
+def _words(locale: str) -> Callable[[str], str]:
+    return lambda name: _word(name, locale)
+
+
 def _ask_keyboard(ask: engine.Ask, visit: int, locale: str, selected: set[int]) -> Keyboard:
-    zh, question, key = locale == "zh_CN", ask.question, ask.key
+    word, question, key = _words(locale), ask.question, ask.key
     if question.type == "location" and not ask.adding:
-        return LocationRequest(
-            share="📍 发送位置" if zh else "📍 Share location", skip="跳过" if zh else "skip"
-        )
+        return LocationRequest(share=word("btn_share_location"), skip=word("btn_skip_location"))
     buttons: list[Button] = []
     if ask.adding or question.type == "yes_no":
         buttons = [
-            Button("是" if zh else "Yes", f"a:{visit}:{key}:y"),
-            Button("否" if zh else "No", f"a:{visit}:{key}:n"),
+            Button(word("btn_yes"), f"a:{visit}:{key}:y"),
+            Button(word("btn_no"), f"a:{visit}:{key}:n"),
         ]
     elif question.type == "confirm":
-        buttons = [Button("已完成" if zh else "Done", f"a:{visit}:{key}:y")]
+        buttons = [Button(word("btn_confirmed"), f"a:{visit}:{key}:y")]
     elif question.type == "one_of":
         buttons = [
             Button(pick(c.label, locale), f"a:{visit}:{key}:c{i}") for i, c in enumerate(question.choices)
@@ -133,9 +143,9 @@ def _ask_keyboard(ask: engine.Ask, visit: int, locale: str, selected: set[int]) 
         ]
     grid = list(rows(buttons))
     if question.type == "several_of":
-        grid.append((Button("完成" if zh else "Done", f"d:{visit}:{key}"),))
-    extra = [Button("跳过" if zh else "Skip", f"a:{visit}:{key}:s")] if ask.skippable else []
-    extra.append(Button("返回" if zh else "Back", f"a:{visit}:{key}:b"))
+        grid.append((Button(word("btn_done"), f"d:{visit}:{key}"),))
+    extra = [Button(word("btn_skip"), f"a:{visit}:{key}:s")] if ask.skippable else []
+    extra.append(Button(word("btn_back"), f"a:{visit}:{key}:b"))
     grid.append(tuple(extra))
     return tuple(grid)
 
