@@ -3,7 +3,7 @@
 The engine and `VisitFlow` do the work; this module turns taps and messages (`ChatInput`) into engine inputs
 and the engine's replies into text with buttons (`Answer`, plain values: the Telegram channel's webhook and
 dispatcher, bot.channels.telegram, turn them into Bot API calls). Button data name the visit and the question they were made for
-(`a:<visit>:<key>:<code>`), so a tap on an earlier question's button changes nothing.
+(bot.flows.taps), so a tap on an earlier question's button changes nothing.
 
 What a chat remembers between updates (the visit it is in, the options ticked so far, the picker's search) is
 its `ChatState`: aiogram's FSM storage (in memory, or Redis with several workers), read once per update.
@@ -15,6 +15,7 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any, Protocol
 
+from bot.flows import taps
 from bot.flows.picker import HouseholdPicker, label
 from bot.flows.replies import Answer, Button, Buttons, ChatInput, Edit, Keyboard, LocationRequest, Say, rows
 from bot.flows.visit import VisitFlow, VisitNotFound, VisitOutcome, household_label
@@ -37,7 +38,6 @@ from survey.script import Script, pick
 PAGE_SIZE = 8
 CAPABILITIES = frozenset({"location", "photo"})
 CODES = {"y": "是", "n": "否", "s": "跳过", "b": "返回", "submit": "提交", "cancel": "取消"}
-CALLBACK_PREFIXES = ("p:", "h:", "a:", "t:", "d:", "c:")  # the buttons this flow makes
 COMMANDS = frozenset({"visit", "resume", "cancel", "todo", "log"})
 
 
@@ -61,7 +61,7 @@ def command_of(text: str) -> tuple[str, str] | None:
 def is_visit_input(inp: ChatInput) -> bool:
     """Whether this input is the visit's: its buttons, a location or photo, its commands, any other text."""
     if inp.data is not None:
-        return inp.data.startswith(CALLBACK_PREFIXES)
+        return inp.data.startswith(taps.PREFIXES)
     if inp.location is not None or inp.photo is not None:
         return True
     if inp.text is None:
@@ -87,21 +87,21 @@ def keyboard(
             [
                 Button(
                     _word("btn_edit", locale, section=pick(script.section(name).label, locale)),
-                    f"c:{visit}:{name}",
+                    taps.ChangeSection(visit, name).pack(),
                 )
                 for name in sections
             ]
         )
         actions = (
-            Button(word("btn_submit"), f"a:{visit}:summary:submit"),
-            Button(word("btn_cancel_visit"), f"a:{visit}:summary:cancel"),
+            Button(word("btn_submit"), taps.AnswerTap(visit, "summary", "submit").pack()),
+            Button(word("btn_cancel_visit"), taps.AnswerTap(visit, "summary", "cancel").pack()),
         )
         return (*buttons, actions)
     if isinstance(step, engine.ConfirmCancel):
         return (
             (
-                Button(word("btn_yes"), f"a:{visit}:confirm_cancel:y"),
-                Button(word("btn_no"), f"a:{visit}:confirm_cancel:n"),
+                Button(word("btn_yes"), taps.AnswerTap(visit, "confirm_cancel", "y").pack()),
+                Button(word("btn_no"), taps.AnswerTap(visit, "confirm_cancel", "n").pack()),
             ),
         )
     return None
@@ -123,29 +123,30 @@ def _ask_keyboard(ask: engine.Ask, visit: int, locale: str, selected: set[int]) 
     buttons: list[Button] = []
     if ask.adding or question.type == "yes_no":
         buttons = [
-            Button(word("btn_yes"), f"a:{visit}:{key}:y"),
-            Button(word("btn_no"), f"a:{visit}:{key}:n"),
+            Button(word("btn_yes"), taps.AnswerTap(visit, key, "y").pack()),
+            Button(word("btn_no"), taps.AnswerTap(visit, key, "n").pack()),
         ]
     elif question.type == "confirm":
-        buttons = [Button(word("btn_confirmed"), f"a:{visit}:{key}:y")]
+        buttons = [Button(word("btn_confirmed"), taps.AnswerTap(visit, key, "y").pack())]
     elif question.type == "one_of":
         buttons = [
-            Button(pick(c.label, locale), f"a:{visit}:{key}:c{i}") for i, c in enumerate(question.choices)
+            Button(pick(c.label, locale), taps.AnswerTap(visit, key, f"c{i}").pack())
+            for i, c in enumerate(question.choices)
         ]
     elif question.type == "several_of":
         buttons = [
             # the tap says what the box becomes, not "flip": a redelivered tap then changes nothing more
             Button(
                 ("☑ " if i in selected else "☐ ") + pick(c.label, locale),
-                f"t:{visit}:{key}:{i}:{0 if i in selected else 1}",
+                taps.Toggle(visit, key, i, i not in selected).pack(),
             )
             for i, c in enumerate(question.choices)
         ]
     grid = list(rows(buttons))
     if question.type == "several_of":
-        grid.append((Button(word("btn_done"), f"d:{visit}:{key}"),))
-    extra = [Button(word("btn_skip"), f"a:{visit}:{key}:s")] if ask.skippable else []
-    extra.append(Button(word("btn_back"), f"a:{visit}:{key}:b"))
+        grid.append((Button(word("btn_done"), taps.TogglesDone(visit, key).pack()),))
+    extra = [Button(word("btn_skip"), taps.AnswerTap(visit, key, "s").pack())] if ask.skippable else []
+    extra.append(Button(word("btn_back"), taps.AnswerTap(visit, key, "b").pack()))
     grid.append(tuple(extra))
     return tuple(grid)
 
@@ -159,11 +160,11 @@ def notice(template: str, locale: str) -> Say:
     return Say(render(template, locale))
 
 
-def _ticks_key(visit: str, key: str) -> str:
+def _ticks_key(visit: int, key: str) -> str:
     return f"{visit}:{key}"
 
 
-def _ticked(toggles: dict[str, list[int]], visit: str, ask: engine.Ask) -> set[int]:
+def _ticked(toggles: dict[str, list[int]], visit: int, ask: engine.Ask) -> set[int]:
     """The options ticked so far for this visit's question; at first, its current answer (when changing it)."""
     stored = toggles.get(_ticks_key(visit, ask.key))
     if stored is not None:
@@ -201,12 +202,12 @@ def picker(found: list[HouseholdLine], page: int, locale: str) -> tuple[str, But
     pages = max(1, -(-len(found) // PAGE_SIZE))
     page = min(max(page, 0), pages - 1)
     shown = found[page * PAGE_SIZE : (page + 1) * PAGE_SIZE]
-    grid = [(Button(label(h) + (" ✓" if h.visited else ""), f"h:{h.id}"),) for h in shown]
+    grid = [(Button(label(h) + (" ✓" if h.visited else ""), taps.Pick(h.id).pack()),) for h in shown]
     nav = []
     if page > 0:
-        nav.append(Button("◀", f"p:{page - 1}"))
+        nav.append(Button("◀", taps.Page(page - 1).pack()))
     if page < pages - 1:
-        nav.append(Button("▶", f"p:{page + 1}"))
+        nav.append(Button("▶", taps.Page(page + 1).pack()))
     if nav:
         grid.append(tuple(nav))
     text = render("telegram/picker.txt", locale, count=len(found), page=page + 1, pages=pages)
@@ -249,29 +250,28 @@ class _Turn:
     # --- taps ------------------------------------------------------------------------------------------
 
     async def tap(self, data: str) -> Answer:
-        kind, _, rest = data.partition(":")
-        handler = {
-            "p": self.page,
-            "h": self.pick,
-            "a": self.answer_tap,
-            "t": self.toggle,
-            "d": self.toggles_done,
-            "c": self.change_section,
-        }.get(kind)
-        if handler is None:
-            return Answer(None, ack=True)
-        try:
-            return await handler(rest)
-        except ValueError:  # forged or mangled button data: nothing happens
-            return Answer(None, ack=True)
+        tap = taps.parse(data)
+        if isinstance(tap, taps.Page):
+            return await self.page(tap)
+        if isinstance(tap, taps.Pick):
+            return await self.pick(tap)
+        if isinstance(tap, taps.AnswerTap):
+            return await self.answer_tap(tap)
+        if isinstance(tap, taps.Toggle):
+            return await self.toggle(tap)
+        if isinstance(tap, taps.TogglesDone):
+            return await self.toggles_done(tap)
+        if isinstance(tap, taps.ChangeSection):
+            return await self.change_section(tap)
+        return Answer(None, ack=True)  # forged or mangled button data: nothing happens
 
-    async def page(self, rest: str) -> Answer:
+    async def page(self, tap: taps.Page) -> Answer:
         found = await self.chat.candidates(self.cadre, self.data.get("query", ""))
-        text, markup = picker(found, int(rest), self.locale)
+        text, markup = picker(found, tap.page, self.locale)
         return Answer(Edit(markup, text), ack=True)
 
-    async def pick(self, rest: str) -> Answer:
-        household = await self.chat.in_scope(self.cadre, int(rest))
+    async def pick(self, tap: taps.Pick) -> Answer:
+        household = await self.chat.in_scope(self.cadre, tap.household_id)
         if household is None:
             return Answer(notice("telegram/not_in_scope.txt", self.locale), ack=True)
         outcome = await self.flow.start(
@@ -280,10 +280,10 @@ class _Turn:
         await self.remember(visit_id=outcome.visit_id, toggles={})
         return Answer(say(self.script, outcome), ack=True)
 
-    async def _tap_answer(self, visit: str, key: str, text: str) -> VisitOutcome | None:
+    async def _tap_answer(self, visit: int, key: str, text: str) -> VisitOutcome | None:
         try:
             outcome = await self.flow.answer(
-                int(visit), text, for_key=key, dedupe=self.dedupe, owner=self.cadre.id
+                visit, text, for_key=key, dedupe=self.dedupe, owner=self.cadre.id
             )
         except VisitNotFound:
             return None
@@ -295,20 +295,24 @@ class _Turn:
             return Answer(notice("telegram/no_visit.txt", self.locale), ack=True)
         return Answer(say(self.script, outcome), ack=True)
 
-    async def answer_tap(self, rest: str) -> Answer:
-        visit, key, code = rest.split(":", 2)
-        text = str(int(code[1:]) + 1) if code.startswith("c") else CODES.get(code, "")
-        return self._tapped(await self._tap_answer(visit, key, text))
+    async def answer_tap(self, tap: taps.AnswerTap) -> Answer:
+        if tap.code.startswith("c"):  # choice i, answered as the number a cadre would type
+            choice = taps.number(tap.code[1:])
+            if choice is None:
+                return Answer(None, ack=True)
+            text = str(choice + 1)
+        else:
+            text = CODES.get(tap.code, "")
+        return self._tapped(await self._tap_answer(tap.visit_id, tap.key, text))
 
-    async def _current(self, visit: str) -> VisitOutcome | None:
+    async def _current(self, visit: int) -> VisitOutcome | None:
         try:
-            return await self.flow.resume(int(visit), owner=self.cadre.id)
+            return await self.flow.resume(visit, owner=self.cadre.id)
         except VisitNotFound:
             return None
 
-    async def toggle(self, rest: str) -> Answer:
-        visit, key, tap = rest.split(":", 2)
-        index, _, becomes = tap.partition(":")  # buttons sent before the change carry no state: they flip
+    async def toggle(self, tap: taps.Toggle) -> Answer:
+        visit, key = tap.visit_id, tap.key
         current = await self._current(visit)
         if current is not None and current.reconciled:  # the script changed under the draft: say so, ask on
             return Answer(say(self.script, current), ack=True)
@@ -316,16 +320,16 @@ class _Turn:
             return Answer(None, ack=True, ack_text=render("telegram/stale.txt", self.locale))
         toggles = self.data.get("toggles", {})
         ticked = _ticked(toggles, visit, current.reply.step)
-        if becomes:
-            chosen = ticked | {int(index)} if becomes == "1" else ticked - {int(index)}
+        if tap.becomes is None:  # a button from before the boxes said what they become: it flips
+            chosen = ticked ^ {tap.index}
         else:
-            chosen = ticked ^ {int(index)}
+            chosen = ticked | {tap.index} if tap.becomes else ticked - {tap.index}
         await self.remember(toggles={**toggles, _ticks_key(visit, key): sorted(chosen)})
         markup = keyboard(self.script, current, current.locale, chosen)
         return Answer(Edit(markup if isinstance(markup, tuple) else None), ack=True)
 
-    async def toggles_done(self, rest: str) -> Answer:
-        visit, key = rest.split(":", 1)
+    async def toggles_done(self, tap: taps.TogglesDone) -> Answer:
+        visit, key = tap.visit_id, tap.key
         toggles = dict(self.data.get("toggles", {}))
         current = await self._current(visit)
         if current is not None and current.reconciled:  # the ticks were for the old script's question
@@ -338,13 +342,12 @@ class _Turn:
             await self.remember(toggles=toggles)
         return self._tapped(outcome)
 
-    async def change_section(self, rest: str) -> Answer:
-        visit, section = rest.split(":", 1)
+    async def change_section(self, tap: taps.ChangeSection) -> Answer:
         try:
-            current = await self.flow.resume(int(visit), owner=self.cadre.id)
+            current = await self.flow.resume(tap.visit_id, owner=self.cadre.id)
             if current.reconciled or not isinstance(current.reply.step, engine.Summary):
                 return Answer(say(self.script, current), ack=True)
-            outcome = await self.flow.change_section(int(visit), section, owner=self.cadre.id)
+            outcome = await self.flow.change_section(tap.visit_id, tap.section, owner=self.cadre.id)
         except VisitNotFound:
             return Answer(notice("telegram/no_visit.txt", self.locale), ack=True)
         return Answer(say(self.script, outcome), ack=True)

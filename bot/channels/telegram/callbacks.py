@@ -13,7 +13,8 @@ from typing import Annotated, Any
 from aiogram.filters.callback_data import CallbackData
 from pydantic import BeforeValidator, Field
 
-MAX_ID = 2**31 - 1  # larger numbers are nobody's problem (and would not fit the database's integers)
+from bot.flows.taps import MAX_ID
+
 PREFIXES = ("eq", "eo", "ed", "er", "ew", "ec", "eu", "em")  # every prefix of this module: one catch-all
 
 
