@@ -17,7 +17,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, time, timedelta, tzinfo
 from typing import Literal
 
-from survey.sms_text import Rating, parse_reply
+from survey.sms_text import Rating, ReplyMeaning, parse_reply
 
 __all__ = [
     "CLOSED_STATES",
@@ -151,7 +151,10 @@ def on_sent(poll: Poll, at: datetime) -> Poll:
 
 def on_reply_outside_poll(phone: str | None, text: str) -> list[Action]:
     """A reply with no open poll: only opt-out/opt-in keywords act; anything else is the caller's call."""
-    meaning = parse_reply(text)
+    return _outside_poll(phone, parse_reply(text))
+
+
+def _outside_poll(phone: str | None, meaning: ReplyMeaning) -> list[Action]:
     if meaning.kind == "opt_out":
         # The confirmation goes first, so a sender that checks the opt-out list still delivers it.
         return [SendSms("poll/opted_out"), MarkOptOut(phone)]
@@ -167,20 +170,24 @@ def on_message(
 ) -> tuple[Poll | None, list[Action]]:
     """Any message from a household's number: its waiting poll takes it when there is one; otherwise only the
     opt-out and opt-in keywords act. The one owner of what a household's SMS does."""
+    meaning = parse_reply(text)  # once: every step below reads this meaning
     if poll is None:
-        return None, on_reply_outside_poll(phone, text)
-    return on_reply(poll, text, at)
+        return None, _outside_poll(phone, meaning)
+    return _reply(poll, text, meaning, at)
 
 
 def on_reply(poll: Poll, text: str, at: datetime) -> Step:
     """A villager's reply to this poll."""
-    meaning = parse_reply(text)
+    return _reply(poll, text, parse_reply(text), at)
+
+
+def _reply(poll: Poll, text: str, meaning: ReplyMeaning, at: datetime) -> Step:
     if meaning.kind in ("opt_out", "opt_in"):
-        return _on_keyword(poll, meaning.kind, text, at)
+        return _on_keyword(poll, meaning, at)
     if meaning.kind == "help":  # how to answer; the question still waits
-        return poll, on_reply_outside_poll(poll.phone, text)
+        return poll, _outside_poll(poll.phone, meaning)
     if poll.state == "awaiting_reason":
-        return _on_reason(poll, text, at)
+        return _on_reason(poll, text, meaning, at)
     if poll.state not in OPEN_STATES:
         return poll, []
     if poll.sent_at is None:
@@ -233,8 +240,9 @@ def _deadlines(poll: Poll, timings: PollTimings) -> tuple[datetime | None, datet
 # --------------------------------------------------------------------------- helpers
 
 
-def _on_keyword(poll: Poll, kind: str, text: str, at: datetime) -> Step:
+def _on_keyword(poll: Poll, meaning: ReplyMeaning, at: datetime) -> Step:
     """Opt-out ends an open poll; on a closed one it still opts out. Opt-in never reopens a poll."""
+    kind = meaning.kind
     if kind == "opt_out" and poll.state == "opted_out":
         return poll, []
     if kind == "opt_in" and poll.state in OPEN_STATES:
@@ -242,7 +250,7 @@ def _on_keyword(poll: Poll, kind: str, text: str, at: datetime) -> Step:
         # START / UNSTOP, so the list is kept in step, but "yes" to "are you satisfied?" is no rating: ask again.
         asked, actions = _on_unclear(replace(poll, sent_at=poll.sent_at or at), at)
         return asked, [MarkOptIn(poll.phone), *actions]
-    actions = on_reply_outside_poll(poll.phone, text)
+    actions = _outside_poll(poll.phone, meaning)
     if kind == "opt_out" and poll.state == "awaiting_reason":
         # The 不满意 already given stands (dropping it would inflate the rate); a call needs no SMS.
         closed = replace(poll, state="answered", callback=True, closed_at=at)
@@ -264,9 +272,8 @@ def _on_rating(poll: Poll, rating: Rating, extra: str | None, at: datetime) -> S
     return asking, [SendSms("poll/ask_reason")]
 
 
-def _on_reason(poll: Poll, text: str, at: datetime) -> Step:
+def _on_reason(poll: Poll, text: str, meaning: ReplyMeaning, at: datetime) -> Step:
     """Any words are the reason; a bare rating or an emoji alone is not (the call-back still covers it)."""
-    meaning = parse_reply(text)
     if meaning.kind == "empty" or (meaning.kind == "rating" and not meaning.extra):
         return poll, []
     reason = meaning.extra if meaning.kind == "rating" and meaning.extra else text.strip()
