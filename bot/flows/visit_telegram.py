@@ -23,16 +23,12 @@ from bot.settings import Settings
 from messages import error_text, render
 from storage.db import Database
 from storage.models import Cadre
-from storage.reports import coverage as coverage_of
 from storage.visits import (
     HouseholdLine,
     drafts_of,
-    households_in_scope,
-    visited_household_ids,
     work_log_since,
 )
 from survey import engine
-from survey.periods import coverage_target, current_period
 from survey.script import Script, pick
 
 PAGE_SIZE = 8
@@ -417,27 +413,19 @@ class _Turn:
         return Answer(say(self.script, await self.flow.resume(visit, owner=self.cadre.id)))
 
     async def todo(self) -> str:
-        cadre, locale, tz = self.cadre, self.locale, self.chat.settings.tz
-        target = coverage_target(cadre.role, self.chat.settings.role_periods)  # as `zoufang report coverage`
-        if target.period_kind is None:
-            return render("telegram/todo_none.txt", locale, role=cadre.role)
-        period = current_period(target.period_kind, datetime.now(tz), tz)
-        async with self.chat.db.reading() as s:
-            counts = await coverage_of(s, [cadre.id], target.scope, period.starts_at(tz), period.ends_at(tz))
-            coverage = counts[cadre.id]
-            visited = await visited_household_ids(s, cadre.id, period.starts_at(tz), period.ends_at(tz))
-            left = [h for h in await households_in_scope(s, cadre, target.scope) if h.id not in visited]
-        rate = coverage.visited / coverage.in_scope if coverage.in_scope else None
+        todo = await self.chat.todo(self.cadre)
+        if todo is None:
+            return render("telegram/todo_none.txt", self.locale, role=self.cadre.role)
         return render(
             "telegram/todo.txt",
-            locale,
-            period=period.label,
-            done=coverage.visited,
-            total=coverage.in_scope,
-            rate=rate,
-            target=target.rate,
-            left=[household_label(h) for h in left[:30]],
-            more=max(0, len(left) - 30),
+            self.locale,
+            period=todo.period,
+            done=todo.done,
+            total=todo.total,
+            rate=todo.rate,
+            target=todo.target,
+            left=[household_label(h) for h in todo.left[:30]],
+            more=max(0, len(todo.left) - 30),
         )
 
     async def work_log(self) -> str:
