@@ -25,7 +25,6 @@ from __future__ import annotations
 import contextlib
 import unicodedata
 from collections.abc import Callable
-from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -41,15 +40,14 @@ from aiogram.types import CallbackQuery, InlineKeyboardButton, InlineKeyboardMar
 
 from bot.channels.telegram import callbacks as cb
 from bot.channels.telegram.callbacks import MAX_ID
-from bot.flows.escalation import ActionRefused, act
+from bot.flows.escalation import ActionRefused, act, card, check_move, queue_view
 from bot.settings import Settings
 from messages import error_text, render
 from storage import problems as store
 from storage.db import Database
-from storage.models import Cadre, Problem
+from storage.models import Cadre
 from storage.telegram import mark_processed
 from survey import problems as machine
-from survey.phones import mask_phone
 
 PAGE_SIZE = 8
 
@@ -88,10 +86,6 @@ def _number(text: str | None) -> int | None:
     return int(value) if value.isascii() and value.isdigit() else None
 
 
-def _actor(cadre: Cadre) -> machine.Actor:
-    return machine.Actor(cadre_id=cadre.id, role=cadre.role, township_id=cadre.township_id)
-
-
 def _pages(count: int) -> int:
     return max(1, -(-count // PAGE_SIZE))
 
@@ -127,40 +121,22 @@ def _say(chat_id: int, text: str) -> SendMessage:
 
 
 async def _queue(db: Database, settings: Settings, cadre: Cadre, page: int, locale: str) -> tuple[str, Any]:
-    """A secretary or specialist sees the township's open problems; anyone else the open ones they raised."""
-    mine = cadre.role not in machine.QUEUE_ROLES
-    raised_by = cadre.id if mine else None
-    async with db.reading() as s:
-        count = await store.count_open(s, cadre.township_id, raised_by_id=raised_by)
-        pages = _pages(count)
-        page = min(max(page, 0), pages - 1)
-        items = await store.queue_items(
-            s, cadre.township_id, raised_by_id=raised_by, offset=page * PAGE_SIZE, limit=PAGE_SIZE
-        )
-    today = datetime.now(settings.tz).date()
-    lines = [
-        {
-            "id": i.id,
-            "village": i.village,
-            "category": i.category,
-            "head": i.head_name,
-            "age": (today - i.created_at.astimezone(settings.tz).date()).days,
-            "status": i.status,
-        }
-        for i in items
-    ]
+    """The queue's page (the flow's) with a button per problem and the page turners."""
+    view = await queue_view(db, settings, cadre, page, PAGE_SIZE)
     text = render(
         "problems/telegram_queue.txt",
         locale,
-        mine=mine,
+        mine=view.mine,
         township=cadre.township.name,
-        count=count,
-        page=page + 1,
-        pages=pages,
-        items=lines,
+        count=view.count,
+        page=view.page + 1,
+        pages=view.pages,
+        items=view.lines,
     )
-    rows = [[_button(_label("btn_problem", locale, item=i), cb.OpenProblem(problem_id=i.id))] for i in items]
-    rows.append(_nav(page, pages, lambda p: cb.QueuePage(page=p)))
+    rows = [
+        [_button(_label("btn_problem", locale, item=i), cb.OpenProblem(problem_id=i.id))] for i in view.items
+    ]
+    rows.append(_nav(view.page, view.pages, lambda p: cb.QueuePage(page=p)))
     return text, _markup(rows)
 
 
@@ -189,48 +165,6 @@ async def queue_page(
 # --- one problem ---------------------------------------------------------------------------------------------
 
 
-async def _visible(
-    db: Database, settings: Settings, cadre: Cadre, problem_id: int
-) -> tuple[machine.Problem, int]:
-    """The problem as the machine sees it, and its township; 'not found' unless the cadre may see it."""
-    async with db.reading() as s:
-        row = await s.get(Problem, problem_id)
-        township_id = None if row is None else await store.township_of_problem(s, problem_id)
-    if row is None or township_id is None:
-        raise ActionRefused("not_found", id=problem_id)
-    problem = store.to_machine(row, township_id, settings.tz)
-    if not machine.may_view(_actor(cadre), problem):
-        raise ActionRefused("not_found", id=problem_id)
-    return problem, township_id
-
-
-async def _check(
-    db: Database, settings: Settings, cadre: Cadre, problem_id: int, action: str, now: datetime
-) -> tuple[machine.Problem, int]:
-    """Would the machine allow this move now? A dry run with stand-in values (a note, a target, a due date), so
-    a stale or forged button is refused before the bot asks for a note; `act` checks again for real."""
-    problem, township_id = await _visible(db, settings, cadre, problem_id)
-    actor, today = _actor(cadre), now.astimezone(settings.tz).date()
-    try:
-        if action == "decide":
-            async with db.reading() as s:
-                calendar = await store.calendar_of(s, township_id)
-            due = today + timedelta(days=max(machine.DUE_CHOICES_DAYS))
-            machine.decide(
-                problem, actor, responsible_id=cadre.id, due_on=due, at=now, today=today, calendar=calendar
-            )
-        elif action == "close":
-            machine.close(problem, actor, note="-", at=now)
-        elif action == "reopen":
-            machine.reopen(problem, actor, note="-", at=now, today=today)
-        elif action == "merge":
-            stand_in = replace(problem, id=0, state="escalated")
-            machine.merge(problem, actor, into=stand_in, at=now)
-    except machine.MoveError as refused:
-        raise ActionRefused(refused.code, **refused.params) from refused
-    return problem, township_id
-
-
 def _buttons(problem: machine.Problem, locale: str) -> list[list[InlineKeyboardButton]]:
     """The moves that make sense in the problem's state (the machine still has the last word)."""
     pid, state = problem.id, problem.state
@@ -254,39 +188,9 @@ def _buttons(problem: machine.Problem, locale: str) -> list[list[InlineKeyboardB
 async def _card(
     db: Database, settings: Settings, cadre: Cadre, problem_id: int, locale: str, done: str | None = None
 ) -> tuple[str, InlineKeyboardMarkup | None]:
-    """The problem's details, decision and history; the secretary's buttons when they may act on it."""
-    problem, township_id = await _visible(db, settings, cadre, problem_id)
-    tz = settings.tz
-    today = datetime.now(tz).date()
-    async with db.reading() as s:
-        item = await store.queue_item(s, problem_id)
-        events = await store.events_of(s, problem_id)
-        calendar = await store.calendar_of(s, township_id)
-    assert item is not None
-    created = item.created_at.astimezone(tz).date()
-    text = render(
-        "problems/telegram_problem.txt",
-        locale,
-        item=item,
-        phone=mask_phone(item.phone) if item.phone else "",
-        created=created,
-        age=(today - created).days,
-        agenda=machine.agenda_meeting(problem, today, calendar),
-        events=[_event(event, name, tz) for event, name in events],
-        done=done,
-    )
-    may_act = machine.may_act(_actor(cadre), problem)
-    return text, _markup(_buttons(problem, locale)) if may_act else None
-
-
-def _event(event: Any, actor: str | None, tz: Any) -> dict[str, Any]:
-    return {
-        "day": event.at.astimezone(tz).date(),
-        "action": event.action,
-        "actor": actor,
-        "note": event.note,
-        "due_on": event.due_on,
-    }
+    """The problem's card (the flow's), with the secretary's buttons when they may act on it."""
+    shown = await card(db, settings, cadre, problem_id, locale, done)
+    return shown.text, _markup(_buttons(shown.problem, locale)) if shown.may_act else None
 
 
 async def problem_command(
@@ -341,7 +245,7 @@ async def decide_pick(
     turning = isinstance(callback_data, cb.DecidePage)
     problem_id, page = callback_data.problem_id, (callback_data.page if turning else 0)
     try:
-        _, township_id = await _check(db, settings, cadre, problem_id, "decide", clock())
+        _, township_id = await check_move(db, settings, cadre, problem_id, "decide", clock())
     except ActionRefused as refused:
         return _say(callback.from_user.id, refused.text(locale))
     async with db.reading() as s:
@@ -381,7 +285,7 @@ async def decide_responsible(
     problem_id, responsible_id = callback_data.problem_id, callback_data.cadre_id
     now = clock()
     try:
-        _, township_id = await _check(db, settings, cadre, problem_id, "decide", now)
+        _, township_id = await check_move(db, settings, cadre, problem_id, "decide", now)
         async with db.reading() as s:
             responsible = await s.get(Cadre, responsible_id)
         if responsible is None or responsible.township_id != township_id:
@@ -473,7 +377,7 @@ async def ask_text(
     await ack(callback)
     action, problem_id = cb.ASKS[type(callback_data)], callback_data.problem_id
     try:
-        await _check(db, settings, cadre, problem_id, action, clock())
+        await check_move(db, settings, cadre, problem_id, action, clock())
     except ActionRefused as refused:
         await _forget(state)
         return _say(callback.from_user.id, refused.text(locale))
