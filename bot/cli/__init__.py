@@ -7,6 +7,7 @@ from bot.cli import (  # noqa: F401 - each module registers its commands on the 
     exports,
     meeting,
     polls,
+    problems,
     reports,
     roster,
     script,
