@@ -103,7 +103,7 @@ def _report(build: Any, fmt: str, output: Path | None, period_label: str = "") -
     from datetime import UTC, datetime
 
     from bot.report_output import emit
-    from bot.reports import Context, ReportError
+    from bot.reports.base import Context, ReportError
 
     conf = settings()
     ctx = Context(conf, datetime.now(UTC))

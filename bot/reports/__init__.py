@@ -1,31 +1,35 @@
-"""The reports of indicators.md (see bot/reports/rates.py): this package re-exports the names callers use."""
+"""The indicators of indicators.md as reports: filters resolved, SQL rollups read, rows with honest rates built.
 
-from bot.reports.rates import (
-    AUDIT_ACTIONS,
-    AWARENESS_FIELD,
-    BY,
+Every figure comes from storage.reports (aggregation in the database); these modules only name, rate and sort
+one row per village, township, cadre or flagged case. One module a report family:
+
+    base.py            Context, ReportError, the --period and --township/--village filters
+    rates.py           satisfaction and policy awareness, by village, township or cadre
+    visit_coverage.py  coverage per cadre against the role's target
+    groups.py          household groups and basic needs, the 返贫预警 list
+    integrity_flags.py the flags for a second look
+    problem_counts.py  problems opened and closed, by month or township
+    meeting.py         the township meeting's tally and the county's overdue list
+    audit.py           the audit trail
+
+The modules are named apart from the report functions, so `bot.reports.coverage` is always the function.
+This package re-exports every name callers use: `from bot import reports; await reports.coverage(...)`.
+"""
+
+from bot.reports.audit import AUDIT_ACTIONS, audit_trail
+from bot.reports.base import Context, ReportError, area_from, period_from
+from bot.reports.groups import group_from, households, warnings
+from bot.reports.integrity_flags import integrity
+from bot.reports.meeting import overdue, tally
+from bot.reports.problem_counts import problems, problems_by_township
+from bot.reports.rates import AWARENESS_FIELD, BY, awareness, satisfaction, satisfaction_row
+from bot.reports.visit_coverage import (
     COVERAGE_COLUMNS,
     FILE_LEFT_LIMIT,
     NAMED_CADRES,
     TARGETED_ROLES,
-    Context,
-    ReportError,
-    area_from,
-    audit_trail,
-    awareness,
     coverage,
-    group_from,
-    households,
-    integrity,
-    overdue,
-    period_from,
-    problems,
-    problems_by_township,
     role_from,
-    satisfaction,
-    satisfaction_row,
-    tally,
-    warnings,
 )
 
 __all__ = [
