@@ -11,9 +11,11 @@ one row per village, township, cadre or flagged case. One module a report family
     problem_counts.py  problems opened and closed, by month or township
     meeting.py         the township meeting's tally and the county's overdue list
     audit.py           the audit trail
+    output.py          Report and Column, and their forms: the screen table, CSV, XLSX, PNG
 
 The modules are named apart from the report functions, so `bot.reports.coverage` is always the function.
-This package re-exports every name callers use: `from bot import reports; await reports.coverage(...)`.
+This package re-exports every name callers use: `from bot import reports; await reports.coverage(...)`, and
+the output's Column, Report and writers.
 """
 
 from bot.reports.audit import AUDIT_ACTIONS, audit_trail
@@ -21,6 +23,7 @@ from bot.reports.base import Context, ReportError, area_from, period_from
 from bot.reports.groups import group_from, households, warnings
 from bot.reports.integrity_flags import integrity
 from bot.reports.meeting import overdue, tally
+from bot.reports.output import Column, Report, emit, print_table, write_xlsx
 from bot.reports.problem_counts import problems, problems_by_township
 from bot.reports.rates import AWARENESS_FIELD, BY, awareness, satisfaction, satisfaction_row
 from bot.reports.visit_coverage import (
@@ -40,17 +43,21 @@ __all__ = [
     "FILE_LEFT_LIMIT",
     "NAMED_CADRES",
     "TARGETED_ROLES",
+    "Column",
     "Context",
+    "Report",
     "ReportError",
     "area_from",
     "audit_trail",
     "awareness",
     "coverage",
+    "emit",
     "group_from",
     "households",
     "integrity",
     "overdue",
     "period_from",
+    "print_table",
     "problems",
     "problems_by_township",
     "role_from",
@@ -58,4 +65,5 @@ __all__ = [
     "satisfaction_row",
     "tally",
     "warnings",
+    "write_xlsx",
 ]

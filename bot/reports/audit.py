@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from datetime import date, datetime, time, timedelta
 
-from bot.report_output import Column, Report
 from bot.reports.base import Context
+from bot.reports.output import Column, Report
 from storage.db import Database
 
 # what each audit action is called where people read it

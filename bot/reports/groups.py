@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from bot.report_output import Column, Report
 from bot.reports.base import Context, ReportError
+from bot.reports.output import Column, Report
 from storage import reports as q
 from storage.db import Database
 from survey.facts import (

@@ -5,8 +5,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from bot.report_output import Column, Report
 from bot.reports.base import Context
+from bot.reports.output import Column, Report
 from bot.reports.rates import satisfaction
 from storage import reports as q
 from storage.db import Database

@@ -6,8 +6,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from bot.report_output import Column, Report
 from bot.reports.base import Context, ReportError
+from bot.reports.output import Column, Report
 from storage.db import Database
 from survey.periods import Period
 from survey.problems import STATE_LABELS

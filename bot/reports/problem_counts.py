@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from bot.report_output import Column, Report
 from bot.reports.base import Context
+from bot.reports.output import Column, Report
 from storage import reports as q
 from storage.db import Database
 from survey.periods import Period
