@@ -15,7 +15,7 @@ one row per village, township, cadre or flagged case. One module a report family
 
 The modules are named apart from the report functions, so `bot.reports.coverage` is always the function.
 This package re-exports every name callers use: `from bot import reports; await reports.coverage(...)`, and
-the output's Column, Report and writers.
+the output's Column, Report, writers and charts.
 """
 
 from bot.reports.audit import AUDIT_ACTIONS, audit_trail
@@ -23,7 +23,18 @@ from bot.reports.base import Context, ReportError, area_from, period_from
 from bot.reports.groups import group_from, households, warnings
 from bot.reports.integrity_flags import integrity
 from bot.reports.meeting import overdue, tally
-from bot.reports.output import Column, Report, emit, print_table, write_xlsx
+from bot.reports.output import (
+    CJK_FONT_FILE_NAME,
+    NO_DATA,
+    Column,
+    Report,
+    cjk_font_path,
+    count_bars,
+    emit,
+    print_table,
+    rate_bars,
+    write_xlsx,
+)
 from bot.reports.problem_counts import problems, problems_by_township
 from bot.reports.rates import AWARENESS_FIELD, BY, awareness, satisfaction, satisfaction_row
 from bot.reports.visit_coverage import (
@@ -39,9 +50,11 @@ __all__ = [
     "AUDIT_ACTIONS",
     "AWARENESS_FIELD",
     "BY",
+    "CJK_FONT_FILE_NAME",
     "COVERAGE_COLUMNS",
     "FILE_LEFT_LIMIT",
     "NAMED_CADRES",
+    "NO_DATA",
     "TARGETED_ROLES",
     "Column",
     "Context",
@@ -50,6 +63,8 @@ __all__ = [
     "area_from",
     "audit_trail",
     "awareness",
+    "cjk_font_path",
+    "count_bars",
     "coverage",
     "emit",
     "group_from",
@@ -60,6 +75,7 @@ __all__ = [
     "print_table",
     "problems",
     "problems_by_township",
+    "rate_bars",
     "role_from",
     "satisfaction",
     "satisfaction_row",

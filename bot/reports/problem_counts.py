@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from bot.reports.base import Context
-from bot.reports.output import Column, Report
+from bot.reports.output import Column, Report, count_bars
 from storage import reports as q
 from storage.db import Database
 from survey.periods import Period
@@ -88,8 +88,6 @@ def _problem_chart(
     """Grouped bars of problem counts, one group per row (the total row left out where there is one)."""
 
     def draw(path: Path) -> None:
-        from bot.charts import count_bars
-
         shown = report.rows[:-1] if without_total else report.rows
         series = [(ctx.t(*_PROBLEM_SERIES[k]), [r[k] for r in shown]) for k in keys]
         count_bars(path, report.title, [r[label] for r in shown], series, ctx.t("问题数", "problems"))

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from bot.reports.base import Context
-from bot.reports.output import Column, Report
+from bot.reports.output import Column, Report, rate_bars
 from storage import reports as q
 from storage.db import Database
 from survey.periods import Period
@@ -257,8 +257,6 @@ def _satisfaction_chart(report: Report, by: str, target: float, ctx: Context):  
         return row.get("village") or row.get("cadre_name") or row.get("cadre_code") or row.get("township", "")
 
     def draw(path: Path) -> None:
-        from bot.charts import rate_bars
-
         rate_bars(
             path,
             report.title,

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from bot.reports.base import Context, ReportError
-from bot.reports.output import Column, Report
+from bot.reports.output import Column, Report, rate_bars
 from storage import reports as q
 from storage.db import Database
 from survey.periods import ROLE_LABELS_EN, ROLES, Period, coverage_target, current_period
@@ -147,8 +147,6 @@ def _behind_first(row: dict[str, Any]) -> tuple[int, float, str]:
 
 def _coverage_chart(report: Report, ctx: Context):  # type: ignore[no-untyped-def]
     def draw(path: Path) -> None:
-        from bot.charts import rate_bars
-
         by_role: dict[str, list[int]] = {}
         for row in report.rows:
             sums = by_role.setdefault(row["role"], [0, 0])
