@@ -578,7 +578,7 @@ def problems_export(conn: Any, scope: q.Scope, locale: str, tz: ZoneInfo) -> Exp
 
 # --- CSV ---------------------------------------------------------------------------------------------------
 
-# text a spreadsheet would run as a formula (a villager's "=…") gets a leading quote, as in bot.report_output
+# text a spreadsheet would run as a formula (a villager's "=…") gets a leading quote, as in bot.reports.output
 _FORMULA_STARTS = frozenset(("=", "+", "-", "@", "\t", "\r"))
 
 

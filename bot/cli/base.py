@@ -102,8 +102,8 @@ def _report(build: Any, fmt: str, output: Path | None, period_label: str = "") -
     """Build a report with a fresh context, then show or write it; bad input is one line on standard error."""
     from datetime import UTC, datetime
 
-    from bot.report_output import emit
-    from bot.reports import Context, ReportError
+    from bot.reports.base import Context, ReportError
+    from bot.reports.output import emit
 
     conf = settings()
     ctx = Context(conf, datetime.now(UTC))

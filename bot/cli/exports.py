@@ -27,7 +27,7 @@ def _export(make: Any, fmt: str, output: Path | None, period: str | None, townsh
     from datetime import UTC, datetime
 
     from bot import exports
-    from bot.reports import Context, ReportError, area_from, period_from
+    from bot.reports.base import Context, ReportError, area_from, period_from
     from storage.exports import Scope, snapshot
 
     conf = settings()
