@@ -9,13 +9,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import func, or_, select, update
 from sqlalchemy.orm import selectinload
 
 from storage.db import AsyncSession
 from storage.models import (
     Cadre,
     Household,
+    Problem,
     Township,
     Village,
     Visit,
@@ -171,6 +172,17 @@ async def households(
         HouseholdRow(h.id, h.code, h.head_name, h.members, h.status, v, at, who, warned, group)
         for h, v, at, who, warned, group in await s.execute(query)
     ]
+
+
+async def problem_states(s: AsyncSession, village_ids: Sequence[int]) -> dict[str, int]:
+    """How many of the villages' problems are in each state, now."""
+    query = (
+        select(Problem.status, func.count(Problem.id))
+        .join(Household, Household.id == Problem.household_id)
+        .where(Household.village_id.in_(village_ids))
+        .group_by(Problem.status)
+    )
+    return {status: count for status, count in await s.execute(query)}
 
 
 async def own_village_ids(s: AsyncSession, cadre_id: int) -> tuple[int, ...]:

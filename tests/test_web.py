@@ -207,6 +207,8 @@ async def test_each_role_sees_its_own_place_and_gets_404_for_another_townships(r
     county = await client.get("/dash/county/1")
     assert county.status == 200 and "东风镇" in await county.text() and "福顺乡" in await county.text()
     assert (await client.get("/dash/county/2", allow_redirects=False)).status == 404
+    states = (await (await client.get("/dash/county/1/states.csv")).read()).decode("utf-8")
+    assert "待研究,escalated,1\r\n" in states and "合计,,1\r\n" in states
     assert (await client.get(f"/dash/village/{places['far_village']}")).status == 200
 
 

@@ -15,6 +15,7 @@ from storage import web as store
 from storage.db import Database
 from storage.reports import Area
 from survey.facts import GROUP_LABELS, GROUP_LABELS_EN, WARNING_LABELS, WARNING_LABELS_EN, WARNINGS
+from survey.problems import STATE_LABELS, STATES
 
 
 @dataclass(frozen=True)
@@ -63,9 +64,32 @@ async def _overdue(db: Database, ctx: Context, place: Place, full: bool) -> Repo
     return report
 
 
+async def _states(db: Database, ctx: Context, place: Place, full: bool) -> Report:
+    """Problems by state now (survey.problems.STATES, in the machine's order), then 合计."""
+    async with db.reading() as s:
+        counts = await store.problem_states(s, place.area.village_ids or ())
+    en = ctx.locale == "en"
+    rows: list[dict[str, Any]] = [
+        {"state": STATE_LABELS[state][1 if en else 0], "code": state, "count": counts.get(state, 0)}
+        for state in STATES
+    ]
+    rows.append({"state": ctx.t("合计", "total"), "code": "", "count": sum(counts.values())})
+    return Report(
+        name="problem-states",
+        title=ctx.t(f"{place.name}：问题按状态（当前）", f"{place.name}: problems by state (now)"),
+        columns=[
+            Column("state", "状态", "state"),
+            Column("code", "状态代码", "state code"),
+            Column("count", "问题数", "problems", "int"),
+        ],
+        rows=rows,
+        locale=ctx.locale,
+    )
+
+
 TABLES: dict[str, tuple[str, ...]] = {
-    "county": ("satisfaction", "coverage", "problems", "groups"),
-    "township": ("satisfaction", "coverage", "problems", "groups"),
+    "county": ("satisfaction", "coverage", "states", "problems", "groups"),
+    "township": ("satisfaction", "coverage", "states", "problems", "groups"),
     "village": ("households", "warnings"),
     "own": ("households",),
     "overdue": ("overdue",),
@@ -169,4 +193,5 @@ _BUILDERS: dict[str, Builder] = {
     "warnings": _warnings,
     "overdue": _overdue,
     "households": _households,
+    "states": _states,
 }
