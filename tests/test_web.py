@@ -12,14 +12,14 @@ from pathlib import Path
 
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 
 from bot.app import make_app
 from bot.settings import Settings
 from bot.web.auth import COOKIE, cookie_value
 from storage import web as store
 from storage.db import Database
-from storage.models import Household, Problem, ProblemEvent, Township, Village, WebLink
+from storage.models import Household, Problem, ProblemEvent, Township, Village, WebLink, cadre_villages
 from survey.script import load_script
 from tests.cli_support import clean_env, ok, zoufang
 from tests.test_escalation import cadre_id, raise_problem
@@ -210,6 +210,23 @@ async def test_each_role_sees_its_own_place_and_gets_404_for_another_townships(r
     states = (await (await client.get("/dash/county/1/states.csv")).read()).decode("utf-8")
     assert "待研究,escalated,1\r\n" in states and "合计,,1\r\n" in states
     assert (await client.get(f"/dash/village/{places['far_village']}")).status == 200
+
+
+async def test_a_helper_sees_only_the_households_they_help(roster: Database, client: TestClient):
+    """A 帮扶责任人 with no village of their own: the village page lists their households and nothing else of
+    it (no village-wide table such as the warning list)."""
+    places, helper = await ids(roster), await cadre_id(roster, "GB002")
+    async with roster.session() as s:
+        await s.execute(delete(cadre_villages).where(cadre_villages.c.cadre_id == helper))
+        await s.execute(update(Household).where(Household.helper_id == helper).values(helper_id=None))
+        await s.execute(update(Household).where(Household.code == "DEMO0001").values(helper_id=helper))
+    await sign_in(client, roster, "GB002")
+    html = await (await client.get(f"/dash/village/{places['village']}")).text()
+    assert "DEMO0001" in html and "DEMO0002" not in html and 'id="t-warnings"' not in html
+    assert (await client.get(f"/dash/village/{places['village']}/warnings.csv")).status == 404
+    listed = await (await client.get("/dash/mine/households.csv")).text()
+    assert "DEMO0001" in listed and "DEMO0002" not in listed
+    assert (await client.get(f"/dash/village/{places['far_village']}", allow_redirects=False)).status == 404
 
 
 async def test_the_secretary_decides_and_closes_through_the_flow(roster: Database, client: TestClient):

@@ -159,7 +159,7 @@ async def home(request: web.Request, viewer: Viewer) -> web.StreamResponse:
 async def _tables(request: web.Request, place: Place) -> tuple[Context, list[tables.Table]]:
     ctx = context_of(request)
     built = []
-    for name in tables.TABLES[place.kind]:
+    for name in tables.names_of(place):
         built.append(tables.table_of(name, await tables.build(request.app[DB], ctx, place, name)))
     return ctx, built
 
@@ -234,7 +234,7 @@ def download(kind: str) -> Any:
     async def handler(request: web.Request, viewer: Viewer) -> web.StreamResponse:
         place = await place_of(request, viewer, kind)
         name = request.match_info["table"]
-        if name not in tables.TABLES[kind]:
+        if name not in tables.names_of(place):
             raise web.HTTPNotFound()
         report = await tables.build(request.app[DB], context_of(request), place, name, full=True)
         body = tables.csv_of(report).encode("utf-8")

@@ -96,9 +96,14 @@ TABLES: dict[str, tuple[str, ...]] = {
 }
 
 
+def names_of(place: Place) -> tuple[str, ...]:
+    """The tables of the page; a cadre who sees only their own households gets only those, on any page."""
+    return TABLES["own"] if place.own_cadre_id is not None else TABLES[place.kind]
+
+
 async def build(db: Database, ctx: Context, place: Place, name: str, full: bool = False) -> Report:
     """The named table of the page (`full`: as the CLI writes it to a file, every household left named)."""
-    if name not in TABLES[place.kind]:
+    if name not in names_of(place):
         raise KeyError(name)
     return await _BUILDERS[name](db, ctx, place, full)
 
