@@ -101,14 +101,15 @@ async def end_session(s: AsyncSession, token: str, now: datetime) -> None:
     )
 
 
-async def signing_key(s: AsyncSession) -> str:
-    """The stored cookie key, made on first use (ZOUFANG_WEB_SECRET, when set, is used instead)."""
-    key = (await s.execute(select(WebKey.secret).order_by(WebKey.id).limit(1))).scalar_one_or_none()
-    if key is None:
-        key = secrets.token_hex(32)
-        s.add(WebKey(secret=key))
-        await s.flush()
-    return key
+async def stored_key(s: AsyncSession) -> str | None:
+    """The first key kept: processes that raced to make one all settle on the same (the lowest id)."""
+    return (await s.execute(select(WebKey.secret).order_by(WebKey.id).limit(1))).scalar_one_or_none()
+
+
+async def make_key(s: AsyncSession) -> None:
+    """Keep a new cookie key unless one is kept already (ZOUFANG_WEB_SECRET, when set, is used instead)."""
+    if await stored_key(s) is None:
+        s.add(WebKey(secret=secrets.token_hex(32)))
 
 
 # --- places and households the pages list ---------------------------------------------------------------

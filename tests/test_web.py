@@ -19,7 +19,16 @@ from bot.settings import Settings
 from bot.web.auth import COOKIE, cookie_value
 from storage import web as store
 from storage.db import Database
-from storage.models import Household, Problem, ProblemEvent, Township, Village, WebLink, cadre_villages
+from storage.models import (
+    Household,
+    Problem,
+    ProblemEvent,
+    Township,
+    Village,
+    WebKey,
+    WebLink,
+    cadre_villages,
+)
 from survey.script import load_script
 from tests.cli_support import clean_env, ok, zoufang
 from tests.test_escalation import cadre_id, raise_problem
@@ -111,6 +120,24 @@ async def test_an_expired_link_and_an_https_base_url(roster: Database):
         assert refused.status == 410 and "Set-Cookie" not in refused.headers
         fresh = await client.get(f"/dash/login/{await link_for(roster, 'GB012')}", allow_redirects=False)
         assert "Secure" in fresh.headers["Set-Cookie"]
+
+
+async def test_without_zoufang_web_secret_a_key_is_made_once_and_kept(roster: Database):
+    for _ in range(2):  # a second server (a restart, another worker) signs with the same key
+        app = make_app(roster, load_script(), Settings(), primary=False)
+        async with TestClient(TestServer(app)) as client:
+            await sign_in(client, roster, "GB012")
+            home = await client.get("/dash/", allow_redirects=False)
+            assert home.headers["Location"].startswith("/dash/township/")
+            async with roster.reading() as s:
+                keys = list((await s.execute(select(WebKey.secret))).scalars())
+            assert len(keys) == 1
+            sent = client.session.cookie_jar.filter_cookies(client.make_url("/dash/"))[COOKIE].value
+            token = sent.split(".")[0]
+            assert sent == cookie_value(keys[0], token)
+            client.session.cookie_jar.clear()
+            client.session.cookie_jar.update_cookies({COOKIE: cookie_value(SECRET, token)})  # another key
+            assert (await client.get("/dash/", allow_redirects=False)).headers["Location"] == "/dash/signin"
 
 
 def pages(places: dict[str, int]) -> list[str]:

@@ -67,7 +67,9 @@ async def signing_key(app: web.Application) -> str:
             held["key"] = settings.web_secret
         else:
             async with app[DB].session() as s:
-                held["key"] = await store.signing_key(s)
+                await store.make_key(s)
+            async with app[DB].reading() as s:  # read after the commit: a racing process's earlier key wins
+                held["key"] = await store.stored_key(s)
     return str(held["key"])
 
 
