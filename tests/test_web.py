@@ -148,6 +148,7 @@ def pages(places: dict[str, int]) -> list[str]:
         "/dash/county/1/satisfaction.csv",
         f"/dash/township/{township}",
         f"/dash/township/{township}/coverage.csv",
+        f"/dash/township/{township}/coverage.xlsx",
         f"/dash/village/{village}",
         f"/dash/village/{village}/households.csv",
         "/dash/overdue",
@@ -202,6 +203,7 @@ async def test_each_role_sees_its_own_place_and_gets_404_for_another_townships(r
         f"/dash/township/{places['dongfeng']}/satisfaction.csv",
         f"/dash/village/{places['village']}",
         f"/dash/village/{places['village']}/households.csv",
+        f"/dash/village/{places['village']}/households.xlsx",
         "/dash/township/987654321",
         "/dash/township/abc",
     ):
@@ -344,3 +346,18 @@ async def test_the_county_tables_are_the_cli_reports(roster: Database, db_path: 
         assert downloaded.headers["Content-Type"].startswith("text/csv")
         body = (await downloaded.read()).decode("utf-8")
         assert "\r\n" in body and body.replace("\r\n", "\n") == cli, table  # the subprocess reads text
+
+
+async def test_a_table_as_the_clis_spreadsheet(roster: Database, db_path: Path, client: TestClient):
+    from openpyxl import load_workbook
+
+    await sign_in(client, roster, "GB028")
+    downloaded = await client.get("/dash/county/1/groups.xlsx")
+    assert downloaded.headers["Content-Type"].startswith("application/vnd.openxmlformats")
+    (db_path.parent / "web.xlsx").write_bytes(await downloaded.read())
+    env = clean_env(db_path.parent, ZOUFANG_DB_URL=f"sqlite+aiosqlite:///{db_path}")
+    ok(zoufang(db_path.parent, "report", "households", "--format", "xlsx", "--output", "cli.xlsx", env=env))
+    web_sheet, cli_sheet = (load_workbook(db_path.parent / n).active for n in ("web.xlsx", "cli.xlsx"))
+    assert [list(r) for r in web_sheet.iter_rows(values_only=True)] == [
+        list(r) for r in cli_sheet.iter_rows(values_only=True)
+    ]

@@ -102,7 +102,7 @@ async def test_county_overview_download_and_language(demo, server: str, browser:
     assert (ARTIFACTS / "overview.png").stat().st_size > 10_000
 
     async with page.expect_download() as download_info:
-        await page.locator("#t-coverage a.download").click()
+        await page.locator("#t-coverage a.download[href$='.csv']").click()
     saved = tmp_path / "coverage.csv"
     await (await download_info.value).save_as(saved)
     cli = ok(zoufang(tmp_path, "report", "coverage", "--format", "csv", env=env)).stdout

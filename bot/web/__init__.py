@@ -27,8 +27,10 @@ def mount_dash(app: web.Application, settings: Settings) -> None:
     post("/dash/signout", signed_in(pages.sign_out))
     get("/dash/mine", signed_in(pages.own_page))
     get("/dash/mine/{table}.csv", signed_in(pages.download("own")))
+    get("/dash/mine/{table}.xlsx", signed_in(pages.download("own", "xlsx")))
     get("/dash/overdue", signed_in(pages.overdue_page))
     get("/dash/overdue/{table}.csv", signed_in(pages.download("overdue")))
+    get("/dash/overdue/{table}.xlsx", signed_in(pages.download("overdue", "xlsx")))
     for kind, show in (
         ("county", pages.county_page),
         ("township", pages.township_page),
@@ -36,6 +38,7 @@ def mount_dash(app: web.Application, settings: Settings) -> None:
     ):
         get(f"/dash/{kind}/{{id}}", signed_in(show))
         get(f"/dash/{kind}/{{id}}/{{table}}.csv", signed_in(pages.download(kind)))
+        get(f"/dash/{kind}/{{id}}/{{table}}.xlsx", signed_in(pages.download(kind, "xlsx")))
     post("/dash/problem/{id}/{action}", signed_in(act_on_problem))
     app.router.add_static("/dash/static/", STATIC)
 

@@ -5,6 +5,7 @@ Each page resolves its place from the URL and the viewer's scope first: a place 
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import replace
 from typing import Any
 
@@ -228,8 +229,11 @@ async def overdue_page(request: web.Request, viewer: Viewer) -> web.StreamRespon
     return page(request, "overdue.html", place=place, tables=shown, **_common(viewer, ctx))
 
 
-def download(kind: str) -> Any:
-    """GET …/<table>.csv: the page's table as the CLI writes it (full lists, as a file gets them)."""
+XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+
+
+def download(kind: str, fmt: str = "csv") -> Any:
+    """GET …/<table>.csv or .xlsx: the page's table as the CLI writes it (full lists, as a file gets them)."""
 
     async def handler(request: web.Request, viewer: Viewer) -> web.StreamResponse:
         place = await place_of(request, viewer, kind)
@@ -237,9 +241,12 @@ def download(kind: str) -> Any:
         if name not in tables.names_of(place):
             raise web.HTTPNotFound()
         report = await tables.build(request.app[DB], context_of(request), place, name, full=True)
-        body = tables.csv_of(report).encode("utf-8")
-        filename = f"{report.name}-{kind}-{place.id}.csv"
+        filename = f"{report.name}-{kind}-{place.id}.{fmt}"
         headers = {"Content-Disposition": f'attachment; filename="{filename}"'}
+        if fmt == "xlsx":
+            body = await asyncio.to_thread(tables.xlsx_of, report)
+            return no_store(web.Response(body=body, content_type=XLSX_TYPE, headers=headers))
+        body = tables.csv_of(report).encode("utf-8")
         return no_store(web.Response(body=body, content_type="text/csv", charset="utf-8", headers=headers))
 
     return handler

@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import csv
 import io
+import tempfile
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from bot import reports
@@ -118,6 +120,14 @@ def csv_of(report: Report) -> str:
     out = io.StringIO()
     reports.emit(report, "csv", None, out)
     return out.getvalue()
+
+
+def xlsx_of(report: Report) -> bytes:
+    """The CLI's XLSX of the report (`--format xlsx`): written to a scratch file by the same writer, read back."""
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / f"{report.name}.xlsx"
+        reports.emit(report, "xlsx", path, io.StringIO())
+        return path.read_bytes()
 
 
 @dataclass(frozen=True)
