@@ -16,6 +16,7 @@ from storage.db import AsyncSession
 from storage.models import (
     Cadre,
     Household,
+    Poll,
     Problem,
     Township,
     Village,
@@ -151,6 +152,7 @@ class HouseholdRow:
     visitor: str | None
     warnings: str | None
     group: str | None
+    poll: str | None  # the latest answered SMS poll: "2026Q4 满意"
 
 
 async def households(
@@ -159,8 +161,23 @@ async def households(
     """Households of the villages with their latest visit; `own_cadre_id`: only that cadre's own households
     (they are its 帮扶责任人, or it is a cadre of their village)."""
     visitor = select(Cadre.name).where(Cadre.id == Visit.cadre_id).scalar_subquery()
+    latest_poll = (
+        select(Poll.period + " " + Poll.rating)
+        .where(Poll.household_id == Household.id, Poll.rating.is_not(None))
+        .order_by(Poll.created_at.desc(), Poll.id.desc())
+        .limit(1)
+        .scalar_subquery()
+    )
     query = (
-        select(Household, Village.name, Visit.submitted_at, visitor, Visit.warnings, Visit.household_group)
+        select(
+            Household,
+            Village.name,
+            Visit.submitted_at,
+            visitor,
+            Visit.warnings,
+            Visit.household_group,
+            latest_poll,
+        )
         .join(Village, Village.id == Household.village_id)
         .outerjoin(Visit, Visit.id == Household.latest_visit_id)
         .where(Household.village_id.in_(village_ids))
@@ -170,8 +187,8 @@ async def households(
         theirs = select(cadre_villages.c.village_id).where(cadre_villages.c.cadre_id == own_cadre_id)
         query = query.where(or_(Household.helper_id == own_cadre_id, Household.village_id.in_(theirs)))
     return [
-        HouseholdRow(h.id, h.code, h.head_name, h.members, h.status, v, at, who, warned, group)
-        for h, v, at, who, warned, group in await s.execute(query)
+        HouseholdRow(h.id, h.code, h.head_name, h.members, h.status, v, at, who, warned, group, poll)
+        for h, v, at, who, warned, group, poll in await s.execute(query)
     ]
 
 

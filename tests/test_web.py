@@ -21,6 +21,7 @@ from storage import web as store
 from storage.db import Database
 from storage.models import (
     Household,
+    Poll,
     Problem,
     ProblemEvent,
     Township,
@@ -322,6 +323,34 @@ async def test_villagers_and_cadres_text_is_shown_as_text(roster: Database, clie
         html = await (await client.get(url)).text()
         assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html, url
         assert "<script>" not in html and "<img src=x" not in html, url
+
+
+async def test_a_village_page_shows_each_households_latest_sms_answer(roster: Database, client: TestClient):
+    places = await ids(roster)
+    async with roster.session() as s:
+        household = (await s.execute(select(Household).where(Household.code == "DEMO0001"))).scalar_one()
+        for period, rating, day in (("2026Q3", "满意", 1), ("2026Q4", "不满意", 20)):
+            at = datetime(2026, 11 if period == "2026Q4" else 8, day, tzinfo=UTC)
+            s.add(
+                Poll(
+                    household_id=household.id,
+                    village_id=household.village_id,
+                    phone="+8613800138000",
+                    period=period,
+                    state="answered",
+                    locale="zh_CN",
+                    created_at=at,
+                    send_after=at,
+                    rating=rating,
+                )
+            )
+    await sign_in(client, roster, "GB012")
+    rows = (await (await client.get(f"/dash/village/{places['village']}/households.csv")).read()).decode()
+    assert "最近短信评价" in rows.splitlines()[0]
+    assert next(line for line in rows.splitlines() if "DEMO0001" in line).endswith(",2026Q4 不满意")
+    assert next(line for line in rows.splitlines() if "DEMO0002" in line).endswith(",")
+    english = await (await client.get(f"/dash/village/{places['village']}?lang=en")).text()
+    assert "2026Q4 dissatisfied" in english
 
 
 async def test_english_by_query_then_by_cookie(roster: Database, client: TestClient):

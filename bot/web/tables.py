@@ -175,6 +175,7 @@ async def _households(db: Database, ctx: Context, place: Place, full: bool) -> R
             "visited": ctx.local(h.visited_at),
             "visitor": h.visitor or "",
             "reasons": _reasons(h.warnings, en),
+            "poll": _poll(h.poll, en),
         }
         for h in found
     ]
@@ -198,7 +199,18 @@ _HOUSEHOLD_COLUMNS = [
     Column("visited", "最近走访", "latest visit"),
     Column("visitor", "走访干部", "visited by"),
     Column("reasons", "预警原因", "warning reasons"),
+    Column("poll", "最近短信评价", "latest SMS answer"),
 ]
+
+_RATINGS_EN = {"满意": "satisfied", "基本满意": "fairly satisfied", "不满意": "dissatisfied"}
+
+
+def _poll(answer: str | None, en: bool) -> str:
+    if not answer or not en:
+        return answer or ""
+    period, _, rating = answer.partition(" ")
+    return f"{period} {_RATINGS_EN.get(rating, rating)}"
+
 
 _BUILDERS: dict[str, Builder] = {
     "satisfaction": _satisfaction,
