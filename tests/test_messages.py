@@ -74,3 +74,15 @@ def phrase_files() -> list[str]:
 @pytest.mark.parametrize("name", phrase_files())
 def test_a_phrase_file_has_the_unknown_fallback(name: str, locale: str) -> None:
     assert macros(locale, name).get("unknown") == ()
+
+
+@pytest.mark.parametrize("locale", OTHERS)
+def test_the_dashboard_catalogue_has_the_same_phrases_in_every_locale(locale: str) -> None:
+    import json
+
+    def words(which: str) -> dict[str, str]:
+        return json.loads((TEMPLATES / which / "web" / "words.json").read_text(encoding="utf-8"))
+
+    ours, theirs = words(DEFAULT_LOCALE), words(locale)
+    assert ours and sorted(set(ours) ^ set(theirs)) == [], "a phrase is missing in one locale"
+    assert all(isinstance(v, str) and v.strip() for v in theirs.values())
