@@ -15,7 +15,6 @@ from storage.db import Database
 from storage.models import Township, Village
 from survey.periods import ACCEPTED_FORMS, Period, PeriodError, current_period, parse_period
 
-
 REPORT_PHRASES = "reports/parts.txt"
 
 

@@ -80,10 +80,7 @@ async def households(db: Database, ctx: Context, group: str | None, area: q.Area
         columns=[
             ctx.column("group"),
             ctx.column("households", kind="int"),
-            *(
-                Column(code, ctx.say("col_unmet", item=unmet[code]), None, "int")
-                for code in UNMET_ITEMS
-            ),
+            *(Column(code, ctx.say("col_unmet", item=unmet[code]), None, "int") for code in UNMET_ITEMS),
             ctx.column("warned", kind="int"),
         ],
         rows=result,
