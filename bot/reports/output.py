@@ -34,9 +34,7 @@ DASH = "—"
 class Column:
     key: str
     label: str  # the header: in the report's language (the reports take it from messages/), or in Chinese
-    en: str | None = (
-        None  # the English header of a label in Chinese (bot/worklog's columns); None: label is it
-    )
+    en: str | None = None  # the English header of a Chinese label (bot/worklog); None: label is the header
     kind: str = "text"  # text | int | yuan | pct | points | flag | interval (screen: row[key] is (low, high))
     screen: bool = True  # shown in the terminal table
     file: bool = True  # written to CSV and XLSX
