@@ -3,14 +3,19 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
+from bot.reports.output import Column
 from bot.settings import Settings
 from storage import reports as q
 from storage.db import Database
 from storage.models import Township, Village
 from survey.periods import ACCEPTED_FORMS, Period, PeriodError, current_period, parse_period
+
+REPORT_PHRASES = "reports/parts.txt"
 
 
 class ReportError(ValueError):
@@ -28,7 +33,19 @@ class Context:
     def locale(self) -> str:
         return self.settings.locale
 
-    def t(self, zh: str, en: str) -> str:
+    def say(self, name: str, /, **params: Any) -> str:
+        """A phrase of the reports in the report's language: a macro of messages/templates/<locale>/reports/
+        parts.txt (jinja2 loads on the first phrase; one without params is rendered once and cached)."""
+        from messages import error_text
+
+        return error_text(name, self.locale, source=REPORT_PHRASES, **params)
+
+    def column(self, key: str, name: str | None = None, /, kind: str = "text", **flags: bool) -> Column:
+        """A column whose header is the phrase `col_<name or key>`, resolved once, for the whole report."""
+        return Column(key, self.say(f"col_{name or key}"), None, kind, **flags)
+
+    def labels(self, zh: Mapping[str, str], en: Mapping[str, str]) -> Mapping[str, str]:
+        """Which of a domain's label dicts (survey's GROUP_LABELS / _EN and the like) the report reads."""
         return en if self.locale == "en" else zh
 
     def local(self, moment: datetime | None) -> str:
@@ -44,11 +61,7 @@ def period_from(text: str | None, default_kind: str, ctx: Context) -> Period:
     try:
         return parse_period(text)
     except PeriodError as exc:
-        raise ReportError(
-            ctx.t(
-                f"未知周期 {text!r}：可用 {ACCEPTED_FORMS}", f"unknown period {text!r}: use {ACCEPTED_FORMS}"
-            )
-        ) from exc
+        raise ReportError(ctx.say("unknown_period", text=repr(text), forms=ACCEPTED_FORMS)) from exc
 
 
 async def area_from(db: Database, township: str | None, village: str | None, ctx: Context) -> q.Area:
@@ -68,12 +81,8 @@ async def area_from(db: Database, township: str | None, village: str | None, ctx
             return q.Area(ids)
         names = await q.place_names(s)
     if township is not None and township not in {t for t, _ in names}:
-        known = "、".join(sorted({t for t, _ in names})) or ctx.t("（无）", "(none)")
-        raise ReportError(
-            ctx.t(f"没有乡镇 {township!r}；现有：{known}", f"no township {township!r}; known: {known}")
-        )
+        known = "、".join(sorted({t for t, _ in names})) or ctx.say("none_known")
+        raise ReportError(ctx.say("unknown_township", name=repr(township), known=known))
     in_scope = [v for t, v in names if township is None or t == township]
-    known = "、".join(in_scope) or ctx.t("（无）", "(none)")
-    raise ReportError(
-        ctx.t(f"没有行政村 {village!r}；现有：{known}", f"no village {village!r}; known: {known}")
-    )
+    known = "、".join(in_scope) or ctx.say("none_known")
+    raise ReportError(ctx.say("unknown_village", name=repr(village), known=known))

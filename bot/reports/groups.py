@@ -29,27 +29,19 @@ def group_from(text: str | None, ctx: Context) -> str | None:
         if text.strip() in (code, GROUP_LABELS[code], GROUP_LABELS_EN[code]):
             return code
     known = "、".join(GROUP_LABELS[g] for g in GROUPS)
-    raise ReportError(
-        ctx.t(
-            f"未知人群类别 {text!r}；可用：{known}", f"unknown household group {text!r}; use one of: {known}"
-        )
-    )
+    raise ReportError(ctx.say("unknown_group", text=repr(text), known=known))
 
 
-def _group_label(code: str | None, ctx: Context) -> str:
-    if code is None:
-        return ctx.t("（未分组）", "(no group)")
-    return (GROUP_LABELS_EN if ctx.locale == "en" else GROUP_LABELS).get(code, code)
+def _group_labels(ctx: Context) -> dict[str | None, str]:
+    """Each group's label in the report's language, and the label of a household with none: once a report."""
+    return {None: ctx.say("no_group"), **ctx.labels(GROUP_LABELS, GROUP_LABELS_EN)}
 
 
-def _households_empty(group: str | None, ctx: Context) -> str:
+def _households_empty(group: str | None, labels: dict[str | None, str], ctx: Context) -> str:
     if group is not None:
-        label = _group_label(group, ctx)
-        return ctx.t(
-            f"按各户最近一次走访，没有“{label}”类农户。",
-            f"No household is in the group {label!r} by its latest visit.",
-        )
-    return ctx.t("还没有提交的走访：无可分组的农户。", "No submitted visits yet: no household to group.")
+        label = labels.get(group, group)
+        return ctx.say("households_empty_group", label=label, quoted=repr(label))
+    return ctx.say("households_empty")
 
 
 async def households(db: Database, ctx: Context, group: str | None, area: q.Area) -> Report:
@@ -62,12 +54,13 @@ async def households(db: Database, ctx: Context, group: str | None, area: q.Area
     # every group in the fixed order, with zeros, so a missing group reads as none rather than as forgotten
     shown = [group] if group is not None else [*GROUPS, *(g for g in found if g not in GROUPS)]
     zeros = (0,) * (len(UNMET_ITEMS) + 2)
+    labels = _group_labels(ctx)
     result = []
     for code in shown:
         count, *unmet, warnings = found.get(code, zeros)
         result.append(
             {
-                "group": _group_label(code, ctx),
+                "group": labels.get(code, code),
                 "households": count,
                 **dict(zip(UNMET_ITEMS, unmet, strict=True)),
                 "warned": warnings,
@@ -76,47 +69,31 @@ async def households(db: Database, ctx: Context, group: str | None, area: q.Area
     if not found:
         result = []
     if result:
-        total: dict[str, Any] = {"group": ctx.t("合计", "total")}
+        total: dict[str, Any] = {"group": ctx.say("total")}
         for key in ("households", *UNMET_ITEMS, "warned"):
             total[key] = sum(r[key] for r in result)
         result.append(total)
+    unmet = ctx.labels(UNMET_LABELS, UNMET_LABELS_EN)
     return Report(
         name="households",
-        title=ctx.t(
-            "四类人群与两不愁三保障（按各户最近一次走访）",
-            "Household groups and basic needs (each household's latest visit)",
-        ),
+        title=ctx.say("households_title"),
         columns=[
-            Column("group", "类别", "group"),
-            Column("households", "户数", "households", "int"),
-            *(
-                Column(code, f"{UNMET_LABELS[code]}未保障", f"{UNMET_LABELS_EN[code]} unmet", "int")
-                for code in UNMET_ITEMS
-            ),
-            Column("warned", "返贫预警户", "with warnings", "int"),
+            ctx.column("group"),
+            ctx.column("households", kind="int"),
+            *(Column(code, ctx.say("col_unmet", item=unmet[code]), None, "int") for code in UNMET_ITEMS),
+            ctx.column("warned", kind="int"),
         ],
         rows=result,
         locale=ctx.locale,
         notes=_households_notes(warned, unvisited, ctx),
-        empty=_households_empty(group, ctx),
+        empty=_households_empty(group, labels, ctx),
     )
 
 
 def _households_notes(warned: int, unvisited: int, ctx: Context) -> list[str]:
-    notes = [
-        ctx.t(
-            f"返贫预警 {warned} 户：zoufang report households --warning 列出每户及原因。",
-            f"{warned} households with a warning: zoufang report households --warning lists them with reasons.",
-        )
-    ]
+    notes = [ctx.say("households_note_warned", warned=warned)]
     if unvisited:
-        notes.insert(
-            0,
-            ctx.t(
-                f"另有 {unvisited} 户尚无提交的走访，未计入分组。",
-                f"{unvisited} more households have no submitted visit yet and are not grouped.",
-            ),
-        )
+        notes.insert(0, ctx.say("households_note_unvisited", unvisited=unvisited))
     return notes
 
 
@@ -129,7 +106,8 @@ def _reasons(codes: str, labels: dict[str, str]) -> str:
 
 async def warnings(db: Database, ctx: Context, group: str | None, area: q.Area) -> Report:
     """The 返贫预警 list: every household whose latest visit raised a warning, with the reasons."""
-    labels = WARNING_LABELS_EN if ctx.locale == "en" else WARNING_LABELS
+    labels = ctx.labels(WARNING_LABELS, WARNING_LABELS_EN)
+    groups = _group_labels(ctx)
     async with db.reading() as s:
         found = await q.warning_list(s, area, group)
     rows = [
@@ -138,7 +116,7 @@ async def warnings(db: Database, ctx: Context, group: str | None, area: q.Area) 
             "village": village,
             "code": code,
             "head": head,
-            "group": _group_label(g, ctx),
+            "group": groups.get(g, g),
             "per_capita": None if net is None else float(net),
             "reasons": _reasons(codes, labels),
             "visited": ctx.local(at),
@@ -147,20 +125,18 @@ async def warnings(db: Database, ctx: Context, group: str | None, area: q.Area) 
     ]
     return Report(
         name="warnings",
-        title=ctx.t(
-            f"返贫预警户（{len(rows)} 户）", f"Households at risk of returning to poverty ({len(rows)})"
-        ),
+        title=ctx.say("warnings_title", count=len(rows)),
         columns=[
-            Column("township", "乡镇", "township"),
-            Column("village", "行政村", "village"),
-            Column("code", "户编号", "household id"),
-            Column("head", "户主", "head"),
-            Column("group", "类别", "group"),
-            Column("per_capita", "人均纯收入(元)", "net income per person (yuan)", "yuan"),
-            Column("reasons", "预警原因", "reasons"),
-            Column("visited", "最近走访", "latest visit"),
+            ctx.column("township"),
+            ctx.column("village"),
+            ctx.column("code", "household_code"),
+            ctx.column("head"),
+            ctx.column("group"),
+            ctx.column("per_capita", kind="yuan"),
+            ctx.column("reasons"),
+            ctx.column("visited", "latest_visit"),
         ],
         rows=rows,
         locale=ctx.locale,
-        empty=ctx.t("没有返贫预警户。", "No household has a warning."),
+        empty=ctx.say("warnings_empty"),
     )

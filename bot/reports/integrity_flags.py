@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import Any
 
 from bot.reports.base import Context
-from bot.reports.output import Column, Report
+from bot.reports.output import Report
 from bot.reports.rates import satisfaction
 from storage import reports as q
 from storage.db import Database
@@ -18,9 +18,8 @@ def _flag(
     code: str, ctx: Context, context: tuple[Any, ...], at: datetime | None, detail: str
 ) -> dict[str, Any]:
     township, village, cadre_code, cadre_name, household_code, head = context
-    labels = FLAG_LABELS_EN if ctx.locale == "en" else FLAG_LABELS
     return {
-        "flag": labels[code],
+        "flag": ctx.labels(FLAG_LABELS, FLAG_LABELS_EN)[code],
         "flag_code": code,
         "township": township or "",
         "village": village or "",
@@ -41,12 +40,14 @@ async def integrity(db: Database, ctx: Context, period: Period, area: q.Area) ->
         timed = await q.short_or_far_visits(
             s, start, end, area, limits.min_visit_minutes * 60, max_degrees_apart(limits.max_distance_m)
         )
-        rows += [_short(v, limits, ctx) for v in timed if v.short]
-        rows += [flag for v in timed if v.at and (flag := _far(v, limits, ctx))]
+        short, far = ctx.say("short_visit_pattern"), ctx.say("far_location_pattern")
+        rows += [_short(v, limits, short, ctx) for v in timed if v.short]
+        rows += [flag for v in timed if v.at and (flag := _far(v, limits, far, ctx))]
         rows += await _bursts(s, ctx, start, end, area, limits)
         rows += _identical(
             await q.identical_answers(s, start, end, area, limits.identical_min_households), ctx
         )
+        closed_pattern = ctx.say("closed_without_decision_pattern")
         for town, village, code, name, hcode, head, closed, pid, category in await q.closed_without_decision(
             s, start, end, area
         ):
@@ -56,10 +57,7 @@ async def integrity(db: Database, ctx: Context, period: Period, area: q.Area) ->
                     ctx,
                     (town, village, code, name, hcode, head),
                     closed,
-                    ctx.t(
-                        f"问题 #{pid}（{category}）已销号，无会议决定记录",
-                        f"problem #{pid} ({category}) closed with no meeting decision recorded",
-                    ),
+                    closed_pattern.format(pid=pid, category=category),
                 )
             )
     rows += await _satisfaction_gaps(db, ctx, period, area, limits.satisfaction_gap_points)
@@ -69,41 +67,35 @@ async def integrity(db: Database, ctx: Context, period: Period, area: q.Area) ->
     summary = "；".join(f"{flag} {n}" for flag, n in counts.items())
     return Report(
         name="integrity",
-        title=ctx.t(f"数据真实性提示（{period.label}）", f"Integrity flags ({period.label})"),
+        title=ctx.say("integrity_title", period=period.label),
         columns=[
-            Column("flag", "提示", "flag"),
-            Column("township", "乡镇", "township"),
-            Column("village", "行政村", "village"),
-            Column("cadre", "干部", "cadre"),
-            Column("household", "农户", "household"),
-            Column("at", "时间", "time"),
-            Column("detail", "情况", "detail"),
+            ctx.column("flag"),
+            ctx.column("township"),
+            ctx.column("village"),
+            ctx.column("cadre"),
+            ctx.column("household"),
+            ctx.column("at", "time"),
+            ctx.column("detail"),
         ],
         rows=rows,
         locale=ctx.locale,
         notes=_integrity_notes(rows, summary, ctx),
-        empty=ctx.t(f"{period.label} 没有需要核实的提示。", f"No flags in {period.label}."),
+        empty=ctx.say("integrity_empty", period=period.label),
     )
 
 
-def _short(visit: q.TimedVisit, limits: Thresholds, ctx: Context) -> dict[str, Any]:
-    detail = ctx.t(
-        f"用时 {visit.seconds / 60:.1f} 分钟（阈值 {limits.min_visit_minutes:g} 分钟）",
-        f"took {visit.seconds / 60:.1f} min (threshold {limits.min_visit_minutes:g} min)",
-    )
+def _short(visit: q.TimedVisit, limits: Thresholds, pattern: str, ctx: Context) -> dict[str, Any]:
+    detail = pattern.format(minutes=visit.seconds / 60, limit=limits.min_visit_minutes)
     return _flag("short_visit", ctx, visit.context, visit.submitted_at, detail)
 
 
-def _far(visit: q.TimedVisit, limits: Thresholds, ctx: Context) -> dict[str, Any] | None:
+def _far(visit: q.TimedVisit, limits: Thresholds, pattern: str, ctx: Context) -> dict[str, Any] | None:
     """The flag of a visit whose fix is further from the registered place than the threshold, measured exactly."""
     assert visit.at is not None and visit.home is not None
     metres = distance_m(*visit.at, *visit.home)
     if metres <= limits.max_distance_m:
         return None
-    detail = ctx.t(
-        f"距登记住址 {metres / 1000:.2f} 公里（阈值 {limits.max_distance_m / 1000:g} 公里）",
-        f"{metres / 1000:.2f} km from the registered place (threshold {limits.max_distance_m / 1000:g} km)",
-    )
+    detail = pattern.format(km=metres / 1000, limit=limits.max_distance_m / 1000)
     return _flag("far_location", ctx, visit.context, visit.submitted_at, detail)
 
 
@@ -111,11 +103,8 @@ def _integrity_notes(rows: list[dict[str, Any]], summary: str, ctx: Context) -> 
     if not rows:
         return []
     return [
-        ctx.t(f"共 {len(rows)} 条：{summary}。", f"{len(rows)} in all: {summary}."),
-        ctx.t(
-            "以上为需要核实的提示，不是结论：请核实后再作处理。",
-            "These are flags to check, not verdicts: verify before acting.",
-        ),
+        ctx.say("integrity_note_count", count=len(rows), summary=summary),
+        ctx.say("integrity_note_check"),
     ]
 
 
@@ -132,12 +121,16 @@ async def _bursts(
             runs.append([cadre_id, first, last])
     cadres = await q.cadres_by_id(s, sorted({r[0] for r in runs}))
     rows = []
+    pattern = ctx.say("visit_burst_pattern")
     for cadre_id, first, last in runs:
         code, name, _role, town = cadres[cadre_id]
         visits = await q.visits_between(s, cadre_id, first, last)
-        detail = ctx.t(
-            f"{ctx.local(first)}–{ctx.local(last)[-5:]} 共 {visits} 次走访（阈值 {limits.burst_minutes:g} 分钟内 {limits.burst_visits} 次）",
-            f"{visits} visits {ctx.local(first)}–{ctx.local(last)[-5:]} (threshold {limits.burst_visits} within {limits.burst_minutes:g} min)",
+        detail = pattern.format(
+            first=ctx.local(first),
+            last=ctx.local(last)[-5:],
+            visits=visits,
+            minutes=limits.burst_minutes,
+            limit=limits.burst_visits,
         )
         rows.append(_flag("visit_burst", ctx, (town, "", code, name, "", ""), first, detail))
     return rows
@@ -148,13 +141,11 @@ def _identical(found: list[tuple[Any, ...]], ctx: Context) -> list[dict[str, Any
     for digest, *rest in found:
         groups.setdefault(digest, []).append(tuple(rest))
     rows = []
+    pattern = ctx.say("identical_answers_pattern")
     for number, members in enumerate(groups.values(), start=1):
         households = {m[4] for m in members}
         for *context, at in members:
-            detail = ctx.t(
-                f"第 {number} 组：{len(households)} 户答案完全相同",
-                f"set {number}: {len(households)} households answered identically",
-            )
+            detail = pattern.format(number=number, households=len(households))
             rows.append(_flag("identical_answers", ctx, tuple(context), at, detail))
     return rows
 
@@ -164,11 +155,16 @@ async def _satisfaction_gaps(
 ) -> list[dict[str, Any]]:
     report = await satisfaction(db, ctx, "village", period, area)
     rows = []
+    pattern = ctx.say("satisfaction_gap_pattern")
     for row in report.rows[:-1]:
         if row["gap"] is not None and row["gap"] > points:
-            detail = ctx.t(
-                f"走访记录 {_pct(row['rec_rate'])}（n={row['rec_n']}）高于村民短信 {_pct(row['sms_rate'])}（n={row['sms_n']}）{row['gap']:.1f} 个百分点（阈值 {points:g}）",
-                f"recorded {_pct(row['rec_rate'])} (n={row['rec_n']}) above SMS {_pct(row['sms_rate'])} (n={row['sms_n']}) by {row['gap']:.1f} points (threshold {points:g})",
+            detail = pattern.format(
+                rec=_pct(row["rec_rate"]),
+                rec_n=row["rec_n"],
+                sms=_pct(row["sms_rate"]),
+                sms_n=row["sms_n"],
+                gap=row["gap"],
+                limit=points,
             )
             rows.append(
                 _flag(

@@ -3,6 +3,8 @@ and the county supervision centre's list of problems overdue past a meeting."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -14,25 +16,40 @@ from survey.problems import STATE_LABELS
 from survey.stats import rate
 
 
-def _problem_columns() -> list[Column]:
+def _problem_columns(ctx: Context) -> list[Column]:
     return [
-        Column("id", "编号", "#", "int"),
-        Column("village", "行政村", "village"),
-        Column("household", "户编号", "household id"),
-        Column("head", "户主", "head"),
-        Column("category", "类别", "category"),
-        Column("description", "问题", "problem"),
-        Column("source", "来源", "source"),
-        Column("age", "天数", "days open", "int"),
-        Column("state", "状态", "state"),
-        Column("responsible", "责任人", "responsible"),
-        Column("due_on", "期限", "due"),
+        ctx.column("id", "problem_id", "int"),
+        ctx.column("village"),
+        ctx.column("household", "household_code"),
+        ctx.column("head"),
+        ctx.column("category"),
+        ctx.column("description", "problem"),
+        ctx.column("source"),
+        ctx.column("age", kind="int"),
+        ctx.column("state"),
+        ctx.column("responsible"),
+        ctx.column("due_on"),
     ]
 
 
-def _problem_row(item: Any, as_of: datetime, ctx: Context) -> dict[str, Any]:
+@dataclass(frozen=True)
+class _Words:
+    """What a problem's row says of its source and state, resolved once per report."""
+
+    sms: str
+    visit: str
+    states: Mapping[str, str]
+
+    @classmethod
+    def of(cls, ctx: Context) -> _Words:
+        zh = {code: pair[0] for code, pair in STATE_LABELS.items()}
+        en = {code: pair[1] for code, pair in STATE_LABELS.items()}
+        return cls(ctx.say("source_villager_sms"), ctx.say("source_visit"), ctx.labels(zh, en))
+
+
+def _problem_row(item: Any, as_of: datetime, words: _Words, ctx: Context) -> dict[str, Any]:
     tz = ctx.settings.tz
-    source = ctx.t("村民短信", "SMS") if item.source == "sms" else (item.raised_by or ctx.t("走访", "visit"))
+    source = words.sms if item.source == "sms" else (item.raised_by or words.visit)
     return {
         "id": item.id,
         "village": item.village,
@@ -42,7 +59,7 @@ def _problem_row(item: Any, as_of: datetime, ctx: Context) -> dict[str, Any]:
         "description": item.description,
         "source": source,
         "age": (as_of.astimezone(tz).date() - item.created_at.astimezone(tz).date()).days,
-        "state": ctx.t(*STATE_LABELS.get(item.status, (item.status, item.status))),
+        "state": words.states.get(item.status, item.status),
         "responsible": item.responsible or "",
         "due_on": str(item.due_on or ""),
     }
@@ -60,23 +77,15 @@ async def tally(db: Database, ctx: Context, township: Any, month: Period) -> Rep
         open_items = await store.unresolved_at(s, township.id, as_of)
     result = rate(resolved, resolved + len(open_items))
     share = "—" if result.value is None else f"{result.value:.1%}"
+    words = _Words.of(ctx)
     return Report(
         name="tally",
-        title=ctx.t(
-            f"{township.name} {month.label} 问题化解统计", f"{township.name} problem tally {month.label}"
-        ),
-        columns=_problem_columns(),
-        rows=[_problem_row(item, as_of, ctx) for item in open_items],
+        title=ctx.say("tally_title", township=township.name, month=month.label),
+        columns=_problem_columns(ctx),
+        rows=[_problem_row(item, as_of, words, ctx) for item in open_items],
         locale=ctx.locale,
-        notes=[
-            ctx.t(
-                f"本月已化解（销号）{resolved} 个，未化解 {len(open_items)} 个，化解率 {share}"
-                f"（n = {result.n}）。上表为未化解问题清单。",
-                f"Resolved (closed) this month: {resolved}; unresolved: {len(open_items)}; resolution rate {share} "
-                f"(n = {result.n}). The table lists the unresolved problems.",
-            )
-        ],
-        empty=ctx.t("未化解问题清单：无。", "Unresolved problems: none."),
+        notes=[ctx.say("tally_note", resolved=resolved, unresolved=len(open_items), share=share, n=result.n)],
+        empty=ctx.say("tally_empty"),
     )
 
 
@@ -93,32 +102,25 @@ async def overdue(db: Database, ctx: Context, county: str | None) -> Report:
             found = (await s.execute(select(County.id).where(County.name == county))).scalar_one_or_none()
             if found is None:
                 names = "、".join((await s.execute(select(County.name).order_by(County.name))).scalars())
-                raise ReportError(
-                    ctx.t(
-                        f"没有县 {county!r}；现有：{names or '（无）'}",
-                        f"no county {county!r}; known: {names or '(none)'}",
-                    )
-                )
+                known = names or ctx.say("none_known")
+                raise ReportError(ctx.say("unknown_county", name=repr(county), known=known))
             township_ids = list(
                 (await s.execute(select(Township.id).where(Township.county_id == found))).scalars()
             )
         items = await store.overdue_items(s, township_ids)
     rows = []
     today = ctx.now.astimezone(ctx.settings.tz).date()
+    words = _Words.of(ctx)
     for township, item in items:
-        row = _problem_row(item, ctx.now, ctx)
+        row = _problem_row(item, ctx.now, words, ctx)
         row["township"] = township
         row["late"] = (today - item.due_on).days if item.due_on else None
         rows.append(row)
     return Report(
         name="overdue",
-        title=ctx.t("逾期未化解问题（报县督查指挥中心）", "Overdue problems (county supervision centre)"),
-        columns=[
-            Column("township", "乡镇", "township"),
-            *_problem_columns(),
-            Column("late", "逾期天数", "days late", "int"),
-        ],
+        title=ctx.say("overdue_title"),
+        columns=[ctx.column("township"), *_problem_columns(ctx), ctx.column("late", kind="int")],
         rows=rows,
         locale=ctx.locale,
-        empty=ctx.t("没有逾期过会的问题。", "No problem is overdue past a meeting."),
+        empty=ctx.say("overdue_empty"),
     )

@@ -33,15 +33,16 @@ DASH = "—"
 @dataclass(frozen=True)
 class Column:
     key: str
-    zh: str
-    en: str
+    label: str  # the header: in the report's language (the reports take it from messages/), or in Chinese
+    en: str | None = None  # the English header of a Chinese label (bot/worklog); None: label is the header
     kind: str = "text"  # text | int | yuan | pct | points | flag | interval (screen: row[key] is (low, high))
     screen: bool = True  # shown in the terminal table
     file: bool = True  # written to CSV and XLSX
     wrap: bool = False  # long text: wrapped in its XLSX cells
 
     def header(self, locale: str) -> str:
-        return self.en if locale == "en" else self.zh
+        # the one locale choice left here: bot/worklog's columns still carry both headers in code
+        return self.en if self.en is not None and locale == "en" else self.label
 
 
 @dataclass
@@ -65,9 +66,17 @@ class Report:
 def _yes_no(value: bool | None, locale: str) -> str:
     if value is None:
         return ""
-    if locale == "en":
-        return "yes" if value else "no"
-    return "是" if value else "否"
+    yes, no = _flag_words(locale)
+    return yes if value else no
+
+
+@functools.cache
+def _flag_words(locale: str) -> tuple[str, str]:
+    """是/否 as a flag cell reads, from messages/ once per language (jinja2 loads on the first flag shown)."""
+    from messages import error_text
+
+    source = "reports/parts.txt"
+    return error_text("flag_yes", locale, source=source), error_text("flag_no", locale, source=source)
 
 
 def cell_text(column: Column, value: Any, locale: str) -> str:

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from bot.reports.base import Context
-from bot.reports.output import Column, Report, count_bars
+from bot.reports.output import Report, count_bars
 from storage import reports as q
 from storage.db import Database
 from survey.periods import Period
@@ -25,21 +25,16 @@ async def problems(db: Database, ctx: Context, period: Period, area: q.Area) -> 
     ]
     report = Report(
         name="problems",
-        title=ctx.t(
-            f"问题提出与化解（{period.label}，按月）",
-            f"Problems opened and closed ({period.label}, by month)",
-        ),
+        title=ctx.say("problems_title", period=period.label),
         columns=[
-            Column("month", "月份", "month"),
-            Column("opened", "新提出", "opened", "int"),
-            Column("on_site", "当场化解", "resolved on site", "int"),
-            Column("closed", "上报后销号", "closed after escalation", "int"),
+            ctx.column("month"),
+            ctx.column("opened", kind="int"),
+            ctx.column("on_site", kind="int"),
+            ctx.column("closed", kind="int"),
         ],
         rows=rows if any(any(c) for c in counts) else [],
         locale=ctx.locale,
-        empty=ctx.t(
-            f"{period.label} 没有提出或化解的问题。", f"No problem opened or closed in {period.label}."
-        ),
+        empty=ctx.say("problems_empty", period=period.label),
     )
 
     report.chart = _problem_chart(report, "month", ("opened", "on_site", "closed"), ctx)
@@ -54,32 +49,24 @@ async def problems_by_township(db: Database, ctx: Context, period: Period, area:
     keys = ("open", "opened", "on_site", "closed")
     rows = [{"township": name, **dict(zip(keys, numbers, strict=True))} for name, *numbers in found]
     if rows:
-        rows.append({"township": ctx.t("合计", "total"), **{k: sum(r[k] for r in rows) for k in keys}})
+        rows.append({"township": ctx.say("total"), **{k: sum(r[k] for r in rows) for k in keys}})
     report = Report(
         name="problems",
-        title=ctx.t(f"问题化解（{period.label}，按乡镇）", f"Problems ({period.label}, by township)"),
+        title=ctx.say("problems_by_township_title", period=period.label),
         columns=[
-            Column("township", "乡镇", "township"),
-            Column("open", "未化解(待专题党委会)", "open (for the township meeting)", "int"),
-            Column("opened", "本期新提出", "opened this period", "int"),
-            Column("on_site", "本期当场化解", "resolved on site this period", "int"),
-            Column("closed", "本期上报后销号", "closed after escalation this period", "int"),
+            ctx.column("township"),
+            ctx.column("open", kind="int"),
+            ctx.column("opened", "opened_in_period", "int"),
+            ctx.column("on_site", "on_site_in_period", "int"),
+            ctx.column("closed", "closed_in_period", "int"),
         ],
         rows=rows if any(any(r[k] for k in keys) for r in rows) else [],
         locale=ctx.locale,
-        empty=ctx.t(f"{period.label} 没有问题记录。", f"No problems in {period.label}."),
+        empty=ctx.say("problems_by_township_empty", period=period.label),
     )
 
     report.chart = _problem_chart(report, "township", keys, ctx, without_total=True)
     return report
-
-
-_PROBLEM_SERIES = {
-    "open": ("未化解", "open"),
-    "opened": ("新提出", "opened"),
-    "on_site": ("当场化解", "on site"),
-    "closed": ("上报后销号", "closed after escalation"),
-}
 
 
 def _problem_chart(
@@ -89,8 +76,8 @@ def _problem_chart(
 
     def draw(path: Path) -> None:
         shown = report.rows[:-1] if without_total else report.rows
-        series = [(ctx.t(*_PROBLEM_SERIES[k]), [r[k] for r in shown]) for k in keys]
-        count_bars(path, report.title, [r[label] for r in shown], series, ctx.t("问题数", "problems"))
+        series = [(ctx.say(f"series_{k}"), [r[k] for r in shown]) for k in keys]
+        count_bars(path, report.title, [r[label] for r in shown], series, ctx.say("problems_axis"))
 
     return draw
 

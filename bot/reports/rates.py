@@ -54,34 +54,37 @@ def _star(result: Rate) -> str:
     return "*" if result.n and result.small_sample else ""
 
 
-def _source_columns(prefix: str, zh: str, en: str) -> list[Column]:
+def _source_columns(prefix: str, ctx: Context) -> list[Column]:
+    """One source's columns (短信 or 走访): the headers name the source, `src_<part>` with source=…"""
+    source = ctx.say(f"source_{prefix}")
+
+    def column(part: str, kind: str, **flags: bool) -> Column:
+        return Column(f"{prefix}_{part}", ctx.say(f"src_{part}", kind=source), None, kind, **flags)
+
     return [
-        Column(f"{prefix}_n", f"{zh}n", f"{en} n", "int", screen=False),
-        Column(f"{prefix}_rate", f"{zh}满意度", f"{en} rate", "pct"),
-        Column(f"{prefix}_interval", "95%区间", "95% CI", "interval", file=False),
-        Column(f"{prefix}_low", f"{zh}95%下限", f"{en} 95% low", "pct", screen=False),
-        Column(f"{prefix}_high", f"{zh}95%上限", f"{en} 95% high", "pct", screen=False),
-        Column(f"{prefix}_met", "达标", "met", "flag", file=False),
-        Column(f"{prefix}_met", f"{zh}达标", f"{en} meets target", "flag", screen=False),
-        Column(f"{prefix}_small", f"{zh}小样本", f"{en} small sample", "flag", screen=False),
+        column("n", "int", screen=False),
+        column("rate", "pct"),
+        ctx.column(f"{prefix}_interval", "interval", "interval", file=False),
+        column("low", "pct", screen=False),
+        column("high", "pct", screen=False),
+        ctx.column(f"{prefix}_met", "met_short", "flag", file=False),
+        column("met", "flag", screen=False),
+        column("small", "flag", screen=False),
     ]
 
 
 def _total_label(by: str, ctx: Context) -> dict[str, Any]:
     """The 合计 row's label cells: the first label column says 合计, the others are empty."""
-    columns = _label_columns(by)
-    return {c.key: ctx.t("合计", "total") if c is columns[0] else "" for c in columns}
+    columns = _label_columns(by, ctx)
+    total = ctx.say("total")
+    return {c.key: total if c is columns[0] else "" for c in columns}
 
 
-def _label_columns(by: str) -> list[Column]:
+def _label_columns(by: str, ctx: Context) -> list[Column]:
     if by == "cadre":
-        return [
-            Column("cadre_code", "干部编号", "cadre id"),
-            Column("cadre_name", "姓名", "name"),
-            Column("township", "乡镇", "township"),
-        ]
-    columns = [Column("township", "乡镇", "township")]
-    return [*columns, Column("village", "行政村", "village")] if by == "village" else columns
+        return [ctx.column("cadre_code"), ctx.column("cadre_name"), ctx.column("township")]
+    columns = [ctx.column("township")]
+    return [*columns, ctx.column("village")] if by == "village" else columns
 
 
 async def satisfaction(db: Database, ctx: Context, by: str, period: Period, area: q.Area) -> Report:
@@ -102,27 +105,22 @@ async def satisfaction(db: Database, ctx: Context, by: str, period: Period, area
         rows.append(satisfaction_row(label, counts, target))
     report = Report(
         name="satisfaction",
-        title=ctx.t(
-            f"群众满意度（{period.label}，按{_by_label(by)}）", f"Satisfaction ({period.label}, by {by})"
-        ),
+        title=ctx.say("satisfaction_title", period=period.label, by=by),
         columns=[
-            *_label_columns(by),
-            Column("sms_polled", "短信发出", "SMS sent", "int", screen=False),
-            Column("sms_response", "短信回复率", "SMS response", "pct", screen=False),
-            Column("sms_screen", "短信 回复/发出", "SMS replies/sent", file=False),
-            *_source_columns("sms", "短信", "SMS"),
-            Column("visits", "走访次数", "visits", "int", screen=False),
-            Column("rec_response", "走访回答率", "visit answer rate", "pct", screen=False),
-            Column("rec_screen", "走访 n", "visits n", file=False),
-            *_source_columns("rec", "走访", "visit"),
-            Column("gap", "差距(走访−短信,百分点)", "gap (visit − SMS, points)", "points"),
+            *_label_columns(by, ctx),
+            ctx.column("sms_polled", kind="int", screen=False),
+            ctx.column("sms_response", kind="pct", screen=False),
+            ctx.column("sms_screen", file=False),
+            *_source_columns("sms", ctx),
+            ctx.column("visits", kind="int", screen=False),
+            ctx.column("rec_response", kind="pct", screen=False),
+            ctx.column("rec_screen", file=False),
+            *_source_columns("rec", ctx),
+            ctx.column("gap", kind="points"),
         ],
         rows=rows,
         locale=ctx.locale,
-        empty=ctx.t(
-            f"{period.label} 没有短信回复，也没有走访记录：无可计算的满意度。",
-            f"No SMS replies and no visits in {period.label}: nothing to rate.",
-        ),
+        empty=ctx.say("satisfaction_empty", period=period.label),
     )
     report.chart = _satisfaction_chart(report, by, target, ctx)  # an empty report draws "无数据"
     if total.sms_polled == 0 and total.visits == 0:
@@ -143,32 +141,24 @@ async def awareness(db: Database, ctx: Context, by: str, period: Period, area: q
     asked = AWARENESS_FIELD in {qn.name for qn in script.questions()}
     report = Report(
         name="awareness",
-        title=ctx.t(
-            f"政策知晓率（{period.label}，按{_by_label(by)}）", f"Policy awareness ({period.label}, by {by})"
-        ),
+        title=ctx.say("awareness_title", period=period.label, by=by),
         columns=[
-            *_label_columns(by),
-            Column("aw_n", "回答户次", "answered", "int"),
-            Column("aw_yes", "知晓", "aware", "int"),
-            Column("aw_rate", "知晓率", "awareness", "pct"),
-            Column("aw_interval", "95%区间", "95% CI", "interval", file=False),
-            Column("aw_low", "95%下限", "95% low", "pct", screen=False),
-            Column("aw_high", "95%上限", "95% high", "pct", screen=False),
-            Column("aw_met", "达标", "meets target", "flag"),
-            Column("aw_small", "小样本", "small sample", "flag", screen=False),
+            *_label_columns(by, ctx),
+            ctx.column("aw_n", kind="int"),
+            ctx.column("aw_yes", kind="int"),
+            ctx.column("aw_rate", kind="pct"),
+            ctx.column("aw_interval", "interval", "interval", file=False),
+            ctx.column("aw_low", "low", "pct", screen=False),
+            ctx.column("aw_high", "high", "pct", screen=False),
+            ctx.column("aw_met", "met", "flag"),
+            ctx.column("aw_small", "small", "flag", screen=False),
         ],
         rows=[],
         locale=ctx.locale,
-        empty=ctx.t(
-            f"{period.label} 提交的走访中没有政策知晓的回答：无可计算的知晓率。",
-            f"No visit submitted in {period.label} answered the policy-awareness question.",
-        ),
+        empty=ctx.say("awareness_empty", period=period.label),
     )
     if not asked:
-        report.empty = ctx.t(
-            f"当前走访脚本没有政策知晓题（{AWARENESS_FIELD}）：知晓率未采集，不是 0。",
-            f"The visit script in force has no policy-awareness question ({AWARENESS_FIELD}): not collected.",
-        )
+        report.empty = ctx.say("awareness_not_asked", field=AWARENESS_FIELD)
         return report
     tz = ctx.settings.tz
     async with db.reading() as s:
@@ -185,14 +175,7 @@ async def awareness(db: Database, ctx: Context, by: str, period: Period, area: q
         report.rows = []
         return report
     report.rows.append(_awareness_row(_total_label(by, ctx), total_n, total_yes, target))
-    report.notes = [
-        ctx.t(
-            f"知晓率 = 回答“清楚”的户次 / 回答了政策知晓题的户次（本期提交的走访，干部记录）；目标 {target:.0%}；"
-            f"小样本（n < {SMALL_SAMPLE}）的比率仅供参考；区间为 95% Wilson 区间。",
-            f"Awareness = households answering yes / households asked (visits submitted this period, as cadres "
-            f"recorded); target {target:.0%}; small samples (n < {SMALL_SAMPLE}) are indicative only; 95% Wilson.",
-        )
-    ]
+    report.notes = [ctx.say("awareness_note", target=f"{target:.0%}", small=SMALL_SAMPLE)]
     return report
 
 
@@ -202,24 +185,10 @@ def _awareness_row(label: dict[str, Any], n: int, yes: int, target: float) -> di
     return {**label, **cells, "aw_yes": yes if n else None}
 
 
-def _by_label(by: str) -> str:
-    return {"village": "行政村", "township": "乡镇", "cadre": "干部"}[by]
-
-
 def _satisfaction_notes(ctx: Context, period: Period, target: float) -> list[str]:
     return [
-        ctx.t(
-            f"满意度 =（满意 + 基本满意）/ 有效回答；目标 ≥ {target:.0%}；* 为小样本（n < {SMALL_SAMPLE}），"
-            "比率仅供参考；区间为 95% Wilson 区间。",
-            f"Rate = (satisfied + fairly satisfied) / valid answers; target ≥ {target:.0%}; "
-            f"* marks a small sample (n < {SMALL_SAMPLE}); intervals are 95% Wilson.",
-        ),
-        ctx.t(
-            "短信：本期发出的满意度短信（按户）；走访：本期提交的走访中干部记录的回答。两者分列，不合并；"
-            "差距为正表示走访记录高于村民自己的回答。",
-            "SMS: polls sent this period; visit: answers recorded by cadres in visits submitted this period. "
-            "Never mixed; a positive gap means cadres recorded more satisfaction than villagers reported.",
-        ),
+        ctx.say("satisfaction_note_rate", target=f"{target:.0%}", small=SMALL_SAMPLE),
+        ctx.say("satisfaction_note_sources"),
     ]
 
 
@@ -241,7 +210,7 @@ async def _satisfaction_labels(
             (
                 None,
                 {
-                    "cadre_code": ctx.t("（短信前无走访）", "(no visit before the poll)"),
+                    "cadre_code": ctx.say("no_visit_before_poll"),
                     "cadre_name": "",
                     "township": "",
                 },
@@ -262,12 +231,12 @@ def _satisfaction_chart(report: Report, by: str, target: float, ctx: Context):  
             report.title,
             [label(r) for r in rows],
             [
-                (ctx.t("村民短信", "villagers' SMS"), *_series(rows, "sms")),
-                (ctx.t("走访记录", "recorded in visits"), *_series(rows, "rec")),
+                (ctx.say("series_sms"), *_series(rows, "sms")),
+                (ctx.say("series_visits"), *_series(rows, "rec")),
             ],
             target,
-            ctx.t(f"目标 {target:.0%}", f"target {target:.0%}"),
-            ctx.t("满意度", "satisfaction"),
+            ctx.say("target_line", target=f"{target:.0%}"),
+            ctx.say("satisfaction_axis"),
         )
 
     return draw

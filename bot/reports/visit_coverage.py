@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from bot.reports.base import Context, ReportError
-from bot.reports.output import Column, Report, rate_bars
+from bot.reports.output import Report, rate_bars
 from storage import reports as q
 from storage.db import Database
 from survey.periods import ROLE_LABELS_EN, ROLES, Period, coverage_target, current_period
@@ -15,6 +15,7 @@ from survey.periods import ROLE_LABELS_EN, ROLES, Period, coverage_target, curre
 # Excel holds at most 32,767 characters in a cell; a township-wide role early in a period could have thousands left.
 FILE_LEFT_LIMIT = 1000
 NAMED_CADRES = 200
+_ROLE_LABELS = {role: role for role in ROLES}  # the roster's role names are the Chinese labels
 TARGETED_ROLES = tuple(r for r in ROLES if coverage_target(r).period_kind is not None)
 
 
@@ -25,28 +26,24 @@ def role_from(text: str | None, ctx: Context) -> list[str]:
         if text.strip() in (role, ROLE_LABELS_EN[role]):
             return [role]
     known = "、".join(TARGETED_ROLES)
-    raise ReportError(
-        ctx.t(
-            f"未知角色 {text!r}；有入户目标的角色：{known}",
-            f"unknown role {text!r}; roles with a visit target: {known}",
-        )
-    )
+    raise ReportError(ctx.say("unknown_role", text=repr(text), known=known))
 
 
-COVERAGE_COLUMNS = [
-    Column("cadre_code", "干部编号", "cadre id"),
-    Column("cadre_name", "姓名", "name"),
-    Column("role", "角色", "role"),
-    Column("township", "乡镇", "township"),
-    Column("period", "考核周期", "period"),
-    Column("in_scope", "应走访户", "households in scope", "int"),
-    Column("visited", "已走访户", "visited", "int"),
-    Column("rate", "入户率", "coverage", "pct"),
-    Column("target", "目标", "target", "pct"),
-    Column("met", "达标", "meets target", "flag"),
-    Column("left_count", "未走访户数", "not yet visited", "int"),
-    Column("left", "未走访户", "households left"),
-]
+# the coverage report's columns: (key, kind); each header is the phrase col_coverage_<key>
+COVERAGE_COLUMNS = (
+    ("cadre_code", "text"),
+    ("cadre_name", "text"),
+    ("role", "text"),
+    ("township", "text"),
+    ("period", "text"),
+    ("in_scope", "int"),
+    ("visited", "int"),
+    ("rate", "pct"),
+    ("target", "pct"),
+    ("met", "flag"),
+    ("left_count", "int"),
+    ("left", "text"),
+)
 
 
 async def coverage(
@@ -72,29 +69,18 @@ async def coverage(
             rows.append(row)
         rows.sort(key=_behind_first)
         named = await _name_who_is_left(s, rows, FILE_LEFT_LIMIT if full_lists else 3, ctx)
-    label = period.label if period else ctx.t("各角色当期", "each role's current period")
+    label = period.label if period else ctx.say("each_role_period")
     report = Report(
         name="coverage",
-        title=ctx.t(f"入户率（{label}）", f"Visit coverage ({label})"),
-        columns=COVERAGE_COLUMNS,
+        title=ctx.say("coverage_title", period=label),
+        columns=[ctx.column(key, f"coverage_{key}", kind) for key, kind in COVERAGE_COLUMNS],
         rows=rows,
         locale=ctx.locale,
-        empty=ctx.t("没有承担入户任务的干部。", "No cadre with a visit target."),
-        notes=[
-            ctx.t(
-                "每位干部只计本人在考核周期内提交的走访；落后于目标的排在前面。",
-                "Only a cadre's own submitted visits in the period count; cadres behind target come first.",
-            )
-        ],
+        empty=ctx.say("coverage_empty"),
+        notes=[ctx.say("coverage_note")],
     )
     if named < sum(1 for r in rows if r["left_count"]):
-        report.notes.append(
-            ctx.t(
-                f"未走访户名单只列出落后最多的 {named} 名干部；用 --role 或 --township 缩小范围可看其余干部的名单。",
-                f"Households left are named for the {named} cadres furthest behind; narrow with --role or "
-                "--township to name the others'.",
-            )
-        )
+        report.notes.append(ctx.say("coverage_note_named", named=named))
     report.chart = _coverage_chart(report, ctx)  # an empty report draws "无数据"
     return report
 
@@ -104,11 +90,12 @@ async def _name_who_is_left(s: Any, rows: list[dict[str, Any]], per_cadre: int, 
     NAMED_CADRES cadres: a province-wide list of every unvisited household is not a report anyone reads)."""
     behind = [row for row in rows if row["left_count"]][:NAMED_CADRES]
     left = await q.left_households(s, [row["_scope"] for row in behind], per_cadre)
+    more = " " + ctx.say("coverage_more_pattern")  # the space leads, so it is not in the stripped phrase
     for row in behind:
         found = left.get(row["_scope"].cadre_id, [])
         names = "、".join(f"{head}（{code}）" for code, head in found)
         if row["left_count"] > len(found):
-            names += ctx.t(f" 等{row['left_count']}户", f" … {row['left_count']} in all")
+            names += more.format(count=row["left_count"])
         row["left"] = names
     for row in rows:
         del row["_scope"]
@@ -124,7 +111,7 @@ def _coverage_row(
     return {
         "cadre_code": cadre.code,
         "cadre_name": cadre.name,
-        "role": cadre.role if ctx.locale != "en" else ROLE_LABELS_EN[cadre.role],
+        "role": ctx.labels(_ROLE_LABELS, ROLE_LABELS_EN)[cadre.role],
         "role_key": cadre.role,
         "township": cadre.township,
         "period": period.label,
@@ -158,10 +145,10 @@ def _coverage_chart(report: Report, ctx: Context):  # type: ignore[no-untyped-de
             path,
             report.title,
             labels,
-            [(ctx.t("入户率", "coverage"), values, [None] * len(values), [None] * len(values))],
+            [(ctx.say("col_coverage_rate"), values, [None] * len(values), [None] * len(values))],
             1.0,
-            ctx.t("目标 100%", "target 100%"),
-            ctx.t("入户率", "coverage"),
+            ctx.say("target_line", target="100%"),
+            ctx.say("col_coverage_rate"),
         )
 
     return draw
