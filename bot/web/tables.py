@@ -75,14 +75,14 @@ async def _states(db: Database, ctx: Context, place: Place, full: bool) -> Repor
         {"state": STATE_LABELS[state][1 if en else 0], "code": state, "count": counts.get(state, 0)}
         for state in STATES
     ]
-    rows.append({"state": ctx.t("合计", "total"), "code": "", "count": sum(counts.values())})
+    rows.append({"state": ctx.say("total"), "code": "", "count": sum(counts.values())})
     return Report(
         name="problem-states",
-        title=ctx.t(f"{place.name}：问题按状态（当前）", f"{place.name}: problems by state (now)"),
+        title=ctx.say("title_problem_states", place=place.name),
         columns=[
-            Column("state", "状态", "state"),
-            Column("code", "状态代码", "state code"),
-            Column("count", "问题数", "problems", "int"),
+            ctx.column("state"),
+            ctx.column("code", "state_code"),
+            ctx.column("count", "state_problems", kind="int"),
         ],
         rows=rows,
         locale=ctx.locale,
@@ -181,26 +181,28 @@ async def _households(db: Database, ctx: Context, place: Place, full: bool) -> R
     ]
     return Report(
         name="households",
-        title=ctx.t(f"{place.name}：农户（{len(rows)} 户）", f"{place.name}: households ({len(rows)})"),
-        columns=_HOUSEHOLD_COLUMNS,
+        title=ctx.say("title_households", place=place.name, n=len(rows)),
+        columns=_household_columns(ctx),
         rows=rows,
         locale=ctx.locale,
-        empty=ctx.t("没有农户。", "No households."),
+        empty=ctx.say("no_households"),
     )
 
 
-_HOUSEHOLD_COLUMNS = [
-    Column("village", "行政村", "village"),
-    Column("code", "户编号", "household id"),
-    Column("head", "户主", "head"),
-    Column("members", "家庭人口", "members", "int"),
-    Column("status", "脱贫状态", "status"),
-    Column("group", "类别", "group"),
-    Column("visited", "最近走访", "latest visit"),
-    Column("visitor", "走访干部", "visited by"),
-    Column("reasons", "预警原因", "warning reasons"),
-    Column("poll", "最近短信评价", "latest SMS answer"),
-]
+def _household_columns(ctx: Context) -> list[Column]:
+    return [
+        ctx.column("village"),
+        ctx.column("code", "household_code"),
+        ctx.column("head"),
+        ctx.column("members", kind="int"),
+        ctx.column("status", "poverty_status"),
+        ctx.column("group"),
+        ctx.column("visited", "latest_visit"),
+        ctx.column("visitor"),
+        ctx.column("reasons", "warning_reasons"),
+        ctx.column("poll", "latest_poll"),
+    ]
+
 
 _RATINGS_EN = {"满意": "satisfied", "基本满意": "fairly satisfied", "不满意": "dissatisfied"}
 
