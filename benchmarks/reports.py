@@ -760,7 +760,7 @@ def report_case(db: Any, ctx: Any, case: str) -> Callable[[], Awaitable[Any]]:
 async def run_worker(url: str, now: str, case: str, runs: int) -> None:
     """One report, `runs` times, in this process: one JSON line per run (so a stopped worker's runs count)."""
     sys.path.insert(0, str(ROOT))
-    from bot.reports import Context
+    from bot.reports.base import Context
     from bot.settings import load_settings
     from storage.db import Database
 

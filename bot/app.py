@@ -28,6 +28,7 @@ from aiohttp import web
 from bot.channels.twilio import mount_sms
 from bot.keys import CLOCK, DB, INBOUND_WRITER, SCHEDULER_EVERY, SMS_CLOCK
 from bot.settings import Settings
+from bot.web import mount_dash
 from storage.db import Database
 from storage.models import utcnow
 from survey.script import Script
@@ -76,6 +77,7 @@ def make_app(
     app[SCHEDULER_EVERY] = SCHEDULER_TICK
     app.router.add_get("/healthz", healthz)
     mount_sms(app, settings)
+    mount_dash(app, settings)
     if webhook and telegram is None and settings.telegram_bot_token:
         telegram = make_telegram(db, script, settings)
     if webhook and telegram is not None:

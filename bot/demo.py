@@ -26,8 +26,8 @@ from bot.app import SMS_CLOCK, make_app
 from bot.channels.twilio import SMS_INBOUND
 from bot.flows.poll import send_polls
 from bot.flows.visit import VisitFlow
-from bot.report_output import print_table
-from bot.reports import Context
+from bot.reports.base import Context
+from bot.reports.output import print_table
 from bot.roster_files import import_file
 from bot.script_files import load_script_file
 from bot.settings import Settings

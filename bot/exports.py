@@ -6,11 +6,15 @@ Rows hold neutral values: str, int, float, local naive datetime or date, None. T
 times numeric. The XLSX file is written as XML straight into the zip (one cell, one short string): openpyxl's
 write-only workbook manages about 0.1 million cells a second here, far too slow for 200,000 visits of 70
 columns; openpyxl reads the files back in the tests.
+
+Headers, sheet titles and labels come from messages/templates/<locale>/exports/parts.txt, each read once per
+locale (`words`), never per cell.
 """
 
 from __future__ import annotations
 
 import csv
+import functools
 import io
 import itertools
 import zipfile
@@ -21,6 +25,7 @@ from pathlib import Path
 from typing import IO, Any
 from zoneinfo import ZoneInfo
 
+from messages import error_text, locale_or_default
 from storage import exports as q
 from survey.periods import ROLE_LABELS_EN
 from survey.problems import STATE_LABELS
@@ -46,8 +51,80 @@ class Export:
     rows: int = 0  # rows of the first sheet written (counted while writing)
 
 
-def _t(locale: str, zh: str, en: str) -> str:
-    return en if locale == "en" else zh
+# --- words: every header, title and label of the exports, from messages/templates/<locale>/exports/parts.txt
+
+_PARTS = "exports/parts.txt"
+POLL_STATES = (
+    "queued",
+    "sent",
+    "reminded",
+    "clarifying",
+    "awaiting_reason",
+    "answered",
+    "unclear",
+    "expired",
+    "opted_out",
+)
+PROBLEM_ACTIONS = ("resolve_on_site", "escalate", "decide", "close", "reopen", "merge", "overdue", "county")
+SOURCES = ("visit", "sms")
+_NOT_COUNTED = ("unclear", "expired", "opted_out")  # poll states that do not count towards satisfaction
+
+
+def _word(code: str, locale: str, **params: Any) -> str:
+    return error_text(code, locale, source=_PARTS, **params)
+
+
+def _headers(keys: Iterable[str], locale: str) -> list[str]:
+    """Column headers by key: `code` is the macro `h_code` (户编号, household id)."""
+    return [_word(f"h_{key}", locale) for key in keys]
+
+
+@dataclass(frozen=True)
+class Words:
+    """The words cells are made of, in one locale, each read once (an export writes millions of cells)."""
+
+    yes_no: tuple[str, str]  # (no, yes): indexed by a bool
+    roles: dict[str, str]  # roster role → as shown (zh-CN: the role itself)
+    poll_states: dict[str, str]
+    problem_states: dict[str, str]
+    actions: dict[str, str]
+    sources: dict[str, str]
+    not_counted: dict[str, str]  # a poll state that does not count → the outcome that says so
+    outcome_problem: str  # str.format patterns: {rating} {problem}
+    outcome_callback: str  # {rating}
+    outcome_open: str
+    system: str  # the actor of a move nobody made
+    meeting: str  # history line: `会议 2026-11-16`
+    responsible: str
+    due: str
+
+
+@functools.cache
+def words(locale: str) -> Words:
+    locale = locale_or_default(locale)
+    en = locale == "en"  # the survey's own label tables: (zh-CN, en) pairs and the English role names
+    polls = {code: _word(f"poll_{code}", locale) for code in POLL_STATES}
+    return Words(
+        yes_no=(_word("no", locale), _word("yes", locale)),
+        roles=ROLE_LABELS_EN if en else {},
+        poll_states=polls,
+        problem_states={code: pair[1 if en else 0] for code, pair in STATE_LABELS.items()},
+        actions={code: _word(f"action_{code}", locale) for code in PROBLEM_ACTIONS},
+        sources={code: _word(f"source_{code}", locale) for code in SOURCES},
+        not_counted={code: _word("outcome_not_counted", locale, state=polls[code]) for code in _NOT_COUNTED},
+        outcome_problem=_word("outcome_problem", locale, rating="{rating}", problem="{problem}"),
+        outcome_callback=_word("outcome_callback", locale, rating="{rating}"),
+        outcome_open=_word("outcome_open", locale),
+        system=_word("system", locale),
+        meeting=_word("history_meeting", locale),
+        responsible=_word("history_responsible", locale),
+        due=_word("history_due", locale),
+    )
+
+
+def _named(labels: dict[str, str], code: str | None) -> str | None:
+    """A code's label; a code the table does not know shows as itself."""
+    return None if code is None else labels.get(code, code)
 
 
 def _local(moment: datetime | None, tz: ZoneInfo) -> datetime | None:
@@ -59,35 +136,30 @@ def _number(value: float) -> float | int:
     return int(value) if value.is_integer() else value
 
 
-def _yes_no(value: bool, locale: str) -> str:
-    return _t(locale, "是" if value else "否", "yes" if value else "no")
-
-
 # --- visits ------------------------------------------------------------------------------------------------
 
 
 def _head_columns(locale: str, tz: ZoneInfo) -> list[tuple[str, Callable[[q.VisitHead], Any]]]:
-    def role(head: q.VisitHead) -> str:
-        return ROLE_LABELS_EN.get(head.cadre_role, head.cadre_role) if locale == "en" else head.cadre_role
-
-    return [
-        (_t(locale, "户编号", "household id"), lambda h: h.code),
-        (_t(locale, "县", "county"), lambda h: h.county),
-        (_t(locale, "乡镇", "township"), lambda h: h.township),
-        (_t(locale, "行政村", "village"), lambda h: h.village),
-        (_t(locale, "屯", "hamlet"), lambda h: h.hamlet),
-        (_t(locale, "户主", "head of household"), lambda h: h.head_name),
-        (_t(locale, "走访编号", "visit id"), lambda h: h.id),
-        (_t(locale, "干部编号", "cadre id"), lambda h: h.cadre_code),
-        (_t(locale, "干部姓名", "cadre"), lambda h: h.cadre_name),
-        (_t(locale, "干部角色", "role"), role),
-        (_t(locale, "渠道", "channel"), lambda h: h.channel),
-        (_t(locale, "脚本版本", "script version"), lambda h: h.script_version),
-        (_t(locale, "开始时间", "started"), lambda h: _local(h.started_at, tz)),
-        (_t(locale, "提交时间", "submitted"), lambda h: _local(h.submitted_at, tz)),
-        (_t(locale, "纬度", "latitude"), lambda h: h.lat),
-        (_t(locale, "经度", "longitude"), lambda h: h.lon),
+    roles = words(locale).roles
+    columns: list[tuple[str, Callable[[q.VisitHead], Any]]] = [
+        ("code", lambda h: h.code),
+        ("county", lambda h: h.county),
+        ("township", lambda h: h.township),
+        ("village", lambda h: h.village),
+        ("hamlet", lambda h: h.hamlet),
+        ("head_name", lambda h: h.head_name),
+        ("visit_id", lambda h: h.id),
+        ("cadre_code", lambda h: h.cadre_code),
+        ("cadre_name", lambda h: h.cadre_name),
+        ("cadre_role", lambda h: roles.get(h.cadre_role, h.cadre_role)),
+        ("channel", lambda h: h.channel),
+        ("script_version", lambda h: h.script_version),
+        ("started", lambda h: _local(h.started_at, tz)),
+        ("submitted", lambda h: _local(h.submitted_at, tz)),
+        ("lat", lambda h: h.lat),
+        ("lon", lambda h: h.lon),
     ]
+    return list(zip(_headers((key for key, _ in columns), locale), [get for _, get in columns], strict=True))
 
 
 def value_code(question: Question | None, value: Any) -> Any:
@@ -102,7 +174,7 @@ def value_code(question: Question | None, value: Any) -> Any:
 def value_label(question: Question | None, value: Any, locale: str) -> Any:
     """An answer as the cadre saw it: the choice's label, 是/否, the number, the text."""
     if isinstance(value, bool) or (question is not None and question.type in _YES_NO and value in (0, 1)):
-        return _yes_no(bool(value), locale)
+        return words(locale).yes_no[bool(value)]
     if isinstance(value, float):
         return _number(value)
     if question is not None and question.type in CHOICE_TYPES:
@@ -126,11 +198,8 @@ class _Cell:
 def _renderer(question: Question, mode: str, locale: str) -> Callable[[Any], Any] | None:
     """A cheap function per column (this runs for every cell of 200,000 rows), or None for the value itself."""
     if question.type in _YES_NO:
-        table = (
-            {True: 1, False: 0}
-            if mode == "code"
-            else {True: _yes_no(True, locale), False: _yes_no(False, locale)}
-        )
+        no, yes = words(locale).yes_no
+        table = {True: 1, False: 0} if mode == "code" else {True: yes, False: no}
         return table.get
     if question.type in CHOICE_TYPES and mode == "label":
         labels = {c.value: pick(c.label, locale) for c in question.choices}
@@ -152,7 +221,7 @@ def _question_cells(
     mode = "label" if choices == "both" else choices
     cells = [(header, _Cell((question.name, item), _renderer(question, mode, locale), several))]
     if choices == "both" and _coded(question):
-        code_header = header.replace(" ", "_code ", 1) + _t(locale, "（代码）", " (code)")
+        code_header = _word("code_header", locale, header=header.replace(" ", "_code ", 1))
         cells.append(
             (code_header, _Cell((question.name, item), _renderer(question, "code", locale), several))
         )
@@ -172,8 +241,8 @@ def answer_cells(
             continue
         for k in range(repeats.get(question.name, 0)):
             for child in question.questions:
-                which = _t(locale, f"（第{k + 1}项）", f" (item {k + 1})")
-                header = f"{question.name}_{k + 1}_{child.name} {pick(child.label, locale)}{which}"
+                header = f"{question.name}_{k + 1}_{child.name} {pick(child.label, locale)}"
+                header = _word("item_header", locale, header=header, n=k + 1)
                 cells += _question_cells(child, k, header, choices, locale)
     return cells
 
@@ -234,22 +303,11 @@ def repeat_counts(conn: Any, script: Script, scope: q.Scope) -> dict[str, int]:
 
 def wide_headers(cells: list[tuple[str, _Cell]], locale: str, tz: ZoneInfo) -> list[str]:
     heads = [header for header, _ in _head_columns(locale, tz)]
-    other = _t(
-        locale, "其他答案（现用脚本中没有的题目）", "other answers (questions not in the current script)"
-    )
-    return [*heads, *(header for header, _ in cells), other]
+    return [*heads, *(header for header, _ in cells), _word("h_other", locale)]
 
 
 def long_headers(locale: str) -> list[str]:
-    return [
-        _t(locale, "户编号", "household id"),
-        _t(locale, "走访编号", "visit id"),
-        _t(locale, "题号", "question"),
-        _t(locale, "题目", "label"),
-        _t(locale, "第几项", "item"),
-        _t(locale, "代码", "code"),
-        _t(locale, "值", "value"),
-    ]
+    return _headers(("code", "visit_id", "question", "label", "item", "value_code", "value"), locale)
 
 
 def _question_index(script: Script) -> dict[str, tuple[int, int, Question]]:
@@ -266,6 +324,17 @@ def visits_long(conn: Any, script: Script, scope: q.Scope, locale: str) -> Itera
     """One row per answer value (a several-of answer: one per option chosen), by visit, in script order."""
     index = _question_index(script)
     unknown = (len(index), 0, None)
+    labels = {field: pick(question.label, locale) for field, (_, _, question) in index.items()}
+    shown: dict[tuple[str, type, Any], tuple[Any, Any]] = {}  # a county's answers repeat: render each once
+
+    def cells(field: str, question: Question | None, value: Any) -> tuple[Any, Any]:
+        key = (field, type(value), value)  # the type too: True == 1, and a yes/no renders unlike a number
+        if (both := shown.get(key)) is None:
+            if len(shown) >= 100_000:  # free text need not all stay
+                shown.clear()
+            both = shown[key] = (value_code(question, value), value_label(question, value, locale))
+        return both
+
     for head, values in q.submitted_visits(conn, scope):
 
         def order(key: tuple[str, int]) -> tuple[int, int, int, str]:
@@ -273,18 +342,10 @@ def visits_long(conn: Any, script: Script, scope: q.Scope, locale: str) -> Itera
             return position, key[1], child, key[0]
 
         for field, item in sorted(values, key=order):
-            question = index.get(field, unknown)[2]
-            label = None if question is None else pick(question.label, locale)
+            question, label = index.get(field, unknown)[2], labels.get(field)
+            number = None if item < 0 else item + 1
             for value in values[field, item]:
-                yield [
-                    head.code,
-                    head.id,
-                    field,
-                    label,
-                    None if item < 0 else item + 1,
-                    value_code(question, value),
-                    value_label(question, value, locale),
-                ]
+                yield [head.code, head.id, field, label, number, *cells(field, question, value)]
 
 
 def visits_export(
@@ -300,103 +361,69 @@ def visits_export(
     """The visits export, its header read now (the repeat groups' widths come from the data)."""
     if layout == "long":
         sheet = Sheet(
-            _t(locale, "答案", "answers"),
+            _word("sheet_answers", locale),
             long_headers(locale),
             lambda: visits_long(conn, script, scope, locale),
         )
         return Export(f"visits-long-{label}", [sheet])
     cells = answer_cells(script, repeat_counts(conn, script, scope), choices, locale)
     rows = lambda: visits_wide(conn, script, scope, cells, locale, tz)  # noqa: E731
-    sheet = Sheet(_t(locale, "走访", "visits"), wide_headers(cells, locale, tz), rows)
+    sheet = Sheet(_word("sheet_visits", locale), wide_headers(cells, locale, tz), rows)
     return Export(f"visits-{label}", [sheet])
 
 
 # --- polls -------------------------------------------------------------------------------------------------
 
-POLL_STATES = {
-    "queued": ("待发送", "queued"),
-    "sent": ("已发送，待回复", "sent, awaiting a reply"),
-    "reminded": ("已提醒，待回复", "reminded, awaiting a reply"),
-    "clarifying": ("回复无法识别，已请再答", "unreadable reply, asked again"),
-    "awaiting_reason": ("不满意，待说明原因", "not satisfied, awaiting the reason"),
-    "answered": ("已回复", "answered"),
-    "unclear": ("两次回复均无法识别", "two unreadable replies"),
-    "expired": ("逾期未回复", "no reply in time"),
-    "opted_out": ("已退订", "opted out"),
-}
-PROBLEM_STATES = STATE_LABELS
-PROBLEM_ACTIONS = {
-    "resolve_on_site": ("当场化解", "resolved on site"),
-    "escalate": ("上报乡镇", "escalated"),
-    "decide": ("会议决定", "decided"),
-    "close": ("销号", "closed"),
-    "reopen": ("重新打开", "reopened"),
-    "merge": ("合并", "merged"),
-    "overdue": ("逾期", "overdue"),
-    "county": ("报县督查", "to the county list"),
-}
 
-
-def _named(table: dict[str, tuple[str, str]], code: str | None, locale: str) -> str | None:
-    if code is None:
-        return None
-    zh, en = table.get(code, (code, code))
-    return _t(locale, zh, en)
-
-
-def poll_outcome(poll: q.PollRow, locale: str) -> str:
+def poll_outcome(poll: q.PollRow, w: Words) -> str:
     """What the poll came to, in a few words."""
     if poll.state == "answered" and poll.rating is not None:
         if poll.problem_id is not None:
-            return _t(
-                locale,
-                f"{poll.rating}，已转问题 #{poll.problem_id}",
-                f"{poll.rating}, problem #{poll.problem_id}",
-            )
+            return w.outcome_problem.format(rating=poll.rating, problem=poll.problem_id)
         if poll.callback:
-            return _t(
-                locale, f"{poll.rating}，未说明原因，需电话回访", f"{poll.rating}, no reason given: call back"
-            )
+            return w.outcome_callback.format(rating=poll.rating)
         return poll.rating
-    if poll.state in ("unclear", "expired", "opted_out"):
-        return _t(locale, "不计入满意度：", "not counted: ") + (_named(POLL_STATES, poll.state, locale) or "")
-    return _t(locale, "进行中", "open")
+    return w.not_counted.get(poll.state) or w.outcome_open
+
+
+POLL_COLUMNS = (
+    "code",
+    "county",
+    "township",
+    "village",
+    "hamlet",
+    "head_name",
+    "poll_id",
+    "phone",
+    "period",
+    "state",
+    "state_code",
+    "rating",
+    "reason",
+    "comment",
+    "clarified",
+    "callback",
+    "counted",
+    "created",
+    "sent",
+    "reminded",
+    "clarified_at",
+    "asked_reason_at",
+    "poll_closed",
+    "rated_visit",
+    "problem_id",
+    "problem_state",
+    "outcome",
+)
 
 
 def poll_headers(locale: str) -> list[str]:
-    pairs = [
-        ("户编号", "household id"),
-        ("县", "county"),
-        ("乡镇", "township"),
-        ("行政村", "village"),
-        ("屯", "hamlet"),
-        ("户主", "head of household"),
-        ("调查编号", "poll id"),
-        ("手机号", "phone"),
-        ("周期", "period"),
-        ("状态", "state"),
-        ("状态代码", "state code"),
-        ("评价", "rating"),
-        ("不满意原因", "reason"),
-        ("补充意见", "comment"),
-        ("曾请再答", "asked again"),
-        ("需电话回访", "call back"),
-        ("计入满意度", "counted"),
-        ("创建时间", "created"),
-        ("发送时间", "sent"),
-        ("提醒时间", "reminded"),
-        ("请再答时间", "asked again at"),
-        ("追问原因时间", "reason asked at"),
-        ("结束时间", "closed"),
-        ("所评走访编号", "rated visit id"),
-        ("问题编号", "problem id"),
-        ("问题状态", "problem state"),
-        ("结果", "outcome"),
-    ]
-    return [_t(locale, zh, en) for zh, en in pairs]
+    return _headers(POLL_COLUMNS, locale)
 
 
 def poll_rows(conn: Any, scope: q.Scope, locale: str, tz: ZoneInfo) -> Iterator[list[Any]]:
+    w = words(locale)
+    yes_no, states, problem_states = w.yes_no, w.poll_states, w.problem_states
     for p in q.polls(conn, scope):
         counted = p.state == "answered" and p.rating is not None
         yield [
@@ -409,14 +436,14 @@ def poll_rows(conn: Any, scope: q.Scope, locale: str, tz: ZoneInfo) -> Iterator[
             p.id,
             p.phone,
             p.period,
-            _named(POLL_STATES, p.state, locale),
+            _named(states, p.state),
             p.state,
             p.rating,
             p.reason,
             p.comment,
-            _yes_no(bool(p.clarified), locale),
-            _yes_no(bool(p.callback), locale),
-            _yes_no(counted, locale),
+            yes_no[bool(p.clarified)],
+            yes_no[bool(p.callback)],
+            yes_no[counted],
             _local(p.created_at, tz),
             _local(p.sent_at, tz),
             _local(p.reminded_at, tz),
@@ -425,14 +452,14 @@ def poll_rows(conn: Any, scope: q.Scope, locale: str, tz: ZoneInfo) -> Iterator[
             _local(p.closed_at, tz),
             p.visit_id,
             p.problem_id,
-            _named(PROBLEM_STATES, p.problem_status, locale),
-            poll_outcome(p, locale),
+            _named(problem_states, p.problem_status),
+            poll_outcome(p, w),
         ]
 
 
 def polls_export(conn: Any, scope: q.Scope, locale: str, tz: ZoneInfo, label: str) -> Export:
     sheet = Sheet(
-        _t(locale, "满意度短信", "polls"), poll_headers(locale), lambda: poll_rows(conn, scope, locale, tz)
+        _word("sheet_polls", locale), poll_headers(locale), lambda: poll_rows(conn, scope, locale, tz)
     )
     return Export(f"polls-{label}", [sheet])
 
@@ -440,62 +467,62 @@ def polls_export(conn: Any, scope: q.Scope, locale: str, tz: ZoneInfo, label: st
 # --- problems ----------------------------------------------------------------------------------------------
 
 
-def history_line(event: q.EventRow, locale: str, tz: ZoneInfo) -> str:
-    """`2026-11-16 09:30 会议决定 待研究→办理中（GB001 张三）：说明；会议 2026-11-16；责任人 …；期限 …`"""
-    at = _local(event.at, tz)
-    line = f"{at:%Y-%m-%d %H:%M} {_named(PROBLEM_ACTIONS, event.action, locale)} "
-    line += (
-        f"{_named(PROBLEM_STATES, event.from_state, locale)}→{_named(PROBLEM_STATES, event.to_state, locale)}"
-    )
-    line += f"（{event.actor or _t(locale, '系统', 'system')}）"
+def history_line(event: q.EventRow, w: Words, tz: ZoneInfo) -> str:
+    """`2026-11-16 09:30 会议决定 待研究→办理中（GB001 张三）：说明；会议 2026-11-16；责任人 …；期限 …`
+
+    The punctuation is the same in both locales (the column is read by the county's staff as it is)."""
+    at, states = _local(event.at, tz), w.problem_states
+    line = f"{at:%Y-%m-%d %H:%M} {_named(w.actions, event.action)} "
+    line += f"{_named(states, event.from_state)}→{_named(states, event.to_state)}"
+    line += f"（{event.actor or w.system}）"
     extras = [event.note or ""]
     if event.meeting_on is not None:
-        extras.append(_t(locale, "会议 ", "meeting ") + str(event.meeting_on))
+        extras.append(f"{w.meeting} {event.meeting_on}")
     if event.responsible is not None:
-        extras.append(_t(locale, "责任人 ", "responsible ") + event.responsible)
+        extras.append(f"{w.responsible} {event.responsible}")
     if event.due_on is not None:
-        extras.append(_t(locale, "期限 ", "due ") + str(event.due_on))
+        extras.append(f"{w.due} {event.due_on}")
     if any(extras):
         line += "：" + "；".join(e for e in extras if e)
     return line
 
 
+PROBLEM_COLUMNS = (
+    "problem_id",
+    "code",
+    "county",
+    "township",
+    "village",
+    "hamlet",
+    "head_name",
+    "source",
+    "visit_id",
+    "raised_by",
+    "category",
+    "description",
+    "resolved_on_site",
+    "resolution",
+    "state",
+    "state_code",
+    "responsible",
+    "due",
+    "meeting",
+    "raised",
+    "escalated",
+    "decided",
+    "closed",
+    "overdue_on",
+    "merged_into",
+    "history",
+)
+
+
 def problem_headers(locale: str) -> list[str]:
-    pairs = [
-        ("问题编号", "problem id"),
-        ("户编号", "household id"),
-        ("县", "county"),
-        ("乡镇", "township"),
-        ("行政村", "village"),
-        ("屯", "hamlet"),
-        ("户主", "head of household"),
-        ("来源", "source"),
-        ("走访编号", "visit id"),
-        ("提出人", "raised by"),
-        ("类别", "category"),
-        ("问题描述", "description"),
-        ("当场化解", "resolved on site"),
-        ("化解情况", "resolution"),
-        ("状态", "state"),
-        ("状态代码", "state code"),
-        ("责任人", "responsible"),
-        ("办理期限", "due"),
-        ("会议日期", "meeting"),
-        ("提出时间", "raised"),
-        ("上报时间", "escalated"),
-        ("决定时间", "decided"),
-        ("销号时间", "closed"),
-        ("逾期日期", "overdue since"),
-        ("并入问题", "merged into"),
-        ("处理记录", "history"),
-    ]
-    return [_t(locale, zh, en) for zh, en in pairs]
-
-
-_SOURCES = {"visit": ("走访", "visit"), "sms": ("短信", "SMS")}
+    return _headers(PROBLEM_COLUMNS, locale)
 
 
 def problem_rows(conn: Any, scope: q.Scope, locale: str, tz: ZoneInfo) -> Iterator[list[Any]]:
+    w = words(locale)
     for p, history in q.problems(conn, scope):
         yield [
             p.id,
@@ -505,14 +532,14 @@ def problem_rows(conn: Any, scope: q.Scope, locale: str, tz: ZoneInfo) -> Iterat
             p.village,
             p.hamlet,
             p.head_name,
-            _named(_SOURCES, p.source, locale),
+            _named(w.sources, p.source),
             p.visit_id,
             p.raised_by,
             p.category,
             p.description,
-            _yes_no(bool(p.resolved_on_site), locale),
+            w.yes_no[bool(p.resolved_on_site)],
             p.resolution,
-            _named(PROBLEM_STATES, p.status, locale),
+            _named(w.problem_states, p.status),
             p.status,
             p.responsible,
             p.due_on,
@@ -523,37 +550,41 @@ def problem_rows(conn: Any, scope: q.Scope, locale: str, tz: ZoneInfo) -> Iterat
             _local(p.closed_at, tz),
             p.overdue_on,
             p.merged_into_id,
-            "\n".join(history_line(e, locale, tz) for e in history) or None,
+            "\n".join(history_line(e, w, tz) for e in history) or None,
         ]
 
 
+EVENT_COLUMNS = (
+    "problem_id",
+    "code",
+    "at",
+    "actor",
+    "action",
+    "from_state",
+    "to_state",
+    "note",
+    "meeting",
+    "responsible",
+    "due",
+)
+
+
 def event_headers(locale: str) -> list[str]:
-    pairs = [
-        ("问题编号", "problem id"),
-        ("户编号", "household id"),
-        ("时间", "at"),
-        ("操作人", "by"),
-        ("动作", "action"),
-        ("原状态", "from"),
-        ("新状态", "to"),
-        ("说明", "note"),
-        ("会议日期", "meeting"),
-        ("责任人", "responsible"),
-        ("办理期限", "due"),
-    ]
-    return [_t(locale, zh, en) for zh, en in pairs]
+    return _headers(EVENT_COLUMNS, locale)
 
 
 def event_rows(conn: Any, scope: q.Scope, locale: str, tz: ZoneInfo) -> Iterator[list[Any]]:
+    w = words(locale)
+    actions, states = w.actions, w.problem_states
     for e in q.problem_events(conn, scope):
         yield [
             e.problem_id,
             e.code,
             _local(e.at, tz),
-            e.actor or _t(locale, "系统", "system"),
-            _named(PROBLEM_ACTIONS, e.action, locale),
-            _named(PROBLEM_STATES, e.from_state, locale),
-            _named(PROBLEM_STATES, e.to_state, locale),
+            e.actor or w.system,
+            _named(actions, e.action),
+            _named(states, e.from_state),
+            _named(states, e.to_state),
             e.note,
             e.meeting_on,
             e.responsible,
@@ -564,17 +595,19 @@ def event_rows(conn: Any, scope: q.Scope, locale: str, tz: ZoneInfo) -> Iterator
 def problems_export(conn: Any, scope: q.Scope, locale: str, tz: ZoneInfo) -> Export:
     """Each problem with its history in one column (a line a move); XLSX also has the moves as a sheet."""
     problems = Sheet(
-        _t(locale, "问题", "problems"), problem_headers(locale), lambda: problem_rows(conn, scope, locale, tz)
+        _word("sheet_problems", locale),
+        problem_headers(locale),
+        lambda: problem_rows(conn, scope, locale, tz),
     )
     events = Sheet(
-        _t(locale, "处理记录", "history"), event_headers(locale), lambda: event_rows(conn, scope, locale, tz)
+        _word("sheet_history", locale), event_headers(locale), lambda: event_rows(conn, scope, locale, tz)
     )
     return Export("problems", [problems, events])
 
 
 # --- CSV ---------------------------------------------------------------------------------------------------
 
-# text a spreadsheet would run as a formula (a villager's "=…") gets a leading quote, as in bot.report_output
+# text a spreadsheet would run as a formula (a villager's "=…") gets a leading quote, as in bot.reports.output
 _FORMULA_STARTS = frozenset(("=", "+", "-", "@", "\t", "\r"))
 
 
@@ -636,21 +669,43 @@ def _text_cell(text: str, style: str = "") -> str:
     return f'<c t="inlineStr"{style}><is><t{space}>{text}</t></is></c>'
 
 
-def _xlsx_cell(value: Any) -> str:
-    kind = type(value)
-    if value is None:
-        return "<c/>"
-    if kind is str:
-        return _text_cell(value)
-    if kind is int or kind is float:
-        return f"<c><v>{value!r}</v></c>"
-    if kind is datetime:
+# An export repeats its cells (each 户编号 and visit id on every answer row, every label thousands of times):
+# encoding each once halves the long layout's time. `typed`: 1 and 1.0 are different cells.
+_repeated_text_cell = functools.lru_cache(maxsize=1 << 16)(_text_cell)
+
+
+@functools.lru_cache(maxsize=1 << 16, typed=True)
+def _number_cell(value: int | float) -> str:
+    return f"<c><v>{value!r}</v></c>"
+
+
+def _str_cell(value: str) -> str:
+    return _repeated_text_cell(value) if len(value) < 256 else _text_cell(value)  # long text seldom repeats
+
+
+def _other_cell(value: Any) -> str:
+    if isinstance(value, datetime):
         return f'<c s="2"><v>{(value - _EPOCH).total_seconds() / 86400:.8f}</v></c>'
-    if kind is date:
+    if isinstance(value, date):
         return f'<c s="3"><v>{(value - _EPOCH.date()).days}</v></c>'
-    if kind is bool:
-        return f'<c t="b"><v>{int(value)}</v></c>'
     return _text_cell(str(value))
+
+
+# a cell's encoder by its value's exact type (a dict lookup: this runs for every cell of millions of rows)
+_CELL_OF: dict[type, Callable[[Any], str]] = {
+    str: _str_cell,
+    int: _number_cell,
+    float: _number_cell,
+    type(None): lambda _: "<c/>",
+    bool: lambda value: f'<c t="b"><v>{int(value)}</v></c>',
+    datetime: _other_cell,
+    date: _other_cell,
+}
+
+
+def _xlsx_row(number: int, row: Sequence[Any]) -> str:
+    cell_of, other = _CELL_OF.get, _other_cell
+    return f'<row r="{number}">{"".join([cell_of(type(v), other)(v) for v in row])}</row>'
 
 
 def _display_width(text: str) -> int:
@@ -696,7 +751,7 @@ class _Book:
         count, chunk, limit = 0, [_sheet_start(headers)], XLSX_MAX_ROWS - 1
         with self.zip.open(entry, "w", force_zip64=True) as out:
             for row in rows:
-                chunk.append(f'<row r="{count + 2}">{"".join(map(_xlsx_cell, row))}</row>')
+                chunk.append(_xlsx_row(count + 2, row))
                 count += 1
                 if len(chunk) >= 512:
                     out.write("".join(chunk).encode("utf-8"))

@@ -18,7 +18,7 @@ from survey.facts import Lines
 from survey.integrity import Thresholds
 
 DEFAULT_DB_URL = "sqlite+aiosqlite:///zoufang.db"
-SECRETS = ("TELEGRAM_BOT_TOKEN", "TELEGRAM_WEBHOOK_SECRET", "TWILIO_AUTH_TOKEN")
+SECRETS = ("TELEGRAM_BOT_TOKEN", "TELEGRAM_WEBHOOK_SECRET", "TWILIO_AUTH_TOKEN", "ZOUFANG_WEB_SECRET")
 
 
 class SettingsError(ValueError):
@@ -53,6 +53,11 @@ class Settings:
     integrity_burst_visits: int = 3
     integrity_burst_minutes: float = 15.0
     integrity_satisfaction_gap: float = 20.0  # percentage points, visit-recorded above SMS
+    # the dashboard (/dash/): the key signing its cookies (empty: one made once and kept in the database),
+    # how long a `zoufang web invite` link stays usable, and how long a session lasts
+    web_secret: str = ""
+    web_link_minutes: int = 30
+    web_session_hours: int = 12
     telegram_bot_token: str = ""
     telegram_api_base: str = "https://api.telegram.org"
     telegram_webhook_secret: str = ""

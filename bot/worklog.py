@@ -16,7 +16,7 @@ from itertools import groupby
 from pathlib import Path
 from typing import Any
 
-from bot.report_output import Column, Report, write_xlsx
+from bot.reports.output import Column, Report, write_xlsx
 from bot.settings import Settings
 from messages import render
 from storage import worklog as q

@@ -38,7 +38,41 @@ def render(template: str, locale: str | None = None, /, **context: Any) -> str:
 
 
 def error_text(code: str, locale: str | None = None, source: str = "errors.txt", **params: Any) -> str:
-    """The reason for a refused answer, from the macros of `source` (one macro per error code)."""
-    module = _env(False).get_template(f"{locale_or_default(locale)}/{source}").module
+    """The reason for a refused answer, from the macros of `source` (one macro per error code); also any short
+    phrase kept as a macro (a button's label, 是/否). A phrase without parameters is rendered once."""
+    if not params:
+        return _fixed_text(code, locale_or_default(locale), source)
+    return _macro_text(code, locale_or_default(locale), source, params)
+
+
+@cache
+def _fixed_text(code: str, locale: str, source: str) -> str:
+    return _macro_text(code, locale, source, {})
+
+
+def _macro_text(code: str, locale: str, source: str, params: dict[str, Any]) -> str:
+    module = _env(False).get_template(f"{locale}/{source}").module
     macro = getattr(module, code, None) or module.unknown
     return str(macro(**params)).strip()
+
+
+@cache
+def web_words(locale: str) -> dict[str, str]:
+    """The dashboard's phrases (`templates/<locale>/web/words.json`): a missing one is an error, never blank."""
+    import json
+    from importlib.resources import files
+
+    path = files("messages") / "templates" / locale_or_default(locale) / "web" / "words.json"
+    return dict(json.loads(path.read_text(encoding="utf-8")))
+
+
+def render_page(template: str, locale: str | None = None, /, **context: Any) -> str:
+    """A dashboard page (`templates/web/<template>`, autoescaped): one layout for both languages, its phrases
+    from `t(...)`; the locale's own templates (a problem's states and moves) are imported by the page."""
+    chosen = locale_or_default(locale)
+    words = web_words(chosen)
+
+    def t(key: str, **params: Any) -> str:
+        return words[key].format(**params) if params else words[key]
+
+    return _env(True).get_template(f"web/{template}").render(t=t, locale=chosen, **context)

@@ -16,6 +16,18 @@ from sqlalchemy.orm import Session
 
 T = TypeVar("T")
 
+# The transaction handles the flows are given (`Database.run` a Connection, `run_orm` a Session, `session()`
+# an AsyncSession): flows name them from here and never import SQLAlchemy themselves.
+__all__ = [
+    "AsyncSession",
+    "Connection",
+    "Database",
+    "Session",
+    "make_engine",
+    "make_thread_engine",
+    "sqlite_url",
+]
+
 SQLITE_BUSY_MS = 5000
 POOL_SIZE, POOL_OVERFLOW, POOL_TIMEOUT = 10, 10, 10.0  # connections a process keeps, may add, waits for (s)
 

@@ -443,3 +443,36 @@ class Poll(Base):
     due_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
     problem_id: Mapped[int | None] = mapped_column(ForeignKey("problems.id"))
     household: Mapped[Household] = relationship()
+
+
+class WebLink(Base):
+    """A one-time sign-in link to the dashboard (`zoufang web invite`). Only the token's hash is kept."""
+
+    __tablename__ = "web_links"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    cadre_id: Mapped[int] = mapped_column(ForeignKey("cadres.id"), index=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class WebSession(Base):
+    """A signed-in dashboard session; the cookie carries the token, the table only its hash."""
+
+    __tablename__ = "web_sessions"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    cadre_id: Mapped[int] = mapped_column(ForeignKey("cadres.id"), index=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class WebKey(Base):
+    """The key that signs dashboard cookies when ZOUFANG_WEB_SECRET is not set: made once, kept here."""
+
+    __tablename__ = "web_keys"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    secret: Mapped[str] = mapped_column(String(128))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

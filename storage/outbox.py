@@ -48,6 +48,22 @@ class Claimed:
     opted_out: bool = False  # the number is on the opt-out list (as the claim found it)
 
 
+def queued_values(
+    to: str, body: str, kind: str, now: datetime, *, due: datetime | None = None, channel: str = "sms"
+) -> dict[str, Any]:
+    """A new outbox row's columns: queued, never tried, due at once unless `due` says later."""
+    return {
+        "to": to,
+        "body": body,
+        "kind": kind,
+        "channel": channel,
+        "status": "queued",
+        "attempts": 0,
+        "created_at": now,
+        "next_attempt_at": due or now,
+    }
+
+
 def enqueue(
     session: Session,
     to: str,
@@ -59,16 +75,7 @@ def enqueue(
 ) -> OutboxMessage:
     """An outgoing message, in the caller's transaction (sync: async callers use `session.run_sync(enqueue, …)`),
     due at once unless `due` says later."""
-    message = OutboxMessage(
-        to=to,
-        body=body,
-        kind=kind,
-        status="queued",
-        created_at=now,
-        next_attempt_at=due or now,
-        channel=channel,
-        attempts=0,
-    )
+    message = OutboxMessage(**queued_values(to, body, kind, now, due=due, channel=channel))
     session.add(message)
     session.flush()
     return message

@@ -1,57 +1,25 @@
-"""Satisfaction polls in the database: the row ↔ survey.polls state, the next deadline, the queries.
-
-Also the pure quiet-hours helper (`next_outside_quiet`): outgoing poll SMS are never due inside quiet hours.
-"""
+"""Satisfaction polls in the database: the row ↔ survey.polls state (with the machine's next deadline, kept
+in `due_at` so the tick finds due polls by index), the queries. The rules, deadlines and quiet hours
+included, are survey.polls'; this module only stores."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from datetime import datetime, time, timedelta, tzinfo
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Row, select
+from sqlalchemy import Integer, Row, any_, bindparam, case, insert, literal, select
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
-from storage.models import Household, OptOut, Poll, Township, Village
+from storage.models import Household, OptOut, OutboxMessage, Poll, Township, Village
+from storage.outbox import queued_values
+from storage.visits import latest_visit
 from survey import polls as machine
 
 # A poll still waiting for something: a rating (OPEN_STATES) or the reason after 不满意.
 WAITING_STATES: frozenset[str] = machine.OPEN_STATES | {"awaiting_reason"}
-
-
-# --------------------------------------------------------------------------- quiet hours (pure)
-
-
-def parse_quiet_hours(text: str) -> tuple[time, time] | None:
-    """ "21:00-08:00" → (21:00, 08:00); empty (or a zero-length range) → None: no quiet hours."""
-    text = text.strip()
-    if not text:
-        return None
-    try:
-        start_text, end_text = text.split("-")
-        start, end = time.fromisoformat(start_text.strip()), time.fromisoformat(end_text.strip())
-    except ValueError as exc:
-        raise ValueError(f"ZOUFANG_QUIET_HOURS={text!r}: use HH:MM-HH:MM, e.g. 21:00-08:00") from exc
-    return None if start == end else (start, end)
-
-
-def next_outside_quiet(at: datetime, quiet: tuple[time, time] | None, tz: tzinfo) -> datetime:
-    """`at` itself when it is outside the quiet hours [start, end) in `tz`, else the end of those quiet hours."""
-    if quiet is None:
-        return at
-    start, end = quiet
-    local = at.astimezone(tz)
-    now, day = local.time().replace(tzinfo=None), local.date()
-    if start < end:  # e.g. 12:00-14:00, within one day
-        inside, end_day = start <= now < end, day
-    elif now >= start:  # across midnight, evening part: ends tomorrow
-        inside, end_day = True, day + timedelta(days=1)
-    else:  # across midnight, morning part
-        inside, end_day = now < end, day
-    if not inside:
-        return at
-    return datetime.combine(end_day, end, tzinfo=tz).astimezone(at.tzinfo)
 
 
 # --------------------------------------------------------------------------- row ↔ state
@@ -75,18 +43,6 @@ def to_state(row: Poll) -> machine.Poll:
     )
 
 
-def due_at(poll: machine.Poll, timings: machine.PollTimings) -> datetime | None:
-    """The next moment `on_tick` may change this poll; None when only a reply (or nothing) can."""
-    if poll.state == "awaiting_reason":
-        return poll.reason_asked_at + timings.reason_wait if poll.reason_asked_at else None
-    if poll.state not in machine.OPEN_STATES or poll.sent_at is None:
-        return None
-    expiry = poll.sent_at + timings.expire_after
-    if poll.state == "sent" and poll.reminded_at is None:
-        return min(poll.sent_at + timings.remind_after, expiry)
-    return expiry
-
-
 def state_columns(poll: machine.Poll, timings: machine.PollTimings) -> dict[str, Any]:
     """The poll's columns for the machine's state, with its next deadline."""
     return {
@@ -101,7 +57,7 @@ def state_columns(poll: machine.Poll, timings: machine.PollTimings) -> dict[str,
         "reason": poll.reason,
         "comment": poll.comment,
         "callback": poll.callback,
-        "due_at": due_at(poll, timings),
+        "due_at": machine.next_deadline(poll, timings),
     }
 
 
@@ -177,3 +133,86 @@ async def opted_out_among(session: AsyncSession, phones: list[str], chunk: int =
         part = phones[start : start + chunk]
         found.update((await session.execute(select(OptOut.phone).where(OptOut.phone.in_(part)))).scalars())
     return found
+
+
+# --------------------------------------------------------------------------- new polls
+
+
+def add_poll(
+    session: Session,
+    household: Household,
+    now: datetime,
+    send_after: datetime,
+    *,
+    period: str,
+    locale: str,
+) -> Poll:
+    """A new queued poll of the household (its id assigned), rating the household's latest visit by now."""
+    rated = session.execute(select(latest_visit(household.id, now))).scalar_one_or_none()
+    row = Poll(
+        household_id=household.id,
+        village_id=household.village_id,
+        visit_id=rated,
+        phone=household.phone,
+        period=period,
+        state="queued",
+        locale=locale,
+        created_at=now,
+        send_after=send_after,
+    )
+    session.add(row)
+    session.flush()
+    return row
+
+
+POLL_CHUNK = 1000  # households whose polls and questions go in one INSERT … SELECT each
+
+
+async def insert_polls(
+    session: AsyncSession,
+    household_ids: Sequence[int],
+    shape: Poll,
+    question: str,
+    bodies: dict[int, str],
+    now: datetime,
+) -> None:
+    """Many polls at once (a township, a county: 100,000 households), all like `shape` but for the household:
+    each thousand polls and their questions (outbox rows of kind `question`, the text by village in `bodies`)
+    go in as two INSERT … SELECTs from the households (phone, village, the visit each rates)."""
+    new_polls, questions = _poll_inserts(session.get_bind().dialect.name, shape, question, bodies, now)
+    for start in range(0, len(household_ids), POLL_CHUNK):
+        ids = {"ids": list(household_ids[start : start + POLL_CHUNK])}
+        await session.execute(new_polls, ids)
+        await session.execute(questions, ids)
+
+
+def _poll_inserts(
+    dialect: str, shape: Poll, question: str, bodies: dict[int, str], now: datetime
+) -> tuple[Any, Any]:
+    if dialect == "postgresql":
+        # the thousand ids as one array: a thousand $n placeholders cost more to render than the insert takes
+        chunk = Household.id == any_(bindparam("ids", type_=ARRAY(Integer)))
+    else:
+        chunk = Household.id.in_(bindparam("ids", expanding=True))
+    polls = Poll.__table__
+    common = {
+        c.key: literal(getattr(shape, c.key), c.type) for c in polls.c if getattr(shape, c.key) is not None
+    }
+    rated = latest_visit(Household.id, now)
+    new_polls = insert(polls).from_select(
+        [*common, "household_id", "phone", "village_id", "visit_id"],
+        select(*common.values(), Household.id, Household.phone, Household.village_id, rated)
+        .where(chunk)
+        .order_by(Household.id),
+    )
+    outbox = OutboxMessage.__table__
+    message = queued_values("", "", question, now, due=shape.send_after)
+    del message["to"], message["body"]
+    body = case(bodies, value=Household.village_id)
+    questions = insert(outbox).from_select(
+        ["to", "body", *message],
+        select(Household.phone, body, *(literal(v, outbox.c[k].type) for k, v in message.items()))
+        .where(chunk)
+        .order_by(Household.id),
+    )
+    return new_polls, questions

@@ -11,6 +11,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import and_, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
 
 from storage import audit
 from storage.models import Cadre, Household, Problem, ProblemEvent, Township, Village
@@ -37,6 +38,35 @@ def creation_values(problem_id: int, problem: Mapping[str, Any]) -> dict[str, An
 def creation_event(problem: Problem) -> ProblemEvent:
     columns = ("status", "created_at", "raised_by_id", "resolution")
     return ProblemEvent(**creation_values(problem.id, {c: getattr(problem, c) for c in columns}))
+
+
+def sms_problem_values(household_id: int, category: str, description: str, now: datetime) -> dict[str, Any]:
+    """A problem a villager's SMS raised (a reason for 不满意, or a call-back owed): nobody settled it on the
+    spot, so it goes on the township queue at once."""
+    return {
+        "household_id": household_id,
+        "visit_id": None,
+        "raised_by_id": None,
+        "source": "sms",
+        "category": category,
+        "description": description,
+        "resolved_on_site": False,
+        "resolution": None,
+        "status": "escalated",
+        "created_at": now,
+        "escalated_at": now,
+    }
+
+
+def add_sms_problem(
+    session: Session, household_id: int, category: str, description: str, now: datetime
+) -> Problem:
+    """The same problem as an ORM row with its creation event, in the caller's (sync) transaction."""
+    problem = Problem(**sms_problem_values(household_id, category, description, now))
+    session.add(problem)
+    session.flush()
+    session.add(creation_event(problem))
+    return problem
 
 
 def to_machine(row: Problem, township_id: int, tz: ZoneInfo) -> machine.Problem:

@@ -31,8 +31,9 @@ from storage.models import (
     UnknownSender,
     Village,
 )
+from storage.outbox import queued_values
 from storage.polls import WAITING_STATES
-from storage.problems import creation_values
+from storage.problems import creation_values, sms_problem_values
 from survey import polls as machine
 
 _polls, _households, _villages = Poll.__table__, Household.__table__, Village.__table__
@@ -193,36 +194,12 @@ class SmsWrites:
         return groups
 
     def sms(self, to: str, body: str, kind: str, now: datetime) -> None:
-        self.outbox.append(
-            {
-                "to": to,
-                "body": body,
-                "kind": kind,
-                "channel": "sms",
-                "status": "queued",
-                "attempts": 0,
-                "created_at": now,
-                "next_attempt_at": now,
-            }
-        )
+        self.outbox.append(queued_values(to, body, kind, now))
 
     def problem(
         self, household_id: int, category: str, description: str, now: datetime, poll_id: int
     ) -> None:
-        row = {
-            "household_id": household_id,
-            "visit_id": None,
-            "raised_by_id": None,
-            "source": "sms",
-            "category": category,
-            "description": description,
-            "resolved_on_site": False,
-            "resolution": None,
-            "status": "escalated",
-            "created_at": now,
-            "escalated_at": now,
-        }
-        self.problems.append((row, poll_id))
+        self.problems.append((sms_problem_values(household_id, category, description, now), poll_id))
 
     def opt(self, phone: str, out: bool, now: datetime) -> None:
         self.opted[phone] = (out, now)

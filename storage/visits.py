@@ -112,6 +112,17 @@ async def household_by_code(session: AsyncSession, code: str) -> Household | Non
     return (await session.execute(query)).scalar_one_or_none()
 
 
+def visit_for_submit(session: Session, visit_id: int) -> Visit:
+    """The visit with its household and village, locked (the end of a visit, in a sync session)."""
+    query = (
+        select(Visit)
+        .where(Visit.id == visit_id)
+        .options(joinedload(Visit.household).joinedload(Household.village))
+        .with_for_update(of=Visit)
+    )
+    return session.execute(query).scalar_one()
+
+
 async def visit_by_id(session: AsyncSession, visit_id: int, *, lock: bool = False) -> Visit | None:
     # one joined query: this runs for every answer a cadre types
     query = (

@@ -14,10 +14,10 @@ problem on the township queue, record an opt-out). Nothing is sent or stored her
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timedelta
+from datetime import datetime, time, timedelta, tzinfo
 from typing import Literal
 
-from survey.sms_text import Rating, parse_reply
+from survey.sms_text import Rating, ReplyMeaning, parse_reply
 
 __all__ = [
     "CLOSED_STATES",
@@ -33,11 +33,14 @@ __all__ = [
     "counts_as_response",
     "is_satisfied",
     "new_poll",
+    "next_deadline",
+    "next_outside_quiet",
     "on_message",
     "on_reply",
     "on_reply_outside_poll",
     "on_sent",
     "on_tick",
+    "parse_quiet_hours",
 ]
 
 PollState = Literal[
@@ -148,7 +151,10 @@ def on_sent(poll: Poll, at: datetime) -> Poll:
 
 def on_reply_outside_poll(phone: str | None, text: str) -> list[Action]:
     """A reply with no open poll: only opt-out/opt-in keywords act; anything else is the caller's call."""
-    meaning = parse_reply(text)
+    return _outside_poll(phone, parse_reply(text))
+
+
+def _outside_poll(phone: str | None, meaning: ReplyMeaning) -> list[Action]:
     if meaning.kind == "opt_out":
         # The confirmation goes first, so a sender that checks the opt-out list still delivers it.
         return [SendSms("poll/opted_out"), MarkOptOut(phone)]
@@ -164,20 +170,24 @@ def on_message(
 ) -> tuple[Poll | None, list[Action]]:
     """Any message from a household's number: its waiting poll takes it when there is one; otherwise only the
     opt-out and opt-in keywords act. The one owner of what a household's SMS does."""
+    meaning = parse_reply(text)  # once: every step below reads this meaning
     if poll is None:
-        return None, on_reply_outside_poll(phone, text)
-    return on_reply(poll, text, at)
+        return None, _outside_poll(phone, meaning)
+    return _reply(poll, text, meaning, at)
 
 
 def on_reply(poll: Poll, text: str, at: datetime) -> Step:
     """A villager's reply to this poll."""
-    meaning = parse_reply(text)
+    return _reply(poll, text, parse_reply(text), at)
+
+
+def _reply(poll: Poll, text: str, meaning: ReplyMeaning, at: datetime) -> Step:
     if meaning.kind in ("opt_out", "opt_in"):
-        return _on_keyword(poll, meaning.kind, text, at)
+        return _on_keyword(poll, meaning, at)
     if meaning.kind == "help":  # how to answer; the question still waits
-        return poll, on_reply_outside_poll(poll.phone, text)
+        return poll, _outside_poll(poll.phone, meaning)
     if poll.state == "awaiting_reason":
-        return _on_reason(poll, text, at)
+        return _on_reason(poll, text, meaning, at)
     if poll.state not in OPEN_STATES:
         return poll, []
     if poll.sent_at is None:
@@ -190,29 +200,49 @@ def on_reply(poll: Poll, text: str, at: datetime) -> Step:
 
 def on_tick(poll: Poll, now: datetime, timings: PollTimings | None = None) -> Step:
     """Time passing: the reminder, expiry, and the call-back when no reason came."""
-    timings = timings or PollTimings()
-    if poll.state == "awaiting_reason" and poll.reason_asked_at is not None:
-        deadline = poll.reason_asked_at + timings.reason_wait
-        if now >= deadline:
-            closed = replace(poll, state="answered", callback=True, closed_at=deadline)
+    reason_by, remind_at, expiry = _deadlines(poll, timings or PollTimings())
+    if reason_by is not None:
+        if now >= reason_by:
+            closed = replace(poll, state="answered", callback=True, closed_at=reason_by)
             return closed, [RaiseProblem("callback"), SendSms("poll/thanks")]
         return poll, []
-    if poll.state not in OPEN_STATES or poll.sent_at is None:
-        return poll, []
-    expiry = poll.sent_at + timings.expire_after
-    if now >= expiry:
+    if expiry is not None and now >= expiry:
         # Closed at the deadline, not at the (possibly late) tick, so reports do not depend on the scheduler.
         return replace(poll, state="expired", closed_at=expiry), []
-    if poll.state == "sent" and poll.reminded_at is None and now >= poll.sent_at + timings.remind_after:
+    if remind_at is not None and now >= remind_at:
         return replace(poll, state="reminded", reminded_at=now), [SendSms("poll/reminder")]
     return poll, []
+
+
+def next_deadline(poll: Poll, timings: PollTimings | None = None) -> datetime | None:
+    """The next moment `on_tick` may change this poll; None when only a reply (or nothing) can. Stored with the
+    poll, so the tick reads only the polls that are due."""
+    reason_by, remind_at, expiry = _deadlines(poll, timings or PollTimings())
+    if reason_by is not None:
+        return reason_by
+    if remind_at is not None and expiry is not None:
+        return min(remind_at, expiry)
+    return expiry
+
+
+def _deadlines(poll: Poll, timings: PollTimings) -> tuple[datetime | None, datetime | None, datetime | None]:
+    """(the reason's call-back deadline, the reminder's moment, the expiry) that apply to the poll as it is:
+    the one definition both the tick and the stored deadline read."""
+    if poll.state == "awaiting_reason":
+        return (poll.reason_asked_at + timings.reason_wait if poll.reason_asked_at else None), None, None
+    if poll.state not in OPEN_STATES or poll.sent_at is None:
+        return None, None, None
+    expiry = poll.sent_at + timings.expire_after
+    remind = poll.state == "sent" and poll.reminded_at is None
+    return None, (poll.sent_at + timings.remind_after if remind else None), expiry
 
 
 # --------------------------------------------------------------------------- helpers
 
 
-def _on_keyword(poll: Poll, kind: str, text: str, at: datetime) -> Step:
+def _on_keyword(poll: Poll, meaning: ReplyMeaning, at: datetime) -> Step:
     """Opt-out ends an open poll; on a closed one it still opts out. Opt-in never reopens a poll."""
+    kind = meaning.kind
     if kind == "opt_out" and poll.state == "opted_out":
         return poll, []
     if kind == "opt_in" and poll.state in OPEN_STATES:
@@ -220,7 +250,7 @@ def _on_keyword(poll: Poll, kind: str, text: str, at: datetime) -> Step:
         # START / UNSTOP, so the list is kept in step, but "yes" to "are you satisfied?" is no rating: ask again.
         asked, actions = _on_unclear(replace(poll, sent_at=poll.sent_at or at), at)
         return asked, [MarkOptIn(poll.phone), *actions]
-    actions = on_reply_outside_poll(poll.phone, text)
+    actions = _outside_poll(poll.phone, meaning)
     if kind == "opt_out" and poll.state == "awaiting_reason":
         # The 不满意 already given stands (dropping it would inflate the rate); a call needs no SMS.
         closed = replace(poll, state="answered", callback=True, closed_at=at)
@@ -242,9 +272,8 @@ def _on_rating(poll: Poll, rating: Rating, extra: str | None, at: datetime) -> S
     return asking, [SendSms("poll/ask_reason")]
 
 
-def _on_reason(poll: Poll, text: str, at: datetime) -> Step:
+def _on_reason(poll: Poll, text: str, meaning: ReplyMeaning, at: datetime) -> Step:
     """Any words are the reason; a bare rating or an emoji alone is not (the call-back still covers it)."""
-    meaning = parse_reply(text)
     if meaning.kind == "empty" or (meaning.kind == "rating" and not meaning.extra):
         return poll, []
     reason = meaning.extra if meaning.kind == "rating" and meaning.extra else text.strip()
@@ -258,6 +287,41 @@ def _on_unclear(poll: Poll, at: datetime) -> Step:
     if poll.clarified:
         return replace(poll, state="unclear", closed_at=at), [SendSms("poll/thanks")]
     return replace(poll, state="clarifying", clarified_at=at), [SendSms("poll/clarify")]
+
+
+# --------------------------------------------------------------------------- quiet hours
+# Outgoing poll SMS are never due inside the quiet hours (ZOUFANG_QUIET_HOURS).
+
+
+def parse_quiet_hours(text: str) -> tuple[time, time] | None:
+    """ "21:00-08:00" → (21:00, 08:00); empty (or a zero-length range) → None: no quiet hours."""
+    text = text.strip()
+    if not text:
+        return None
+    try:
+        start_text, end_text = text.split("-")
+        start, end = time.fromisoformat(start_text.strip()), time.fromisoformat(end_text.strip())
+    except ValueError as exc:
+        raise ValueError(f"ZOUFANG_QUIET_HOURS={text!r}: use HH:MM-HH:MM, e.g. 21:00-08:00") from exc
+    return None if start == end else (start, end)
+
+
+def next_outside_quiet(at: datetime, quiet: tuple[time, time] | None, tz: tzinfo) -> datetime:
+    """`at` itself when it is outside the quiet hours [start, end) in `tz`, else the end of those quiet hours."""
+    if quiet is None:
+        return at
+    start, end = quiet
+    local = at.astimezone(tz)
+    now, day = local.time().replace(tzinfo=None), local.date()
+    if start < end:  # e.g. 12:00-14:00, within one day
+        inside, end_day = start <= now < end, day
+    elif now >= start:  # across midnight, evening part: ends tomorrow
+        inside, end_day = True, day + timedelta(days=1)
+    else:  # across midnight, morning part
+        inside, end_day = now < end, day
+    if not inside:
+        return at
+    return datetime.combine(end_day, end, tzinfo=tz).astimezone(at.tzinfo)
 
 
 # --------------------------------------------------------------------------- the rate

@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 
-from bot.reports import Context
+from bot.reports.base import Context
 from bot.settings import Settings
 from storage.db import Database
 from storage.models import Cadre, Household, Poll, Visit

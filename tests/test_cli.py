@@ -201,6 +201,30 @@ def test_script_check_passes_on_the_default(tmp_path: Path) -> None:
     assert "wuwen-sijiang-sankan-yihuajie" in result.stdout
 
 
+def test_the_commands_own_lines_are_english_with_zoufang_locale_en(tmp_path: Path) -> None:
+    """Each command's lines come from messages/templates/<locale>/cli/parts.txt: ZOUFANG_LOCALE=en, English."""
+    en = clean_env(tmp_path, ZOUFANG_LOCALE="en")
+    checked = ok(zoufang(tmp_path, "script", "check", env=en)).stdout
+    assert checked.startswith("script valid: wuwen-sijiang-sankan-yihuajie version ")
+    assert "sections" in checked and "questions" in checked
+    before_init = one_line_failure(zoufang(tmp_path, "county", "list", env=en))
+    assert before_init.startswith("zoufang: the database is not set up yet: run zoufang init first (")
+    assert ok(zoufang(tmp_path, "init", env=en)).stdout.startswith("database ready (revision ")
+    assert ok(zoufang(tmp_path, "county", "list", env=en)).stdout.startswith("no counties yet: ")
+    failures = [
+        ("audit --since 2026-13-01", "--since '2026-13-01' is not a date: write YYYY-MM-DD, e.g. 2026-12-01"),
+        ("poll send", "give one of --township or --village"),
+        ("meeting set 某镇 --days 1", "no township '某镇'; the townships: (none: run zoufang import first)"),
+        ("invite GB999", "no such cadre id: GB999"),
+        ("script import form.txt", "form.txt is not .xlsx: save the XLSForm as an Excel workbook (.xlsx)"),
+    ]
+    for command, expected in failures:
+        assert one_line_failure(zoufang(tmp_path, *command.split(), env=en)) == f"zoufang: {expected}"
+    (tmp_path / "out").mkdir()
+    written = ok(zoufang(tmp_path, "script", "export", "--output", "out/s.xlsx", env=en)).stdout
+    assert written.strip() == f"wrote {(tmp_path / 'out' / 's.xlsx').resolve()}"
+
+
 def test_script_check_names_the_question_with_an_unknown_type(tmp_path: Path) -> None:
     script = json.loads(
         Path(__file__).parents[1].joinpath("survey", "default_script.json").read_text("utf-8")

@@ -122,6 +122,21 @@ def test_default_sets_the_value_back_to_null(folder: Path) -> None:
     assert part(env_line, "收入线") == "收入线 3800 元（默认）"
 
 
+def test_the_lines_are_english_with_zoufang_locale_en(folder: Path) -> None:
+    en = clean_env(folder, ZOUFANG_LOCALE="en")
+    changed = county_line(
+        ok(zoufang(folder, "county", "set", COUNTY, "--income-line", "4000", env=en)).stdout
+    )
+    assert changed == (
+        f"{COUNTY}: income line 4000 yuan, monitoring line 5000 yuan (default), "
+        "guaranteed returns (保底收益) count as income: no (default)"
+    )
+    line = one_line_failure(zoufang(folder, "county", "set", "某县", "--income-line", "1", env=en))
+    assert line == f"zoufang: no county named 某县; the counties: {COUNTY}"
+    line = one_line_failure(zoufang(folder, "county", "set", COUNTY, "--income-line", "abc", env=en))
+    assert line == "zoufang: --income-line 'abc': give an amount in yuan, 0 or more, e.g. 4000"
+
+
 def test_unknown_county_names_the_known_ones(folder: Path) -> None:
     line = one_line_failure(zoufang(folder, "county", "set", "某县", "--income-line", "4000"))
     assert "某县" in line and COUNTY in line

@@ -386,7 +386,12 @@ async def test_an_empty_queue_and_bad_numbers(hook: Webhook, roster: Database):
     assert await secretary.say("/problem") == usage
     assert await secretary.say("/problem 987654") == refusal("not_found", id=987654)
     assert await secretary.say("/problem 99999999999999999999999") != ""  # too big: not found, no failure
-    assert await secretary.tap("ew:1:x:7") == ""  # a malformed callback is ignored
+    # a malformed or forged queue button is acknowledged (the spinner stops) and does nothing else
+    for data in ("ew:1:x:7", "ew:1:2", "eo:+12", "eo: 12", "eo:1_2", "eq:-1", "ec:99999999999", "ed:1:2:3"):
+        before = len(secretary.fake.calls)
+        assert await secretary.tap(data) == "", data
+        answered = [c for c in secretary.fake.calls[before:] if c.method.lower() == "answercallbackquery"]
+        assert len(answered) == 1, data
     cadre = await chat(hook, roster, FIRST_SECRETARY)
     assert "您提出的问题目前都已办结" in await cadre.say("/queue")
 

@@ -141,6 +141,11 @@ def test_demo_xlsx_has_the_same_rows_as_the_csv(demo: Path) -> None:
     table = csv_of(run_bytes(f"sqlite+aiosqlite:///{demo}", demo.parent, "export", "visits"))
     out = ok(run_demo(demo, "export", "visits", "--format", "xlsx", "--output", "v.xlsx")).stdout
     assert "已写入" in out and "（36 行）" in out
+    env = clean_env(demo.parent, ZOUFANG_DB_URL=f"sqlite+aiosqlite:///{demo}", ZOUFANG_LOCALE="en")
+    out = ok(
+        zoufang(demo.parent, "export", "visits", "--format", "xlsx", "--output", "en.xlsx", env=env)
+    ).stdout
+    assert out.strip() == f"wrote {(demo.parent / 'en.xlsx').resolve()} (36 rows)"
     sheet = xlsx_rows(demo.parent / "v.xlsx")
     assert [[as_csv_text(v) for v in row] for row in sheet] == table
     book = load_workbook(demo.parent / "v.xlsx")

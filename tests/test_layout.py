@@ -26,6 +26,13 @@ def test_survey_imports_no_io_library():
         assert not imported_roots(path) & IO_LIBRARIES, path.name
 
 
+def test_flows_speak_no_channel_and_no_sql():
+    """bot/flows/ take plain messages and return what to say; storage/ writes the rows (its transaction handles
+    come from storage.db), the channels speak Telegram and Twilio."""
+    for path in (ROOT / "bot" / "flows").rglob("*.py"):
+        assert not imported_roots(path) & {"aiogram", "twilio", "sqlalchemy", "aiohttp"}, path.name
+
+
 def test_cli_entry_point_loads_no_database_or_bot_library():
     code = "import sys, bot.cli; print(sorted(m for m in ('sqlalchemy', 'aiogram', 'twilio', 'jinja2') if m in sys.modules))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT)

@@ -54,7 +54,7 @@ async def empty(backend: str, tmp_path: Path) -> AsyncIterator[Database]:
 
 async def test_upgrade_from_empty_gives_the_models_schema(empty: Database):
     await upgrade(empty)
-    assert await current_revision(empty) == "0014"
+    assert await current_revision(empty) == "0015"
     async with empty.engine.connect() as conn:
         differences = await conn.run_sync(
             lambda c: compare_metadata(MigrationContext.configure(c), Base.metadata)
@@ -190,3 +190,31 @@ async def test_upgrade_to_0010_fills_each_polls_village_and_rated_visit_and_each
         assert [tuple(r) for r in latest] == [(1, 6), (2, 5), (3, None)]
         await downgrade(empty, "0009")
         assert await current_revision(empty) == "0009"
+
+
+async def test_0015_adds_the_dashboard_tables_and_keeps_the_cadres(empty: Database):
+    """The dashboard's links, sessions and key come and go with 0015; the cadres they point at stay."""
+    await upgrade(empty, "0014")
+    async with empty.engine.begin() as conn:
+        await conn.execute(text("INSERT INTO counties (id, name) VALUES (1, '示范县')"))
+        await conn.execute(text("INSERT INTO townships (id, county_id, name) VALUES (1, 1, '东风镇')"))
+        await conn.execute(
+            text(
+                "INSERT INTO cadres (id, code, name, phone, role, township_id) "
+                "VALUES (1, 'GB012', '王书记', '+8613900000012', '乡镇党委书记', 1)"
+            )
+        )
+    for _ in range(2):
+        await upgrade(empty)
+        async with empty.engine.begin() as conn:
+            await conn.execute(
+                text(
+                    "INSERT INTO web_sessions (cadre_id, token_hash, created_at, expires_at) "
+                    "VALUES (1, 'h', '2026-12-03 00:00:00', '2026-12-04 00:00:00')"
+                )
+            )
+            assert (await conn.execute(text("SELECT count(*) FROM web_sessions"))).scalar_one() == 1
+        await downgrade(empty, "0014")
+        assert await current_revision(empty) == "0014"
+        async with empty.engine.connect() as conn:
+            assert (await conn.execute(text("SELECT code FROM cadres"))).scalars().all() == ["GB012"]

@@ -28,7 +28,7 @@ from messages import render
 from storage.db import Database
 from storage.models import Household, OptOut, OutboxMessage, Poll, Problem, ProcessedUpdate, Village
 from storage.outbox import opt_out
-from storage.polls import next_outside_quiet, parse_quiet_hours
+from survey.polls import next_outside_quiet, parse_quiet_hours
 from survey.sms_text import segments, utf16_units
 from tests.cli_support import clean_env, ok, zoufang_process
 from tests.test_sms_webhooks import SMS_INBOUND, Clock, client_for, inbound, post, sms_settings

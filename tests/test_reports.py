@@ -13,7 +13,7 @@ import pytest
 from sqlalchemy import select
 
 from bot import reports
-from bot.reports import ReportError
+from bot.reports.base import ReportError
 from storage.db import Database
 from storage.models import Household, Problem
 from storage.reports import Area

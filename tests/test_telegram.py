@@ -443,6 +443,21 @@ async def test_lang_switches_prompts_to_english(webhook: Webhook, roster: Databa
     assert "Share location" in webhook.last_markup()["keyboard"][0][0]["text"]
 
 
+async def test_whoami_lists_the_villages_in_the_cadres_language_and_lang_alone_switches(
+    webhook: Webhook, roster: Database
+):
+    assert (await webhook.say(f"/start {await invite_code(roster, 'GB010')}")).startswith("绑定成功")
+    villages = ("新华村", "永安村", "红旗村")  # a 乡镇包保干部: every village of 东风镇
+    zh = await webhook.say("/whoami")
+    assert zh.startswith("您是") and zh.count("、") == 2 and all(v in zh for v in villages)
+    assert await webhook.say("/lang") == "Language set to English."  # no argument: the other language
+    en = await webhook.say("/whoami")
+    assert (
+        en.startswith("You are") and "、" not in en and en.count(", ") >= 2 and all(v in en for v in villages)
+    )
+    assert await webhook.say("/lang") == "已切换为中文。"
+
+
 async def test_updates_of_one_chat_are_handled_in_order(roster: Database, fake_telegram: FakeTelegram):
     """Two answers arriving together (one getUpdates batch) are applied in the order they were sent."""
     from bot.channels.telegram.dispatcher import make_bot, make_dispatcher

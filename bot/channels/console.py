@@ -107,7 +107,7 @@ class Console:
                 try:
                     outcome = await self.flow.resume(outcome.visit_id)
                 except SQLAlchemyError:
-                    raise ConsoleError(f"数据库不可用，最后一条回答未保存：{exc.orig}") from exc
+                    raise ConsoleError(render("console/db_down.txt", self.locale, reason=exc.orig)) from exc
             self.say(outcome.text)
 
 

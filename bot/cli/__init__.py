@@ -7,12 +7,14 @@ from bot.cli import (  # noqa: F401 - each module registers its commands on the 
     exports,
     meeting,
     polls,
+    problems,
     reports,
     roster,
     script,
     serve,
     setup,
     visits,
+    web,
     worklog,
 )
 from bot.cli.base import main

@@ -14,6 +14,7 @@ from bot.cli.base import (
     _output_option,
     _report,
     main,
+    phrase,
 )
 
 
@@ -31,12 +32,12 @@ def audit(since: str, until: str | None, fmt: str, output: Path | None) -> None:
         try:
             return date.fromisoformat(text.strip())
         except ValueError:
-            raise Failure(f"{option} {text!r} 不是日期：请写 YYYY-MM-DD，例如 2026-12-01") from None
+            raise Failure(phrase("not_a_date", option=option, given=repr(text))) from None
 
     first = day(since, "--since")
     last = day(until, "--until") if until else None
     if last is not None and last < first:
-        raise Failure(f"--until {last} 早于 --since {first}")
+        raise Failure(phrase("until_before_since", until=last, since=first))
 
     async def build(db: Any, ctx: Any) -> Any:
         from bot import reports

@@ -1,6 +1,7 @@
-"""What every command shares: the click group, one-line failures, the settings, the database, the report options.
+"""What every command shares: the click group, one-line failures, the settings, the database, the report options,
+and `phrase`: the command's own lines, from messages/templates/<locale>/cli/parts.txt.
 
-Imports stay inside commands so `--help` and reports never load the bot's libraries."""
+Imports stay inside commands so `--help` and reports never load the bot's libraries (jinja2 included)."""
 
 from __future__ import annotations
 
@@ -20,6 +21,19 @@ class Failure(click.ClickException):
         click.echo(f"zoufang: {self.message}", err=True)
 
 
+def phrase(name: str, /, **params: Any) -> str:
+    """A line of the command's own (macro `name` of cli/parts.txt) in the settings' language; zh-CN when the
+    settings cannot be read (that failure is then reported in zh-CN too)."""
+    from bot.settings import SettingsError, load_settings
+    from messages import error_text
+
+    try:
+        locale = load_settings().locale
+    except SettingsError:
+        locale = None
+    return error_text(name, locale, source="cli/parts.txt", **params)
+
+
 def run(coro: Coroutine[Any, Any, Any]) -> Any:
     from sqlalchemy.exc import DBAPIError
 
@@ -28,8 +42,8 @@ def run(coro: Coroutine[Any, Any, Any]) -> Any:
     except DBAPIError as exc:
         reason = str(exc.orig).splitlines()[0]
         if "no such table" in reason or "does not exist" in reason:
-            raise Failure(f"数据库尚未初始化：请先运行 zoufang init（{reason}）") from exc
-        raise Failure(f"数据库错误：{reason}") from exc
+            raise Failure(phrase("db_not_ready", reason=reason)) from exc
+        raise Failure(phrase("db_error", reason=reason)) from exc
 
 
 def settings() -> Any:
@@ -102,8 +116,8 @@ def _report(build: Any, fmt: str, output: Path | None, period_label: str = "") -
     """Build a report with a fresh context, then show or write it; bad input is one line on standard error."""
     from datetime import UTC, datetime
 
-    from bot.report_output import emit
-    from bot.reports import Context, ReportError
+    from bot.reports.base import Context, ReportError
+    from bot.reports.output import emit
 
     conf = settings()
     ctx = Context(conf, datetime.now(UTC))
@@ -120,8 +134,12 @@ def _report(build: Any, fmt: str, output: Path | None, period_label: str = "") -
     try:
         written = emit(report, fmt, output, stdout, period_label)
     except OSError as exc:
-        raise Failure(f"无法写入 {exc.filename or output}：{exc.strerror or exc}") from exc
+        raise Failure(cannot_write(exc, output)) from exc
     if written is not None:
         if not report.rows:
             click.echo(report.empty)
-        click.echo(("wrote " if ctx.locale == "en" else "已写入 ") + str(written.resolve()))
+        click.echo(phrase("wrote", path=written.resolve()))
+
+
+def cannot_write(exc: OSError, path: Path | None) -> str:
+    return phrase("cannot_write", path=exc.filename or path, why=exc.strerror or exc)

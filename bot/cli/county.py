@@ -10,6 +10,7 @@ import click
 from bot.cli.base import (
     Failure,
     main,
+    phrase,
     run,
     settings,
     with_db,
@@ -31,15 +32,21 @@ def _yuan(value: Decimal) -> str:
 
 def _county_line(county: Any, defaults: Any) -> str:
     """One county on one line; a value the county does not set shows the setting's, marked （默认）."""
-    parts = []
-    for label, name in (("收入线", "income_line"), ("监测线", "monitoring_line")):
+    values: dict[str, Any] = {}
+    for name in ("income_line", "monitoring_line", "count_guaranteed"):
         own = getattr(county, name)
-        value = _yuan(getattr(defaults, name) if own is None else own)
-        parts.append(f"{label} {value} 元{'（默认）' if own is None else ''}")
-    own = county.count_guaranteed
-    counts = defaults.count_guaranteed if own is None else own
-    parts.append(f"保底收益计入收入 {'是' if counts else '否'}{'（默认）' if own is None else ''}")
-    return f"{county.name}：{'，'.join(parts)}"
+        values[name] = getattr(defaults, name) if own is None else own
+        values[name + "_default"] = own is None
+    return phrase(
+        "county_line",
+        name=county.name,
+        income=_yuan(values["income_line"]),
+        income_default=values["income_line_default"],
+        monitoring=_yuan(values["monitoring_line"]),
+        monitoring_default=values["monitoring_line_default"],
+        counts=values["count_guaranteed"],
+        counts_default=values["count_guaranteed_default"],
+    )
 
 
 def _amount(option: str, raw: str) -> Decimal:
@@ -49,16 +56,14 @@ def _amount(option: str, raw: str) -> Decimal:
     except InvalidOperation:
         value = Decimal("NaN")
     if not value.is_finite() or value < 0 or value >= 10**10:
-        raise Failure(f"{option} {raw!r}：请给出不小于 0 的金额（元），例如 4000")
+        raise Failure(phrase("bad_amount", option=option, given=repr(raw)))
     return value.quantize(Decimal("0.01")) + 0  # + 0 turns -0 into 0
 
 
 def _unknown_county(name: str, known: list[str]) -> Failure:
     if not known:
-        return Failure(
-            f"没有名为 {name} 的县：数据库中还没有县（先运行 zoufang import cadres FILE --county 县）"
-        )
-    return Failure(f"没有名为 {name} 的县；已有的县：{'、'.join(known)}")
+        return Failure(phrase("no_county_yet", name=name))
+    return Failure(phrase("no_county", name=name, known=known))
 
 
 @main.group()
@@ -79,7 +84,7 @@ def county_list() -> None:
 
     counties = run(go())
     if not counties:
-        click.echo("还没有县：先运行 zoufang import cadres FILE --county 县")
+        click.echo(phrase("no_counties"))
         return
     for one in counties:
         click.echo(_county_line(one, conf.lines))
@@ -116,14 +121,12 @@ def county_set(
         values["count_guaranteed"] = count_guaranteed
     for word in defaults:
         if word not in COUNTY_VALUES:
-            raise Failure(f"--default {word!r}：请用 {'、'.join(COUNTY_VALUES)} 之一")
+            raise Failure(phrase("bad_default", given=repr(word), words=list(COUNTY_VALUES)))
         if COUNTY_VALUES[word] in values and values[COUNTY_VALUES[word]] is not None:
-            raise Failure(f"--{word} 与 --default {word} 不能同时给出")
+            raise Failure(phrase("value_and_default", word=word))
         values[COUNTY_VALUES[word]] = None
     if not values:
-        raise Failure(
-            "请至少给出一个选项：--income-line、--monitoring-line、--count-guaranteed/--no-count-guaranteed 或 --default"
-        )
+        raise Failure(phrase("no_county_option"))
     from storage.counties import all_counties, county_by_name, update_county
 
     conf = settings()

@@ -11,8 +11,10 @@ from bot.cli.base import (
     Failure,
     _output_option,
     _township_option,
+    cannot_write,
     load_script_or_fail,
     main,
+    phrase,
     run,
     settings,
     with_db,
@@ -27,7 +29,7 @@ def _export(make: Any, fmt: str, output: Path | None, period: str | None, townsh
     from datetime import UTC, datetime
 
     from bot import exports
-    from bot.reports import Context, ReportError, area_from, period_from
+    from bot.reports.base import Context, ReportError, area_from, period_from
     from storage.exports import Scope, snapshot
 
     conf = settings()
@@ -74,10 +76,9 @@ def _export(make: Any, fmt: str, output: Path | None, period: str | None, townsh
     except ReportError as exc:
         raise Failure(str(exc)) from exc
     except OSError as exc:
-        raise Failure(f"无法写入 {exc.filename or output}：{exc.strerror or exc}") from exc
+        raise Failure(cannot_write(exc, output)) from exc
     if written is not None:
-        rows = f"（{count} 行）" if conf.locale != "en" else f" ({count} rows)"
-        click.echo(("wrote " if conf.locale == "en" else "已写入 ") + str(written.resolve()) + rows)
+        click.echo(phrase("wrote_rows", path=written.resolve(), rows=count))
 
 
 _export_format = click.option(

@@ -12,6 +12,7 @@ from bot.cli.base import (
     _output_option,
     _report,
     main,
+    phrase,
     run,
     settings,
     with_db,
@@ -32,7 +33,7 @@ def _township(name: str) -> Any:
 
     township, names = run(go())
     if township is None:
-        raise Failure(f"没有乡镇 {name!r}；现有：{'、'.join(names) or '（无：先运行 zoufang import）'}")
+        raise Failure(phrase("no_township", given=repr(name), known=names))
     return township
 
 
@@ -60,10 +61,15 @@ def meeting_list() -> None:
         calendar = Calendar.parse(township.meeting_days)
         upcoming = calendar.next_on_or_after(today)
         digest = digest_time(upcoming, conf.tz).strftime("%Y-%m-%d %H:%M")
-        default = "（默认）" if not township.meeting_days else ""
-        click.echo(
-            f"{township.name}：每月 {calendar.text()} 日{default}；下次 {upcoming}，问题清单 {digest} 发出"
+        line = phrase(
+            "meeting_line",
+            township=township.name,
+            days=calendar.text(),
+            default=not township.meeting_days,
+            next=upcoming,
+            digest=digest,
         )
+        click.echo(line)
 
 
 @meeting.command(name="set")
@@ -77,7 +83,7 @@ def meeting_set(township: str, days: str) -> None:
     try:
         calendar = Calendar.parse(days)
     except CalendarError as exc:
-        raise Failure(f"会议日 {days!r} 不对：每月的第几日，1–31，用逗号分开，例如 1,16") from exc
+        raise Failure(phrase("bad_meeting_days", given=repr(days))) from exc
     row = _township(township)
 
     async def go() -> None:
@@ -86,7 +92,7 @@ def meeting_set(township: str, days: str) -> None:
             stored.meeting_days = calendar.text() if days.strip() else None
 
     run(go())
-    click.echo(f"{township}：专题党委会每月 {calendar.text()} 日")
+    click.echo(phrase("meeting_days_set", township=township, days=calendar.text()))
 
 
 @main.command()
@@ -116,7 +122,7 @@ def digest(township: str, fmt: str, send: bool) -> None:
 
     result = run(go())
     if send:
-        click.echo(f"{township}：问题清单已放入发件箱 {result} 条（zoufang serve 或 zoufang worker 发送）")
+        click.echo(phrase("digest_queued", township=township, count=result))
     else:
         click.echo(result)
 
@@ -135,7 +141,7 @@ def minutes(township: str, meeting_on: str, fmt: str) -> None:
     try:
         day = date.fromisoformat(meeting_on)
     except ValueError as exc:
-        raise Failure(f"会议日期 {meeting_on!r} 不对：请写 YYYY-MM-DD，例如 2026-11-16") from exc
+        raise Failure(phrase("bad_meeting_date", given=repr(meeting_on))) from exc
     conf = settings()
     row = _township(township)
 
@@ -170,9 +176,9 @@ def tally(township: str, month: str, fmt: str, output: Path | None) -> None:
     try:
         period = parse_period(month)
     except PeriodError as exc:
-        raise Failure(f"月份 {month!r} 不对：请写 YYYY-MM，例如 2026-11") from exc
+        raise Failure(phrase("bad_month", given=repr(month))) from exc
     if period.kind != "month":
-        raise Failure(f"月份 {month!r} 不对：请写 YYYY-MM，例如 2026-11")
+        raise Failure(phrase("bad_month", given=repr(month)))
     row = _township(township)
 
     async def build(db: Any, ctx: Any) -> Any:

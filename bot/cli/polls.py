@@ -9,6 +9,7 @@ import click
 from bot.cli.base import (
     Failure,
     main,
+    phrase,
     run,
     settings,
     with_db,
@@ -20,9 +21,6 @@ def poll() -> None:
     """Satisfaction SMS polls 满意度短信回访 (one per household per quarter)."""
 
 
-_SKIP_REASONS = {"no_phone": "无电话", "opted_out": "已退订", "already_polled": "本季度已发过"}
-
-
 @poll.command(name="send")
 @click.option("--township", help="乡镇 (roster name): every village of the township")
 @click.option("--village", help="村 (roster name)")
@@ -30,7 +28,7 @@ _SKIP_REASONS = {"no_phone": "无电话", "opted_out": "已退订", "already_pol
 def poll_send(township: str | None, village: str | None, dry_run: bool) -> None:
     """Poll every household of the area that has a phone and has not opted out, visited or not."""
     if (township is None) == (village is None):
-        raise Failure("请给出 --township 或 --village 之一")
+        raise Failure(phrase("poll_area"))
     from bot.flows.poll import UnknownArea, send_polls
     from storage.models import utcnow
 
@@ -43,15 +41,14 @@ def poll_send(township: str | None, village: str | None, dry_run: bool) -> None:
     try:
         result = run(go())
     except UnknownArea as exc:
-        kind = "乡镇" if exc.kind == "township" else "村"
-        known = "、".join(exc.known) or "（无：先运行 zoufang import）"
-        raise Failure(f"没有名为 {exc.name} 的{kind}；已有的{kind}：{known}") from exc
-    skipped = sum(result.skipped.values())
-    why = "，".join(f"{_SKIP_REASONS[k]} {n}" for k, n in sorted(result.skipped.items()) if n)
-    area = township or village
-    if dry_run:
-        click.echo(
-            f"{area}：将发送 {result.queued} 条满意度短信；跳过 {skipped} 户（{why or '无'}）。试运行，未排队。"
+        raise Failure(phrase("no_area", kind=exc.kind, given=exc.name, known=list(exc.known))) from exc
+    reasons = [(phrase(f"skip_{k}"), n) for k, n in sorted(result.skipped.items()) if n]
+    click.echo(
+        phrase(
+            "polls_dry_run" if dry_run else "polls_queued",
+            area=township or village,
+            queued=result.queued,
+            skipped=sum(result.skipped.values()),
+            reasons=reasons,
         )
-    else:
-        click.echo(f"{area}：已排队 {result.queued} 条满意度短信；跳过 {skipped} 户（{why or '无'}）。")
+    )

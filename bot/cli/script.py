@@ -10,6 +10,7 @@ import click
 from bot.cli.base import (
     Failure,
     main,
+    phrase,
     settings,
 )
 
@@ -26,7 +27,8 @@ def check(file: Path | None) -> None:
     every fault is listed, each naming its question (for a workbook: its sheet, row and column)."""
     loaded = _script_or_faults(str(file) if file else settings().script)
     count = sum(1 + len(q.questions) for q in loaded.questions())
-    click.echo(f"脚本有效：{loaded.id} 版本 {loaded.version}，{len(loaded.sections)} 个部分，{count} 道题")
+    sections = len(loaded.sections)
+    click.echo(phrase("script_ok", id=loaded.id, version=loaded.version, sections=sections, questions=count))
 
 
 def _script_or_faults(path: str | None) -> Any:
@@ -37,16 +39,16 @@ def _script_or_faults(path: str | None) -> Any:
     try:
         return load_script_file(path or None)
     except ScriptError as exc:
-        _faults(f"脚本 {path or '（内置）'} 无效", exc.errors)
+        _faults(phrase("script_invalid", path=path), exc.errors)
         raise SystemExit(1) from exc
 
 
 def _faults(what: str, errors: list[str]) -> None:
     """One fault on one line; several: how many, then one line each (a county fixes them all in one pass)."""
     if len(errors) == 1:
-        click.echo(f"zoufang: {what}：{errors[0]}", err=True)
+        click.echo(f"zoufang: {phrase('one_fault', what=what, fault=errors[0])}", err=True)
         return
-    click.echo(f"zoufang: {what}，共 {len(errors)} 处：", err=True)
+    click.echo(f"zoufang: {phrase('faults', what=what, count=len(errors))}", err=True)
     for error in errors:
         click.echo(f"  {error}", err=True)
 
@@ -66,14 +68,14 @@ def script_import(form: Path, output: Path | None) -> None:
     from survey.xlsform import FormError, build_located, definition_from_sheets
 
     if form.suffix.lower() != ".xlsx":
-        raise Failure(f"{form} 不是 .xlsx：XLSForm 请存为 Excel 工作簿（.xlsx）")
+        raise Failure(phrase("not_xlsx", path=form))
     if not form.is_file():
-        raise Failure(f"找不到文件 {form}")
+        raise Failure(phrase("no_file", path=form))
     try:
         reading = definition_from_sheets(read_workbook(form))
         loaded = build_located(reading)
     except FormError as exc:
-        _faults(f"表单 {form} 无效", exc.errors)
+        _faults(phrase("form_invalid", path=form), exc.errors)
         raise SystemExit(1) from exc
     text = json.dumps(reading.definition, ensure_ascii=False, indent=2) + "\n"
     if output is None:
@@ -82,9 +84,10 @@ def script_import(form: Path, output: Path | None) -> None:
     try:
         output.write_text(text, encoding="utf-8")
     except OSError as exc:
-        raise Failure(f"无法写入 {output}：{exc.strerror or exc}") from exc
+        raise Failure(phrase("cannot_write", path=output, why=exc.strerror or exc)) from exc
     count = sum(1 + len(q.questions) for q in loaded.questions())
-    click.echo(f"已写入 {output.resolve()}：{loaded.id} 版本 {loaded.version}，{count} 道题")
+    written = output.resolve()
+    click.echo(phrase("script_written", path=written, id=loaded.id, version=loaded.version, questions=count))
 
 
 @script.command(name="export")
@@ -103,5 +106,5 @@ def script_export(output: Path | None) -> None:
     try:
         write_xlsform(loaded, path)
     except OSError as exc:
-        raise Failure(f"无法写入 {path}：{exc.strerror or exc}") from exc
-    click.echo(f"已写入 {path.resolve()}")
+        raise Failure(phrase("cannot_write", path=path, why=exc.strerror or exc)) from exc
+    click.echo(phrase("wrote", path=path.resolve()))

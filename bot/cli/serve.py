@@ -13,6 +13,7 @@ from bot.cli.base import (
     Failure,
     load_script_or_fail,
     main,
+    phrase,
     run,
     settings,
     with_db,
@@ -91,19 +92,18 @@ def invite(cadre_id: str) -> None:
         async with with_db(conf.db_url) as db, db.session() as s:
             cadre = await cadre_by_code(s, cadre_id)
             if cadre is None:
-                raise Failure(f"没有这个干部编号：{cadre_id}")
+                raise Failure(phrase("no_cadre", given=cadre_id))
             made = await create_invite(s, cadre, utcnow())
-            return made.code, made.expires_at, f"{cadre.name}（{cadre.role}）"
+            return made.code, made.expires_at, (cadre.name, cadre.role)
 
-    code, expires, who = run(go())
-    local = expires.astimezone(conf.tz)
-    click.echo(
-        f"{who} 的邀请码：{code}（{int(INVITE_TTL.total_seconds() // 3600)} 小时内有效，至 {local:%Y-%m-%d %H:%M}）"
-    )
-    click.echo(f"在 Telegram 中向机器人发送：/start {code}")
+    code, expires, (name, role) = run(go())
+    until = f"{expires.astimezone(conf.tz):%Y-%m-%d %H:%M}"
+    hours = int(INVITE_TTL.total_seconds() // 3600)
+    click.echo(phrase("invite_code", name=name, role=role, invite=code, hours=hours, until=until))
+    click.echo(phrase("invite_send", invite=code))
     link = _deep_link(conf, code)
     if link:
-        click.echo(f"或打开链接：{link}")
+        click.echo(phrase("invite_link", link=link))
 
 
 def _deep_link(conf: Any, code: str) -> str | None:
@@ -162,7 +162,7 @@ def set_webhook() -> None:
         run(go())
     except Exception as exc:
         raise Failure(f"Bot API refused or could not be reached: {exc}") from exc
-    click.echo(f"已注册 webhook：{url}")
+    click.echo(phrase("webhook_set", url=url))
 
 
 @main.command()

@@ -10,6 +10,7 @@ import click
 from bot.cli.base import (
     Failure,
     main,
+    phrase,
     run,
     settings,
     with_db,
@@ -27,7 +28,7 @@ def init() -> None:
             return await current_revision(db)
 
     revision = run(go())
-    click.echo(f"数据库已就绪（版本 {revision}）：{settings().db_url}")
+    click.echo(phrase("db_ready", revision=revision, url=settings().db_url))
 
 
 @main.command()

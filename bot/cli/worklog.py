@@ -126,7 +126,7 @@ def worklog_sample(year: str | None, rate: str, seed: str | None, fmt: str, outp
     population, the sample size, the rate and the seed."""
     if year is None:
         raise _worklog_failure("missing", option="--year YYYY", example="--year 2026")
-    from bot.report_output import emit
+    from bot.reports.output import emit
     from bot.worklog import (
         WorklogError,
         draw_sample,

@@ -5,16 +5,15 @@ meeting; the minutes after it; the monthly tally; the daily overdue look. Channe
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy.ext.asyncio import AsyncSession
-
+from bot.flows.taps import MAX_ID
 from messages import render
 from storage import problems as store
-from storage.db import Database
-from storage.models import Cadre, Township
+from storage.db import AsyncSession, Database
+from storage.models import Cadre, Problem, Township
 from storage.outbox import enqueue
 from storage.telegram import chats_of
 from survey import problems as machine
@@ -99,6 +98,139 @@ async def act(
         item = await store.queue_item(s, problem_id)
     assert item is not None
     return Acted(item, move)
+
+
+# --- what a secretary sees: the queue, a problem's card, whether a move would be allowed ---------------------
+
+
+@dataclass(frozen=True)
+class QueueView:
+    """One page of a cadre's queue: a secretary or specialist sees the township's open problems; anyone else
+    the open ones they raised (`mine`)."""
+
+    mine: bool
+    count: int
+    page: int  # from 0, within range
+    pages: int
+    items: list[store.QueueItem]
+    lines: list[dict[str, Any]]  # each item as the templates show it (its age in days)
+
+
+async def queue_view(
+    db: Database, settings: Any, cadre: Cadre, page: int = 0, page_size: int | None = None
+) -> QueueView:
+    """That page of the cadre's queue, oldest first (`page_size` None: every open problem on one page)."""
+    mine = cadre.role not in machine.QUEUE_ROLES
+    raised_by = cadre.id if mine else None
+    async with db.reading() as s:
+        count = await store.count_open(s, cadre.township_id, raised_by_id=raised_by)
+        pages = max(1, -(-count // page_size)) if page_size else 1
+        page = min(max(page, 0), pages - 1)
+        offset = page * page_size if page_size else 0
+        items = await store.queue_items(
+            s, cadre.township_id, raised_by_id=raised_by, offset=offset, limit=page_size
+        )
+    today = datetime.now(settings.tz).date()
+    lines = [
+        {
+            "id": i.id,
+            "village": i.village,
+            "category": i.category,
+            "head": i.head_name,
+            "age": (today - i.created_at.astimezone(settings.tz).date()).days,
+            "status": i.status,
+        }
+        for i in items
+    ]
+    return QueueView(mine, count, page, pages, items, lines)
+
+
+async def visible(db: Database, settings: Any, cadre: Cadre, problem_id: int) -> tuple[machine.Problem, int]:
+    """The problem as the machine sees it, and its township; 'not found' unless the cadre may see it."""
+    if problem_id > MAX_ID:  # nobody's (and past the database's integers)
+        raise ActionRefused("not_found", id=problem_id)
+    async with db.reading() as s:
+        row = await s.get(Problem, problem_id)
+        township_id = None if row is None else await store.township_of_problem(s, problem_id)
+    if row is None or township_id is None:
+        raise ActionRefused("not_found", id=problem_id)
+    problem = store.to_machine(row, township_id, settings.tz)
+    if not machine.may_view(_actor(cadre), problem):
+        raise ActionRefused("not_found", id=problem_id)
+    return problem, township_id
+
+
+async def check_move(
+    db: Database, settings: Any, cadre: Cadre, problem_id: int, action: str, now: datetime
+) -> tuple[machine.Problem, int]:
+    """Would the machine allow this move now? A dry run with stand-in values (a note, a target, a due date), so
+    a stale or forged button is refused before anyone is asked for a note; `act` checks again for real."""
+    problem, township_id = await visible(db, settings, cadre, problem_id)
+    actor, today = _actor(cadre), now.astimezone(settings.tz).date()
+    try:
+        if action == "decide":
+            async with db.reading() as s:
+                calendar = await store.calendar_of(s, township_id)
+            due = today + timedelta(days=max(machine.DUE_CHOICES_DAYS))
+            machine.decide(
+                problem, actor, responsible_id=cadre.id, due_on=due, at=now, today=today, calendar=calendar
+            )
+        elif action == "close":
+            machine.close(problem, actor, note="-", at=now)
+        elif action == "reopen":
+            machine.reopen(problem, actor, note="-", at=now, today=today)
+        elif action == "merge":
+            stand_in = replace(problem, id=0, state="escalated")
+            machine.merge(problem, actor, into=stand_in, at=now)
+    except machine.MoveError as refused:
+        raise ActionRefused(refused.code, **refused.params) from refused
+    return problem, township_id
+
+
+@dataclass(frozen=True)
+class Card:
+    """A problem as its card shows it: the text, the problem, and whether the viewer may move it."""
+
+    text: str
+    problem: machine.Problem
+    may_act: bool
+
+
+async def card(
+    db: Database, settings: Any, cadre: Cadre, problem_id: int, locale: str, done: str | None = None
+) -> Card:
+    """The problem's details, decision and history (`done`: the move just made, said first)."""
+    problem, township_id = await visible(db, settings, cadre, problem_id)
+    tz = settings.tz
+    today = datetime.now(tz).date()
+    async with db.reading() as s:
+        item = await store.queue_item(s, problem_id)
+        events = await store.events_of(s, problem_id)
+        calendar = await store.calendar_of(s, township_id)
+    assert item is not None
+    created = item.created_at.astimezone(tz).date()
+    text = render(
+        "problems/telegram_problem.txt",
+        locale,
+        item=item,
+        phone=mask_phone(item.phone) if item.phone else "",
+        created=created,
+        age=(today - created).days,
+        agenda=machine.agenda_meeting(problem, today, calendar),
+        events=[_event(event, name, tz) for event, name in events],
+        done=done,
+    )
+    return Card(text, problem, machine.may_act(_actor(cadre), problem))
+
+
+def _event(event: Any, actor: str | None, tz: Any) -> dict[str, Any]:
+    return {
+        "day": event.at.astimezone(tz).date(),
+        "action": event.action,
+        "actor": actor,
+        "note": event.note,
+        "due_on": event.due_on,
+    }
 
 
 async def _move(

@@ -16,24 +16,19 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Integer, Row, any_, bindparam, case, insert, literal, select
-from sqlalchemy.dialects.postgresql import ARRAY
-from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import Session
-
 from bot.settings import Settings
 from messages import render
-from storage.db import Database
-from storage.models import Household, OutboxMessage, Poll, Problem, Township, Village
+from storage.db import AsyncSession, Database, Session
+from storage.models import Household, Poll, Township, Village
 from storage.outbox import enqueue, is_opted_out
 from storage.polls import (
+    add_poll,
     apply_state,
     due_polls,
     has_poll,
     households_with_villages,
-    next_outside_quiet,
+    insert_polls,
     opted_out_among,
-    parse_quiet_hours,
     place_names,
     polled_households,
     to_state,
@@ -42,8 +37,7 @@ from storage.polls import (
     village_name,
     villages_named,
 )
-from storage.problems import creation_event
-from storage.visits import latest_visit
+from storage.problems import add_sms_problem
 from survey import polls as machine
 from survey.periods import current_period
 
@@ -72,7 +66,7 @@ def period_label(now: datetime, settings: Settings) -> str:
 
 def quiet_end(at: datetime, settings: Settings) -> datetime:
     """`at`, or the end of the quiet hours when `at` falls inside them."""
-    return next_outside_quiet(at, parse_quiet_hours(settings.quiet_hours), settings.tz)
+    return machine.next_outside_quiet(at, machine.parse_quiet_hours(settings.quiet_hours), settings.tz)
 
 
 # --------------------------------------------------------------------------- creating polls
@@ -89,20 +83,8 @@ def create_poll(
     """A poll for this household (the caller checked phone, opt-out and period), its question queued."""
     assert household.phone is not None
     due = quiet_end(send_after or now, settings)
-    rated = session.execute(select(latest_visit(household.id, now))).scalar_one_or_none()
-    row = Poll(
-        household_id=household.id,
-        village_id=household.village_id,
-        visit_id=rated,
-        phone=household.phone,
-        period=period_label(now, settings),
-        state="queued",
-        locale=settings.locale,
-        created_at=now,
-        send_after=due,
-    )
-    session.add(row)
-    session.flush()
+    period = period_label(now, settings)
+    row = add_poll(session, household, now, due, period=period, locale=settings.locale)
     poll, actions = machine.new_poll(household.phone, household_id=household.id, poll_id=row.id)
     _carry_out(session, row, village, actions, now, send_at=due)
     apply_state(row, machine.on_sent(poll, due), TIMINGS)
@@ -153,61 +135,22 @@ async def send_polls(
     return result
 
 
-CHUNK = 1000
 LOOKUP_CHUNK = 10_000
 
 
 async def _queue_many(
-    session: AsyncSession, households: Sequence[Row[Any]], now: datetime, settings: Settings
+    session: AsyncSession, households: Sequence[Any], now: datetime, settings: Settings
 ) -> None:
-    """Many polls at once (a township, a county: 100,000 households): every new poll is the same but for its
-    household, so the machine runs once, and each thousand polls and their questions go in as two INSERT …
-    SELECTs from the households (phone, village, the visit each rates, the question in the village's words)."""
+    """Many polls at once: every new poll is the same but for its household, so the machine runs once and
+    storage copies its poll and question to every household (the question in the village's words)."""
     due = quiet_end(now, settings)
     poll, actions = machine.new_poll()
     shape = Poll(period=period_label(now, settings), locale=settings.locale, created_at=now, send_after=due)
     apply_state(shape, machine.on_sent(poll, due), TIMINGS)
     [ask] = actions  # the question, whose text depends only on the village
     names = {h.village_id: h.village for h in households}
-    body = case(
-        {v: render(f"{ask.template}.txt", settings.locale, village=name) for v, name in names.items()},
-        value=Household.village_id,
-    )
-    if session.get_bind().dialect.name == "postgresql":
-        # the thousand ids as one array: a thousand $n placeholders cost more to render than the insert takes
-        chunk = Household.id == any_(bindparam("ids", type_=ARRAY(Integer)))
-    else:
-        chunk = Household.id.in_(bindparam("ids", expanding=True))
-    polls = Poll.__table__
-    common = {
-        c.key: literal(getattr(shape, c.key), c.type) for c in polls.c if getattr(shape, c.key) is not None
-    }
-    rated = latest_visit(Household.id, now)
-    new_polls = insert(polls).from_select(
-        [*common, "household_id", "phone", "village_id", "visit_id"],
-        select(*common.values(), Household.id, Household.phone, Household.village_id, rated)
-        .where(chunk)
-        .order_by(Household.id),
-    )
-    outbox = OutboxMessage.__table__
-    message = {
-        "channel": "sms",
-        "kind": ask.template,
-        "status": "queued",
-        "attempts": 0,
-        "created_at": now,
-        "next_attempt_at": due,
-    }
-    questions = insert(outbox).from_select(
-        ["to", "body", *message],
-        select(Household.phone, body, *(literal(v, outbox.c[k].type) for k, v in message.items()))
-        .where(chunk)
-        .order_by(Household.id),
-    )
-    for start in range(0, len(households), CHUNK):
-        ids = {"ids": [h.id for h in households[start : start + CHUNK]]}
-        await session.execute(new_polls, ids)
-        await session.execute(questions, ids)
+    bodies = {v: render(f"{ask.template}.txt", settings.locale, village=name) for v, name in names.items()}
+    await insert_polls(session, [h.id for h in households], shape, ask.template, bodies, now)
 
 
 def schedule_after_visit(
@@ -271,19 +214,5 @@ def _carry_out(
             enqueue(session, row.phone, body, action.template, now, due=send_at)
         elif isinstance(action, machine.RaiseProblem):
             text = action.text if action.kind == "reason" and action.text else CALLBACK_DESCRIPTION
-            problem = Problem(
-                household_id=row.household_id,
-                visit_id=None,
-                raised_by_id=None,
-                source="sms",
-                category=PROBLEM_CATEGORY,
-                description=text,
-                resolved_on_site=False,
-                status="escalated",
-                created_at=now,
-                escalated_at=now,
-            )
-            session.add(problem)
-            session.flush()
-            session.add(creation_event(problem))
-            row.problem_id = problem.id
+            assert row.household_id is not None
+            row.problem_id = add_sms_problem(session, row.household_id, PROBLEM_CATEGORY, text, now).id

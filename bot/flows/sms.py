@@ -16,12 +16,10 @@ from dataclasses import dataclass, replace
 from datetime import datetime, tzinfo
 from functools import lru_cache
 
-from sqlalchemy import Connection
-
 from bot.flows.poll import CALLBACK_DESCRIPTION, PROBLEM_CATEGORY, TIMINGS
 from messages import render
 from storage import sms as store
-from storage.db import Database
+from storage.db import Connection, Database
 from storage.models import utcnow
 from storage.polls import WAITING_STATES, state_columns
 from survey import polls as machine

@@ -12,12 +12,9 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, select
-from sqlalchemy.orm import Session, joinedload
-
 from bot.flows.poll import schedule_after_visit
 from messages import error_text, render
-from storage.db import Database
+from storage.db import Connection, Database, Session
 from storage.models import Cadre, Household, Problem, Visit, utcnow
 from storage.telegram import record_processed
 from storage.visits import (
@@ -33,6 +30,7 @@ from storage.visits import (
     save_session,
     store_submission,
     visit_by_id,
+    visit_for_submit,
     visit_row,
 )
 from survey import engine
@@ -175,7 +173,7 @@ class VisitFlow:
             if isinstance(step, VisitOutcome):
                 return step
             row, session, reply = step
-            visit = self._load_sync(s, visit_id)
+            visit = visit_for_submit(s, visit_id)
             visit.session, visit.updated_at = dump_session(session), now
             if isinstance(reply.step, engine.Cancelled):
                 visit.status = "cancelled"
@@ -226,16 +224,6 @@ class VisitFlow:
             visit.session = dump_session(session)
             visit.updated_at = self.clock()
             return self._outcome(visit, reply, answers=session["answers"])
-
-    def _load_sync(self, s: Session, visit_id: int) -> Visit:
-        """The visit with its household and village, locked (the end of a visit, in a sync session)."""
-        query = (
-            select(Visit)
-            .where(Visit.id == visit_id)
-            .options(joinedload(Visit.household).joinedload(Household.village))
-            .with_for_update(of=Visit)
-        )
-        return s.execute(query).scalar_one()
 
     async def _load(self, s: Any, visit_id: int, *, lock: bool = False, owner: int | None = None) -> Visit:
         """The visit; `owner` (a cadre id) must match when given, so nobody answers another cadre's visit."""
@@ -448,21 +436,24 @@ def render_summary(script: Script, summary: engine.Summary, locale: str, househo
 
 
 def display(question: Question, value: Any, locale: str) -> str:
-    """An answer as people read it: 是/否, option labels, 、-joined lists."""
-    zh = locale == "zh_CN"
+    """An answer as people read it: 是/否, option labels, 、-joined lists (the words: visit/parts.txt)."""
     if value is None:
-        return "（未填）" if zh else "(not answered)"
+        return _word("not_answered", locale)
     if isinstance(value, bool):
-        return ("是" if value else "否") if zh else ("yes" if value else "no")
+        return _word("yes" if value else "no", locale)
     if question.type == "one_of":
         return _choice_label(question, value, locale)
     if question.type == "several_of":
-        return ("、" if zh else ", ").join(_choice_label(question, v, locale) for v in value)
+        return _word("several", locale, labels=[_choice_label(question, v, locale) for v in value])
     if question.type == "location":
         return f"{value['lat']:.5f}, {value['lon']:.5f}"
     if question.type == "photo":
-        return "[照片]" if zh else "[photo]"
+        return _word("photo", locale)
     return str(value)
+
+
+def _word(name: str, locale: str, **params: Any) -> str:
+    return error_text(name, locale, source="visit/parts.txt", **params)
 
 
 def _choice_label(question: Question, value: str, locale: str) -> str:

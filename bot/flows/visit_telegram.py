@@ -3,7 +3,7 @@
 The engine and `VisitFlow` do the work; this module turns taps and messages (`ChatInput`) into engine inputs
 and the engine's replies into text with buttons (`Answer`, plain values: the Telegram channel's webhook and
 dispatcher, bot.channels.telegram, turn them into Bot API calls). Button data name the visit and the question they were made for
-(`a:<visit>:<key>:<code>`), so a tap on an earlier question's button changes nothing.
+(bot.flows.taps), so a tap on an earlier question's button changes nothing.
 
 What a chat remembers between updates (the visit it is in, the options ticked so far, the picker's search) is
 its `ChatState`: aiogram's FSM storage (in memory, or Redis with several workers), read once per update.
@@ -11,32 +11,29 @@ its `ChatState`: aiogram's FSM storage (in memory, or Redis with several workers
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any, Protocol
 
+from bot.flows import taps
 from bot.flows.picker import HouseholdPicker, label
 from bot.flows.replies import Answer, Button, Buttons, ChatInput, Edit, Keyboard, LocationRequest, Say, rows
 from bot.flows.visit import VisitFlow, VisitNotFound, VisitOutcome, household_label
 from bot.settings import Settings
-from messages import render
+from messages import error_text, render
 from storage.db import Database
 from storage.models import Cadre
-from storage.reports import coverage as coverage_of
 from storage.visits import (
     HouseholdLine,
     drafts_of,
-    households_in_scope,
-    visited_household_ids,
     work_log_since,
 )
 from survey import engine
-from survey.periods import coverage_target, current_period
 from survey.script import Script, pick
 
 PAGE_SIZE = 8
 CAPABILITIES = frozenset({"location", "photo"})
 CODES = {"y": "是", "n": "否", "s": "跳过", "b": "返回", "submit": "提交", "cancel": "取消"}
-CALLBACK_PREFIXES = ("p:", "h:", "a:", "t:", "d:", "c:")  # the buttons this flow makes
 COMMANDS = frozenset({"visit", "resume", "cancel", "todo", "log"})
 
 
@@ -60,7 +57,7 @@ def command_of(text: str) -> tuple[str, str] | None:
 def is_visit_input(inp: ChatInput) -> bool:
     """Whether this input is the visit's: its buttons, a location or photo, its commands, any other text."""
     if inp.data is not None:
-        return inp.data.startswith(CALLBACK_PREFIXES)
+        return inp.data.startswith(taps.PREFIXES)
     if inp.location is not None or inp.photo is not None:
         return True
     if inp.text is None:
@@ -77,65 +74,75 @@ def keyboard(
 ) -> Keyboard | None:
     """The buttons for where the visit stands: choices, yes/no, skip, back; the summary's actions."""
     step, visit = outcome.reply.step, outcome.visit_id
-    zh = locale == "zh_CN"
+    word = _words(locale)
     if isinstance(step, engine.Ask):
         return _ask_keyboard(step, visit, locale, selected or set())
     if isinstance(step, engine.Summary):
         sections = dict.fromkeys(line.section for line in step.lines)
-        edit = "修改·" if zh else "Edit: "
         buttons = rows(
             [
-                Button(edit + pick(script.section(name).label, locale), f"c:{visit}:{name}")
+                Button(
+                    _word("btn_edit", locale, section=pick(script.section(name).label, locale)),
+                    taps.ChangeSection(visit, name).pack(),
+                )
                 for name in sections
             ]
         )
         actions = (
-            Button("提交" if zh else "Submit", f"a:{visit}:summary:submit"),
-            Button("取消走访" if zh else "Cancel visit", f"a:{visit}:summary:cancel"),
+            Button(word("btn_submit"), taps.AnswerTap(visit, "summary", "submit").pack()),
+            Button(word("btn_cancel_visit"), taps.AnswerTap(visit, "summary", "cancel").pack()),
         )
         return (*buttons, actions)
     if isinstance(step, engine.ConfirmCancel):
         return (
             (
-                Button("是" if zh else "Yes", f"a:{visit}:confirm_cancel:y"),
-                Button("否" if zh else "No", f"a:{visit}:confirm_cancel:n"),
+                Button(word("btn_yes"), taps.AnswerTap(visit, "confirm_cancel", "y").pack()),
+                Button(word("btn_no"), taps.AnswerTap(visit, "confirm_cancel", "n").pack()),
             ),
         )
     return None
 
 
+def _word(name: str, locale: str, **params: Any) -> str:
+    """A button's label, from messages' visit/parts.txt."""
+    return error_text(name, locale, source="visit/parts.txt", **params)
+
+
+def _words(locale: str) -> Callable[[str], str]:
+    return lambda name: _word(name, locale)
+
+
 def _ask_keyboard(ask: engine.Ask, visit: int, locale: str, selected: set[int]) -> Keyboard:
-    zh, question, key = locale == "zh_CN", ask.question, ask.key
+    word, question, key = _words(locale), ask.question, ask.key
     if question.type == "location" and not ask.adding:
-        return LocationRequest(
-            share="📍 发送位置" if zh else "📍 Share location", skip="跳过" if zh else "skip"
-        )
+        return LocationRequest(share=word("btn_share_location"), skip=word("btn_skip_location"))
     buttons: list[Button] = []
     if ask.adding or question.type == "yes_no":
         buttons = [
-            Button("是" if zh else "Yes", f"a:{visit}:{key}:y"),
-            Button("否" if zh else "No", f"a:{visit}:{key}:n"),
+            Button(word("btn_yes"), taps.AnswerTap(visit, key, "y").pack()),
+            Button(word("btn_no"), taps.AnswerTap(visit, key, "n").pack()),
         ]
     elif question.type == "confirm":
-        buttons = [Button("已完成" if zh else "Done", f"a:{visit}:{key}:y")]
+        buttons = [Button(word("btn_confirmed"), taps.AnswerTap(visit, key, "y").pack())]
     elif question.type == "one_of":
         buttons = [
-            Button(pick(c.label, locale), f"a:{visit}:{key}:c{i}") for i, c in enumerate(question.choices)
+            Button(pick(c.label, locale), taps.AnswerTap(visit, key, f"c{i}").pack())
+            for i, c in enumerate(question.choices)
         ]
     elif question.type == "several_of":
         buttons = [
             # the tap says what the box becomes, not "flip": a redelivered tap then changes nothing more
             Button(
                 ("☑ " if i in selected else "☐ ") + pick(c.label, locale),
-                f"t:{visit}:{key}:{i}:{0 if i in selected else 1}",
+                taps.Toggle(visit, key, i, i not in selected).pack(),
             )
             for i, c in enumerate(question.choices)
         ]
     grid = list(rows(buttons))
     if question.type == "several_of":
-        grid.append((Button("完成" if zh else "Done", f"d:{visit}:{key}"),))
-    extra = [Button("跳过" if zh else "Skip", f"a:{visit}:{key}:s")] if ask.skippable else []
-    extra.append(Button("返回" if zh else "Back", f"a:{visit}:{key}:b"))
+        grid.append((Button(word("btn_done"), taps.TogglesDone(visit, key).pack()),))
+    extra = [Button(word("btn_skip"), taps.AnswerTap(visit, key, "s").pack())] if ask.skippable else []
+    extra.append(Button(word("btn_back"), taps.AnswerTap(visit, key, "b").pack()))
     grid.append(tuple(extra))
     return tuple(grid)
 
@@ -149,11 +156,11 @@ def notice(template: str, locale: str) -> Say:
     return Say(render(template, locale))
 
 
-def _ticks_key(visit: str, key: str) -> str:
+def _ticks_key(visit: int, key: str) -> str:
     return f"{visit}:{key}"
 
 
-def _ticked(toggles: dict[str, list[int]], visit: str, ask: engine.Ask) -> set[int]:
+def _ticked(toggles: dict[str, list[int]], visit: int, ask: engine.Ask) -> set[int]:
     """The options ticked so far for this visit's question; at first, its current answer (when changing it)."""
     stored = toggles.get(_ticks_key(visit, ask.key))
     if stored is not None:
@@ -191,12 +198,12 @@ def picker(found: list[HouseholdLine], page: int, locale: str) -> tuple[str, But
     pages = max(1, -(-len(found) // PAGE_SIZE))
     page = min(max(page, 0), pages - 1)
     shown = found[page * PAGE_SIZE : (page + 1) * PAGE_SIZE]
-    grid = [(Button(label(h) + (" ✓" if h.visited else ""), f"h:{h.id}"),) for h in shown]
+    grid = [(Button(label(h) + (" ✓" if h.visited else ""), taps.Pick(h.id).pack()),) for h in shown]
     nav = []
     if page > 0:
-        nav.append(Button("◀", f"p:{page - 1}"))
+        nav.append(Button("◀", taps.Page(page - 1).pack()))
     if page < pages - 1:
-        nav.append(Button("▶", f"p:{page + 1}"))
+        nav.append(Button("▶", taps.Page(page + 1).pack()))
     if nav:
         grid.append(tuple(nav))
     text = render("telegram/picker.txt", locale, count=len(found), page=page + 1, pages=pages)
@@ -239,29 +246,28 @@ class _Turn:
     # --- taps ------------------------------------------------------------------------------------------
 
     async def tap(self, data: str) -> Answer:
-        kind, _, rest = data.partition(":")
-        handler = {
-            "p": self.page,
-            "h": self.pick,
-            "a": self.answer_tap,
-            "t": self.toggle,
-            "d": self.toggles_done,
-            "c": self.change_section,
-        }.get(kind)
-        if handler is None:
-            return Answer(None, ack=True)
-        try:
-            return await handler(rest)
-        except ValueError:  # forged or mangled button data: nothing happens
-            return Answer(None, ack=True)
+        tap = taps.parse(data)
+        if isinstance(tap, taps.Page):
+            return await self.page(tap)
+        if isinstance(tap, taps.Pick):
+            return await self.pick(tap)
+        if isinstance(tap, taps.AnswerTap):
+            return await self.answer_tap(tap)
+        if isinstance(tap, taps.Toggle):
+            return await self.toggle(tap)
+        if isinstance(tap, taps.TogglesDone):
+            return await self.toggles_done(tap)
+        if isinstance(tap, taps.ChangeSection):
+            return await self.change_section(tap)
+        return Answer(None, ack=True)  # forged or mangled button data: nothing happens
 
-    async def page(self, rest: str) -> Answer:
+    async def page(self, tap: taps.Page) -> Answer:
         found = await self.chat.candidates(self.cadre, self.data.get("query", ""))
-        text, markup = picker(found, int(rest), self.locale)
+        text, markup = picker(found, tap.page, self.locale)
         return Answer(Edit(markup, text), ack=True)
 
-    async def pick(self, rest: str) -> Answer:
-        household = await self.chat.in_scope(self.cadre, int(rest))
+    async def pick(self, tap: taps.Pick) -> Answer:
+        household = await self.chat.in_scope(self.cadre, tap.household_id)
         if household is None:
             return Answer(notice("telegram/not_in_scope.txt", self.locale), ack=True)
         outcome = await self.flow.start(
@@ -270,10 +276,10 @@ class _Turn:
         await self.remember(visit_id=outcome.visit_id, toggles={})
         return Answer(say(self.script, outcome), ack=True)
 
-    async def _tap_answer(self, visit: str, key: str, text: str) -> VisitOutcome | None:
+    async def _tap_answer(self, visit: int, key: str, text: str) -> VisitOutcome | None:
         try:
             outcome = await self.flow.answer(
-                int(visit), text, for_key=key, dedupe=self.dedupe, owner=self.cadre.id
+                visit, text, for_key=key, dedupe=self.dedupe, owner=self.cadre.id
             )
         except VisitNotFound:
             return None
@@ -285,20 +291,24 @@ class _Turn:
             return Answer(notice("telegram/no_visit.txt", self.locale), ack=True)
         return Answer(say(self.script, outcome), ack=True)
 
-    async def answer_tap(self, rest: str) -> Answer:
-        visit, key, code = rest.split(":", 2)
-        text = str(int(code[1:]) + 1) if code.startswith("c") else CODES.get(code, "")
-        return self._tapped(await self._tap_answer(visit, key, text))
+    async def answer_tap(self, tap: taps.AnswerTap) -> Answer:
+        if tap.code.startswith("c"):  # choice i, answered as the number a cadre would type
+            choice = taps.number(tap.code[1:])
+            if choice is None:
+                return Answer(None, ack=True)
+            text = str(choice + 1)
+        else:
+            text = CODES.get(tap.code, "")
+        return self._tapped(await self._tap_answer(tap.visit_id, tap.key, text))
 
-    async def _current(self, visit: str) -> VisitOutcome | None:
+    async def _current(self, visit: int) -> VisitOutcome | None:
         try:
-            return await self.flow.resume(int(visit), owner=self.cadre.id)
+            return await self.flow.resume(visit, owner=self.cadre.id)
         except VisitNotFound:
             return None
 
-    async def toggle(self, rest: str) -> Answer:
-        visit, key, tap = rest.split(":", 2)
-        index, _, becomes = tap.partition(":")  # buttons sent before the change carry no state: they flip
+    async def toggle(self, tap: taps.Toggle) -> Answer:
+        visit, key = tap.visit_id, tap.key
         current = await self._current(visit)
         if current is not None and current.reconciled:  # the script changed under the draft: say so, ask on
             return Answer(say(self.script, current), ack=True)
@@ -306,16 +316,16 @@ class _Turn:
             return Answer(None, ack=True, ack_text=render("telegram/stale.txt", self.locale))
         toggles = self.data.get("toggles", {})
         ticked = _ticked(toggles, visit, current.reply.step)
-        if becomes:
-            chosen = ticked | {int(index)} if becomes == "1" else ticked - {int(index)}
+        if tap.becomes is None:  # a button from before the boxes said what they become: it flips
+            chosen = ticked ^ {tap.index}
         else:
-            chosen = ticked ^ {int(index)}
+            chosen = ticked | {tap.index} if tap.becomes else ticked - {tap.index}
         await self.remember(toggles={**toggles, _ticks_key(visit, key): sorted(chosen)})
         markup = keyboard(self.script, current, current.locale, chosen)
         return Answer(Edit(markup if isinstance(markup, tuple) else None), ack=True)
 
-    async def toggles_done(self, rest: str) -> Answer:
-        visit, key = rest.split(":", 1)
+    async def toggles_done(self, tap: taps.TogglesDone) -> Answer:
+        visit, key = tap.visit_id, tap.key
         toggles = dict(self.data.get("toggles", {}))
         current = await self._current(visit)
         if current is not None and current.reconciled:  # the ticks were for the old script's question
@@ -328,13 +338,12 @@ class _Turn:
             await self.remember(toggles=toggles)
         return self._tapped(outcome)
 
-    async def change_section(self, rest: str) -> Answer:
-        visit, section = rest.split(":", 1)
+    async def change_section(self, tap: taps.ChangeSection) -> Answer:
         try:
-            current = await self.flow.resume(int(visit), owner=self.cadre.id)
+            current = await self.flow.resume(tap.visit_id, owner=self.cadre.id)
             if current.reconciled or not isinstance(current.reply.step, engine.Summary):
                 return Answer(say(self.script, current), ack=True)
-            outcome = await self.flow.change_section(int(visit), section, owner=self.cadre.id)
+            outcome = await self.flow.change_section(tap.visit_id, tap.section, owner=self.cadre.id)
         except VisitNotFound:
             return Answer(notice("telegram/no_visit.txt", self.locale), ack=True)
         return Answer(say(self.script, outcome), ack=True)
@@ -404,27 +413,19 @@ class _Turn:
         return Answer(say(self.script, await self.flow.resume(visit, owner=self.cadre.id)))
 
     async def todo(self) -> str:
-        cadre, locale, tz = self.cadre, self.locale, self.chat.settings.tz
-        target = coverage_target(cadre.role, self.chat.settings.role_periods)  # as `zoufang report coverage`
-        if target.period_kind is None:
-            return render("telegram/todo_none.txt", locale, role=cadre.role)
-        period = current_period(target.period_kind, datetime.now(tz), tz)
-        async with self.chat.db.reading() as s:
-            counts = await coverage_of(s, [cadre.id], target.scope, period.starts_at(tz), period.ends_at(tz))
-            coverage = counts[cadre.id]
-            visited = await visited_household_ids(s, cadre.id, period.starts_at(tz), period.ends_at(tz))
-            left = [h for h in await households_in_scope(s, cadre, target.scope) if h.id not in visited]
-        rate = coverage.visited / coverage.in_scope if coverage.in_scope else None
+        todo = await self.chat.todo(self.cadre)
+        if todo is None:
+            return render("telegram/todo_none.txt", self.locale, role=self.cadre.role)
         return render(
             "telegram/todo.txt",
-            locale,
-            period=period.label,
-            done=coverage.visited,
-            total=coverage.in_scope,
-            rate=rate,
-            target=target.rate,
-            left=[household_label(h) for h in left[:30]],
-            more=max(0, len(left) - 30),
+            self.locale,
+            period=todo.period,
+            done=todo.done,
+            total=todo.total,
+            rate=todo.rate,
+            target=todo.target,
+            left=[household_label(h) for h in todo.left[:30]],
+            more=max(0, len(todo.left) - 30),
         )
 
     async def work_log(self) -> str:

@@ -25,31 +25,31 @@ from __future__ import annotations
 import contextlib
 import unicodedata
 from collections.abc import Callable
-from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 
 from aiogram import F, Router
 from aiogram.dispatcher.event.bases import SkipHandler
 from aiogram.exceptions import TelegramAPIError, TelegramBadRequest
-from aiogram.filters import Command, CommandObject, StateFilter
+from aiogram.filters import Command, CommandObject, StateFilter, or_f
+from aiogram.filters.callback_data import CallbackData
 from aiogram.fsm.context import FSMContext
 from aiogram.fsm.state import State, StatesGroup
 from aiogram.methods import SendMessage
 from aiogram.types import CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, Message
 
-from bot.flows.escalation import ActionRefused, act
+from bot.channels.telegram import callbacks as cb
+from bot.channels.telegram.callbacks import MAX_ID
+from bot.flows.escalation import ActionRefused, act, card, check_move, queue_view
 from bot.settings import Settings
 from messages import error_text, render
 from storage import problems as store
 from storage.db import Database
-from storage.models import Cadre, Problem
+from storage.models import Cadre
 from storage.telegram import mark_processed
 from survey import problems as machine
-from survey.phones import mask_phone
 
 PAGE_SIZE = 8
-MAX_ID = 2**31 - 1  # larger numbers are nobody's problem (and would not fit the database's integers)
 
 
 async def ack(callback: CallbackQuery, text: str | None = None) -> None:
@@ -71,8 +71,8 @@ def _label(name: str, locale: str, **params: Any) -> str:
     return error_text(name, locale, source="problems/telegram_parts.txt", **params)
 
 
-def _button(text: str, data: str) -> InlineKeyboardButton:
-    return InlineKeyboardButton(text=text, callback_data=data)
+def _button(text: str, data: CallbackData) -> InlineKeyboardButton:
+    return InlineKeyboardButton(text=text, callback_data=data.pack())
 
 
 def _markup(rows: list[list[InlineKeyboardButton]]) -> InlineKeyboardMarkup | None:
@@ -86,24 +86,11 @@ def _number(text: str | None) -> int | None:
     return int(value) if value.isascii() and value.isdigit() else None
 
 
-def _ints(data: str | None, count: int) -> list[int] | None:
-    """The numbers after a callback's prefix (`ew:12:5:7` → [12, 5, 7]); None when malformed or out of range."""
-    parts = (data or "").split(":")[1:]
-    if len(parts) != count or not all(p.isascii() and p.isdigit() for p in parts):
-        return None
-    numbers = [int(p) for p in parts]
-    return numbers if all(n <= MAX_ID for n in numbers) else None
-
-
-def _actor(cadre: Cadre) -> machine.Actor:
-    return machine.Actor(cadre_id=cadre.id, role=cadre.role, township_id=cadre.township_id)
-
-
 def _pages(count: int) -> int:
     return max(1, -(-count // PAGE_SIZE))
 
 
-def _nav(page: int, pages: int, data: Callable[[int], str]) -> list[InlineKeyboardButton]:
+def _nav(page: int, pages: int, data: Callable[[int], CallbackData]) -> list[InlineKeyboardButton]:
     nav = []
     if page > 0:
         nav.append(_button("‹", data(page - 1)))
@@ -134,40 +121,22 @@ def _say(chat_id: int, text: str) -> SendMessage:
 
 
 async def _queue(db: Database, settings: Settings, cadre: Cadre, page: int, locale: str) -> tuple[str, Any]:
-    """A secretary or specialist sees the township's open problems; anyone else the open ones they raised."""
-    mine = cadre.role not in machine.QUEUE_ROLES
-    raised_by = cadre.id if mine else None
-    async with db.reading() as s:
-        count = await store.count_open(s, cadre.township_id, raised_by_id=raised_by)
-        pages = _pages(count)
-        page = min(max(page, 0), pages - 1)
-        items = await store.queue_items(
-            s, cadre.township_id, raised_by_id=raised_by, offset=page * PAGE_SIZE, limit=PAGE_SIZE
-        )
-    today = datetime.now(settings.tz).date()
-    lines = [
-        {
-            "id": i.id,
-            "village": i.village,
-            "category": i.category,
-            "head": i.head_name,
-            "age": (today - i.created_at.astimezone(settings.tz).date()).days,
-            "status": i.status,
-        }
-        for i in items
-    ]
+    """The queue's page (the flow's) with a button per problem and the page turners."""
+    view = await queue_view(db, settings, cadre, page, PAGE_SIZE)
     text = render(
         "problems/telegram_queue.txt",
         locale,
-        mine=mine,
+        mine=view.mine,
         township=cadre.township.name,
-        count=count,
-        page=page + 1,
-        pages=pages,
-        items=lines,
+        count=view.count,
+        page=view.page + 1,
+        pages=view.pages,
+        items=view.lines,
     )
-    rows = [[_button(_label("btn_problem", locale, item=i), f"eo:{i.id}")] for i in items]
-    rows.append(_nav(page, pages, lambda p: f"eq:{p}"))
+    rows = [
+        [_button(_label("btn_problem", locale, item=i), cb.OpenProblem(problem_id=i.id))] for i in view.items
+    ]
+    rows.append(_nav(view.page, view.pages, lambda p: cb.QueuePage(page=p)))
     return text, _markup(rows)
 
 
@@ -179,60 +148,21 @@ async def queue_command(
 
 
 async def queue_page(
-    callback: CallbackQuery, cadre: Cadre, db: Database, settings: Settings, state: FSMContext, locale: str
+    callback: CallbackQuery,
+    callback_data: cb.QueuePage,
+    cadre: Cadre,
+    db: Database,
+    settings: Settings,
+    state: FSMContext,
+    locale: str,
 ) -> Any:
     await _move_on(state)
-    numbers = _ints(callback.data, 1)
     await ack(callback)
-    if numbers is None:
-        return None
-    text, markup = await _queue(db, settings, cadre, numbers[0], locale)
+    text, markup = await _queue(db, settings, cadre, callback_data.page, locale)
     return await _show(callback, text, markup, edit=True)
 
 
 # --- one problem ---------------------------------------------------------------------------------------------
-
-
-async def _visible(
-    db: Database, settings: Settings, cadre: Cadre, problem_id: int
-) -> tuple[machine.Problem, int]:
-    """The problem as the machine sees it, and its township; 'not found' unless the cadre may see it."""
-    async with db.reading() as s:
-        row = await s.get(Problem, problem_id)
-        township_id = None if row is None else await store.township_of_problem(s, problem_id)
-    if row is None or township_id is None:
-        raise ActionRefused("not_found", id=problem_id)
-    problem = store.to_machine(row, township_id, settings.tz)
-    if not machine.may_view(_actor(cadre), problem):
-        raise ActionRefused("not_found", id=problem_id)
-    return problem, township_id
-
-
-async def _check(
-    db: Database, settings: Settings, cadre: Cadre, problem_id: int, action: str, now: datetime
-) -> tuple[machine.Problem, int]:
-    """Would the machine allow this move now? A dry run with stand-in values (a note, a target, a due date), so
-    a stale or forged button is refused before the bot asks for a note; `act` checks again for real."""
-    problem, township_id = await _visible(db, settings, cadre, problem_id)
-    actor, today = _actor(cadre), now.astimezone(settings.tz).date()
-    try:
-        if action == "decide":
-            async with db.reading() as s:
-                calendar = await store.calendar_of(s, township_id)
-            due = today + timedelta(days=max(machine.DUE_CHOICES_DAYS))
-            machine.decide(
-                problem, actor, responsible_id=cadre.id, due_on=due, at=now, today=today, calendar=calendar
-            )
-        elif action == "close":
-            machine.close(problem, actor, note="-", at=now)
-        elif action == "reopen":
-            machine.reopen(problem, actor, note="-", at=now, today=today)
-        elif action == "merge":
-            stand_in = replace(problem, id=0, state="escalated")
-            machine.merge(problem, actor, into=stand_in, at=now)
-    except machine.MoveError as refused:
-        raise ActionRefused(refused.code, **refused.params) from refused
-    return problem, township_id
 
 
 def _buttons(problem: machine.Problem, locale: str) -> list[list[InlineKeyboardButton]]:
@@ -241,53 +171,26 @@ def _buttons(problem: machine.Problem, locale: str) -> list[list[InlineKeyboardB
     row = []
     if state in machine.OPEN_STATES:
         row.append(
-            _button(_label("btn_decide" if state == "escalated" else "btn_redecide", locale), f"ed:{pid}")
+            _button(
+                _label("btn_decide" if state == "escalated" else "btn_redecide", locale),
+                cb.Decide(problem_id=pid),
+            )
         )
     if state in machine.CLOSABLE:
-        row.append(_button(_label("btn_close", locale), f"ec:{pid}"))
+        row.append(_button(_label("btn_close", locale), cb.Close(problem_id=pid)))
     if state in machine.OPEN_STATES:
-        row.append(_button(_label("btn_merge", locale), f"em:{pid}"))
+        row.append(_button(_label("btn_merge", locale), cb.Merge(problem_id=pid)))
     if state in ("closed", "merged"):
-        row.append(_button(_label("btn_reopen", locale), f"eu:{pid}"))
+        row.append(_button(_label("btn_reopen", locale), cb.Reopen(problem_id=pid)))
     return [row]
 
 
 async def _card(
     db: Database, settings: Settings, cadre: Cadre, problem_id: int, locale: str, done: str | None = None
 ) -> tuple[str, InlineKeyboardMarkup | None]:
-    """The problem's details, decision and history; the secretary's buttons when they may act on it."""
-    problem, township_id = await _visible(db, settings, cadre, problem_id)
-    tz = settings.tz
-    today = datetime.now(tz).date()
-    async with db.reading() as s:
-        item = await store.queue_item(s, problem_id)
-        events = await store.events_of(s, problem_id)
-        calendar = await store.calendar_of(s, township_id)
-    assert item is not None
-    created = item.created_at.astimezone(tz).date()
-    text = render(
-        "problems/telegram_problem.txt",
-        locale,
-        item=item,
-        phone=mask_phone(item.phone) if item.phone else "",
-        created=created,
-        age=(today - created).days,
-        agenda=machine.agenda_meeting(problem, today, calendar),
-        events=[_event(event, name, tz) for event, name in events],
-        done=done,
-    )
-    may_act = machine.may_act(_actor(cadre), problem)
-    return text, _markup(_buttons(problem, locale)) if may_act else None
-
-
-def _event(event: Any, actor: str | None, tz: Any) -> dict[str, Any]:
-    return {
-        "day": event.at.astimezone(tz).date(),
-        "action": event.action,
-        "actor": actor,
-        "note": event.note,
-        "due_on": event.due_on,
-    }
+    """The problem's card (the flow's), with the secretary's buttons when they may act on it."""
+    shown = await card(db, settings, cadre, problem_id, locale, done)
+    return shown.text, _markup(_buttons(shown.problem, locale)) if shown.may_act else None
 
 
 async def problem_command(
@@ -306,15 +209,18 @@ async def problem_command(
 
 
 async def open_problem(
-    callback: CallbackQuery, cadre: Cadre, db: Database, settings: Settings, state: FSMContext, locale: str
+    callback: CallbackQuery,
+    callback_data: cb.OpenProblem,
+    cadre: Cadre,
+    db: Database,
+    settings: Settings,
+    state: FSMContext,
+    locale: str,
 ) -> Any:
     await _move_on(state)
-    numbers = _ints(callback.data, 1)
     await ack(callback)
-    if numbers is None:
-        return None
     try:
-        text, markup = await _card(db, settings, cadre, numbers[0], locale)
+        text, markup = await _card(db, settings, cadre, callback_data.problem_id, locale)
     except ActionRefused as refused:
         return _say(callback.from_user.id, refused.text(locale))
     return SendMessage(chat_id=callback.from_user.id, text=text, reply_markup=markup)
@@ -325,6 +231,7 @@ async def open_problem(
 
 async def decide_pick(
     callback: CallbackQuery,
+    callback_data: cb.Decide | cb.DecidePage,
     cadre: Cadre,
     db: Database,
     settings: Settings,
@@ -332,15 +239,13 @@ async def decide_pick(
     state: FSMContext,
     locale: str,
 ) -> Any:
-    """`ed:<id>` opens the responsible picker as a new message; `ed:<id>:<page>` turns its pages."""
+    """`Decide` opens the responsible picker as a new message; `DecidePage` turns its pages."""
     await _move_on(state)
-    numbers = _ints(callback.data, 1) or _ints(callback.data, 2)
     await ack(callback)
-    if numbers is None:
-        return None
-    problem_id, page = numbers[0], (numbers[1] if len(numbers) == 2 else 0)
+    turning = isinstance(callback_data, cb.DecidePage)
+    problem_id, page = callback_data.problem_id, (callback_data.page if turning else 0)
     try:
-        _, township_id = await _check(db, settings, cadre, problem_id, "decide", clock())
+        _, township_id = await check_move(db, settings, cadre, problem_id, "decide", clock())
     except ActionRefused as refused:
         return _say(callback.from_user.id, refused.text(locale))
     async with db.reading() as s:
@@ -348,9 +253,12 @@ async def decide_pick(
     pages = _pages(len(cadres))
     page = min(page, pages - 1)
     shown = cadres[page * PAGE_SIZE : (page + 1) * PAGE_SIZE]
-    rows = [[_button(_label("btn_cadre", locale, cadre=c), f"er:{problem_id}:{c.id}")] for c in shown]
-    rows.append(_nav(page, pages, lambda p: f"ed:{problem_id}:{p}"))
-    rows.append([_button(_label("btn_back", locale), f"eo:{problem_id}")])
+    rows = [
+        [_button(_label("btn_cadre", locale, cadre=c), cb.Responsible(problem_id=problem_id, cadre_id=c.id))]
+        for c in shown
+    ]
+    rows.append(_nav(page, pages, lambda p: cb.DecidePage(problem_id=problem_id, page=p)))
+    rows.append([_button(_label("btn_back", locale), cb.OpenProblem(problem_id=problem_id))])
     text = render(
         "problems/telegram_pick_responsible.txt",
         locale,
@@ -359,11 +267,12 @@ async def decide_pick(
         page=page + 1,
         pages=pages,
     )
-    return await _show(callback, text, _markup(rows), edit=len(numbers) == 2)
+    return await _show(callback, text, _markup(rows), edit=turning)
 
 
 async def decide_responsible(
     callback: CallbackQuery,
+    callback_data: cb.Responsible,
     cadre: Cadre,
     db: Database,
     settings: Settings,
@@ -372,14 +281,11 @@ async def decide_responsible(
     locale: str,
 ) -> Any:
     await _move_on(state)
-    numbers = _ints(callback.data, 2)
     await ack(callback)
-    if numbers is None:
-        return None
-    problem_id, responsible_id = numbers
+    problem_id, responsible_id = callback_data.problem_id, callback_data.cadre_id
     now = clock()
     try:
-        _, township_id = await _check(db, settings, cadre, problem_id, "decide", now)
+        _, township_id = await check_move(db, settings, cadre, problem_id, "decide", now)
         async with db.reading() as s:
             responsible = await s.get(Cadre, responsible_id)
         if responsible is None or responsible.township_id != township_id:
@@ -390,17 +296,18 @@ async def decide_responsible(
     row = [
         _button(
             _label("btn_due", locale, days=days, due=today + timedelta(days=days)),
-            f"ew:{problem_id}:{responsible_id}:{days}",
+            cb.DueIn(problem_id=problem_id, cadre_id=responsible_id, days=days),
         )
         for days in machine.DUE_CHOICES_DAYS
     ]
-    back = [_button(_label("btn_back", locale), f"ed:{problem_id}:0")]
+    back = [_button(_label("btn_back", locale), cb.DecidePage(problem_id=problem_id, page=0))]
     text = render("problems/telegram_pick_due.txt", locale, id=problem_id, responsible=responsible.name)
     return await _show(callback, text, _markup([row, back]), edit=True)
 
 
 async def decide_done(
     callback: CallbackQuery,
+    callback_data: cb.DueIn,
     cadre: Cadre,
     db: Database,
     settings: Settings,
@@ -410,23 +317,19 @@ async def decide_done(
     dedupe: tuple[str, str],
 ) -> Any:
     await _move_on(state)
-    numbers = _ints(callback.data, 3)
     await ack(callback)
-    if numbers is None:
-        return None
-    problem_id, responsible_id, days = numbers
     return await _act(
         callback.from_user.id,
         cadre,
         db,
         settings,
         locale,
-        problem_id,
+        callback_data.problem_id,
         "decide",
         clock(),
         dedupe,
-        responsible_id=responsible_id,
-        due_days=days,
+        responsible_id=callback_data.cadre_id,
+        due_days=callback_data.days,
     )
 
 
@@ -460,11 +363,10 @@ async def _act(
 
 # --- close, reopen, merge: the next text message ----------------------------------------------------------------
 
-ASKS = {"ec": "close", "eu": "reopen", "em": "merge"}
-
 
 async def ask_text(
     callback: CallbackQuery,
+    callback_data: cb.Close | cb.Reopen | cb.Merge,
     cadre: Cadre,
     db: Database,
     settings: Settings,
@@ -472,20 +374,17 @@ async def ask_text(
     state: FSMContext,
     locale: str,
 ) -> Any:
-    numbers = _ints(callback.data, 1)
     await ack(callback)
-    action = ASKS.get((callback.data or "").split(":")[0])
-    if numbers is None or action is None:
-        return None
+    action, problem_id = cb.ASKS[type(callback_data)], callback_data.problem_id
     try:
-        await _check(db, settings, cadre, numbers[0], action, clock())
+        await check_move(db, settings, cadre, problem_id, action, clock())
     except ActionRefused as refused:
         await _forget(state)
         return _say(callback.from_user.id, refused.text(locale))
     await state.set_state(Pending.text)
-    await state.update_data(pending={"action": action, "problem": numbers[0]})
+    await state.update_data(pending={"action": action, "problem": problem_id})
     return _say(
-        callback.from_user.id, render("problems/telegram_ask.txt", locale, kind=action, id=numbers[0])
+        callback.from_user.id, render("problems/telegram_ask.txt", locale, kind=action, id=problem_id)
     )
 
 
@@ -513,7 +412,7 @@ async def pending_text(
 ) -> SendMessage:
     pending = (await state.get_data()).get("pending") or {}
     action, problem_id = pending.get("action"), pending.get("problem")
-    if action not in ASKS.values() or not isinstance(problem_id, int):
+    if action not in cb.ASKS.values() or not isinstance(problem_id, int):
         await _forget(state)
         raise SkipHandler  # nothing usable remembered: the text is the visit's, as usual
     kw: dict[str, Any] = {"note": message.text or ""}
@@ -549,13 +448,21 @@ def make_router() -> Router:
     router.message.register(pending_text, StateFilter(Pending.text), F.text)
     router.message.register(queue_command, Command("queue"))
     router.message.register(problem_command, Command("problem"))
-    router.callback_query.register(queue_page, F.data.startswith("eq:"))
-    router.callback_query.register(open_problem, F.data.startswith("eo:"))
-    router.callback_query.register(decide_pick, F.data.startswith("ed:"))
-    router.callback_query.register(decide_responsible, F.data.startswith("er:"))
-    router.callback_query.register(decide_done, F.data.startswith("ew:"))
-    router.callback_query.register(ask_text, F.data.regexp(r"^e[cum]:"))
+    router.callback_query.register(queue_page, cb.QueuePage.filter())
+    router.callback_query.register(open_problem, cb.OpenProblem.filter())
+    router.callback_query.register(decide_pick, or_f(cb.Decide.filter(), cb.DecidePage.filter()))
+    router.callback_query.register(decide_responsible, cb.Responsible.filter())
+    router.callback_query.register(decide_done, cb.DueIn.filter())
+    router.callback_query.register(ask_text, or_f(cb.Close.filter(), cb.Reopen.filter(), cb.Merge.filter()))
+    router.callback_query.register(malformed, F.data.regexp(rf"^({'|'.join(cb.PREFIXES)}):"))
     return router
+
+
+async def malformed(callback: CallbackQuery, state: FSMContext) -> None:
+    """A queue button whose data no handler reads (forged, truncated, a number out of range): acknowledged, so
+    the spinner stops, and nothing else."""
+    await _move_on(state)
+    await ack(callback)
 
 
 __all__ = ["PAGE_SIZE", "Pending", "make_router"]

@@ -14,7 +14,7 @@ from aiogram.filters import Command, CommandObject, CommandStart
 from aiogram.methods import SendMessage
 from aiogram.types import CallbackQuery, Message, TelegramObject
 
-from messages import render
+from messages import LOCALES, locale_or_default, render
 from storage.db import Database
 from storage.models import Cadre, utcnow
 from storage.telegram import attempts_since, record_attempt, redeem_invite
@@ -85,7 +85,7 @@ async def _redeem(message: Message, code: str, db: Database, locale: str) -> Sen
 
 
 async def whoami(message: Message, cadre: Cadre, locale: str) -> SendMessage:
-    villages = "、".join(v.name for v in cadre.villages)
+    villages = [v.name for v in cadre.villages]
     return message.answer(
         render("telegram/whoami.txt", locale, cadre=cadre, township=cadre.township.name, villages=villages)
     )
@@ -100,8 +100,8 @@ async def lang(
 ) -> SendMessage:
     wanted = (command.args or "").strip().lower()
     new = {"zh": "zh_CN", "zh_cn": "zh_CN", "中文": "zh_CN", "en": "en", "english": "en"}.get(wanted)
-    if new is None:
-        new = "en" if locale == "zh_CN" else "zh_CN"
+    if new is None:  # no argument: the other language
+        new = next(other for other in LOCALES if other != locale_or_default(locale))
     async with db.session() as s:
         stored = await s.get(Cadre, cadre.id)
         stored.locale = new  # type: ignore[union-attr]

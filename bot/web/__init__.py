@@ -1,0 +1,47 @@
+"""The dashboard (/dash/): the county's, townships' and cadres' figures in a browser, and the township
+secretary's moves. Mounted on the `zoufang serve` application by `mount_dash`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from aiohttp import web
+
+from bot.settings import Settings
+
+STATIC = Path(__file__).parent / "static"
+
+
+def mount_dash(app: web.Application, settings: Settings) -> None:
+    from bot.web import pages
+    from bot.web.auth import KEY, SETTINGS, sign_in_with_link, signed_in
+    from bot.web.queue import act_on_problem
+
+    app[SETTINGS] = settings
+    app[KEY] = {}
+    get, post = app.router.add_get, app.router.add_post
+    get("/dash", _to_home)
+    get("/dash/", signed_in(pages.home))
+    get("/dash/signin", pages.sign_in)
+    get("/dash/login/{token}", sign_in_with_link)
+    post("/dash/signout", signed_in(pages.sign_out))
+    get("/dash/mine", signed_in(pages.own_page))
+    get("/dash/mine/{table}.csv", signed_in(pages.download("own")))
+    get("/dash/mine/{table}.xlsx", signed_in(pages.download("own", "xlsx")))
+    get("/dash/overdue", signed_in(pages.overdue_page))
+    get("/dash/overdue/{table}.csv", signed_in(pages.download("overdue")))
+    get("/dash/overdue/{table}.xlsx", signed_in(pages.download("overdue", "xlsx")))
+    for kind, show in (
+        ("county", pages.county_page),
+        ("township", pages.township_page),
+        ("village", pages.village_page),
+    ):
+        get(f"/dash/{kind}/{{id}}", signed_in(show))
+        get(f"/dash/{kind}/{{id}}/{{table}}.csv", signed_in(pages.download(kind)))
+        get(f"/dash/{kind}/{{id}}/{{table}}.xlsx", signed_in(pages.download(kind, "xlsx")))
+    post("/dash/problem/{id}/{action}", signed_in(act_on_problem))
+    app.router.add_static("/dash/static/", STATIC)
+
+
+async def _to_home(_: web.Request) -> web.StreamResponse:
+    raise web.HTTPSeeOther("/dash/")

@@ -1,0 +1,226 @@
+"""The dashboard's tables are the CLI's reports: the same builders (`bot.reports`), the same CSV writer. A page
+shows a report's CSV as an HTML table, so every figure on screen is the figure of `zoufang report … --format csv`."""
+
+from __future__ import annotations
+
+import csv
+import io
+import tempfile
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from bot import reports
+from bot.reports import Column, Context, Report
+from storage import web as store
+from storage.db import Database
+from storage.reports import Area
+from survey.facts import GROUP_LABELS, GROUP_LABELS_EN, WARNING_LABELS, WARNING_LABELS_EN, WARNINGS
+from survey.problems import STATE_LABELS, STATES
+
+
+@dataclass(frozen=True)
+class Place:
+    """What a page is about: the county, a township, a village, or a cadre's own households."""
+
+    kind: str  # county | township | village | own | overdue
+    id: int
+    name: str
+    area: Area
+    township: str = ""  # the township's roster name (township and village pages; overdue of a township)
+    county: str = ""
+    own_cadre_id: int | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+Builder = Callable[[Database, Context, Place, bool], Awaitable[Report]]
+
+
+async def _satisfaction(db: Database, ctx: Context, place: Place, full: bool) -> Report:
+    by = "township" if place.kind == "county" else "village"
+    period = reports.period_from(None, ctx.settings.poll_period, ctx)
+    return await reports.satisfaction(db, ctx, by, period, place.area)
+
+
+async def _coverage(db: Database, ctx: Context, place: Place, full: bool) -> Report:
+    return await reports.coverage(db, ctx, reports.role_from(None, ctx), None, place.area, full_lists=full)
+
+
+async def _problems(db: Database, ctx: Context, place: Place, full: bool) -> Report:
+    return await reports.problems_by_township(db, ctx, reports.period_from(None, "year", ctx), place.area)
+
+
+async def _groups(db: Database, ctx: Context, place: Place, full: bool) -> Report:
+    return await reports.households(db, ctx, None, place.area)
+
+
+async def _warnings(db: Database, ctx: Context, place: Place, full: bool) -> Report:
+    return await reports.warnings(db, ctx, None, place.area)
+
+
+async def _overdue(db: Database, ctx: Context, place: Place, full: bool) -> Report:
+    report = await reports.overdue(db, ctx, place.county or None)
+    if place.township:  # a township's own part of the county's list
+        report.rows = [row for row in report.rows if row.get("township") == place.township]
+    return report
+
+
+async def _states(db: Database, ctx: Context, place: Place, full: bool) -> Report:
+    """Problems by state now (survey.problems.STATES, in the machine's order), then 合计."""
+    async with db.reading() as s:
+        counts = await store.problem_states(s, place.area.village_ids or ())
+    en = ctx.locale == "en"
+    rows: list[dict[str, Any]] = [
+        {"state": STATE_LABELS[state][1 if en else 0], "code": state, "count": counts.get(state, 0)}
+        for state in STATES
+    ]
+    rows.append({"state": ctx.say("total"), "code": "", "count": sum(counts.values())})
+    return Report(
+        name="problem-states",
+        title=ctx.say("title_problem_states", place=place.name),
+        columns=[
+            ctx.column("state"),
+            ctx.column("code", "state_code"),
+            ctx.column("count", "state_problems", kind="int"),
+        ],
+        rows=rows,
+        locale=ctx.locale,
+    )
+
+
+TABLES: dict[str, tuple[str, ...]] = {
+    "county": ("satisfaction", "coverage", "states", "problems", "groups"),
+    "township": ("satisfaction", "coverage", "states", "problems", "groups"),
+    "village": ("households", "warnings"),
+    "own": ("households",),
+    "overdue": ("overdue",),
+}
+
+
+def names_of(place: Place) -> tuple[str, ...]:
+    """The tables of the page; a cadre who sees only their own households gets only those, on any page."""
+    return TABLES["own"] if place.own_cadre_id is not None else TABLES[place.kind]
+
+
+async def build(db: Database, ctx: Context, place: Place, name: str, full: bool = False) -> Report:
+    """The named table of the page (`full`: as the CLI writes it to a file, every household left named)."""
+    if name not in names_of(place):
+        raise KeyError(name)
+    return await _BUILDERS[name](db, ctx, place, full)
+
+
+async def warning_count(db: Database, ctx: Context, place: Place) -> int:
+    """How many households have a 返贫预警: the rows of `zoufang report households --warning`."""
+    return len((await _warnings(db, ctx, place, False)).rows)
+
+
+def csv_of(report: Report) -> str:
+    """The CLI's CSV of the report (`zoufang report … --format csv`), byte for byte."""
+    out = io.StringIO()
+    reports.emit(report, "csv", None, out)
+    return out.getvalue()
+
+
+def xlsx_of(report: Report) -> bytes:
+    """The CLI's XLSX of the report (`--format xlsx`): written to a scratch file by the same writer, read back."""
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / f"{report.name}.xlsx"
+        reports.emit(report, "xlsx", path, io.StringIO())
+        return path.read_bytes()
+
+
+@dataclass(frozen=True)
+class Table:
+    name: str
+    title: str
+    header: list[str]
+    rows: list[list[str]]
+    notes: list[str]
+    empty: str
+
+
+def table_of(name: str, report: Report) -> Table:
+    """The report as the page shows it: the CSV's header and rows (the notes below them)."""
+    lines = list(csv.reader(io.StringIO(csv_of(report).removeprefix("\ufeff"))))
+    header, body = lines[0], lines[1:]
+    rows = body[: body.index([])] if [] in body else body
+    return Table(name, report.title, header, rows, [n for n in report.notes if n], report.empty)
+
+
+# --- the households of a village (or a cadre's own): one report of the dashboard's own -------------------
+
+
+def _reasons(codes: str | None, en: bool) -> str:
+    given = set((codes or "").split(",")) - {""}
+    labels = WARNING_LABELS_EN if en else WARNING_LABELS
+    return "；".join(
+        labels.get(w, w) for w in [w for w in WARNINGS if w in given] + sorted(given - set(WARNINGS))
+    )
+
+
+async def _households(db: Database, ctx: Context, place: Place, full: bool) -> Report:
+    en = ctx.locale == "en"
+    groups = GROUP_LABELS_EN if en else GROUP_LABELS
+    async with db.reading() as s:
+        found = await store.households(s, place.area.village_ids or (), place.own_cadre_id)
+    rows = [
+        {
+            "village": h.village,
+            "code": h.code,
+            "head": h.head_name,
+            "members": h.members,
+            "status": h.status,
+            "group": groups.get(h.group, h.group or "") if h.group else "",
+            "visited": ctx.local(h.visited_at),
+            "visitor": h.visitor or "",
+            "reasons": _reasons(h.warnings, en),
+            "poll": _poll(h.poll, en),
+        }
+        for h in found
+    ]
+    return Report(
+        name="households",
+        title=ctx.say("title_households", place=place.name, n=len(rows)),
+        columns=_household_columns(ctx),
+        rows=rows,
+        locale=ctx.locale,
+        empty=ctx.say("no_households"),
+    )
+
+
+def _household_columns(ctx: Context) -> list[Column]:
+    return [
+        ctx.column("village"),
+        ctx.column("code", "household_code"),
+        ctx.column("head"),
+        ctx.column("members", kind="int"),
+        ctx.column("status", "poverty_status"),
+        ctx.column("group"),
+        ctx.column("visited", "latest_visit"),
+        ctx.column("visitor"),
+        ctx.column("reasons", "warning_reasons"),
+        ctx.column("poll", "latest_poll"),
+    ]
+
+
+_RATINGS_EN = {"满意": "satisfied", "基本满意": "fairly satisfied", "不满意": "dissatisfied"}
+
+
+def _poll(answer: str | None, en: bool) -> str:
+    if not answer or not en:
+        return answer or ""
+    period, _, rating = answer.partition(" ")
+    return f"{period} {_RATINGS_EN.get(rating, rating)}"
+
+
+_BUILDERS: dict[str, Builder] = {
+    "satisfaction": _satisfaction,
+    "coverage": _coverage,
+    "problems": _problems,
+    "groups": _groups,
+    "warnings": _warnings,
+    "overdue": _overdue,
+    "households": _households,
+    "states": _states,
+}

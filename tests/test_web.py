@@ -1,0 +1,392 @@
+"""The dashboard (/dash/) through aiohttp's test client on the demo roster: signing in with a one-time link,
+who sees what (every page, download and action refused without a live session, to the wrong role and for
+another township's id — never data), the secretary's moves through the escalation flow, and escaping."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import AsyncIterator
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from aiohttp.test_utils import TestClient, TestServer
+from sqlalchemy import delete, select, update
+
+from bot.app import make_app
+from bot.settings import Settings
+from bot.web.auth import COOKIE, cookie_value
+from storage import web as store
+from storage.db import Database
+from storage.models import (
+    Household,
+    Poll,
+    Problem,
+    ProblemEvent,
+    Township,
+    Village,
+    WebKey,
+    WebLink,
+    cadre_villages,
+)
+from survey.script import load_script
+from tests.cli_support import clean_env, ok, zoufang
+from tests.test_escalation import cadre_id, raise_problem
+from tests.test_problem_cli import RAISED
+
+SECRET = "test-secret-not-for-production"
+
+
+def dash_settings(**extra: object) -> Settings:
+    return replace(Settings(), web_secret=SECRET, **extra)  # type: ignore[arg-type]
+
+
+@pytest.fixture
+async def client(roster: Database) -> AsyncIterator[TestClient]:
+    app = make_app(roster, load_script(), dash_settings(), primary=False)
+    async with TestClient(TestServer(app)) as test_client:
+        yield test_client
+
+
+async def link_for(db: Database, code: str, ttl: timedelta = timedelta(minutes=30)) -> str:
+    async with db.session() as s:
+        return await store.create_link(s, await cadre_id(db, code), datetime.now(UTC), ttl)
+
+
+async def sign_in(client: TestClient, db: Database, code: str) -> None:
+    response = await client.get(f"/dash/login/{await link_for(db, code)}", allow_redirects=False)
+    assert response.status == 303, await response.text()
+
+
+async def place_id(db: Database, model: type, name: str) -> int:
+    async with db.reading() as s:
+        return (await s.execute(select(model.id).where(model.name == name))).scalar_one()
+
+
+async def ids(db: Database) -> dict[str, int]:
+    return {
+        "dongfeng": await place_id(db, Township, "东风镇"),
+        "other": (await place_id(db, Township, "福顺乡")),
+        "village": (await place_id(db, Village, "新华村")),
+        "far_village": (await place_id(db, Village, "福顺村")),
+    }
+
+
+def csrf_of(html: str) -> str:
+    found = re.search(r'name="csrf" value="([0-9a-f]+)"', html)
+    assert found, html[:500]
+    return found.group(1)
+
+
+async def test_a_one_time_link_signs_in_once_and_only_its_hash_is_kept(
+    roster: Database, db_path: Path, client
+):
+    env = clean_env(
+        db_path.parent, ZOUFANG_DB_URL=f"sqlite+aiosqlite:///{db_path}", ZOUFANG_WEB_SECRET=SECRET
+    )
+    printed = ok(zoufang(db_path.parent, "web", "invite", "GB012", env=env)).stdout
+    url = printed.splitlines()[0]
+    assert re.fullmatch(r"http://127\.0\.0\.1:8080/dash/login/[A-Za-z0-9_-]{40,}", url), printed
+    assert "仅可使用一次，30 分钟内有效" in printed
+    token = url.rsplit("/", 1)[1]
+    async with roster.reading() as s:
+        stored = list((await s.execute(select(WebLink.token_hash))).scalars())
+    assert stored == [store.token_hash(token)] and token not in stored
+
+    first = await client.get(f"/dash/login/{token}", allow_redirects=False)
+    assert first.status == 303 and first.headers["Location"] == "/dash/"
+    cookie = first.headers["Set-Cookie"]
+    assert "HttpOnly" in cookie and "SameSite=Lax" in cookie and "Path=/dash" in cookie
+    assert "Secure" not in cookie  # PUBLIC_BASE_URL is not https here
+    home = await client.get("/dash/", allow_redirects=False)
+    assert (
+        home.status == 303 and home.headers["Location"] == f"/dash/township/{(await ids(roster))['dongfeng']}"
+    )
+
+    client.session.cookie_jar.clear()
+    again = await client.get(f"/dash/login/{token}", allow_redirects=False)
+    assert again.status == 410 and "Set-Cookie" not in again.headers
+    assert "已失效" in await again.text()
+    assert (await client.get("/dash/", allow_redirects=False)).headers["Location"] == "/dash/signin"
+
+
+async def test_an_expired_link_and_an_https_base_url(roster: Database):
+    expired = await link_for(roster, "GB012", timedelta(minutes=-1))
+    app = make_app(
+        roster, load_script(), dash_settings(public_base_url="https://zf.example.cn"), primary=False
+    )
+    async with TestClient(TestServer(app)) as client:
+        refused = await client.get(f"/dash/login/{expired}", allow_redirects=False)
+        assert refused.status == 410 and "Set-Cookie" not in refused.headers
+        fresh = await client.get(f"/dash/login/{await link_for(roster, 'GB012')}", allow_redirects=False)
+        assert "Secure" in fresh.headers["Set-Cookie"]
+
+
+async def test_without_zoufang_web_secret_a_key_is_made_once_and_kept(roster: Database):
+    for _ in range(2):  # a second server (a restart, another worker) signs with the same key
+        app = make_app(roster, load_script(), Settings(), primary=False)
+        async with TestClient(TestServer(app)) as client:
+            await sign_in(client, roster, "GB012")
+            home = await client.get("/dash/", allow_redirects=False)
+            assert home.headers["Location"].startswith("/dash/township/")
+            async with roster.reading() as s:
+                keys = list((await s.execute(select(WebKey.secret))).scalars())
+            assert len(keys) == 1
+            sent = client.session.cookie_jar.filter_cookies(client.make_url("/dash/"))[COOKIE].value
+            token = sent.split(".")[0]
+            assert sent == cookie_value(keys[0], token)
+            client.session.cookie_jar.clear()
+            client.session.cookie_jar.update_cookies({COOKIE: cookie_value(SECRET, token)})  # another key
+            assert (await client.get("/dash/", allow_redirects=False)).headers["Location"] == "/dash/signin"
+
+
+def pages(places: dict[str, int]) -> list[str]:
+    township, village = places["dongfeng"], places["village"]
+    return [
+        "/dash/",
+        "/dash/county/1",
+        "/dash/county/1/satisfaction.csv",
+        f"/dash/township/{township}",
+        f"/dash/township/{township}/coverage.csv",
+        f"/dash/township/{township}/coverage.xlsx",
+        f"/dash/village/{village}",
+        f"/dash/village/{village}/households.csv",
+        "/dash/overdue",
+        "/dash/overdue/overdue.csv",
+        "/dash/mine",
+        "/dash/mine/households.csv",
+    ]
+
+
+DATA = ("DEMO0001", "新华村", "自来水管冻裂")  # what no refused answer may carry
+
+
+async def assert_refused_everywhere(client: TestClient, places: dict[str, int], pid: int) -> None:
+    for url in pages(places):
+        response = await client.get(url, allow_redirects=False)
+        body = await response.text()
+        assert response.status == 303 and response.headers["Location"] == "/dash/signin", url
+        assert not any(marker in body for marker in DATA), url
+    for action in ("decide", "close", "merge", "reopen"):
+        response = await client.post(f"/dash/problem/{pid}/{action}", data={"note": "x"})
+        assert response.status == 403, action
+
+
+async def test_without_a_live_session_nothing_is_shown(roster: Database, db_path: Path, client: TestClient):
+    places, pid = await ids(roster), await raise_problem(roster, "DEMO0001", "GB001", RAISED)
+    await assert_refused_everywhere(client, places, pid)  # no cookie
+    client.session.cookie_jar.update_cookies({COOKIE: "forged.0123abcd"})
+    await assert_refused_everywhere(client, places, pid)
+    client.session.cookie_jar.update_cookies({COOKIE: cookie_value("another key", "some-token")})
+    await assert_refused_everywhere(client, places, pid)
+
+    await sign_in(client, roster, "GB012")
+    assert (await client.get(f"/dash/township/{places['dongfeng']}")).status == 200
+    async with roster.session() as s:  # the session's time is up
+        await s.execute(update(store.WebSession).values(expires_at=datetime.now(UTC) - timedelta(seconds=1)))
+    await assert_refused_everywhere(client, places, pid)
+
+    await sign_in(client, roster, "GB012")
+    env = clean_env(db_path.parent, ZOUFANG_DB_URL=f"sqlite+aiosqlite:///{db_path}")
+    revoked = ok(zoufang(db_path.parent, "web", "revoke", "GB012", env=env)).stdout
+    assert "已结束" in revoked and " 1 个" in revoked
+    await assert_refused_everywhere(client, places, pid)
+    async with roster.reading() as s:
+        assert (await s.get(Problem, pid)).status == "escalated"  # type: ignore[union-attr]
+
+
+async def test_each_role_sees_its_own_place_and_gets_404_for_another_townships(roster: Database, client):
+    places, pid = await ids(roster), await raise_problem(roster, "DEMO0001", "GB001", RAISED)
+    await sign_in(client, roster, "GB025")  # 福顺乡's secretary
+    for url in (
+        f"/dash/township/{places['dongfeng']}",
+        f"/dash/township/{places['dongfeng']}/satisfaction.csv",
+        f"/dash/village/{places['village']}",
+        f"/dash/village/{places['village']}/households.csv",
+        f"/dash/village/{places['village']}/households.xlsx",
+        "/dash/township/987654321",
+        "/dash/township/abc",
+    ):
+        response = await client.get(url, allow_redirects=False)
+        body = await response.text()
+        assert response.status == 404, url
+        assert not any(marker in body for marker in DATA), url
+    assert (await client.get("/dash/county/1", allow_redirects=False)).status == 403
+    own = await client.get(f"/dash/township/{places['other']}")
+    html = await own.text()
+    assert own.status == 200 and "福顺乡" in html and "新华村" not in html
+    moved = await client.post(f"/dash/problem/{pid}/close", data={"csrf": csrf_of(html), "note": "x"})
+    assert moved.status == 404
+    overdue = await (await client.get("/dash/overdue")).text()
+    assert "福顺乡" in overdue
+
+    client.session.cookie_jar.clear()
+    await sign_in(client, roster, "GB001")  # a first secretary of 新华村: only their own households
+    assert (await client.get("/dash/county/1", allow_redirects=False)).status == 403
+    assert (await client.get("/dash/overdue", allow_redirects=False)).status == 403
+    assert (await client.get(f"/dash/township/{places['dongfeng']}", allow_redirects=False)).status == 404
+    assert (await client.get(f"/dash/village/{places['far_village']}", allow_redirects=False)).status == 404
+    mine = await (await client.get(f"/dash/village/{places['village']}")).text()
+    assert "DEMO0001" in mine
+    listed = await (await client.get("/dash/mine/households.csv")).text()
+    assert "DEMO0001" in listed and "福顺村" not in listed
+
+    client.session.cookie_jar.clear()
+    await sign_in(client, roster, "GB028")  # 督查指挥中心: the county
+    county = await client.get("/dash/county/1")
+    assert county.status == 200 and "东风镇" in await county.text() and "福顺乡" in await county.text()
+    assert (await client.get("/dash/county/2", allow_redirects=False)).status == 404
+    states = (await (await client.get("/dash/county/1/states.csv")).read()).decode("utf-8")
+    assert "待研究,escalated,1\r\n" in states and "合计,,1\r\n" in states
+    assert (await client.get(f"/dash/village/{places['far_village']}")).status == 200
+
+
+async def test_a_helper_sees_only_the_households_they_help(roster: Database, client: TestClient):
+    """A 帮扶责任人 with no village of their own: the village page lists their households and nothing else of
+    it (no village-wide table such as the warning list)."""
+    places, helper = await ids(roster), await cadre_id(roster, "GB002")
+    async with roster.session() as s:
+        await s.execute(delete(cadre_villages).where(cadre_villages.c.cadre_id == helper))
+        await s.execute(update(Household).where(Household.helper_id == helper).values(helper_id=None))
+        await s.execute(update(Household).where(Household.code == "DEMO0001").values(helper_id=helper))
+    await sign_in(client, roster, "GB002")
+    html = await (await client.get(f"/dash/village/{places['village']}")).text()
+    assert "DEMO0001" in html and "DEMO0002" not in html and 'id="t-warnings"' not in html
+    assert (await client.get(f"/dash/village/{places['village']}/warnings.csv")).status == 404
+    listed = await (await client.get("/dash/mine/households.csv")).text()
+    assert "DEMO0001" in listed and "DEMO0002" not in listed
+    assert (await client.get(f"/dash/village/{places['far_village']}", allow_redirects=False)).status == 404
+
+
+async def test_the_secretary_decides_and_closes_through_the_flow(roster: Database, client: TestClient):
+    places, pid = await ids(roster), await raise_problem(roster, "DEMO0001", "GB001", RAISED)
+    other = await raise_problem(roster, "DEMO0002", "GB001", RAISED, text="水管又冻裂了")
+    secretary, responsible = await cadre_id(roster, "GB012"), await cadre_id(roster, "GB001")
+    await sign_in(client, roster, "GB013")  # the specialist sees the queue, may not act: the machine says why
+    page = await (await client.get(f"/dash/township/{places['dongfeng']}")).text()
+    assert f'id="p{pid}"' in page and f"/dash/problem/{pid}/decide" not in page
+    form = {"csrf": csrf_of(page), "responsible": str(responsible), "due_days": "15"}
+    refused = await client.post(f"/dash/problem/{pid}/decide", data=form)
+    assert refused.status == 409 and "只有本乡镇党委书记可以" in await refused.text()
+
+    client.session.cookie_jar.clear()
+    await sign_in(client, roster, "GB012")
+    url = f"/dash/township/{places['dongfeng']}"
+    page = await (await client.get(url)).text()
+    token = csrf_of(page)
+    assert (await client.post(f"/dash/problem/{pid}/decide", data={**form, "csrf": "0" * 40})).status == 403
+    assert (
+        await client.post(f"/dash/problem/{pid}/decide", data={k: v for k, v in form.items() if k != "csrf"})
+    ).status == 403
+    bad_due = await client.post(f"/dash/problem/{pid}/decide", data={**form, "csrf": token, "due_days": "9"})
+    assert bad_due.status == 409 and "完成期限请选 7/15/30 天" in await bad_due.text()
+    decided = await client.post(
+        f"/dash/problem/{pid}/decide", data={**form, "csrf": token}, allow_redirects=False
+    )
+    assert decided.status == 303 and decided.headers["Location"].startswith(f"{url}?done=decide&p={pid}")
+    no_note = await client.post(f"/dash/problem/{pid}/close", data={"csrf": token, "note": " "})
+    assert no_note.status == 409 and "请写明处理结果" in await no_note.text()
+    closed = await client.post(f"/dash/problem/{pid}/close", data={"csrf": token, "note": "已更换水管"})
+    assert closed.status == 200 and "已销号" in await closed.text()
+    merged = await client.post(f"/dash/problem/{other}/merge", data={"csrf": token, "into": str(pid)})
+    assert merged.status == 409 and "只能合并到未化解的问题" in await merged.text()
+    reopened = await client.post(f"/dash/problem/{pid}/reopen", data={"csrf": token, "note": "又漏水"})
+    assert reopened.status == 200 and "已重新打开" in await reopened.text()
+    async with roster.reading() as s:
+        moves = (
+            await s.execute(
+                select(ProblemEvent.action, ProblemEvent.actor_id)
+                .where(ProblemEvent.problem_id == pid)
+                .order_by(ProblemEvent.id)
+            )
+        ).all()
+    assert [tuple(m) for m in moves] == [
+        ("escalate", responsible),
+        ("decide", secretary),
+        ("close", secretary),
+        ("reopen", secretary),
+    ]
+
+
+async def test_villagers_and_cadres_text_is_shown_as_text(roster: Database, client: TestClient):
+    places = await ids(roster)
+    async with roster.session() as s:
+        await s.execute(
+            update(Household)
+            .where(Household.code == "DEMO0001")
+            .values(head_name="<script>alert(1)</script>")
+        )
+    await raise_problem(roster, "DEMO0001", "GB001", RAISED, text='"><img src=x onerror=alert(2)>')
+    await sign_in(client, roster, "GB012")
+    for url in (f"/dash/village/{places['village']}", f"/dash/township/{places['dongfeng']}"):
+        html = await (await client.get(url)).text()
+        assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html, url
+        assert "<script>" not in html and "<img src=x" not in html, url
+
+
+async def test_a_village_page_shows_each_households_latest_sms_answer(roster: Database, client: TestClient):
+    places = await ids(roster)
+    async with roster.session() as s:
+        household = (await s.execute(select(Household).where(Household.code == "DEMO0001"))).scalar_one()
+        for period, rating, day in (("2026Q3", "满意", 1), ("2026Q4", "不满意", 20)):
+            at = datetime(2026, 11 if period == "2026Q4" else 8, day, tzinfo=UTC)
+            s.add(
+                Poll(
+                    household_id=household.id,
+                    village_id=household.village_id,
+                    phone="+8613800138000",
+                    period=period,
+                    state="answered",
+                    locale="zh_CN",
+                    created_at=at,
+                    send_after=at,
+                    rating=rating,
+                )
+            )
+    await sign_in(client, roster, "GB012")
+    rows = (await (await client.get(f"/dash/village/{places['village']}/households.csv")).read()).decode()
+    assert "最近短信评价" in rows.splitlines()[0]
+    assert next(line for line in rows.splitlines() if "DEMO0001" in line).endswith(",2026Q4 不满意")
+    assert next(line for line in rows.splitlines() if "DEMO0002" in line).endswith(",")
+    english = await (await client.get(f"/dash/village/{places['village']}?lang=en")).text()
+    assert "2026Q4 dissatisfied" in english
+
+
+async def test_english_by_query_then_by_cookie(roster: Database, client: TestClient):
+    await sign_in(client, roster, "GB028")
+    english = await client.get("/dash/county/1?lang=en")
+    assert "County overview" in await english.text() and "zoufang_lang=en" in english.headers["Set-Cookie"]
+    assert "County overview" in await (await client.get("/dash/county/1")).text()
+    assert "县级总览" in await (await client.get("/dash/county/1?lang=zh_CN")).text()
+
+
+async def test_the_county_tables_are_the_cli_reports(roster: Database, db_path: Path, client: TestClient):
+    await sign_in(client, roster, "GB028")
+    env = clean_env(db_path.parent, ZOUFANG_DB_URL=f"sqlite+aiosqlite:///{db_path}")
+    for table, args in (
+        ("satisfaction", ("satisfaction", "--by", "township")),
+        ("coverage", ("coverage",)),
+        ("problems", ("problems", "--by", "township")),
+        ("groups", ("households",)),
+    ):
+        cli = ok(zoufang(db_path.parent, "report", *args, "--format", "csv", env=env)).stdout
+        downloaded = await client.get(f"/dash/county/1/{table}.csv")
+        assert downloaded.headers["Content-Type"].startswith("text/csv")
+        body = (await downloaded.read()).decode("utf-8")
+        assert "\r\n" in body and body.replace("\r\n", "\n") == cli, table  # the subprocess reads text
+
+
+async def test_a_table_as_the_clis_spreadsheet(roster: Database, db_path: Path, client: TestClient):
+    from openpyxl import load_workbook
+
+    await sign_in(client, roster, "GB028")
+    downloaded = await client.get("/dash/county/1/groups.xlsx")
+    assert downloaded.headers["Content-Type"].startswith("application/vnd.openxmlformats")
+    (db_path.parent / "web.xlsx").write_bytes(await downloaded.read())
+    env = clean_env(db_path.parent, ZOUFANG_DB_URL=f"sqlite+aiosqlite:///{db_path}")
+    ok(zoufang(db_path.parent, "report", "households", "--format", "xlsx", "--output", "cli.xlsx", env=env))
+    web_sheet, cli_sheet = (load_workbook(db_path.parent / n).active for n in ("web.xlsx", "cli.xlsx"))
+    assert [list(r) for r in web_sheet.iter_rows(values_only=True)] == [
+        list(r) for r in cli_sheet.iter_rows(values_only=True)
+    ]
