@@ -31,7 +31,7 @@ from storage.models import (
     cadre_villages,
 )
 from survey.script import load_script
-from tests.cli_support import clean_env, ok, zoufang
+from tests.cli_support import clean_env, ok, zoufang, zoufang_process
 from tests.test_escalation import cadre_id, raise_problem
 from tests.test_problem_cli import RAISED
 
@@ -85,7 +85,9 @@ async def test_a_one_time_link_signs_in_once_and_only_its_hash_is_kept(
     env = clean_env(
         db_path.parent, ZOUFANG_DB_URL=f"sqlite+aiosqlite:///{db_path}", ZOUFANG_WEB_SECRET=SECRET
     )
-    printed = ok(zoufang(db_path.parent, "web", "invite", "GB012", env=env)).stdout
+    printed = ok(
+        zoufang_process(db_path.parent, "web", "invite", "GB012", env=env)
+    ).stdout  # its real-process test
     url = printed.splitlines()[0]
     assert re.fullmatch(r"http://127\.0\.0\.1:8080/dash/login/[A-Za-z0-9_-]{40,}", url), printed
     assert "仅可使用一次，30 分钟内有效" in printed
@@ -189,7 +191,9 @@ async def test_without_a_live_session_nothing_is_shown(roster: Database, db_path
 
     await sign_in(client, roster, "GB012")
     env = clean_env(db_path.parent, ZOUFANG_DB_URL=f"sqlite+aiosqlite:///{db_path}")
-    revoked = ok(zoufang(db_path.parent, "web", "revoke", "GB012", env=env)).stdout
+    revoked = ok(
+        zoufang_process(db_path.parent, "web", "revoke", "GB012", env=env)
+    ).stdout  # its real-process test
     assert "已结束" in revoked and " 1 个" in revoked
     await assert_refused_everywhere(client, places, pid)
     async with roster.reading() as s:
