@@ -669,18 +669,26 @@ def _text_cell(text: str, style: str = "") -> str:
     return f'<c t="inlineStr"{style}><is><t{space}>{text}</t></is></c>'
 
 
-# An export repeats its cells (each 户编号 and visit id on every answer row, every label thousands of times):
-# encoding each once halves the long layout's time. `typed`: 1 and 1.0 are different cells.
-_repeated_text_cell = functools.lru_cache(maxsize=1 << 16)(_text_cell)
-
-
-@functools.lru_cache(maxsize=1 << 16, typed=True)
-def _number_cell(value: int | float) -> str:
-    return f"<c><v>{value!r}</v></c>"
+# An export repeats its cells (in the long layout each 户编号, label and choice ~37 times): a text cell is
+# encoded once and kept. A plain dict emptied when full: a miss (most cells of the wide layout are unique)
+# must cost next to nothing, which an LRU's bookkeeping does not.
+_TEXT_CELLS: dict[str, str] = {}
+_TEXT_CELLS_MAX = 1 << 16
 
 
 def _str_cell(value: str) -> str:
-    return _repeated_text_cell(value) if len(value) < 256 else _text_cell(value)  # long text seldom repeats
+    cell = _TEXT_CELLS.get(value)
+    if cell is None:
+        cell = _text_cell(value)
+        if len(value) < 256:  # long text seldom repeats
+            if len(_TEXT_CELLS) >= _TEXT_CELLS_MAX:
+                _TEXT_CELLS.clear()
+            _TEXT_CELLS[value] = cell
+    return cell
+
+
+def _number_cell(value: int | float) -> str:
+    return f"<c><v>{value!r}</v></c>"
 
 
 def _other_cell(value: Any) -> str:
