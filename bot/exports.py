@@ -22,12 +22,13 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, get_args
 from zoneinfo import ZoneInfo
 
 from messages import error_text, locale_or_default
 from storage import exports as q
 from survey.periods import ROLE_LABELS_EN
+from survey.polls import PollState
 from survey.problems import STATE_LABELS
 from survey.script import CHOICE_TYPES, Question, Script, pick
 
@@ -54,17 +55,7 @@ class Export:
 # --- words: every header, title and label of the exports, from messages/templates/<locale>/exports/parts.txt
 
 _PARTS = "exports/parts.txt"
-POLL_STATES = (
-    "queued",
-    "sent",
-    "reminded",
-    "clarifying",
-    "awaiting_reason",
-    "answered",
-    "unclear",
-    "expired",
-    "opted_out",
-)
+POLL_STATES: tuple[str, ...] = get_args(PollState)  # the machine's states, in its order
 PROBLEM_ACTIONS = ("resolve_on_site", "escalate", "decide", "close", "reopen", "merge", "overdue", "county")
 SOURCES = ("visit", "sms")
 _NOT_COUNTED = ("unclear", "expired", "opted_out")  # poll states that do not count towards satisfaction
