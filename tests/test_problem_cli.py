@@ -132,3 +132,10 @@ async def test_in_english(roster: Database, db_path: Path):
     )
     code, _, err = run(db_path, "show", "987654", "--as", "GB012", locale="en")
     assert code == 1 and "not done: There is no problem number 987654" in err
+
+
+async def test_a_number_past_the_databases_integers_is_not_found(roster: Database, db_path: Path):
+    pid = await raise_problem(roster, "DEMO0001", "GB001", RAISED)
+    huge = "99999999999"
+    assert f"没有编号为 {huge} 的问题" in refused(db_path, "close", huge, "--as", "GB012", "--note", "x")
+    assert f"没有编号为 {huge} 的问题" in refused(db_path, "merge", str(pid), "--into", huge, "--as", "GB012")

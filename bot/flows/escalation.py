@@ -66,6 +66,8 @@ async def act(
     'not found' (nobody learns another township's queue by guessing numbers)."""
     tz = settings.tz
     today = now.astimezone(tz).date()
+    if problem_id > MAX_ID:  # nobody's (and past the database's integers: every channel's numbers end here)
+        raise ActionRefused("not_found", id=problem_id)
     async with db.session() as s:
         cadre = await s.get(Cadre, cadre_id)
         found = await store.problem_for_update(s, problem_id)
@@ -268,7 +270,8 @@ async def _move(
     if action == "reopen":
         return machine.reopen(problem, actor, note=note, at=now, today=today)
     if action == "merge":
-        target = await store.problem_for_update(s, into_id) if into_id is not None else None
+        known = into_id is not None and into_id <= MAX_ID
+        target = await store.problem_for_update(s, into_id) if known else None
         if target is None or target[1] != township_id:  # another township's problem: not confirmed to exist
             raise machine.MoveError("not_found", id=into_id)
         into = store.to_machine(target[0], target[1], tz)
