@@ -117,8 +117,8 @@ class Cadre(Base):
 
 class Household(Base):
     __tablename__ = "households"
-    # a village's households in 户编号 order: who is left to visit, first few by code, straight from the index
-    __table_args__ = (Index("ix_households_village_code", "village_id", "code"),)
+    # a village's households in 户编号 order with their 户主: who is left to visit, read from the index alone
+    __table_args__ = (Index("ix_households_village_names", "village_id", "code", "head_name", "id"),)
     id: Mapped[int] = mapped_column(primary_key=True)
     code: Mapped[str] = mapped_column(String(64), unique=True)  # 户编号, unique in the county
     village_id: Mapped[int] = mapped_column(ForeignKey("villages.id"))

@@ -10,7 +10,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from functools import cache
-from itertools import islice, pairwise
+from itertools import pairwise
 from typing import Any
 
 from sqlalchemy import (
@@ -329,15 +329,16 @@ def _visited_counts(scope: str, groups: Sequence[tuple[Sequence[int], datetime, 
     )
 
 
-_HOUSEHOLD_NAMES = select(Household.id, Household.code, Household.head_name)
+_NOT_DONE = Household.id.not_in(bindparam("done", expanding=True))  # the households the cadre visited
+_HOUSEHOLD_NAMES = select(Household.id, Household.code, Household.head_name).where(_NOT_DONE)
 
 
 @cache
 def _scope_in_code_order(villages: int, limited_arms: bool) -> CompoundSelect | Select:  # type: ignore[type-arg]
-    """The first :limit households (by 户编号) of a helper (0: helper :cadre_id), or of the villages :v0 … (one
-    arm per village, read in 户编号 order from ix_households_village_code and merged as they come, so the merge
-    stops at :limit: a township's households are never all read and sorted). Built once per shape and bound at
-    each run: building a statement costs more than running it.
+    """The first :limit households (by 户编号) not in :done of a helper (0: helper :cadre_id), or of the
+    villages :v0 … (one arm per village, read in 户编号 order from ix_households_village_names and merged as they
+    come, so the merge stops at :limit: a township's households are never all read and sorted). Built once per
+    shape and bound at each run: building a statement costs more than running it.
 
     SQLite merges plain arms lazily (a LIMIT inside an arm would make it sort that arm first); PostgreSQL merges
     lazily only arms that carry their own ORDER BY … LIMIT (else it sorts them all, with parallel workers).
@@ -353,6 +354,16 @@ def _scope_in_code_order(villages: int, limited_arms: bool) -> CompoundSelect | 
     limited = union_all(*(select(arm.order_by(Household.code).limit(limit).subquery()) for arm in arms))
     rows = limited.subquery()
     return select(rows).order_by(rows.c.code).limit(limit)
+
+
+@cache
+def _names_in_code_order(villages: int, limited_arms: bool) -> Select:  # type: ignore[type-arg]
+    """How many of `_scope_in_code_order`'s households there are and their "户主（户编号）" joined by "、", in
+    户编号 order: the database builds the text, so 1,000 names a cadre never become 1,000 rows in Python. The
+    rows come from an ordered subquery, whose order SQLite's group_concat and PostgreSQL's string_agg keep."""
+    rows = _scope_in_code_order(villages, limited_arms).subquery()
+    name = rows.c.head_name + literal("（") + rows.c.code + literal("）")
+    return select(func.count(), func.coalesce(func.aggregate_strings(name, "、"), ""))
 
 
 # SQLite allows 500 SELECTs in one UNION ALL; a township has a few dozen villages, a county might have more
@@ -457,14 +468,21 @@ class Behind:
     end: datetime
 
 
+@dataclass(frozen=True)
+class LeftNames:
+    """The first households a cadre has yet to visit: how many are named, and their "户主（户编号）、…"."""
+
+    count: int
+    text: str
+
+
 async def left_households(
     session: AsyncSession, cadres: Sequence[Behind], limit: int
-) -> dict[int, list[tuple[str, str]]]:
-    """cadre id → (户编号, 户主) of the first `limit` households (by 户编号) it has yet to visit in its period.
+) -> dict[int, LeftNames]:
+    """cadre id → the first `limit` households (by 户编号) it has yet to visit in its period, named.
 
-    A cadre's visited households are few: of the first `limit` + that many of its scope in 户编号 order, at
-    least `limit` are left (or all the scope's are), so those are read and the visited ones dropped. The
-    villages and the visited households of every cadre come in a few queries, then one query per cadre.
+    The villages and the visited households of every cadre come in a few queries, then one query per cadre
+    that reads its scope's households in 户编号 order past the visited ones and stops at `limit`.
     """
     villages: dict[int, list[int]] = {}
     for scope in SCOPES_BY_VILLAGE:
@@ -474,24 +492,28 @@ async def left_households(
         ids = [c.cadre_id for c in cadres if (c.start, c.end) == (start, end)]
         visited.update(await _visited_by(session, ids, start, end))
     limited = session.get_bind().dialect.name == "postgresql"
-    found: dict[int, list[tuple[str, str]]] = {}
+    found: dict[int, LeftNames] = {}
     for cadre in cadres:
         if cadre.scope not in ("helper", *SCOPES_BY_VILLAGE):
             continue
-        done = visited.get(cadre.cadre_id, set())
-        params = {"cadre_id": cadre.cadre_id, "limit": limit + len(done)}
-        if cadre.scope == "helper":
-            rows = list((await session.execute(_scope_in_code_order(0, False), params)).all())
-        else:
-            mine = villages.get(cadre.cadre_id, [])
-            rows = []
-            for first in range(0, len(mine), VILLAGES_PER_QUERY):
-                part = mine[first : first + VILLAGES_PER_QUERY]
-                query = _scope_in_code_order(len(part), limited)
-                rows += (await session.execute(query, {**params, **_numbered(part)})).all()
-            if len(mine) > VILLAGES_PER_QUERY:
-                rows.sort(key=lambda row: row[1])
-        found[cadre.cadre_id] = list(islice((row[1:] for row in rows if row[0] not in done), limit))
+        params = {"cadre_id": cadre.cadre_id, "limit": limit, "done": sorted(visited.get(cadre.cadre_id, ()))}
+        mine = villages.get(cadre.cadre_id, []) if cadre.scope != "helper" else []
+        if cadre.scope != "helper" and not mine:
+            found[cadre.cadre_id] = LeftNames(0, "")  # no village of its own, no household
+            continue
+        if len(mine) <= VILLAGES_PER_QUERY:
+            query = _names_in_code_order(len(mine), limited)
+            count, text = (await session.execute(query, {**params, **_numbered(mine)})).one()
+            found[cadre.cadre_id] = LeftNames(int(count), text)
+            continue
+        rows = []  # more villages than one statement holds: each part's first `limit`, merged here
+        for first in range(0, len(mine), VILLAGES_PER_QUERY):
+            part = mine[first : first + VILLAGES_PER_QUERY]
+            query = _scope_in_code_order(len(part), limited)
+            rows += (await session.execute(query, {**params, **_numbered(part)})).all()
+        rows.sort(key=lambda row: row[1])
+        names = [f"{head}（{code}）" for _, code, head in rows[:limit]]
+        found[cadre.cadre_id] = LeftNames(len(names), "、".join(names))
     return found
 
 

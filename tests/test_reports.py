@@ -15,7 +15,8 @@ from sqlalchemy import select
 from bot import reports
 from bot.reports.base import ReportError
 from storage.db import Database
-from storage.models import Household, Problem
+from storage import reports as storage_reports
+from storage.models import Cadre, Household, Problem
 from storage.reports import Area
 from survey.integrity import distance_m, max_degrees_apart
 from survey.periods import parse_period
@@ -178,6 +179,25 @@ async def test_coverage_counts_own_visits_in_the_roles_period_behind_target_firs
     # every first secretary is behind; the one with most done comes last among them
     assert [r["cadre_code"] for r in report.rows][-1] == "GB001"
     assert report.rows[0]["rate"] == 0.0
+
+
+async def test_who_is_left_is_named_in_code_order_past_the_visited_and_cut_at_the_limit(roster: Database):
+    # GB001's 22 households: the 1st, 3rd and 4th visited this quarter; the first 5 left are 2, 5, 6, 7, 8
+    for n in (1, 3, 4):
+        await add_visit(roster, hh(n), "GB001", local("2026-10-08 10:00") + timedelta(hours=n))
+    async with roster.session() as s:
+        gb001 = (await s.execute(select(Cadre.id).where(Cadre.code == "GB001"))).scalar_one()
+        heads = dict((await s.execute(select(Household.code, Household.head_name))).all())
+        behind = storage_reports.Behind(gb001, "villages", local("2026-10-01 00:00"), local("2027-01-01 00:00"))
+        left = (await storage_reports.left_households(s, [behind], 5))[gb001]
+    codes = [hh(n) for n in (2, 5, 6, 7, 8)]
+    assert left.count == 5
+    assert left.text == "、".join(f"{heads[code]}（{code}）" for code in codes)
+    report = await reports.coverage(roster, ctx(), ["第一书记"], None, Area(), full_lists=False)
+    row = row_of(report, cadre_code="GB001")
+    assert row["left_count"] == 19
+    assert row["left"].startswith("、".join(f"{heads[code]}（{code}）" for code in codes[:3]))
+    assert "19" in row["left"][len(left.text) // 2 :]  # names three, then says how many are left in all
 
 
 async def test_coverage_periods_quarter_half_year_at_local_boundaries(roster: Database):

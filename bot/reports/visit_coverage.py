@@ -92,9 +92,9 @@ async def _name_who_is_left(s: Any, rows: list[dict[str, Any]], per_cadre: int, 
     left = await q.left_households(s, [row["_scope"] for row in behind], per_cadre)
     more = " " + ctx.say("coverage_more_pattern")  # the space leads, so it is not in the stripped phrase
     for row in behind:
-        found = left.get(row["_scope"].cadre_id, [])
-        names = "、".join(f"{head}（{code}）" for code, head in found)
-        if row["left_count"] > len(found):
+        found = left.get(row["_scope"].cadre_id, q.LeftNames(0, ""))
+        names = found.text
+        if row["left_count"] > found.count:
             names += more.format(count=row["left_count"])
         row["left"] = names
     for row in rows:
