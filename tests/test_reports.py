@@ -14,8 +14,8 @@ from sqlalchemy import select
 
 from bot import reports
 from bot.reports.base import ReportError
-from storage.db import Database
 from storage import reports as storage_reports
+from storage.db import Database
 from storage.models import Cadre, Household, Problem
 from storage.reports import Area
 from survey.integrity import distance_m, max_degrees_apart
@@ -188,7 +188,9 @@ async def test_who_is_left_is_named_in_code_order_past_the_visited_and_cut_at_th
     async with roster.session() as s:
         gb001 = (await s.execute(select(Cadre.id).where(Cadre.code == "GB001"))).scalar_one()
         heads = dict((await s.execute(select(Household.code, Household.head_name))).all())
-        behind = storage_reports.Behind(gb001, "villages", local("2026-10-01 00:00"), local("2027-01-01 00:00"))
+        behind = storage_reports.Behind(
+            gb001, "villages", local("2026-10-01 00:00"), local("2027-01-01 00:00")
+        )
         left = (await storage_reports.left_households(s, [behind], 5))[gb001]
     codes = [hh(n) for n in (2, 5, 6, 7, 8)]
     assert left.count == 5
