@@ -58,6 +58,7 @@ class Settings:
     web_secret: str = ""
     web_link_minutes: int = 30
     web_session_hours: int = 12
+    web_cache_seconds: int = 60  # how long the dashboard keeps a page's tables (0: built on every view)
     telegram_bot_token: str = ""
     telegram_api_base: str = "https://api.telegram.org"
     telegram_webhook_secret: str = ""

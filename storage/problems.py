@@ -251,12 +251,16 @@ async def queue_items(
     raised_by_id: int | None = None,
     offset: int = 0,
     limit: int | None = None,
+    newest_first: bool = False,
 ) -> list[QueueItem]:
-    """A township's problems in these states, oldest first, by village."""
+    """A township's problems in these states, oldest first (or newest first), by village."""
     query = _queue_query().where(Village.township_id == township_id, Problem.status.in_(list(states)))
     if raised_by_id is not None:
         query = query.where(Problem.raised_by_id == raised_by_id)
-    query = query.order_by(Problem.created_at, Problem.id).offset(offset)
+    order = (
+        (Problem.created_at.desc(), Problem.id.desc()) if newest_first else (Problem.created_at, Problem.id)
+    )
+    query = query.order_by(*order).offset(offset)
     if limit is not None:
         query = query.limit(limit)
     return [QueueItem(*row) for row in await session.execute(query)]
@@ -287,6 +291,24 @@ async def events_of(session: AsyncSession, problem_id: int) -> list[tuple[Proble
         .order_by(ProblemEvent.at, ProblemEvent.id)
     )
     return [(event, name) for event, name in await session.execute(query)]
+
+
+async def events_of_many(
+    session: AsyncSession, problem_ids: Sequence[int]
+) -> dict[int, list[tuple[ProblemEvent, str | None]]]:
+    """Each problem's history, for a page of problems in one query (not one a problem)."""
+    found: dict[int, list[tuple[ProblemEvent, str | None]]] = {pid: [] for pid in problem_ids}
+    if not found:
+        return found
+    query = (
+        select(ProblemEvent, Cadre.name)
+        .outerjoin(Cadre, Cadre.id == ProblemEvent.actor_id)
+        .where(ProblemEvent.problem_id.in_(list(found)))
+        .order_by(ProblemEvent.problem_id, ProblemEvent.at, ProblemEvent.id)
+    )
+    for event, name in await session.execute(query):
+        found[event.problem_id].append((event, name))
+    return found
 
 
 @dataclass(frozen=True)

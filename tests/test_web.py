@@ -313,6 +313,37 @@ async def test_the_secretary_decides_and_closes_through_the_flow(roster: Databas
     ]
 
 
+def table_html(page: str, name: str) -> str:
+    found = re.search(rf'<table data-table="{name}">.*?</table>', page, re.S)
+    assert found, f"no {name} table"
+    return found.group(0)
+
+
+async def test_a_pages_tables_are_kept_a_while_and_a_move_on_the_page_refreshes_them(roster: Database):
+    """A county page is several county-wide reports: they are kept ZOUFANG_WEB_CACHE_SECONDS (their time
+    shown), so a problem raised meanwhile shows later; the secretary's own move shows at once."""
+    url = f"/dash/township/{(await ids(roster))['dongfeng']}"
+    responsible = str(await cadre_id(roster, "GB001"))
+    for seconds in (3600, 0):
+        pid = await raise_problem(roster, "DEMO0001", "GB001", RAISED, text=f"路灯坏了 {seconds}")
+        app = make_app(roster, load_script(), dash_settings(web_cache_seconds=seconds), primary=False)
+        async with TestClient(TestServer(app)) as client:
+            await sign_in(client, roster, "GB012")
+            first = await (await client.get(url)).text()
+            assert re.search(r"数据时间 \d\d:\d\d:\d\d", first)
+            await raise_problem(roster, "DEMO0002", "GB001", RAISED, text=f"水管冻裂 {seconds}")
+            later = await (await client.get(url)).text()
+            if seconds:
+                assert table_html(later, "states") == table_html(first, "states")  # kept
+                assert f"水管冻裂 {seconds}" in later  # the queue itself is always read afresh
+            else:
+                assert table_html(later, "states") != table_html(first, "states")
+            form = {"csrf": csrf_of(later), "responsible": responsible, "due_days": "15"}
+            moved = await client.post(f"/dash/problem/{pid}/decide", data=form)
+            assert moved.status == 200
+            assert table_html(await moved.text(), "states") != table_html(later, "states")
+
+
 async def test_villagers_and_cadres_text_is_shown_as_text(roster: Database, client: TestClient):
     places = await ids(roster)
     async with roster.session() as s:
@@ -394,3 +425,53 @@ async def test_a_table_as_the_clis_spreadsheet(roster: Database, db_path: Path, 
     assert [list(r) for r in web_sheet.iter_rows(values_only=True)] == [
         list(r) for r in cli_sheet.iter_rows(values_only=True)
     ]
+
+
+async def test_the_table_cache_builds_once_for_waiting_requests_and_keeps_no_failure():
+    import asyncio
+
+    from bot.web.tables import Table, TableCache
+
+    now = [0.0]
+    cache, builds = TableCache(60, clock=lambda: now[0]), []
+
+    async def build() -> Table:
+        builds.append(now[0])
+        await asyncio.sleep(0.01)
+        return Table("t", str(len(builds)), [], [], [], "")
+
+    first = await asyncio.gather(*(cache.get(("k",), build) for _ in range(5)))
+    assert {t.title for t in first} == {"1"} and len(builds) == 1  # five requests, one build
+    now[0] = 59.0
+    assert (await cache.get(("k",), build)).title == "1"
+    now[0] = 61.0
+    assert (await cache.get(("k",), build)).title == "2"  # too old: read again
+
+    async def broken() -> Table:
+        raise RuntimeError("database locked")
+
+    with pytest.raises(RuntimeError):
+        await cache.get(("b",), broken)
+    assert (await cache.get(("b",), build)).title == "3"  # the failure was not kept
+
+
+async def test_a_long_queue_comes_in_pages_of_fifty_oldest_first(roster: Database, client: TestClient):
+    url = f"/dash/township/{(await ids(roster))['dongfeng']}"
+    pids = [
+        await raise_problem(roster, "DEMO0001", "GB001", RAISED + timedelta(minutes=n), text=f"问题 {n}")
+        for n in range(55)
+    ]
+    await sign_in(client, roster, "GB012")
+
+    def cards(html: str) -> list[int]:
+        return [int(found) for found in re.findall(r'id="p(\d+)"', html)]
+
+    first = await (await client.get(url)).text()
+    assert cards(first) == pids[:50]
+    assert "共 55 个未化解问题（最早的在前），第 1/2 页" in first and "?page=2" in first
+    second = await (await client.get(url + "?page=2")).text()
+    assert cards(second) == pids[50:] and "?page=1" in second
+    for odd in ("999", "0", "x", "1" * 30):  # out of range or not a number: the nearest page, never an error
+        response = await client.get(f"{url}?page={odd}")
+        assert response.status == 200
+        assert cards(await response.text()) == (pids[50:] if odd == "999" else pids[:50])

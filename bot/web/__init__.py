@@ -14,11 +14,13 @@ STATIC = Path(__file__).parent / "static"
 
 def mount_dash(app: web.Application, settings: Settings) -> None:
     from bot.web import pages
-    from bot.web.auth import KEY, SETTINGS, sign_in_with_link, signed_in
+    from bot.web.auth import KEY, SETTINGS, TABLES, sign_in_with_link, signed_in
     from bot.web.queue import act_on_problem
+    from bot.web.tables import TableCache
 
     app[SETTINGS] = settings
     app[KEY] = {}
+    app[TABLES] = TableCache(settings.web_cache_seconds)
     get, post = app.router.add_get, app.router.add_post
     get("/dash", _to_home)
     get("/dash/", signed_in(pages.home))

@@ -24,6 +24,7 @@ from storage.models import Cadre
 
 COOKIE = "zoufang_session"
 SETTINGS = web.AppKey("web_settings", Settings)
+TABLES = web.AppKey("web_tables", object)  # bot.web.tables.TableCache
 KEY = web.AppKey("web_key", dict)  # {"key": …} once read: the app's state is fixed once it has started
 CSRF = web.RequestKey("csrf", str)
 SIGN_IN = "/dash/signin"

@@ -14,7 +14,7 @@ from aiohttp import web
 from bot.keys import CLOCK, DB
 from bot.reports import Context
 from bot.web import tables
-from bot.web.auth import CSRF, SETTINGS, Viewer, csrf_token, no_store, signing_key
+from bot.web.auth import CSRF, SETTINGS, TABLES, Viewer, csrf_token, no_store, signing_key
 from bot.web.tables import Place
 from messages import LOCALES, render_page
 from storage import web as store
@@ -159,9 +159,15 @@ async def home(request: web.Request, viewer: Viewer) -> web.StreamResponse:
 
 async def _tables(request: web.Request, place: Place) -> tuple[Context, list[tables.Table]]:
     ctx = context_of(request)
+    kept = request.app[TABLES]
     built = []
     for name in tables.names_of(place):
-        built.append(tables.table_of(name, await tables.build(request.app[DB], ctx, place, name)))
+
+        async def build(name: str = name) -> tables.Table:
+            table = tables.table_of(name, await tables.build(request.app[DB], ctx, place, name))
+            return replace(table, as_of=f"{ctx.now.astimezone(ctx.settings.tz):%H:%M:%S}")
+
+        built.append(await kept.get(tables.cache_key(place, name, ctx.locale), build))
     return ctx, built
 
 
@@ -172,7 +178,10 @@ def _common(viewer: Viewer, ctx: Context) -> dict[str, Any]:
 async def county_page(request: web.Request, viewer: Viewer) -> web.StreamResponse:
     place = await place_of(request, viewer, "county")
     ctx, shown = await _tables(request, place)
-    warned = await tables.warning_count(request.app[DB], ctx, place)
+    warned = await request.app[TABLES].get(
+        tables.cache_key(place, "warned", ctx.locale),
+        lambda: tables.warning_count(request.app[DB], ctx, place),
+    )
     return page(request, "county.html", place=place, tables=shown, warned=warned, **_common(viewer, ctx))
 
 
@@ -188,7 +197,9 @@ async def township_page(
     else:
         place = await _township(request, viewer, township_id)
     ctx, shown = await _tables(request, place)
-    queue = await township_queue(request.app[DB], ctx, viewer, place.extra["row"])
+    page_text = request.query.get("page", "1")
+    wanted = int(page_text) if page_text.isdigit() and len(page_text) < 7 else 1
+    queue = await township_queue(request.app[DB], ctx, viewer, place.extra["row"], wanted)
     key = await signing_key(request.app)
     status = 409 if notice and notice.get("refused") else 200
     return page(

@@ -3,13 +3,15 @@ shows a report's CSV as an HTML table, so every figure on screen is the figure o
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import io
 import tempfile
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from bot import reports
 from bot.reports import Column, Context, Report
@@ -138,6 +140,7 @@ class Table:
     rows: list[list[str]]
     notes: list[str]
     empty: str
+    as_of: str = ""  # when its figures were read (local HH:MM:SS), shown under the table
 
 
 def table_of(name: str, report: Report) -> Table:
@@ -146,6 +149,48 @@ def table_of(name: str, report: Report) -> Table:
     header, body = lines[0], lines[1:]
     rows = body[: body.index([])] if [] in body else body
     return Table(name, report.title, header, rows, [n for n in report.notes if n], report.empty)
+
+
+T = TypeVar("T")
+
+
+class TableCache:
+    """A page's tables, kept `seconds` after they were built, so opening pages costs what rendering costs.
+
+    A county page is five reports over the whole county (seconds at 250,000 households); the figures move with
+    each visit and reply, but nobody reads them to the second. So a table built for a place and language is
+    kept (ZOUFANG_WEB_CACHE_SECONDS, default 60; 0 keeps nothing), its time shown under it; a problem moved on
+    the dashboard empties the cache at once, so the mover sees the move. Requests that come while a table is
+    being built wait for that one build. Downloads are always built fresh (they are the CLI's files)."""
+
+    def __init__(self, seconds: float, clock: Callable[[], float] = time.monotonic) -> None:
+        self.seconds, self.clock = seconds, clock
+        self._kept: dict[tuple[Any, ...], tuple[float, asyncio.Future[Any]]] = {}
+
+    async def get(self, key: tuple[Any, ...], build: Callable[[], Awaitable[T]]) -> T:
+        if self.seconds <= 0:
+            return await build()
+        now = self.clock()
+        held = self._kept.get(key)
+        if held is not None and now - held[0] < self.seconds:
+            return await asyncio.shield(held[1])
+        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self._kept[key] = (now, future)
+        try:
+            future.set_result(await build())
+        except BaseException as exc:
+            self._kept.pop(key, None)  # a failed build is not kept: the next request tries again
+            future.set_exception(exc)
+            future.exception()  # retrieved: waiters see it, nobody logs "never retrieved"
+            raise
+        return future.result()  # type: ignore[no-any-return]
+
+    def clear(self) -> None:
+        self._kept.clear()
+
+
+def cache_key(place: Place, name: str, locale: str) -> tuple[Any, ...]:
+    return (name, place.kind, place.id, place.own_cadre_id, locale)
 
 
 # --- the households of a village (or a cadre's own): one report of the dashboard's own -------------------
