@@ -4,6 +4,7 @@ another township's id — never data), the secretary's moves through the escalat
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import AsyncIterator
 from dataclasses import replace
@@ -32,6 +33,7 @@ from storage.models import (
 )
 from survey.script import load_script
 from tests.cli_support import clean_env, ok, zoufang, zoufang_process
+from tests.test_audit import TZ, audit_rows
 from tests.test_escalation import cadre_id, raise_problem
 from tests.test_problem_cli import RAISED
 
@@ -111,6 +113,29 @@ async def test_a_one_time_link_signs_in_once_and_only_its_hash_is_kept(
     assert again.status == 410 and "Set-Cookie" not in again.headers
     assert "已失效" in await again.text()
     assert (await client.get("/dash/", allow_redirects=False)).headers["Location"] == "/dash/signin"
+
+
+async def test_invite_revoke_and_a_cadres_own_link_are_in_the_audit_trail(roster: Database, db_path: Path):
+    env = clean_env(db_path.parent, ZOUFANG_DB_URL=f"sqlite+aiosqlite:///{db_path}")
+    ok(zoufang(db_path.parent, "web", "invite", "GB012", env=env))
+    async with roster.session() as s:  # as Telegram's /web asks: the cadre for themselves
+        gb001 = await cadre_id(roster, "GB001")
+        await store.create_link(
+            s, gb001, datetime.now(UTC), timedelta(minutes=30), actor="telegram:7001", actor_cadre_id=gb001
+        )
+    ok(zoufang(db_path.parent, "web", "revoke", "GB012", env=env))
+
+    today = datetime.now(TZ).date().isoformat()
+    trail = [r for r in audit_rows(db_path.parent, env, "--since", today) if r["操作代码"].startswith("web.")]
+    assert [(r["操作代码"], r["操作"], r["对象"]) for r in trail] == [
+        ("web.invite", "工作台登录链接", "cadre:GB012"),
+        ("web.invite", "工作台登录链接", "cadre:GB001"),
+        ("web.revoke", "结束工作台会话", "cadre:GB012"),
+    ]
+    assert trail[0]["操作人"].startswith("cli") and trail[2]["操作人"].startswith("cli")
+    assert trail[1]["操作人"].startswith("GB001 ")  # the cadre, by 干部编号 and name
+    assert "expires_at" in json.loads(trail[0]["变更后"])
+    assert json.loads(trail[2]["变更后"]) == {"sessions_ended": 0, "links_voided": 1}
 
 
 async def test_an_expired_link_and_an_https_base_url(roster: Database):

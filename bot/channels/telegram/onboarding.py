@@ -122,7 +122,8 @@ async def web_link(
         return message.answer(render("telegram/web_no_url.txt", locale))
     now, ttl = clock(), timedelta(minutes=settings.web_link_minutes)
     async with db.session() as s:
-        token = await create_link(s, cadre.id, now, ttl)
+        user = f"telegram:{message.from_user.id}"  # type: ignore[union-attr]
+        token = await create_link(s, cadre.id, now, ttl, actor=user, actor_cadre_id=cadre.id)
     until = (now + ttl).astimezone(settings.tz)
     text = render(
         "telegram/web_link.txt",
