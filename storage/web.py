@@ -67,6 +67,16 @@ async def create_link(
     return token
 
 
+async def peek_link(s: AsyncSession, token: str, now: datetime) -> Cadre | None:
+    """The cadre a live, unused link would sign in, without using it (the confirm page's GET)."""
+    query = (
+        select(Cadre)
+        .join(WebLink, WebLink.cadre_id == Cadre.id)
+        .where(WebLink.token_hash == token_hash(token), WebLink.used_at.is_(None), WebLink.expires_at > now)
+    )
+    return (await s.execute(query)).scalar_one_or_none()
+
+
 async def use_link(s: AsyncSession, token: str, now: datetime) -> int | None:
     """The cadre the link signs in, once: a used, expired or unknown token gives None. One UPDATE, so two
     clicks racing cannot both win."""

@@ -409,7 +409,9 @@ async def test_web_gives_a_bound_cadre_a_one_time_dashboard_link_and_a_stranger_
             assert link.cadre_id == (await cadre_by_code(s, "GB001")).id
         assert link.expires_at - link.created_at == timedelta(minutes=20)
         async with roster.reading() as s:
-            event = (await s.execute(select(AuditEvent).where(AuditEvent.action == "web.invite"))).scalar_one()
+            event = (
+                await s.execute(select(AuditEvent).where(AuditEvent.action == "web.invite"))
+            ).scalar_one()
         assert (event.actor, event.actor_cadre_id, event.subject) == (
             f"telegram:{CADRE_USER}",
             link.cadre_id,
@@ -417,7 +419,8 @@ async def test_web_gives_a_bound_cadre_a_one_time_dashboard_link_and_a_stranger_
         )
 
         # the link is the dashboard's own: it opens a session there
-        signed = await client.get(f"/dash/login/{found[1]}", allow_redirects=False)
+        assert (await client.get(f"/dash/login/{found[1]}")).status == 200  # its confirm page
+        signed = await client.post("/dash/login", data={"token": found[1]}, allow_redirects=False)
         assert signed.status == 303 and "zoufang_session" in signed.headers.get("Set-Cookie", "")
 
 

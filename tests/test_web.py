@@ -12,6 +12,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from aiohttp import ClientResponse
 from aiohttp.test_utils import TestClient, TestServer
 from sqlalchemy import delete, select, update
 
@@ -56,8 +57,17 @@ async def link_for(db: Database, code: str, ttl: timedelta = timedelta(minutes=3
         return await store.create_link(s, await cadre_id(db, code), datetime.now(UTC), ttl)
 
 
+async def confirm(client: TestClient, token: str) -> ClientResponse:
+    """Open the link (its page, which spends nothing) and press its button (the POST that signs in)."""
+    shown = await client.get(f"/dash/login/{token}", allow_redirects=False)
+    assert shown.status == 200 and "Set-Cookie" not in shown.headers, await shown.text()
+    found = re.search(r'name="token" value="([^"]+)"', await shown.text())
+    assert found and found[1] == token
+    return await client.post("/dash/login", data={"token": found[1]}, allow_redirects=False)
+
+
 async def sign_in(client: TestClient, db: Database, code: str) -> None:
-    response = await client.get(f"/dash/login/{await link_for(db, code)}", allow_redirects=False)
+    response = await confirm(client, await link_for(db, code))
     assert response.status == 303, await response.text()
 
 
@@ -98,7 +108,7 @@ async def test_a_one_time_link_signs_in_once_and_only_its_hash_is_kept(
         stored = list((await s.execute(select(WebLink.token_hash))).scalars())
     assert stored == [store.token_hash(token)] and token not in stored
 
-    first = await client.get(f"/dash/login/{token}", allow_redirects=False)
+    first = await confirm(client, token)
     assert first.status == 303 and first.headers["Location"] == "/dash/"
     cookie = first.headers["Set-Cookie"]
     assert "HttpOnly" in cookie and "SameSite=Lax" in cookie and "Path=/dash" in cookie
@@ -112,6 +122,8 @@ async def test_a_one_time_link_signs_in_once_and_only_its_hash_is_kept(
     again = await client.get(f"/dash/login/{token}", allow_redirects=False)
     assert again.status == 410 and "Set-Cookie" not in again.headers
     assert "已失效" in await again.text()
+    replayed = await client.post("/dash/login", data={"token": token}, allow_redirects=False)
+    assert replayed.status == 410 and "Set-Cookie" not in replayed.headers
     assert (await client.get("/dash/", allow_redirects=False)).headers["Location"] == "/dash/signin"
 
 
@@ -146,8 +158,43 @@ async def test_an_expired_link_and_an_https_base_url(roster: Database):
     async with TestClient(TestServer(app)) as client:
         refused = await client.get(f"/dash/login/{expired}", allow_redirects=False)
         assert refused.status == 410 and "Set-Cookie" not in refused.headers
-        fresh = await client.get(f"/dash/login/{await link_for(roster, 'GB012')}", allow_redirects=False)
+        fresh = await confirm(client, await link_for(roster, "GB012"))
         assert "Secure" in fresh.headers["Set-Cookie"]
+
+
+async def test_opening_a_link_spends_nothing_only_its_button_does(roster: Database, client: TestClient):
+    """A chat app fetching the link for a preview (Telegram does) must not use it up: GETs show a button."""
+    token = await link_for(roster, "GB012")
+    for _ in range(2):
+        shown = await client.get(f"/dash/login/{token}", allow_redirects=False)
+        assert shown.status == 200 and "Set-Cookie" not in shown.headers
+        text = await shown.text()
+        assert '<form method="post" action="/dash/login">' in text and "登录" in text
+        assert shown.headers["Referrer-Policy"] == "no-referrer"
+    assert (await client.get("/dash/", allow_redirects=False)).headers["Location"] == "/dash/signin"
+    english = await client.get(f"/dash/login/{token}?lang=en", allow_redirects=False)
+    assert "Sign in to the dashboard as" in await english.text()
+
+    signed = await client.post("/dash/login", data={"token": token}, allow_redirects=False)
+    assert signed.status == 303 and signed.headers["Location"] == "/dash/"
+    assert (
+        (await client.get("/dash/", allow_redirects=False)).headers["Location"].startswith("/dash/township/")
+    )
+
+    client.session.cookie_jar.clear()
+    spent = await client.post("/dash/login", data={"token": token}, allow_redirects=False)
+    assert spent.status == 410 and "Set-Cookie" not in spent.headers and "已失效" in await spent.text()
+    assert (await client.get(f"/dash/login/{token}", allow_redirects=False)).status == 410
+    for form in ({}, {"token": ""}, {"token": "x" * 500}, {"token": "unknown"}):
+        refused = await client.post("/dash/login", data=form, allow_redirects=False)
+        assert refused.status == 410 and "Set-Cookie" not in refused.headers, form
+
+    other = await link_for(roster, "GB012")  # another site's form posting a link is refused, link unspent
+    forged = await client.post(
+        "/dash/login", data={"token": other}, headers={"Sec-Fetch-Site": "cross-site"}, allow_redirects=False
+    )
+    assert forged.status == 403 and "Set-Cookie" not in forged.headers
+    assert (await client.get(f"/dash/login/{other}", allow_redirects=False)).status == 200
 
 
 async def test_without_zoufang_web_secret_a_key_is_made_once_and_kept(roster: Database):
