@@ -22,6 +22,7 @@ from bot.web.auth import COOKIE, cookie_value
 from storage import web as store
 from storage.db import Database
 from storage.models import (
+    Cadre,
     Household,
     Poll,
     Problem,
@@ -32,6 +33,7 @@ from storage.models import (
     WebLink,
     cadre_villages,
 )
+from storage.visits import cadre_by_code
 from survey.script import load_script
 from tests.cli_support import clean_env, ok, zoufang, zoufang_process
 from tests.test_audit import TZ, audit_rows
@@ -316,6 +318,58 @@ async def test_each_role_sees_its_own_place_and_gets_404_for_another_townships(r
     states = (await (await client.get("/dash/county/1/states.csv")).read()).decode("utf-8")
     assert "待研究,escalated,1\r\n" in states and "合计,,1\r\n" in states
     assert (await client.get(f"/dash/village/{places['far_village']}")).status == 200
+
+
+# one cadre of 东风镇 for every role (the demo roster); those who see only their own households are of 新华村
+ROLE_CADRES = {
+    "督查指挥中心": "GB028",
+    "乡镇党委书记": "GB012",
+    "扶贫专干": "GB013",
+    "乡镇包保干部": "GB010",
+    "市级包保领导": "GB027",
+    "第一书记": "GB001",
+    "帮扶责任人": "GB002",
+    "村党支部书记": "GB003",
+    "驻村工作队": "GB011",
+}
+# each page's status for a viewer of 东风镇 at each level (county, township, own): a kind of page the level
+# never sees is 403, a place it may not see is 404 (whether it exists or not)
+ROLE_MATRIX = {
+    "/dash/county/1": (200, 403, 403),
+    "/dash/county/2": (404, 403, 403),  # no such county: the level check comes first
+    "/dash/township/{dongfeng}": (200, 200, 404),
+    "/dash/township/{other}": (200, 404, 404),
+    "/dash/township/987654321": (404, 404, 404),
+    "/dash/village/{village}": (200, 200, 200),  # 新华村: the own-household cadres' village
+    "/dash/village/{near_village}": (200, 200, 404),  # 永安村: 东风镇's, not theirs
+    "/dash/village/{far_village}": (200, 404, 404),  # 福顺村: another township's
+    "/dash/overdue": (200, 200, 403),
+}
+LEVELS = ("county", "township", "own")
+
+
+async def test_every_role_of_scope_gets_the_right_status_on_every_kind_of_page(roster: Database, client):
+    from bot.web.scope import COUNTY_ROLES, TOWNSHIP_ROLES, scope_of
+
+    assert set(ROLE_CADRES) >= COUNTY_ROLES | TOWNSHIP_ROLES  # every role scope.py names is in the table
+    async with roster.reading() as s:  # and every role of the roster (the others: their own households)
+        assert set(ROLE_CADRES) == set((await s.execute(select(Cadre.role).distinct())).scalars())
+    places = {**await ids(roster), "near_village": await place_id(roster, Village, "永安村")}
+    for role, code in ROLE_CADRES.items():
+        async with roster.reading() as s:
+            cadre = await cadre_by_code(s, code)
+            assert cadre is not None and cadre.role == role and cadre.township.name == "东风镇", code
+            level = scope_of(cadre.id, role, cadre.township.county_id, cadre.township_id).level
+        client.session.cookie_jar.clear()
+        await sign_in(client, roster, code)
+        for template, statuses in ROLE_MATRIX.items():
+            url = template.format(**places)
+            response = await client.get(url, allow_redirects=False)
+            expected = statuses[LEVELS.index(level)]
+            assert response.status == expected, (role, url, response.status)
+            if expected != 200:
+                body = await response.text()
+                assert not any(marker in body for marker in DATA), (role, url)
 
 
 async def test_a_helper_sees_only_the_households_they_help(roster: Database, client: TestClient):
