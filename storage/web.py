@@ -12,6 +12,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import func, or_, select, update
 from sqlalchemy.orm import selectinload
 
+from storage import audit
 from storage.db import AsyncSession
 from storage.models import (
     Cadre,
@@ -36,12 +37,44 @@ def new_token() -> str:
     return secrets.token_urlsafe(32)
 
 
-async def create_link(s: AsyncSession, cadre_id: int, now: datetime, ttl: timedelta) -> str:
-    """A new one-time link's token (the caller prints it; only its hash is kept)."""
+async def _subject(s: AsyncSession, cadre_id: int) -> str:
+    return f"cadre:{await s.scalar(select(Cadre.code).where(Cadre.id == cadre_id))}"
+
+
+async def create_link(
+    s: AsyncSession,
+    cadre_id: int,
+    now: datetime,
+    ttl: timedelta,
+    *,
+    actor: str = "",
+    actor_cadre_id: int | None = None,
+) -> str:
+    """A new one-time link's token (the caller prints it; only its hash is kept), audited as web.invite with
+    who asked: the CLI's operator, or the cadre themselves (`actor_cadre_id`, from Telegram's /web)."""
     token = new_token()
     s.add(WebLink(cadre_id=cadre_id, token_hash=token_hash(token), created_at=now, expires_at=now + ttl))
+    audit.add(
+        s,
+        now,
+        "web.invite",
+        await _subject(s, cadre_id),
+        cadre_id=actor_cadre_id,
+        actor=actor,
+        after={"expires_at": (now + ttl).isoformat(timespec="seconds")},
+    )
     await s.flush()
     return token
+
+
+async def peek_link(s: AsyncSession, token: str, now: datetime) -> Cadre | None:
+    """The cadre a live, unused link would sign in, without using it (the confirm page's GET)."""
+    query = (
+        select(Cadre)
+        .join(WebLink, WebLink.cadre_id == Cadre.id)
+        .where(WebLink.token_hash == token_hash(token), WebLink.used_at.is_(None), WebLink.expires_at > now)
+    )
+    return (await s.execute(query)).scalar_one_or_none()
 
 
 async def use_link(s: AsyncSession, token: str, now: datetime) -> int | None:
@@ -82,17 +115,21 @@ async def session_cadre(s: AsyncSession, token: str, now: datetime) -> Cadre | N
     return (await s.execute(query)).scalar_one_or_none()
 
 
-async def revoke(s: AsyncSession, cadre_id: int, now: datetime) -> int:
-    """End every live session of the cadre, and void their unused links; returns the sessions ended."""
+async def revoke(s: AsyncSession, cadre_id: int, now: datetime, *, actor: str = "") -> int:
+    """End every live session of the cadre, and void their unused links (audited as web.revoke, with how
+    many of each); returns the sessions ended."""
     ended = await s.execute(
         update(WebSession)
         .where(WebSession.cadre_id == cadre_id, WebSession.revoked_at.is_(None), WebSession.expires_at > now)
         .values(revoked_at=now)
     )
-    await s.execute(
+    voided = await s.execute(
         update(WebLink).where(WebLink.cadre_id == cadre_id, WebLink.used_at.is_(None)).values(used_at=now)
     )
-    return ended.rowcount  # type: ignore[attr-defined,no-any-return]
+    sessions, links = ended.rowcount, voided.rowcount  # type: ignore[attr-defined]
+    after = {"sessions_ended": sessions, "links_voided": links}
+    audit.add(s, now, "web.revoke", await _subject(s, cadre_id), actor=actor, after=after)
+    return sessions  # type: ignore[no-any-return]
 
 
 async def end_session(s: AsyncSession, token: str, now: datetime) -> None:

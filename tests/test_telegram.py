@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 from dataclasses import replace
+from datetime import timedelta
 from typing import Any
 
 import aiohttp
@@ -18,7 +20,7 @@ import bot.flows.visit
 from bot.app import TELEGRAM_WEBHOOK, make_app
 from bot.settings import Settings
 from storage.db import Database
-from storage.models import Answer, AuditEvent, TelegramAccount, Visit, utcnow
+from storage.models import Answer, AuditEvent, TelegramAccount, Visit, WebLink, utcnow
 from storage.telegram import create_invite
 from storage.visits import cadre_by_code
 from survey.script import load_script
@@ -373,7 +375,62 @@ async def test_commands_are_registered_as_the_menu(webhook: Webhook):
     commands = webhook.fake.sent("setMyCommands")
     assert commands, "setMyCommands was not called at start-up"
     names = [c["command"] for c in commands[0]["commands"]]
-    assert names[:3] == ["visit", "resume", "todo"] and "help" in names
+    assert names[:3] == ["visit", "resume", "todo"] and {"web", "help"} <= set(names)
+
+
+async def web_links(db: Database) -> list[WebLink]:
+    async with db.reading() as s:
+        return list((await s.execute(select(WebLink).order_by(WebLink.id))).scalars())
+
+
+async def test_web_gives_a_bound_cadre_a_one_time_dashboard_link_and_a_stranger_nothing(
+    roster: Database, fake_telegram: FakeTelegram, fsm_redis_url: str
+):
+    settings = settings_for(
+        fake_telegram,
+        redis_url=fsm_redis_url,
+        public_base_url="https://zf.example.cn/",
+        web_secret="web-secret-for-tests",
+        web_link_minutes=20,
+    )
+    async with TestClient(TestServer(make_app(roster, load_script(), settings))) as client:
+        webhook = Webhook(client, fake_telegram)
+        assert await webhook.say("/web", user=STRANGER) == "本机器人仅供登记的帮扶干部使用。"
+        assert await webhook.say("/web", user=STRANGER) == ""  # one refusal a day, as for any command
+        assert await web_links(roster) == []
+
+        await bound(webhook, roster)
+        reply = await webhook.say("/web")
+        found = re.search(r"https://zf\.example\.cn/dash/login/([\w-]+)", reply)
+        assert found and "20 分钟" in reply, reply
+        assert fake_telegram.sent()[-1]["link_preview_options"] == {"is_disabled": True}
+        [link] = await web_links(roster)
+        async with roster.reading() as s:
+            assert link.cadre_id == (await cadre_by_code(s, "GB001")).id
+        assert link.expires_at - link.created_at == timedelta(minutes=20)
+        async with roster.reading() as s:
+            event = (
+                await s.execute(select(AuditEvent).where(AuditEvent.action == "web.invite"))
+            ).scalar_one()
+        assert (event.actor, event.actor_cadre_id, event.subject) == (
+            f"telegram:{CADRE_USER}",
+            link.cadre_id,
+            "cadre:GB001",
+        )
+
+        # the link is the dashboard's own: it opens a session there
+        assert (await client.get(f"/dash/login/{found[1]}")).status == 200  # its confirm page
+        signed = await client.post("/dash/login", data={"token": found[1]}, allow_redirects=False)
+        assert signed.status == 303 and "zoufang_session" in signed.headers.get("Set-Cookie", "")
+
+
+async def test_web_without_public_base_url_says_so_and_makes_no_link(webhook: Webhook, roster: Database):
+    await bound(webhook, roster)
+    reply = await webhook.say("/web")
+    assert "PUBLIC_BASE_URL" in reply and "/dash/login/" not in reply
+    assert await web_links(roster) == []
+    await webhook.say("/lang en")
+    assert "(PUBLIC_BASE_URL) is not set" in await webhook.say("/web")
 
 
 async def test_healthz(webhook: Webhook):

@@ -4,6 +4,7 @@ another township's id — never data), the secretary's moves through the escalat
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import AsyncIterator
 from dataclasses import replace
@@ -11,6 +12,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from aiohttp import ClientResponse
 from aiohttp.test_utils import TestClient, TestServer
 from sqlalchemy import delete, select, update
 
@@ -20,6 +22,7 @@ from bot.web.auth import COOKIE, cookie_value
 from storage import web as store
 from storage.db import Database
 from storage.models import (
+    Cadre,
     Household,
     Poll,
     Problem,
@@ -30,8 +33,10 @@ from storage.models import (
     WebLink,
     cadre_villages,
 )
+from storage.visits import cadre_by_code
 from survey.script import load_script
 from tests.cli_support import clean_env, ok, zoufang, zoufang_process
+from tests.test_audit import TZ, audit_rows
 from tests.test_escalation import cadre_id, raise_problem
 from tests.test_problem_cli import RAISED
 
@@ -54,8 +59,17 @@ async def link_for(db: Database, code: str, ttl: timedelta = timedelta(minutes=3
         return await store.create_link(s, await cadre_id(db, code), datetime.now(UTC), ttl)
 
 
+async def confirm(client: TestClient, token: str) -> ClientResponse:
+    """Open the link (its page, which spends nothing) and press its button (the POST that signs in)."""
+    shown = await client.get(f"/dash/login/{token}", allow_redirects=False)
+    assert shown.status == 200 and "Set-Cookie" not in shown.headers, await shown.text()
+    found = re.search(r'name="token" value="([^"]+)"', await shown.text())
+    assert found and found[1] == token
+    return await client.post("/dash/login", data={"token": found[1]}, allow_redirects=False)
+
+
 async def sign_in(client: TestClient, db: Database, code: str) -> None:
-    response = await client.get(f"/dash/login/{await link_for(db, code)}", allow_redirects=False)
+    response = await confirm(client, await link_for(db, code))
     assert response.status == 303, await response.text()
 
 
@@ -96,7 +110,7 @@ async def test_a_one_time_link_signs_in_once_and_only_its_hash_is_kept(
         stored = list((await s.execute(select(WebLink.token_hash))).scalars())
     assert stored == [store.token_hash(token)] and token not in stored
 
-    first = await client.get(f"/dash/login/{token}", allow_redirects=False)
+    first = await confirm(client, token)
     assert first.status == 303 and first.headers["Location"] == "/dash/"
     cookie = first.headers["Set-Cookie"]
     assert "HttpOnly" in cookie and "SameSite=Lax" in cookie and "Path=/dash" in cookie
@@ -110,7 +124,32 @@ async def test_a_one_time_link_signs_in_once_and_only_its_hash_is_kept(
     again = await client.get(f"/dash/login/{token}", allow_redirects=False)
     assert again.status == 410 and "Set-Cookie" not in again.headers
     assert "已失效" in await again.text()
+    replayed = await client.post("/dash/login", data={"token": token}, allow_redirects=False)
+    assert replayed.status == 410 and "Set-Cookie" not in replayed.headers
     assert (await client.get("/dash/", allow_redirects=False)).headers["Location"] == "/dash/signin"
+
+
+async def test_invite_revoke_and_a_cadres_own_link_are_in_the_audit_trail(roster: Database, db_path: Path):
+    env = clean_env(db_path.parent, ZOUFANG_DB_URL=f"sqlite+aiosqlite:///{db_path}")
+    ok(zoufang(db_path.parent, "web", "invite", "GB012", env=env))
+    async with roster.session() as s:  # as Telegram's /web asks: the cadre for themselves
+        gb001 = await cadre_id(roster, "GB001")
+        await store.create_link(
+            s, gb001, datetime.now(UTC), timedelta(minutes=30), actor="telegram:7001", actor_cadre_id=gb001
+        )
+    ok(zoufang(db_path.parent, "web", "revoke", "GB012", env=env))
+
+    today = datetime.now(TZ).date().isoformat()
+    trail = [r for r in audit_rows(db_path.parent, env, "--since", today) if r["操作代码"].startswith("web.")]
+    assert [(r["操作代码"], r["操作"], r["对象"]) for r in trail] == [
+        ("web.invite", "工作台登录链接", "cadre:GB012"),
+        ("web.invite", "工作台登录链接", "cadre:GB001"),
+        ("web.revoke", "结束工作台会话", "cadre:GB012"),
+    ]
+    assert trail[0]["操作人"].startswith("cli") and trail[2]["操作人"].startswith("cli")
+    assert trail[1]["操作人"].startswith("GB001 ")  # the cadre, by 干部编号 and name
+    assert "expires_at" in json.loads(trail[0]["变更后"])
+    assert json.loads(trail[2]["变更后"]) == {"sessions_ended": 0, "links_voided": 1}
 
 
 async def test_an_expired_link_and_an_https_base_url(roster: Database):
@@ -121,8 +160,43 @@ async def test_an_expired_link_and_an_https_base_url(roster: Database):
     async with TestClient(TestServer(app)) as client:
         refused = await client.get(f"/dash/login/{expired}", allow_redirects=False)
         assert refused.status == 410 and "Set-Cookie" not in refused.headers
-        fresh = await client.get(f"/dash/login/{await link_for(roster, 'GB012')}", allow_redirects=False)
+        fresh = await confirm(client, await link_for(roster, "GB012"))
         assert "Secure" in fresh.headers["Set-Cookie"]
+
+
+async def test_opening_a_link_spends_nothing_only_its_button_does(roster: Database, client: TestClient):
+    """A chat app fetching the link for a preview (Telegram does) must not use it up: GETs show a button."""
+    token = await link_for(roster, "GB012")
+    for _ in range(2):
+        shown = await client.get(f"/dash/login/{token}", allow_redirects=False)
+        assert shown.status == 200 and "Set-Cookie" not in shown.headers
+        text = await shown.text()
+        assert '<form method="post" action="/dash/login">' in text and "登录" in text
+        assert shown.headers["Referrer-Policy"] == "no-referrer"
+    assert (await client.get("/dash/", allow_redirects=False)).headers["Location"] == "/dash/signin"
+    english = await client.get(f"/dash/login/{token}?lang=en", allow_redirects=False)
+    assert "Sign in to the dashboard as" in await english.text()
+
+    signed = await client.post("/dash/login", data={"token": token}, allow_redirects=False)
+    assert signed.status == 303 and signed.headers["Location"] == "/dash/"
+    assert (
+        (await client.get("/dash/", allow_redirects=False)).headers["Location"].startswith("/dash/township/")
+    )
+
+    client.session.cookie_jar.clear()
+    spent = await client.post("/dash/login", data={"token": token}, allow_redirects=False)
+    assert spent.status == 410 and "Set-Cookie" not in spent.headers and "已失效" in await spent.text()
+    assert (await client.get(f"/dash/login/{token}", allow_redirects=False)).status == 410
+    for form in ({}, {"token": ""}, {"token": "x" * 500}, {"token": "unknown"}):
+        refused = await client.post("/dash/login", data=form, allow_redirects=False)
+        assert refused.status == 410 and "Set-Cookie" not in refused.headers, form
+
+    other = await link_for(roster, "GB012")  # another site's form posting a link is refused, link unspent
+    forged = await client.post(
+        "/dash/login", data={"token": other}, headers={"Sec-Fetch-Site": "cross-site"}, allow_redirects=False
+    )
+    assert forged.status == 403 and "Set-Cookie" not in forged.headers
+    assert (await client.get(f"/dash/login/{other}", allow_redirects=False)).status == 200
 
 
 async def test_without_zoufang_web_secret_a_key_is_made_once_and_kept(roster: Database):
@@ -244,6 +318,58 @@ async def test_each_role_sees_its_own_place_and_gets_404_for_another_townships(r
     states = (await (await client.get("/dash/county/1/states.csv")).read()).decode("utf-8")
     assert "待研究,escalated,1\r\n" in states and "合计,,1\r\n" in states
     assert (await client.get(f"/dash/village/{places['far_village']}")).status == 200
+
+
+# one cadre of 东风镇 for every role (the demo roster); those who see only their own households are of 新华村
+ROLE_CADRES = {
+    "督查指挥中心": "GB028",
+    "乡镇党委书记": "GB012",
+    "扶贫专干": "GB013",
+    "乡镇包保干部": "GB010",
+    "市级包保领导": "GB027",
+    "第一书记": "GB001",
+    "帮扶责任人": "GB002",
+    "村党支部书记": "GB003",
+    "驻村工作队": "GB011",
+}
+# each page's status for a viewer of 东风镇 at each level (county, township, own): a kind of page the level
+# never sees is 403, a place it may not see is 404 (whether it exists or not)
+ROLE_MATRIX = {
+    "/dash/county/1": (200, 403, 403),
+    "/dash/county/2": (404, 403, 403),  # no such county: the level check comes first
+    "/dash/township/{dongfeng}": (200, 200, 404),
+    "/dash/township/{other}": (200, 404, 404),
+    "/dash/township/987654321": (404, 404, 404),
+    "/dash/village/{village}": (200, 200, 200),  # 新华村: the own-household cadres' village
+    "/dash/village/{near_village}": (200, 200, 404),  # 永安村: 东风镇's, not theirs
+    "/dash/village/{far_village}": (200, 404, 404),  # 福顺村: another township's
+    "/dash/overdue": (200, 200, 403),
+}
+LEVELS = ("county", "township", "own")
+
+
+async def test_every_role_of_scope_gets_the_right_status_on_every_kind_of_page(roster: Database, client):
+    from bot.web.scope import COUNTY_ROLES, TOWNSHIP_ROLES, scope_of
+
+    assert set(ROLE_CADRES) >= COUNTY_ROLES | TOWNSHIP_ROLES  # every role scope.py names is in the table
+    async with roster.reading() as s:  # and every role of the roster (the others: their own households)
+        assert set(ROLE_CADRES) == set((await s.execute(select(Cadre.role).distinct())).scalars())
+    places = {**await ids(roster), "near_village": await place_id(roster, Village, "永安村")}
+    for role, code in ROLE_CADRES.items():
+        async with roster.reading() as s:
+            cadre = await cadre_by_code(s, code)
+            assert cadre is not None and cadre.role == role and cadre.township.name == "东风镇", code
+            level = scope_of(cadre.id, role, cadre.township.county_id, cadre.township_id).level
+        client.session.cookie_jar.clear()
+        await sign_in(client, roster, code)
+        for template, statuses in ROLE_MATRIX.items():
+            url = template.format(**places)
+            response = await client.get(url, allow_redirects=False)
+            expected = statuses[LEVELS.index(level)]
+            assert response.status == expected, (role, url, response.status)
+            if expected != 200:
+                body = await response.text()
+                assert not any(marker in body for marker in DATA), (role, url)
 
 
 async def test_a_helper_sees_only_the_households_they_help(roster: Database, client: TestClient):

@@ -1,5 +1,5 @@
 """The dashboard in real headless Chromium (Debian's `chromium`, driven by playwright): a county officer signs in
-through a one-time link printed by `zoufang web invite`, reads the overview (its figures are the CLI report's),
+through a one-time link printed by `zoufang web invite` (its page's button), reads the overview (its figures are the CLI report's),
 downloads a table as the CLI's CSV and switches language; a township secretary decides and closes a problem
 through the township page's forms. A screenshot of the overview goes to tests/artifacts/."""
 
@@ -70,6 +70,14 @@ def invite(env: dict[str, str], folder: Path, base: str, code: str) -> str:
     return printed.splitlines()[0]
 
 
+async def sign_in(page: Any, link: str) -> None:
+    """Open the link (a page with one button; opening it spends nothing) and press the button."""
+    await page.goto(link)
+    assert "/dash/login/" in page.url
+    await page.locator("#confirm").click()
+    await page.wait_for_url(lambda url: "/dash/login" not in url)
+
+
 def cli_rows(env: dict[str, str], folder: Path, *args: str) -> list[list[str]]:
     """The data rows of `zoufang report … --format csv` (up to the blank line before the notes)."""
     text = ok(zoufang(folder, "report", *args, "--format", "csv", env=env)).stdout.removeprefix("\ufeff")
@@ -88,7 +96,7 @@ async def table_rows(page: Any, name: str) -> list[list[str]]:
 async def test_county_overview_download_and_language(demo, server: str, browser: Any, tmp_path: Path):
     _, env = demo
     page = await (await browser.new_context(accept_downloads=True)).new_page()
-    await page.goto(invite(env, tmp_path, server, "GB028"))  # 督查指挥中心: the county
+    await sign_in(page, invite(env, tmp_path, server, "GB028"))  # 督查指挥中心: the county
     assert "/dash/county/" in page.url
     assert "县级总览" in await page.locator("h1").inner_text()
 
@@ -120,7 +128,7 @@ async def test_a_secretary_decides_and_closes_in_the_browser(demo, server: str, 
     db, env = demo
     pid = await raise_problem(db, "DEMO0001", "GB001", RAISED, text="自来水管冻裂")
     page = await (await browser.new_context()).new_page()
-    await page.goto(invite(env, tmp_path, server, "GB012"))  # 东风镇's party secretary
+    await sign_in(page, invite(env, tmp_path, server, "GB012"))  # 东风镇's party secretary
     card = page.locator(f"#p{pid}")
     assert "自来水管冻裂" in await card.inner_text()
 

@@ -25,7 +25,7 @@ from bot.cli.base import (
 @_output_option
 def audit(since: str, until: str | None, fmt: str, output: Path | None) -> None:
     """操作记录: who changed what and when — submitted visits, problem moves, roster imports, cadres' role or
-    township changes, Telegram bindings, SMS opt-outs and opt-ins — with the values before and after."""
+    township changes, Telegram bindings, dashboard links and sign-outs (web invite, /web, web revoke), SMS opt-outs and opt-ins — with the values before and after."""
     from datetime import date
 
     def day(text: str, option: str) -> date:

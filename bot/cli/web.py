@@ -31,6 +31,7 @@ def web_invite(cadre_id: str) -> None:
     """Print a one-time sign-in link (ZOUFANG_WEB_LINK_MINUTES, default 30): it opens a session once."""
     from datetime import timedelta
 
+    from storage.audit import operator
     from storage.models import utcnow
     from storage.web import create_link
 
@@ -40,7 +41,8 @@ def web_invite(cadre_id: str) -> None:
     async def go() -> tuple[str, str]:
         async with with_db(conf.db_url) as db, db.session() as s:
             cadre = await _cadre(s, cadre_id)
-            return await create_link(s, cadre.id, utcnow(), ttl), f"{cadre.name}（{cadre.role}）"
+            token = await create_link(s, cadre.id, utcnow(), ttl, actor=operator())
+            return token, f"{cadre.name}（{cadre.role}）"
 
     token, who = run(go())
     base = (conf.public_base_url or LOCAL_BASE).rstrip("/")
@@ -57,6 +59,7 @@ def web_invite(cadre_id: str) -> None:
 @click.argument("cadre_id")
 def web_revoke(cadre_id: str) -> None:
     """End every dashboard session of the cadre (and void their unused links)."""
+    from storage.audit import operator
     from storage.models import utcnow
     from storage.web import revoke
 
@@ -65,7 +68,7 @@ def web_revoke(cadre_id: str) -> None:
     async def go() -> tuple[int, str]:
         async with with_db(conf.db_url) as db, db.session() as s:
             cadre = await _cadre(s, cadre_id)
-            return await revoke(s, cadre.id, utcnow()), cadre.name
+            return await revoke(s, cadre.id, utcnow(), actor=operator()), cadre.name
 
     ended, name = run(go())
     click.echo(f"已结束 {name} 的 {ended} 个工作台会话")

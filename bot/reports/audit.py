@@ -24,6 +24,8 @@ AUDIT_ACTIONS = (
     "household.update",
     "cadre.update",
     "telegram.bind",
+    "web.invite",
+    "web.revoke",
     "sms.opt_out",
     "sms.opt_in",
 )

@@ -14,7 +14,7 @@ STATIC = Path(__file__).parent / "static"
 
 def mount_dash(app: web.Application, settings: Settings) -> None:
     from bot.web import pages
-    from bot.web.auth import KEY, SETTINGS, TABLES, sign_in_with_link, signed_in
+    from bot.web.auth import KEY, SETTINGS, TABLES, confirm_link, sign_in_with_link, signed_in
     from bot.web.queue import act_on_problem
     from bot.web.tables import TableCache
 
@@ -25,7 +25,8 @@ def mount_dash(app: web.Application, settings: Settings) -> None:
     get("/dash", _to_home)
     get("/dash/", signed_in(pages.home))
     get("/dash/signin", pages.sign_in)
-    get("/dash/login/{token}", sign_in_with_link)
+    get("/dash/login/{token}", confirm_link)  # shows a button; only its POST spends the link
+    post("/dash/login", sign_in_with_link)
     post("/dash/signout", signed_in(pages.sign_out))
     get("/dash/mine", signed_in(pages.own_page))
     get("/dash/mine/{table}.csv", signed_in(pages.download("own")))

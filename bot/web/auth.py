@@ -111,14 +111,37 @@ def signed_in(page: Page) -> Callable[[web.Request], Awaitable[web.StreamRespons
     return handler
 
 
+async def confirm_link(request: web.Request) -> web.StreamResponse:
+    """GET /dash/login/{token}: a live, unused link shows a page with one button that signs in (a POST of the
+    token to /dash/login); the GET itself spends nothing, so a chat app fetching the link for its preview (as
+    Telegram does) cannot use it up. Anything else is the sign-in page (410) that says to ask for a new link."""
+    from bot.web.pages import page, sign_in_page
+
+    token = request.match_info["token"]
+    async with request.app[DB].reading() as s:
+        cadre = await store.peek_link(s, token, request.app[CLOCK]())
+    if cadre is None:
+        return sign_in_page(request, status=410, spent=True)
+    response = page(request, "confirm.html", viewer=None, token=token, name=cadre.name, role=cadre.role)
+    response.headers["Referrer-Policy"] = "no-referrer"  # the token is in this page's URL
+    return response
+
+
 async def sign_in_with_link(request: web.Request) -> web.StreamResponse:
-    """GET /dash/login/{token}: a live, unused link opens a session and goes to /dash/; anything else is the
-    sign-in page (410) that says to ask for a new link."""
+    """POST /dash/login (the confirm page's button, `token` in the form): a live, unused link opens a session
+    and goes to /dash/; anything else is the sign-in page (410) that says to ask for a new link. A browser's
+    cross-site POST is refused 403, so another site cannot sign a visitor in as someone else."""
     from bot.web.pages import sign_in_page
 
+    if request.headers.get("Sec-Fetch-Site") == "cross-site":
+        raise web.HTTPForbidden(text="cross-site sign-in refused / 请从登录链接打开")
+    form = await request.post()
+    link = str(form.get("token", ""))
     settings, now = request.app[SETTINGS], request.app[CLOCK]()
+    if not link or len(link) > 200:
+        return sign_in_page(request, status=410, spent=True)
     async with request.app[DB].session() as s:
-        cadre_id = await store.use_link(s, request.match_info["token"], now)
+        cadre_id = await store.use_link(s, link, now)
         token = None
         if cadre_id is not None:
             token = await store.create_session(s, cadre_id, now, timedelta(hours=settings.web_session_hours))

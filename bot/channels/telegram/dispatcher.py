@@ -59,7 +59,7 @@ _RESPONSE_TYPES = [
     )
 ]
 
-COMMANDS = ("visit", "resume", "todo", "log", "queue", "problem", "cancel", "whoami", "lang", "help")
+COMMANDS = ("visit", "resume", "todo", "log", "queue", "problem", "cancel", "whoami", "web", "lang", "help")
 
 
 class RetryMiddleware(BaseRequestMiddleware):

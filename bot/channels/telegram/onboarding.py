@@ -1,4 +1,5 @@
-"""Cadre onboarding in Telegram: `/start CODE` binds the account, `/whoami`, `/lang`, `/help`.
+"""Cadre onboarding in Telegram: `/start CODE` binds the account, `/whoami`, `/lang`, `/help`, and `/web` (a
+one-time sign-in link to the dashboard, as `zoufang web invite` prints).
 
 Strangers get one short refusal a day and nothing more; five wrong codes within an hour lock a user out for
 an hour (counted in the database, so a restart or a second worker does not reset the count).
@@ -12,12 +13,14 @@ from typing import Any
 from aiogram import Router
 from aiogram.filters import Command, CommandObject, CommandStart
 from aiogram.methods import SendMessage
-from aiogram.types import CallbackQuery, Message, TelegramObject
+from aiogram.types import CallbackQuery, LinkPreviewOptions, Message, TelegramObject
 
+from bot.settings import Settings
 from messages import LOCALES, locale_or_default, render
 from storage.db import Database
 from storage.models import Cadre, utcnow
 from storage.telegram import attempts_since, record_attempt, redeem_invite
+from storage.web import create_link
 
 MAX_BAD_CODES = 5
 LOCKOUT = timedelta(hours=1)
@@ -109,6 +112,30 @@ async def lang(
     return message.answer(render("telegram/lang.txt", new))
 
 
+async def web_link(
+    message: Message, cadre: Cadre, db: Database, settings: Settings, locale: str, clock: Any
+) -> SendMessage:
+    """A one-time dashboard sign-in link for the cadre (ZOUFANG_WEB_LINK_MINUTES). Without PUBLIC_BASE_URL
+    there is no address a phone could open (the CLI's 127.0.0.1 fallback would be a broken link): say so."""
+    base = settings.public_base_url.rstrip("/")
+    if not base:
+        return message.answer(render("telegram/web_no_url.txt", locale))
+    now, ttl = clock(), timedelta(minutes=settings.web_link_minutes)
+    async with db.session() as s:
+        user = f"telegram:{message.from_user.id}"  # type: ignore[union-attr]
+        token = await create_link(s, cadre.id, now, ttl, actor=user, actor_cadre_id=cadre.id)
+    until = (now + ttl).astimezone(settings.tz)
+    text = render(
+        "telegram/web_link.txt",
+        locale,
+        url=f"{base}/dash/login/{token}",
+        minutes=settings.web_link_minutes,
+        until=f"{until:%Y-%m-%d %H:%M}",
+    )
+    # no preview: Telegram's fetch of the link should not be what opens it (the link page asks to confirm too)
+    return message.answer(text, link_preview_options=LinkPreviewOptions(is_disabled=True))
+
+
 def make_router() -> Router:
     """A new router each time: an aiogram router belongs to one dispatcher (tests and workers make several)."""
     router = Router(name="onboarding")
@@ -116,4 +143,5 @@ def make_router() -> Router:
     router.message.register(whoami, Command("whoami"))
     router.message.register(help_, Command("help"))
     router.message.register(lang, Command("lang"))
+    router.message.register(web_link, Command("web"))
     return router
