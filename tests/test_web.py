@@ -601,3 +601,24 @@ async def test_a_long_queue_comes_in_pages_of_fifty_oldest_first(roster: Databas
         response = await client.get(f"{url}?page={odd}")
         assert response.status == 200
         assert cards(await response.text()) == (pids[50:] if odd == "999" else pids[:50])
+
+
+async def test_each_table_with_a_chart_shows_the_clis_png(roster: Database, client: TestClient):
+    places = await ids(roster)
+    await sign_in(client, roster, "GB012")
+    page = await (await client.get(f"/dash/township/{places['dongfeng']}")).text()
+    charts = re.findall(r'<img class="chart" src="([^"]+\.png)"', page)
+    assert (
+        f"/dash/township/{places['dongfeng']}/coverage.png" in charts
+    )  # no rows, no chart: satisfaction here
+    for src in charts:
+        response = await client.get(src)
+        assert response.status == 200 and response.content_type == "image/png", src
+        assert (await response.read()).startswith(b"\x89PNG\r\n\x1a\n")
+    assert (
+        await client.get(f"/dash/township/{places['other']}/satisfaction.png")
+    ).status == 404  # not theirs
+    assert (await client.get(f"/dash/township/{places['dongfeng']}/nothing.png")).status == 404
+    client.session.cookie_jar.clear()
+    response = await client.get(charts[0], allow_redirects=False)
+    assert response.status == 303  # no session, no picture

@@ -31,9 +31,11 @@ def mount_dash(app: web.Application, settings: Settings) -> None:
     get("/dash/mine", signed_in(pages.own_page))
     get("/dash/mine/{table}.csv", signed_in(pages.download("own")))
     get("/dash/mine/{table}.xlsx", signed_in(pages.download("own", "xlsx")))
+    get("/dash/mine/{table}.png", signed_in(pages.chart("own")))
     get("/dash/overdue", signed_in(pages.overdue_page))
     get("/dash/overdue/{table}.csv", signed_in(pages.download("overdue")))
     get("/dash/overdue/{table}.xlsx", signed_in(pages.download("overdue", "xlsx")))
+    get("/dash/overdue/{table}.png", signed_in(pages.chart("overdue")))
     for kind, show in (
         ("county", pages.county_page),
         ("township", pages.township_page),
@@ -42,6 +44,7 @@ def mount_dash(app: web.Application, settings: Settings) -> None:
         get(f"/dash/{kind}/{{id}}", signed_in(show))
         get(f"/dash/{kind}/{{id}}/{{table}}.csv", signed_in(pages.download(kind)))
         get(f"/dash/{kind}/{{id}}/{{table}}.xlsx", signed_in(pages.download(kind, "xlsx")))
+        get(f"/dash/{kind}/{{id}}/{{table}}.png", signed_in(pages.chart(kind)))
     post("/dash/problem/{id}/{action}", signed_in(act_on_problem))
     app.router.add_static("/dash/static/", STATIC)
 

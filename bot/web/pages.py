@@ -263,6 +263,35 @@ def download(kind: str, fmt: str = "csv") -> Any:
     return handler
 
 
+_DRAWING = asyncio.Lock()  # matplotlib's rc_context is process-wide: one chart drawn at a time
+
+
+def chart(kind: str) -> Any:
+    """GET …/<table>.png: the table's chart as `zoufang report … --format png` draws it (kept like the tables:
+    a page shows each chart it has, so a page view must not redraw them)."""
+
+    async def handler(request: web.Request, viewer: Viewer) -> web.StreamResponse:
+        place = await place_of(request, viewer, kind)
+        name = request.match_info["table"]
+        if name not in tables.names_of(place):
+            raise web.HTTPNotFound()
+        ctx = context_of(request)
+
+        async def draw() -> bytes:
+            report = await tables.build(request.app[DB], ctx, place, name)
+            if report.chart is None:
+                return b""
+            async with _DRAWING:
+                return await asyncio.to_thread(tables.png_of, report)
+
+        body = await request.app[TABLES].get(tables.cache_key(place, name + ".png", ctx.locale), draw)
+        if not body:
+            raise web.HTTPNotFound()
+        return no_store(web.Response(body=body, content_type="image/png"))
+
+    return handler
+
+
 async def sign_out(request: web.Request, viewer: Viewer) -> web.StreamResponse:
     from bot.web.auth import COOKIE
 

@@ -141,6 +141,7 @@ class Table:
     notes: list[str]
     empty: str
     as_of: str = ""  # when its figures were read (local HH:MM:SS), shown under the table
+    chart: bool = False  # the report draws a chart (…/<name>.png)
 
 
 def table_of(name: str, report: Report) -> Table:
@@ -148,7 +149,17 @@ def table_of(name: str, report: Report) -> Table:
     lines = list(csv.reader(io.StringIO(csv_of(report).removeprefix("\ufeff"))))
     header, body = lines[0], lines[1:]
     rows = body[: body.index([])] if [] in body else body
-    return Table(name, report.title, header, rows, [n for n in report.notes if n], report.empty)
+    notes = [n for n in report.notes if n]
+    return Table(name, report.title, header, rows, notes, report.empty, chart=report.chart is not None)
+
+
+def png_of(report: Report) -> bytes:
+    """The report's chart as `zoufang report … --format png` writes it."""
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "chart.png"
+        assert report.chart is not None
+        report.chart(path)
+        return path.read_bytes()
 
 
 T = TypeVar("T")
