@@ -571,14 +571,18 @@ async def test_the_table_cache_builds_once_for_waiting_requests_and_keeps_no_fai
     now[0] = 59.0
     assert (await cache.get(("k",), build)).title == "1"
     now[0] = 61.0
-    assert (await cache.get(("k",), build)).title == "2"  # too old: read again
+    assert (await cache.get(("k",), build)).title == "1"  # shown once more while it is built again
+    await asyncio.sleep(0.05)
+    assert (await cache.get(("k",), build)).title == "2"
+    now[0] = 61.0 + 60 * TableCache.STALE_TIMES
+    assert (await cache.get(("k",), build)).title == "3"  # far too old to show: the viewer waits
 
     async def broken() -> Table:
         raise RuntimeError("database locked")
 
     with pytest.raises(RuntimeError):
         await cache.get(("b",), broken)
-    assert (await cache.get(("b",), build)).title == "3"  # the failure was not kept
+    assert (await cache.get(("b",), build)).title == "4"  # the failure was not kept
 
 
 async def test_a_long_queue_comes_in_pages_of_fifty_oldest_first(roster: Database, client: TestClient):

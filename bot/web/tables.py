@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import csv
 import io
+import logging
 import tempfile
 import time
 from collections.abc import Awaitable, Callable
@@ -163,6 +164,17 @@ def png_of(report: Report) -> bytes:
 
 
 T = TypeVar("T")
+log = logging.getLogger("zoufang.web")
+
+
+_MISSING: Any = object()
+
+
+@dataclass
+class _Kept:
+    at: float = 0.0  # when `value` was built (the cache's clock)
+    value: Any = _MISSING
+    building: asyncio.Task[Any] | None = None
 
 
 class TableCache:
@@ -170,31 +182,54 @@ class TableCache:
 
     A county page is five reports over the whole county (seconds at 250,000 households); the figures move with
     each visit and reply, but nobody reads them to the second. So a table built for a place and language is
-    kept (ZOUFANG_WEB_CACHE_SECONDS, default 60; 0 keeps nothing), its time shown under it; a problem moved on
-    the dashboard empties the cache at once, so the mover sees the move. Requests that come while a table is
-    being built wait for that one build. Downloads are always built fresh (they are the CLI's files)."""
+    kept (ZOUFANG_WEB_CACHE_SECONDS, default 60; 0 keeps nothing), its time shown under it. Older than that,
+    it is still shown once while a new one is built behind it (up to STALE_TIMES × `seconds` old; older ones
+    are built while the viewer waits), so nobody waits for a county's reports but the first viewer. A problem
+    moved on the dashboard empties the cache, so the mover sees the move. Requests that come while a table is
+    first built wait for that one build, which a viewer who leaves does not cancel. Downloads are always built
+    fresh (they are the CLI's files)."""
+
+    STALE_TIMES = 10
 
     def __init__(self, seconds: float, clock: Callable[[], float] = time.monotonic) -> None:
         self.seconds, self.clock = seconds, clock
-        self._kept: dict[tuple[Any, ...], tuple[float, asyncio.Future[Any]]] = {}
+        self._kept: dict[tuple[Any, ...], _Kept] = {}
 
     async def get(self, key: tuple[Any, ...], build: Callable[[], Awaitable[T]]) -> T:
         if self.seconds <= 0:
             return await build()
-        now = self.clock()
-        held = self._kept.get(key)
-        if held is not None and now - held[0] < self.seconds:
-            return await asyncio.shield(held[1])
-        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-        self._kept[key] = (now, future)
-        try:
-            future.set_result(await build())
-        except BaseException as exc:
-            self._kept.pop(key, None)  # a failed build is not kept: the next request tries again
-            future.set_exception(exc)
-            future.exception()  # retrieved: waiters see it, nobody logs "never retrieved"
-            raise
-        return future.result()  # type: ignore[no-any-return]
+        kept = self._kept.get(key)
+        if kept is not None and kept.value is not _MISSING:
+            age = self.clock() - kept.at
+            if age < self.seconds * self.STALE_TIMES:
+                if age >= self.seconds and kept.building is None:
+                    self._start(kept, build)  # shown as it is once more; the next view gets the new one
+                return kept.value  # type: ignore[no-any-return]
+        if kept is None or kept.building is None:
+            kept = self._kept[key] = _Kept()
+            self._start(kept, build)
+        assert kept.building is not None
+        return await asyncio.shield(kept.building)  # type: ignore[no-any-return]
+
+    def _start(self, kept: _Kept, build: Callable[[], Awaitable[Any]]) -> None:
+        async def run() -> Any:
+            try:
+                value = await build()
+            finally:
+                kept.building = None
+            kept.at, kept.value = self.clock(), value
+            return value
+
+        task = asyncio.create_task(run())
+        task.add_done_callback(lambda done: self._forget_failure(kept, done))
+        kept.building = task
+
+    def _forget_failure(self, kept: _Kept, done: asyncio.Task[Any]) -> None:
+        if done.cancelled() or done.exception() is None:
+            return
+        if kept.value is _MISSING:  # a failed first build is not kept: the next request tries again
+            self._kept = {k: v for k, v in self._kept.items() if v is not kept}
+        log.warning("dashboard table not built: %r", done.exception())
 
     def clear(self) -> None:
         self._kept.clear()
