@@ -406,3 +406,38 @@ def test_console_before_init_fails_with_one_line(tmp_path: Path) -> None:
     assert result.returncode != 0
     assert "Traceback" not in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+
+
+def loosely(code: str) -> str:
+    """A roster id the way it gets typed: lower case, full-width, a space around it."""
+    full_width = "".join(chr(ord(ch) + 0xFEE0) if ch.isascii() and ch.isalnum() else ch for ch in code[:2])
+    return f" {full_width.lower()}{code[2:].lower()} "
+
+
+def test_a_lower_case_household_and_cadre_id_are_found_not_reported_missing(county: County) -> None:
+    """Issue 16: `--household gb002` (ids are upper case, GB002) was refused as 不存在; so was a cadre id."""
+    code = county.households[4]
+    assert code != code.lower()
+    lines = ANSWERS
+    result = ok(
+        zoufang(
+            county.folder,
+            "console",
+            "--cadre",
+            loosely(county.secretary),
+            "--household",
+            loosely(code),
+            input=typed(lines),
+        )
+    )
+    assert "走访已提交" in result.stdout
+    submitted_visit(county, code)
+
+
+def test_a_household_picked_by_its_lower_case_id(county: County) -> None:
+    code = county.households[5]
+    result = ok(
+        zoufang(county.folder, "console", "--cadre", county.secretary, input=typed([code.lower(), *ANSWERS]))
+    )
+    assert "走访已提交" in result.stdout
+    submitted_visit(county, code)

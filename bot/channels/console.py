@@ -16,6 +16,7 @@ from messages import render
 from storage.db import Database
 from storage.models import Cadre
 from storage.visits import HouseholdLine, cadre_by_code, drafts_of
+from survey.answers import code_key
 from survey.script import Script
 
 ReadLine = Callable[[], Awaitable[str | None]]
@@ -61,7 +62,7 @@ class Console:
         self, cadre: Cadre, candidates: list[HouseholdLine], household_code: str | None, drafts: list[int]
     ) -> HouseholdLine | None:
         if household_code is not None:
-            match = [c for c in candidates if c.code == household_code]
+            match = _by_code(candidates, household_code)
             if not match:
                 raise ConsoleError(render("console/not_in_scope.txt", self.locale, code=household_code))
             return match[0]
@@ -111,14 +112,20 @@ class Console:
             self.say(outcome.text)
 
 
+def _by_code(candidates: list[HouseholdLine], code: str) -> list[HouseholdLine]:
+    """The household of 户编号 `code`: as stored, else as typed loosely (gb002, full-width, spaces: code_key)."""
+    exact = [c for c in candidates if c.code == code]
+    return exact or [c for c in candidates if code_key(c.code) == code_key(code)]
+
+
 def _match(candidates: list[HouseholdLine], text: str) -> HouseholdLine | None:
     """A household by its number in the list, its 户编号, or its head's name (when only one matches)."""
     if not text:
         return None
     if text.isdecimal() and 1 <= int(text) <= len(candidates):
         return candidates[int(text) - 1]
-    for c in candidates:
-        if c.code == text:
-            return c
+    by_code = _by_code(candidates, text)
+    if by_code:
+        return by_code[0]
     named = [c for c in candidates if text in c.head_name]
     return named[0] if len(named) == 1 else None
