@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import sys
+import threading
 from collections.abc import Awaitable, Callable
 from typing import TextIO
 
@@ -27,11 +29,62 @@ class ConsoleError(Exception):
 
 
 def stdin_reader(stream: TextIO = sys.stdin) -> ReadLine:
+    """Lines of `stream`, None at its end. A stream with a file descriptor (a terminal, a pipe) is read straight
+    from the descriptor by a daemon thread of its own: Ctrl-C then stops the visit at once. Read through
+    asyncio.to_thread, asyncio.run waited on exit for the executor's thread, blocked in readline, until Enter."""
+    try:
+        fd = stream.fileno()
+    except (AttributeError, OSError, ValueError):  # io.UnsupportedOperation: an in-memory stream
+        fd = None
+    if fd is not None:
+        return _DescriptorLines(fd, getattr(stream, "encoding", None) or "utf-8").read
+
     async def read() -> str | None:
         line = await asyncio.to_thread(stream.readline)
         return None if line == "" else line.rstrip("\r\n")
 
     return read
+
+
+class _DescriptorLines:
+    """The lines of a file descriptor, read ahead by a daemon thread (os.read: it holds none of sys.stdin's
+    locks, so the process can exit while it waits) and handed to the event loop one by one."""
+
+    def __init__(self, fd: int, encoding: str) -> None:
+        self._fd, self._encoding = fd, encoding
+        self._lines: asyncio.Queue[str | None] | None = None
+        self._ended = False
+
+    async def read(self) -> str | None:
+        if self._ended:
+            return None
+        if self._lines is None:
+            self._lines = asyncio.Queue()
+            args = (asyncio.get_running_loop(), self._lines)
+            threading.Thread(target=self._pump, args=args, name="zoufang-stdin", daemon=True).start()
+        line = await self._lines.get()
+        self._ended = line is None
+        return line
+
+    def _pump(self, loop: asyncio.AbstractEventLoop, lines: asyncio.Queue[str | None]) -> None:
+        pending = b""
+        while True:
+            try:
+                chunk = os.read(self._fd, 65536)
+            except OSError:
+                chunk = b""
+            *done, pending = (pending + chunk).split(b"\n")
+            found: list[str | None] = [raw.rstrip(b"\r").decode(self._encoding, "replace") for raw in done]
+            if not chunk:
+                found += [pending.decode(self._encoding, "replace")] if pending else []
+                found.append(None)
+            try:
+                for line in found:
+                    loop.call_soon_threadsafe(lines.put_nowait, line)
+            except RuntimeError:  # the loop is closed: nobody reads any more
+                return
+            if not chunk:
+                return
 
 
 class Console:
