@@ -126,13 +126,27 @@ def ensure_sqlite_dir(url: str) -> None:
         raise Refusal("db_folder_missing", url=url, path=path, absolute=sqlite_url(path))
 
 
+def _engine_or_refusal(url: str) -> AsyncEngine:
+    """The writer's engine; a URL naming no usable async driver (sqlite://, postgres://, a driver not installed)
+    is refused (messages.Refusal) with SQLAlchemy's reason and the password masked."""
+    from sqlalchemy.exc import InvalidRequestError, NoSuchModuleError
+
+    try:
+        return make_engine(url)
+    except (InvalidRequestError, NoSuchModuleError, ImportError) as exc:
+        from messages import Refusal
+
+        shown = make_url(url).render_as_string(hide_password=True)
+        raise Refusal("db_url_driver", given=shown, why=str(exc).splitlines()[0]) from exc
+
+
 class Database:
     """One engine and its session factory; `session()` is a unit of work that commits or rolls back."""
 
     def __init__(self, url: str) -> None:
         ensure_sqlite_dir(url)
         self.url = url
-        self.engine = make_engine(url)
+        self.engine = _engine_or_refusal(url)
         self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)
         # SQLite readers need no write lock (WAL lets them run beside the writer); elsewhere one engine serves
         self.reader = make_engine(url, writer=False) if self.engine.dialect.name == "sqlite" else self.engine

@@ -77,3 +77,15 @@ def test_debug_shows_the_traceback_before_the_line(tmp_path: Path) -> None:
         .splitlines()[-1]
         .startswith("zoufang: ZOUFANG_DB_URL='county.db' 不是数据库 URL")
     )
+
+
+def test_a_db_url_without_an_async_driver_is_one_line_with_the_password_masked(tmp_path: Path) -> None:
+    for url, shown in (
+        (f"sqlite:///{tmp_path / 'a.db'}", f"sqlite:///{tmp_path / 'a.db'}"),
+        ("postgres://u:secret@localhost:1/db", "postgres://u:***@localhost:1/db"),
+    ):
+        line = one_line(zoufang(tmp_path, "county", "list", env=clean_env(tmp_path, ZOUFANG_DB_URL=url)))
+        assert (
+            line.startswith(f"zoufang: ZOUFANG_DB_URL={shown} 无法使用（") and "sqlite+aiosqlite:////" in line
+        )
+        assert "secret" not in line
