@@ -126,6 +126,13 @@ def ensure_sqlite_dir(url: str) -> None:
         raise Refusal("db_folder_missing", url=url, path=path, absolute=sqlite_url(path))
 
 
+def check_url(url: str) -> None:
+    """Refuse (messages.Refusal) what Database(url) would refuse, without connecting: for a parent that only
+    forks the processes that open it (`zoufang serve --workers N`), which would otherwise die one by one."""
+    ensure_sqlite_dir(url)
+    _engine_or_refusal(url).sync_engine.dispose()
+
+
 def _engine_or_refusal(url: str) -> AsyncEngine:
     """The writer's engine; a URL naming no usable async driver (sqlite://, postgres://, a driver not installed)
     is refused (messages.Refusal) with SQLAlchemy's reason and the password masked."""

@@ -89,3 +89,11 @@ def test_a_db_url_without_an_async_driver_is_one_line_with_the_password_masked(t
             line.startswith(f"zoufang: ZOUFANG_DB_URL={shown} 无法使用（") and "sqlite+aiosqlite:////" in line
         )
         assert "secret" not in line
+
+
+def test_serve_with_workers_refuses_a_plain_path_once_instead_of_restarting_dying_workers(
+    tmp_path: Path,
+) -> None:
+    env = clean_env(tmp_path, ZOUFANG_DB_URL="county.db")
+    line = one_line(zoufang_process(tmp_path, "serve", "--workers", "2", "--port", "0", env=env))
+    assert line.startswith("zoufang: ZOUFANG_DB_URL='county.db' 不是数据库 URL")
