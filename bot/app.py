@@ -287,7 +287,14 @@ async def serve(
     runner = web.AppRunner(app, access_log=None, shutdown_timeout=60.0 if sock is None else WORKER_SHUTDOWN)
     await runner.setup()
     if sock is None:
-        await web.TCPSite(runner, host, port).start()
+        try:
+            await web.TCPSite(runner, host, port).start()
+        except OSError as exc:  # the port is taken, or the address is not this machine's
+            from messages import Refusal
+
+            await runner.cleanup()
+            why = os.strerror(exc.errno) if exc.errno else exc
+            raise Refusal("cannot_listen", host=host, port=port, why=why) from exc
         log.info("zoufang serving on http://%s:%d", host, port)
     else:
         await web.SockSite(runner, sock).start()

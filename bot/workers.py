@@ -248,7 +248,10 @@ def run_workers(settings: Settings, script: Script, host: str, port: int, worker
     try:
         listener = Listener.bind(host, port)
     except OSError as exc:
-        raise ServeError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from exc
+        from messages import Refusal
+
+        why = os.strerror(exc.errno) if exc.errno else exc
+        raise Refusal("cannot_listen", host=host, port=port, why=why) from exc
     preload(settings)
     log.info(
         "zoufang serving on http://%s:%d with %d workers (parent pid %d%s)",

@@ -56,6 +56,19 @@ def _macro_text(code: str, locale: str, source: str, params: dict[str, Any]) -> 
     return str(macro(**params)).strip()
 
 
+class Refusal(Exception):
+    """A known failure whose sentence is macro `key` of `source` (cli/parts.txt unless told) with `params`:
+    raised where the failure is found (storage, the server, a command), rendered in the reader's language where
+    it is shown (the CLI's edge, bot.cli.base: one line on standard error, no traceback unless --debug)."""
+
+    def __init__(self, key: str, /, source: str = "cli/parts.txt", **params: Any) -> None:
+        super().__init__(key, params)
+        self.key, self.source, self.params = key, source, params
+
+    def text(self, locale: str | None = None) -> str:
+        return error_text(self.key, locale, source=self.source, **self.params)
+
+
 @cache
 def web_words(locale: str) -> dict[str, str]:
     """The dashboard's phrases (`templates/<locale>/web/words.json`): a missing one is an error, never blank."""

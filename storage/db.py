@@ -89,10 +89,62 @@ def _sqlite_begin_immediate(connection: Any) -> None:
     connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
+def sqlite_file(url: str) -> Path | None:
+    """The SQLite file of `url`, absolute (a relative one is in the working directory); None for another
+    database, an in-memory one or a URL that does not parse."""
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        return None
+    if parsed.get_backend_name() != "sqlite" or not parsed.database or parsed.database == ":memory:":
+        return None
+    return Path(parsed.database).absolute()
+
+
 def ensure_sqlite_dir(url: str) -> None:
-    parsed = make_url(url)
-    if parsed.get_backend_name() == "sqlite" and parsed.database and parsed.database != ":memory:":
-        Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+    """Refuse (messages.Refusal) a URL that is not one: a plain path is shown its URL form. An absolute SQLite
+    file's folder is made; a relative one's must exist (`sqlite+aiosqlite:///rel/x.db` is relative to the
+    working directory, which is rarely what was meant), and the refusal names the file it resolved to."""
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        from messages import Refusal  # here, not above: reports never load jinja2 when nothing fails
+
+        raise Refusal("db_url_not_url", given=repr(url), example=sqlite_url(url) if url else None) from None
+    path = sqlite_file(url)
+    if path is None:
+        return
+    if Path(parsed.database).is_absolute():
+        path.parent.mkdir(parents=True, exist_ok=True)
+    elif not path.parent.is_dir():
+        from messages import Refusal
+
+        raise Refusal("db_folder_missing", url=url, path=path, absolute=sqlite_url(path))
+
+
+def check_url(url: str) -> None:
+    """Refuse (messages.Refusal) what Database(url) would refuse, without connecting: for a parent that only
+    forks the processes that open it (`zoufang serve --workers N`), which would otherwise die one by one."""
+    ensure_sqlite_dir(url)
+    _engine_or_refusal(url).sync_engine.dispose()
+
+
+def _engine_or_refusal(url: str) -> AsyncEngine:
+    """The writer's engine; a URL naming no usable async driver (sqlite://, postgres://, a driver not installed)
+    is refused (messages.Refusal) with SQLAlchemy's reason and the password masked."""
+    from sqlalchemy.exc import InvalidRequestError, NoSuchModuleError
+
+    try:
+        return make_engine(url)
+    except (InvalidRequestError, NoSuchModuleError, ImportError) as exc:
+        from messages import Refusal
+
+        shown = make_url(url).render_as_string(hide_password=True)
+        raise Refusal("db_url_driver", given=shown, why=str(exc).splitlines()[0]) from exc
 
 
 class Database:
@@ -101,7 +153,7 @@ class Database:
     def __init__(self, url: str) -> None:
         ensure_sqlite_dir(url)
         self.url = url
-        self.engine = make_engine(url)
+        self.engine = _engine_or_refusal(url)
         self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)
         # SQLite readers need no write lock (WAL lets them run beside the writer); elsewhere one engine serves
         self.reader = make_engine(url, writer=False) if self.engine.dialect.name == "sqlite" else self.engine

@@ -108,6 +108,12 @@ class _Places:
         return self.villages[key]
 
 
+# The way out of "cadres need the county, households need the cadres": cadres first, naming their county. Each
+# message names the exact command, so that neither roster's advice sends the reader to the other's.
+_CADRES_FIRST = "zoufang import cadres 文件 --county 县名"
+_COUNTY_WAY_OUT = f"导入干部花名册时用 --county 县名 指定县，例如 {_CADRES_FIRST}"
+
+
 def _cadre_county(places: _Places, township: str, county: str | None) -> tuple[str | None, str | None]:
     """The county a cadre's township belongs to, or (None, why it cannot be told)."""
     if county is not None:
@@ -116,12 +122,15 @@ def _cadre_county(places: _Places, township: str, county: str | None) -> tuple[s
     if len(found) == 1:
         return found[0], None
     if len(found) > 1:
-        return None, f"乡镇“{township}”在多个县都有（{'、'.join(found)}），无法确定是哪一个：导入时请指定县"
+        return (
+            None,
+            f"乡镇“{township}”在多个县都有（{'、'.join(found)}），无法确定是哪一个：{_COUNTY_WAY_OUT}",
+        )
     if len(places.counties) == 1:
         return next(iter(places.counties)), None
     if not places.counties:
-        return None, f"乡镇“{township}”尚未登记，系统中还没有任何县：请先导入户花名册，或导入时指定县"
-    return None, f"乡镇“{township}”尚未登记，系统中有多个县，无法确定它属于哪个县：请先导入该乡镇的户花名册"
+        return None, f"乡镇“{township}”尚未登记，系统中还没有任何县：{_COUNTY_WAY_OUT}"
+    return None, f"乡镇“{township}”尚未登记，系统中有多个县，无法确定它属于哪个县：{_COUNTY_WAY_OUT}"
 
 
 # --- households ---
@@ -166,7 +175,7 @@ async def check_households(
             message = f"户编号“{row.code}”已被{other}的户使用（户编号在系统内不能重复）"
             errors.append(RowError(row.row, label("household_id"), message))
         if row.helper_code and row.helper_code not in cadres:
-            message = f"干部编号“{row.helper_code}”在系统中不存在：请先导入干部花名册"
+            message = f"干部编号“{row.helper_code}”在系统中不存在：请先导入干部花名册（{_CADRES_FIRST}）"
             errors.append(RowError(row.row, label("helper_id"), message))
     return errors
 

@@ -29,18 +29,24 @@ from storage.models import (
     cadre_villages,
 )
 from storage.problems import creation_event
+from survey.answers import code_key
 from survey.facts import HouseholdFacts, Lines
 from survey.integrity import answers_digest
 from survey.script import Script
 
 
 async def cadre_by_code(session: AsyncSession, code: str) -> Cadre | None:
-    query = (
-        select(Cadre)
-        .where(Cadre.code == code)
-        .options(selectinload(Cadre.villages), selectinload(Cadre.township))
-    )
-    return (await session.execute(query)).scalar_one_or_none()
+    """The cadre of 干部编号 `code`: as stored, else as typed loosely (gb001, full-width, spaces: code_key) when
+    that names exactly one cadre."""
+
+    def query(where: ColumnElement[bool]) -> Any:
+        return select(Cadre).where(where).options(selectinload(Cadre.villages), selectinload(Cadre.township))
+
+    found = (await session.execute(query(Cadre.code == code))).scalar_one_or_none()
+    if found is not None:
+        return found
+    loose = (await session.execute(query(func.upper(Cadre.code) == code_key(code)).limit(2))).scalars().all()
+    return loose[0] if len(loose) == 1 else None
 
 
 def _scope_query(cadre: Cadre, scope: str):

@@ -15,6 +15,7 @@ from decimal import Decimal
 __all__ = [
     "PARSERS",
     "AnswerError",
+    "code_key",
     "is_blank",
     "normalize",
     "parse_choice",
@@ -55,6 +56,12 @@ def normalize(text: str) -> str:
     """NFKC (full-width digits, letters and punctuation become ASCII), strip, collapse inner whitespace."""
     text = unicodedata.normalize("NFKC", text).translate(_INVISIBLE)
     return " ".join(text.split())
+
+
+def code_key(text: str) -> str:
+    """A roster id as typed (干部编号, 户编号) in the roster's form: full-width and spaces gone, upper case, so
+    that `gb002`, `ＧＢ００２` and ` GB 002 ` all find GB002."""
+    return "".join(normalize(text).split()).upper()
 
 
 def is_blank(text: str) -> bool:

@@ -406,3 +406,100 @@ def test_console_before_init_fails_with_one_line(tmp_path: Path) -> None:
     assert result.returncode != 0
     assert "Traceback" not in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+
+
+def loosely(code: str) -> str:
+    """A roster id the way it gets typed: lower case, full-width, a space around it."""
+    full_width = "".join(chr(ord(ch) + 0xFEE0) if ch.isascii() and ch.isalnum() else ch for ch in code[:2])
+    return f" {full_width.lower()}{code[2:].lower()} "
+
+
+def test_a_lower_case_household_and_cadre_id_are_found_not_reported_missing(county: County) -> None:
+    """Issue 16: `--household gb002` (ids are upper case, GB002) was refused as 不存在; so was a cadre id."""
+    code = county.households[4]
+    assert code != code.lower()
+    lines = ANSWERS
+    result = ok(
+        zoufang(
+            county.folder,
+            "console",
+            "--cadre",
+            loosely(county.secretary),
+            "--household",
+            loosely(code),
+            input=typed(lines),
+        )
+    )
+    assert "走访已提交" in result.stdout
+    submitted_visit(county, code)
+
+
+def test_a_household_picked_by_its_lower_case_id(county: County) -> None:
+    code = county.households[5]
+    result = ok(
+        zoufang(county.folder, "console", "--cadre", county.secretary, input=typed([code.lower(), *ANSWERS]))
+    )
+    assert "走访已提交" in result.stdout
+    submitted_visit(county, code)
+
+
+def test_ctrl_c_at_the_console_stops_at_once_and_says_the_answers_are_saved(county: County) -> None:
+    """Issue 16: Ctrl-C did nothing until Enter, then printed English "Aborted!" without a word about the answers.
+    A real process, its standard input left open (as a terminal's is), interrupted while it waits for a line."""
+    import os
+    import signal
+    import subprocess
+    import threading
+    import time
+
+    from tests.cli_support import COMMAND, clean_env
+
+    code = county.households[6]
+    process = subprocess.Popen(
+        [*COMMAND, "console", "--cadre", county.secretary, "--household", code],
+        cwd=county.folder,
+        env=clean_env(county.folder),
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    seen: list[str] = []
+    asked = threading.Event()
+
+    def watch() -> None:
+        assert process.stdout is not None
+        for raw in process.stdout:
+            seen.append(raw.decode("utf-8"))
+            if raw.decode("utf-8").startswith("【") and len([s for s in seen if s.startswith("【")]) == 3:
+                asked.set()
+
+    watcher = threading.Thread(target=watch, daemon=True)
+    watcher.start()
+    try:
+        assert process.stdin is not None
+        process.stdin.write(typed(ANSWERS[:2]).encode("utf-8"))
+        process.stdin.flush()
+        assert asked.wait(60), "".join(seen)  # the third question is waiting for its answer
+        time.sleep(0.2)
+        os.kill(process.pid, signal.SIGINT)
+        started = time.monotonic()
+        returncode = process.wait(timeout=20)  # no Enter needed
+        stopped_in = time.monotonic() - started
+    finally:
+        if process.poll() is None:
+            process.kill()
+        process.stdin.close()  # type: ignore[union-attr]
+    watcher.join(5)
+    err = process.stderr.read().decode("utf-8")  # type: ignore[union-attr]
+    assert returncode == 130, (err, "".join(seen))
+    assert stopped_in < 10
+    assert "Aborted" not in err and "Traceback" not in err
+    assert (
+        err.strip()
+        == f"已中断：已回答的题目都已保存；再次运行 zoufang console --cadre {county.secretary} 可从中断处继续"
+    )
+    rows = visits_of(county, code)
+    assert [row[1] for row in rows] == ["draft"]
+    resumed = ok(zoufang(county.folder, "console", "--cadre", county.secretary, input=typed(ANSWERS[2:])))
+    assert "继续未完成的走访" in resumed.stdout and "走访已提交" in resumed.stdout
+    assert answers_of(county, submitted_visit(county, code))["members"][0][2] == 3  # given before Ctrl-C

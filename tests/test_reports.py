@@ -487,3 +487,53 @@ async def test_merged_and_on_site_problems_are_told_apart(roster: Database):
     assert (town["open"], town["opened"], town["on_site"], town["closed"]) == (1, 4, 1, 1)
     october = (await reports.problems(roster, ctx(), Q4, Area())).rows[0]
     assert (october["opened"], october["on_site"], october["closed"]) == (4, 1, 1)
+
+
+@pytest.mark.parametrize("by", ["village", "township", "cadre"])
+async def test_satisfaction_chart_draws_every_row_not_all_but_the_last(
+    roster: Database, by: str, monkeypatch: pytest.MonkeyPatch, tmp_path
+):
+    """Issue 16: the PNG left out the last village (by township: one township drawn, by cadre: a cadre
+    missing), for the chart took its rows before the total was appended. Every row but the total is a bar."""
+    import bot.reports.rates as rates
+
+    drawn: list[list[str]] = []
+    monkeypatch.setattr(rates, "rate_bars", lambda path, title, labels, *rest: drawn.append(list(labels)))
+    await add_visit(roster, hh(1), "GB001", local("2026-10-10 09:00"))
+    await add_visit(roster, hh(30), "GB002", local("2026-10-11 09:00"))
+    await add_poll(roster, hh(1), local("2026-10-11 10:00"), "满意")
+    report = await reports.satisfaction(roster, ctx(), by, Q4, Area())
+    report.chart(tmp_path / "s.png")
+    shown = report.rows[:-1]
+    assert report.rows[-1].get("township") == "合计" or report.rows[-1].get("cadre_code") == "合计"
+    assert len(shown) >= 2, report.rows
+    assert len(drawn) == 1 and len(drawn[0]) == len(shown)
+    assert "合计" not in drawn[0]
+
+
+async def test_problems_chart_by_township_draws_every_township(
+    roster: Database, monkeypatch: pytest.MonkeyPatch, tmp_path
+):
+    """Issue 16's check of the other charts: by township, every township is a group and the total is not
+    (the chart reads its rows when it draws, after the total was appended)."""
+    import bot.reports.problem_counts as problem_counts
+
+    drawn: list[list[str]] = []
+    monkeypatch.setattr(problem_counts, "count_bars", lambda path, title, labels, *rest: drawn.append(labels))
+    visit = await add_visit(roster, hh(1), "GB001", local("2026-10-10 10:00"))
+    async with roster.session() as s:
+        s.add(
+            Problem(
+                household_id=1,
+                visit_id=visit,
+                source="visit",
+                category="其他",
+                description="x",
+                status="escalated",
+                created_at=local("2026-10-20 10:00"),
+            )
+        )
+    report = await reports.problems_by_township(roster, ctx(), Q4, Area())
+    report.chart(tmp_path / "p.png")
+    assert drawn == [[r["township"] for r in report.rows[:-1]]]
+    assert len(drawn[0]) >= 2 and report.rows[-1]["township"] == "合计"

@@ -536,8 +536,22 @@ async def test_cadres_with_unknown_township_and_no_county_are_refused(db: Databa
     with pytest.raises(RosterError) as error:
         await import_file(db, "cadres", path)
     assert refused(error) == [(2, "乡镇"), (3, "乡镇"), (4, "乡镇")]
-    assert "砦牙乡" in error.value.lines()[1] and "户花名册" in error.value.lines()[1]
+    assert "砦牙乡" in error.value.lines()[1] and "--county 县名" in error.value.lines()[1]
     assert await count(db, Township) == 0
+
+
+async def test_the_first_rosters_advice_names_county_instead_of_going_in_a_circle(
+    db: Database, tmp_path: Path
+) -> None:
+    """Issue 16: cadres without --county said "import the household roster first", households said "import the
+    cadre roster first"; both now name the way out, the cadres with --county."""
+    with pytest.raises(RosterError) as cadres:
+        await import_file(db, "cadres", write_csv(tmp_path / "c.csv", CADRE_HEADERS, CADRES))
+    with pytest.raises(RosterError) as households:
+        await import_file(db, "households", write_csv(tmp_path / "h.csv", HOUSEHOLD_HEADERS, HOUSEHOLDS))
+    for error in (cadres, households):
+        assert "zoufang import cadres 文件 --county 县名" in error.value.lines()[1], error.value.lines()
+    assert "户花名册" not in cadres.value.lines()[1]
 
 
 async def test_cadres_with_unknown_township_and_several_counties_are_refused(
@@ -547,7 +561,7 @@ async def test_cadres_with_unknown_township_and_several_counties_are_refused(
         session.add_all([County(name="凤山县"), County(name="东兰县")])
     with pytest.raises(RosterError) as error:
         await import_file(db, "cadres", write_csv(tmp_path / "c.csv", CADRE_HEADERS, CADRES[:1]))
-    assert "多个县" in error.value.lines()[1]
+    assert "多个县" in error.value.lines()[1] and "--county 县名" in error.value.lines()[1]
 
 
 async def test_cadres_find_their_township_among_several_counties(db: Database, tmp_path: Path) -> None:

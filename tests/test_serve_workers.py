@@ -461,7 +461,7 @@ async def test_a_taken_port_is_one_line(tmp_path: Path):
         )
     lines = err.strip().splitlines()
     assert (
-        code == 1 and lines[-1].startswith("zoufang: cannot listen on 127.0.0.1:") and "Traceback" not in err
+        code == 1 and lines[-1].startswith(f"zoufang: 无法监听 127.0.0.1:{port}：") and "Traceback" not in err
     )
 
 

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import sys
+import threading
 from collections.abc import Awaitable, Callable
 from typing import TextIO
 
@@ -16,6 +18,7 @@ from messages import render
 from storage.db import Database
 from storage.models import Cadre
 from storage.visits import HouseholdLine, cadre_by_code, drafts_of
+from survey.answers import code_key
 from survey.script import Script
 
 ReadLine = Callable[[], Awaitable[str | None]]
@@ -26,11 +29,62 @@ class ConsoleError(Exception):
 
 
 def stdin_reader(stream: TextIO = sys.stdin) -> ReadLine:
+    """Lines of `stream`, None at its end. A stream with a file descriptor (a terminal, a pipe) is read straight
+    from the descriptor by a daemon thread of its own: Ctrl-C then stops the visit at once. Read through
+    asyncio.to_thread, asyncio.run waited on exit for the executor's thread, blocked in readline, until Enter."""
+    try:
+        fd = stream.fileno()
+    except (AttributeError, OSError, ValueError):  # io.UnsupportedOperation: an in-memory stream
+        fd = None
+    if fd is not None:
+        return _DescriptorLines(fd, getattr(stream, "encoding", None) or "utf-8").read
+
     async def read() -> str | None:
         line = await asyncio.to_thread(stream.readline)
         return None if line == "" else line.rstrip("\r\n")
 
     return read
+
+
+class _DescriptorLines:
+    """The lines of a file descriptor, read ahead by a daemon thread (os.read: it holds none of sys.stdin's
+    locks, so the process can exit while it waits) and handed to the event loop one by one."""
+
+    def __init__(self, fd: int, encoding: str) -> None:
+        self._fd, self._encoding = fd, encoding
+        self._lines: asyncio.Queue[str | None] | None = None
+        self._ended = False
+
+    async def read(self) -> str | None:
+        if self._ended:
+            return None
+        if self._lines is None:
+            self._lines = asyncio.Queue()
+            args = (asyncio.get_running_loop(), self._lines)
+            threading.Thread(target=self._pump, args=args, name="zoufang-stdin", daemon=True).start()
+        line = await self._lines.get()
+        self._ended = line is None
+        return line
+
+    def _pump(self, loop: asyncio.AbstractEventLoop, lines: asyncio.Queue[str | None]) -> None:
+        pending = b""
+        while True:
+            try:
+                chunk = os.read(self._fd, 65536)
+            except OSError:
+                chunk = b""
+            *done, pending = (pending + chunk).split(b"\n")
+            found: list[str | None] = [raw.rstrip(b"\r").decode(self._encoding, "replace") for raw in done]
+            if not chunk:
+                found += [pending.decode(self._encoding, "replace")] if pending else []
+                found.append(None)
+            try:
+                for line in found:
+                    loop.call_soon_threadsafe(lines.put_nowait, line)
+            except RuntimeError:  # the loop is closed: nobody reads any more
+                return
+            if not chunk:
+                return
 
 
 class Console:
@@ -61,7 +115,7 @@ class Console:
         self, cadre: Cadre, candidates: list[HouseholdLine], household_code: str | None, drafts: list[int]
     ) -> HouseholdLine | None:
         if household_code is not None:
-            match = [c for c in candidates if c.code == household_code]
+            match = _by_code(candidates, household_code)
             if not match:
                 raise ConsoleError(render("console/not_in_scope.txt", self.locale, code=household_code))
             return match[0]
@@ -111,14 +165,20 @@ class Console:
             self.say(outcome.text)
 
 
+def _by_code(candidates: list[HouseholdLine], code: str) -> list[HouseholdLine]:
+    """The household of 户编号 `code`: as stored, else as typed loosely (gb002, full-width, spaces: code_key)."""
+    exact = [c for c in candidates if c.code == code]
+    return exact or [c for c in candidates if code_key(c.code) == code_key(code)]
+
+
 def _match(candidates: list[HouseholdLine], text: str) -> HouseholdLine | None:
     """A household by its number in the list, its 户编号, or its head's name (when only one matches)."""
     if not text:
         return None
     if text.isdecimal() and 1 <= int(text) <= len(candidates):
         return candidates[int(text) - 1]
-    for c in candidates:
-        if c.code == text:
-            return c
+    by_code = _by_code(candidates, text)
+    if by_code:
+        return by_code[0]
     named = [c for c in candidates if text in c.head_name]
     return named[0] if len(named) == 1 else None

@@ -13,25 +13,53 @@ from typing import Any
 
 import click
 
+_debug = False  # `zoufang --debug`: a failure's line comes after the traceback of what caused it
+
 
 class Failure(click.ClickException):
-    """A failure: one line on standard error, exit 1."""
+    """A failure: one line on standard error, exit 1 (with --debug, the cause's traceback first)."""
 
     def show(self, file: Any = None) -> None:
+        if _debug and self.__cause__ is not None:
+            import traceback
+
+            click.echo("".join(traceback.format_exception(self.__cause__)).rstrip(), err=True)
         click.echo(f"zoufang: {self.message}", err=True)
+
+
+class Group(click.Group):
+    """The CLI's edge: a known failure (messages.Refusal, raised wherever it is found) becomes a Failure, one
+    sentence in the settings' language; anything else is a bug and keeps its traceback."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        from messages import Refusal
+
+        try:
+            return super().invoke(ctx)
+        except Refusal as exc:
+            raise Failure(_refusal_text(exc)) from exc
+
+
+def _refusal_text(refusal: Any) -> str:
+    return str(refusal.text(_locale()))
+
+
+def _locale() -> str | None:
+    """The settings' language; None (zh-CN) when the settings cannot be read (that failure is then in zh-CN)."""
+    from bot.settings import SettingsError, load_settings
+
+    try:
+        return load_settings().locale
+    except SettingsError:
+        return None
 
 
 def phrase(name: str, /, **params: Any) -> str:
     """A line of the command's own (macro `name` of cli/parts.txt) in the settings' language; zh-CN when the
     settings cannot be read (that failure is then reported in zh-CN too)."""
-    from bot.settings import SettingsError, load_settings
     from messages import error_text
 
-    try:
-        locale = load_settings().locale
-    except SettingsError:
-        locale = None
-    return error_text(name, locale, source="cli/parts.txt", **params)
+    return error_text(name, _locale(), source="cli/parts.txt", **params)
 
 
 def run(coro: Coroutine[Any, Any, Any]) -> Any:
@@ -42,8 +70,19 @@ def run(coro: Coroutine[Any, Any, Any]) -> Any:
     except DBAPIError as exc:
         reason = str(exc.orig).splitlines()[0]
         if "no such table" in reason or "does not exist" in reason:
-            raise Failure(phrase("db_not_ready", reason=reason)) from exc
+            raise Failure(phrase("db_not_ready", reason=reason, where=_sqlite_file())) from exc
         raise Failure(phrase("db_error", reason=reason)) from exc
+
+
+def _sqlite_file() -> Any:
+    """The SQLite file ZOUFANG_DB_URL names, absolute, to say where an uninitialised database is; None else."""
+    from bot.settings import SettingsError, load_settings
+    from storage.db import sqlite_file
+
+    try:
+        return sqlite_file(load_settings().db_url)
+    except SettingsError:
+        return None
 
 
 def settings() -> Any:
@@ -65,9 +104,12 @@ def load_script_or_fail(path: str | None) -> Any:
         raise Failure(str(exc).replace("\n", " ")) from exc
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
-def main() -> None:
+@click.group(cls=Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--debug", is_flag=True, help="on a failure, the traceback of its cause too")
+def main(debug: bool) -> None:
     """zoufang 走访：五问四讲三看一化解 入户走访、满意度短信与问题化解。"""
+    global _debug
+    _debug = debug
 
 
 @contextlib.asynccontextmanager

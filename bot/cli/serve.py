@@ -50,6 +50,9 @@ def serve(host: str, port: int, polling: bool, workers: int) -> None:
     script = load_script_or_fail(conf.script)
     if workers > 1:
         from bot.workers import preflight, run_workers
+        from storage.db import check_url
+
+        check_url(conf.db_url)  # here, once: each worker would die of a bad URL and be restarted, 5 times
 
         try:
             for warning in preflight(conf, workers, polling=polling):

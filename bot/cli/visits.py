@@ -10,6 +10,7 @@ from bot.cli.base import (
     Failure,
     load_script_or_fail,
     main,
+    phrase,
     run,
     settings,
     with_db,
@@ -35,3 +36,8 @@ def console(cadre_code: str, household_code: str | None) -> None:
         run(go())
     except ConsoleError as exc:
         raise Failure(str(exc)) from exc
+    except KeyboardInterrupt:  # Ctrl-C: every answer given was saved when it was given
+        if sys.stdin.isatty():
+            click.echo(err=True)  # past the terminal's ^C
+        click.echo(phrase("console_interrupted", cadre=cadre_code.strip()), err=True)
+        sys.exit(130)

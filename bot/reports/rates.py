@@ -220,12 +220,13 @@ async def _satisfaction_labels(
 
 
 def _satisfaction_chart(report: Report, by: str, target: float, ctx: Context):  # type: ignore[no-untyped-def]
-    rows = report.rows[:-1]  # the total is a line of its own, not a bar
-
     def label(row: dict[str, Any]) -> str:
         return row.get("village") or row.get("cadre_name") or row.get("cadre_code") or row.get("township", "")
 
     def draw(path: Path) -> None:
+        # The rows as drawn, not as made: the chart is set before the total row is appended (or the rows
+        # emptied), and a slice taken then left out the last village, township or cadre instead of the total.
+        rows = report.rows[:-1]  # the total is a line of its own, not a bar (no rows: no total either)
         rate_bars(
             path,
             report.title,
