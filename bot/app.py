@@ -65,19 +65,21 @@ def make_app(
     telegram: Telegram | None = None,
     webhook: bool = True,
     primary: bool = True,
+    prewarm: bool = False,
 ) -> web.Application:
     """The application; `telegram` (bot and dispatcher) is made from the settings unless given (tests).
     `webhook=False` leaves the Telegram route out (polling mode pulls updates instead). `primary=False` (every
     worker of `serve --workers N` but the first) serves the routes and sends SMS when Redis shares the SMS
     rate between the senders, and nothing else: the Telegram outbox (a few digests a day), the scheduler, the
-    housekeeping and the command menu are the first worker's."""
+    housekeeping and the command menu are the first worker's. `prewarm` (zoufang serve) builds the dashboard's
+    county overviews at start."""
     app = web.Application(client_max_size=MAX_REQUEST_BYTES)
     app[DB] = db
     app[SMS_CLOCK] = utcnow
     app[SCHEDULER_EVERY] = SCHEDULER_TICK
     app.router.add_get("/healthz", healthz)
     mount_sms(app, settings)
-    mount_dash(app, settings)
+    mount_dash(app, settings, prewarm=prewarm)
     if webhook and telegram is None and settings.telegram_bot_token:
         telegram = make_telegram(db, script, settings)
     if webhook and telegram is not None:
@@ -282,7 +284,9 @@ async def serve(
         if not settings.telegram_bot_token:
             raise ServeError("--polling needs TELEGRAM_BOT_TOKEN")
         telegram = make_telegram(db, script, settings)
-    app = make_app(db, script, settings, telegram=telegram, webhook=not polling, primary=primary)
+    app = make_app(
+        db, script, settings, telegram=telegram, webhook=not polling, primary=primary, prewarm=True
+    )
     # no access log: a line per request costs more than the request's SQL
     runner = web.AppRunner(app, access_log=None, shutdown_timeout=60.0 if sock is None else WORKER_SHUTDOWN)
     await runner.setup()

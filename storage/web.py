@@ -16,6 +16,7 @@ from storage import audit
 from storage.db import AsyncSession
 from storage.models import (
     Cadre,
+    County,
     Household,
     Poll,
     Problem,
@@ -151,6 +152,10 @@ async def make_key(s: AsyncSession) -> None:
 
 
 # --- places and households the pages list ---------------------------------------------------------------
+
+
+async def counties(s: AsyncSession) -> list[County]:
+    return list((await s.execute(select(County).order_by(County.id))).scalars())
 
 
 async def county_townships(s: AsyncSession, county_id: int) -> list[Township]:

@@ -626,3 +626,38 @@ async def test_each_table_with_a_chart_shows_the_clis_png(roster: Database, clie
     client.session.cookie_jar.clear()
     response = await client.get(charts[0], allow_redirects=False)
     assert response.status == 303  # no session, no picture
+
+
+async def test_serve_builds_the_county_overview_at_start_so_its_first_viewer_does_not_wait(
+    roster: Database, monkeypatch: pytest.MonkeyPatch
+):
+    import asyncio
+
+    from bot.web import tables
+
+    built: list[str] = []
+    real_build = tables.build
+
+    async def counted(db, ctx, place, name, full=False):  # type: ignore[no-untyped-def]
+        built.append(f"{place.kind}:{name}")
+        return await real_build(db, ctx, place, name, full)
+
+    monkeypatch.setattr(tables, "build", counted)
+    app = make_app(roster, load_script(), dash_settings(), primary=False, prewarm=True)
+    async with TestClient(TestServer(app)) as client:
+        for _ in range(200):  # the build runs behind the start
+            if "county:groups" in built:
+                break
+            await asyncio.sleep(0.02)
+        assert {f"county:{name}" for name in tables.TABLES["county"]} <= set(built)
+        built.clear()
+        async with roster.reading() as s:
+            centre = (
+                (await s.execute(select(Cadre.code).where(Cadre.role == "督查指挥中心"))).scalars().first()
+            )
+        await sign_in(client, roster, centre)
+        county = (await client.get("/dash/", allow_redirects=True)).url.path
+        assert county.startswith("/dash/county/")
+        page = await client.get(county)
+        assert page.status == 200 and "数据时间" in await page.text()
+        assert not [b for b in built if b.startswith("county:")]  # nothing rebuilt for the first viewer

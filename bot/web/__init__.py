@@ -3,6 +3,7 @@ secretary's moves. Mounted on the `zoufang serve` application by `mount_dash`.""
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 from aiohttp import web
@@ -12,7 +13,8 @@ from bot.settings import Settings
 STATIC = Path(__file__).parent / "static"
 
 
-def mount_dash(app: web.Application, settings: Settings) -> None:
+def mount_dash(app: web.Application, settings: Settings, prewarm: bool = False) -> None:
+    """The dashboard's routes; `prewarm` (zoufang serve) builds the county overviews' tables at start."""
     from bot.web import pages
     from bot.web.auth import KEY, SETTINGS, TABLES, confirm_link, sign_in_with_link, signed_in
     from bot.web.queue import act_on_problem
@@ -47,6 +49,28 @@ def mount_dash(app: web.Application, settings: Settings) -> None:
         get(f"/dash/{kind}/{{id}}/{{table}}.png", signed_in(pages.chart(kind)))
     post("/dash/problem/{id}/{action}", signed_in(act_on_problem))
     app.router.add_static("/dash/static/", STATIC)
+    if prewarm and settings.web_cache_seconds > 0:
+        app.cleanup_ctx.append(_prewarming)
+
+
+async def _prewarming(app: web.Application) -> AsyncIterator[None]:
+    import asyncio
+    import contextlib
+    import logging
+
+    from bot.web.pages import prewarm
+
+    async def run() -> None:
+        try:
+            await prewarm(app)
+        except Exception as exc:  # the pages build their tables when viewed, as without it
+            logging.getLogger("zoufang.web").warning("dashboard tables not built at start: %r", exc)
+
+    task = asyncio.create_task(run())
+    yield
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
 
 
 async def _to_home(_: web.Request) -> web.StreamResponse:

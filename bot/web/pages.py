@@ -83,13 +83,14 @@ async def place_of(request: web.Request, viewer: Viewer, kind: str) -> Place:
 async def _county(request: web.Request, viewer: Viewer, county_id: int) -> Place:
     if county_id != viewer.scope.county_id:
         raise web.HTTPNotFound()
-    async with request.app[DB].reading() as s:
+    return await county_place(request.app[DB], county_id, viewer.cadre.township.county.name)
+
+
+async def county_place(db: Any, county_id: int, name: str) -> Place:
+    async with db.reading() as s:
         ids = await store.county_village_ids(s, county_id)
         townships = await store.county_townships(s, county_id)
-    county = viewer.cadre.township.county
-    return Place(
-        "county", county_id, county.name, Area(ids), county=county.name, extra={"townships": townships}
-    )
+    return Place("county", county_id, name, Area(ids), county=name, extra={"townships": townships})
 
 
 async def _overdue(request: web.Request, viewer: Viewer) -> Place:
@@ -159,16 +160,37 @@ async def home(request: web.Request, viewer: Viewer) -> web.StreamResponse:
 
 async def _tables(request: web.Request, place: Place) -> tuple[Context, list[tables.Table]]:
     ctx = context_of(request)
-    kept = request.app[TABLES]
+    return ctx, await tables_of(request.app, ctx, place)
+
+
+async def tables_of(app: web.Application, ctx: Context, place: Place) -> list[tables.Table]:
+    """The page's tables, from the kept ones (bot.web.tables.TableCache) where they are."""
     built = []
     for name in tables.names_of(place):
 
         async def build(name: str = name) -> tables.Table:
-            table = tables.table_of(name, await tables.build(request.app[DB], ctx, place, name))
+            table = tables.table_of(name, await tables.build(app[DB], ctx, place, name))
             return replace(table, as_of=f"{ctx.now.astimezone(ctx.settings.tz):%H:%M:%S}")
 
-        built.append(await kept.get(tables.cache_key(place, name, ctx.locale), build))
-    return ctx, built
+        built.append(await app[TABLES].get(tables.cache_key(place, name, ctx.locale), build))
+    return built
+
+
+async def warned_of(app: web.Application, ctx: Context, place: Place) -> int:
+    key = tables.cache_key(place, "warned", ctx.locale)
+    return await app[TABLES].get(key, lambda: tables.warning_count(app[DB], ctx, place))
+
+
+async def prewarm(app: web.Application) -> None:
+    """At start, build each county overview's tables in the default language, so the first 督查指挥中心 to
+    look does not wait for a county's reports (seconds at 250,000 households); later views keep them fresh."""
+    ctx = Context(app[SETTINGS], app[CLOCK]())
+    async with app[DB].reading() as s:
+        counties = await store.counties(s)
+    for county in counties:
+        place = await county_place(app[DB], county.id, county.name)
+        await tables_of(app, ctx, place)
+        await warned_of(app, ctx, place)
 
 
 def _common(viewer: Viewer, ctx: Context) -> dict[str, Any]:

@@ -189,7 +189,7 @@ class TableCache:
     first built wait for that one build, which a viewer who leaves does not cancel. Downloads are always built
     fresh (they are the CLI's files)."""
 
-    STALE_TIMES = 10
+    STALE_TIMES = 30  # at the default minute: figures up to half an hour old are shown (their time with them)
 
     def __init__(self, seconds: float, clock: Callable[[], float] = time.monotonic) -> None:
         self.seconds, self.clock = seconds, clock
