@@ -24,7 +24,9 @@ __all__ = [
     "HOUSEHOLD_COLUMNS",
     "MAX_MEMBERS",
     "MAX_NAME_LENGTH",
+    "ROLE_SYNONYMS",
     "STATUSES",
+    "STATUS_SYNONYMS",
     "CadreRow",
     "Column",
     "HouseholdRow",
@@ -42,6 +44,46 @@ HEADER_ROW = 1
 MAX_MEMBERS = 20
 MAX_NAME_LENGTH = 64  # the String(64) columns of storage.models
 STATUSES: tuple[str, ...] = ("未脱贫", "已脱贫", "监测户")
+# What rosters write for a status or a role, beside the canonical value: one table each, read by `_canonical`.
+# The three kinds of 防止返贫监测对象 (since 2021) are all monitored households, 监测户, whatever they were before:
+# 脱贫不稳定户 were lifted but may fall back, 边缘易致贫户 were never registered poor, 突发严重困难户 met a sudden
+# hardship. None of them is 脱贫达标 in the household groups, which is what 已脱贫 would make them.
+STATUS_SYNONYMS: dict[str, str] = {
+    "脱贫不稳定户": "监测户",
+    "边缘易致贫户": "监测户",
+    "突发严重困难户": "监测户",
+    "监测对象": "监测户",
+    "防止返贫监测对象": "监测户",
+    "未脱贫户": "未脱贫",
+    "已脱贫户": "已脱贫",
+    "脱贫户": "已脱贫",
+}
+ROLE_SYNONYMS: dict[str, str] = {
+    "村支书": "村党支部书记",
+    "支书": "村党支部书记",
+    "村党组织书记": "村党支部书记",
+    "村党支部书记兼主任": "村党支部书记",
+    "驻村第一书记": "第一书记",
+    "驻村工作队员": "驻村工作队",
+    "工作队员": "驻村工作队",
+    "驻村队员": "驻村工作队",
+    "驻村干部": "驻村工作队",
+    "驻村工作队队员": "驻村工作队",
+    "包村干部": "乡镇包保干部",
+    "包保干部": "乡镇包保干部",
+    "乡镇包村干部": "乡镇包保干部",
+    "市级领导": "市级包保领导",
+    "市级包保干部": "市级包保领导",
+    "帮扶人": "帮扶责任人",
+    "帮扶干部": "帮扶责任人",
+    "结对帮扶干部": "帮扶责任人",
+    "结对帮扶责任人": "帮扶责任人",
+    "乡镇书记": "乡镇党委书记",
+    "乡党委书记": "乡镇党委书记",
+    "镇党委书记": "乡镇党委书记",
+    "扶贫专职干部": "扶贫专干",
+    "督查中心": "督查指挥中心",
+}
 # main_cause of visit-script.md
 CAUSES: tuple[str, ...] = (
     "因病",
@@ -293,8 +335,17 @@ class _Cells:
     def required(self, key: str) -> str:
         return self.text(key, required=True) or ""
 
-    def choice(self, key: str, choices: Sequence[str], *, required: bool = False) -> str | None:
+    def choice(
+        self,
+        key: str,
+        choices: Sequence[str],
+        *,
+        required: bool = False,
+        synonyms: Mapping[str, str] | None = None,
+    ) -> str | None:
         value = self.text(key, required=required)
+        if value is not None and synonyms is not None:
+            value = _canonical(value, choices, synonyms)
         if value is not None and value not in choices:
             self.fail(key, f"应为以下之一：{'、'.join(choices)}，实际为“{value}”")
             return None
@@ -331,6 +382,14 @@ class _Cells:
             return None
 
 
+def _canonical(value: str, choices: Sequence[str], synonyms: Mapping[str, str]) -> str:
+    """The canonical value for what a roster wrote: full-width forms and inner spaces do not count."""
+    cleaned = re.sub(r"\s+", "", unicodedata.normalize("NFKC", value))
+    if cleaned in choices:
+        return cleaned
+    return synonyms.get(cleaned, value)
+
+
 def _decimal(text: str) -> Decimal | None:
     cleaned = unicodedata.normalize("NFKC", text).replace("\u2212", "-")
     if not _DECIMAL.fullmatch(cleaned):
@@ -356,7 +415,7 @@ def _household(cells: _Cells) -> HouseholdRow | None:
     head_name = cells.required("head_name")
     phone = cells.phone("phone")
     members = cells.members("members")
-    status = cells.choice("status", STATUSES, required=True) or ""
+    status = cells.choice("status", STATUSES, required=True, synonyms=STATUS_SYNONYMS) or ""
     cause = cells.choice("cause", CAUSES)
     lat = cells.coordinate("lat", 90)
     lon = cells.coordinate("lon", 180)
@@ -394,7 +453,7 @@ def _cadre(cells: _Cells) -> CadreRow | None:
     code = cells.required("cadre_id")
     name = cells.required("name")
     phone = cells.phone("phone", required=True) or ""
-    role = cells.choice("role", ROLES, required=True) or ""
+    role = cells.choice("role", ROLES, required=True, synonyms=ROLE_SYNONYMS) or ""
     township = cells.required("township")
     villages = split_villages(cells.raw("villages"))
     for village in villages:

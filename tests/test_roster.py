@@ -579,3 +579,42 @@ def test_a_mainland_e164_number_is_taken_as_it_is_and_agrees_with_the_full_readi
             number = f"+861{second}{rng.randrange(10**9):09d}"
             # with spaces around it the number takes the full reading
             assert normalize_phone(number) == normalize_phone(f" {number} ") == number
+
+
+# --- issue 16: rosters as counties keep them ---
+
+
+def test_the_monitored_household_categories_are_monitored_households() -> None:
+    rows = [
+        [*HOUSEHOLDS[0][:8], category, *HOUSEHOLDS[0][9:]]
+        for category in ("脱贫不稳定户", "边缘易致贫户", "突发严重困难户", "监测对象", " 已脱贫 ")
+    ]
+    rows = [[f"H{index}", *row[1:]] for index, row in enumerate(rows)]
+    result = validate_households(table(HOUSEHOLD_HEADERS, rows))
+    assert result.errors == []
+    assert [row.status for row in result.rows] == ["监测户", "监测户", "监测户", "监测户", "已脱贫"]
+
+
+def test_an_unknown_status_is_still_a_bad_row() -> None:
+    row = [*HOUSEHOLDS[0][:8], "小康户", *HOUSEHOLDS[0][9:]]
+    result = validate_households(table(HOUSEHOLD_HEADERS, [row]))
+    assert [(error.row, error.column) for error in result.errors] == [(2, "脱贫状态")]
+
+
+@pytest.mark.parametrize(
+    ("written", "role"),
+    [
+        ("村支书", "村党支部书记"),
+        ("驻村工作队员", "驻村工作队"),
+        ("工作队员", "驻村工作队"),
+        ("驻村第一书记", "第一书记"),
+        ("第一书记", "第一书记"),
+        ("包村干部", "乡镇包保干部"),
+        ("帮扶干部", "帮扶责任人"),
+        ("镇党委书记", "乡镇党委书记"),
+    ],
+)
+def test_common_role_names_are_the_roles_they_mean(written: str, role: str) -> None:
+    result = validate_cadres(table(CADRE_HEADERS, [["C09", "某某", "13800009999", written, "砦牙乡", ""]]))
+    assert result.errors == []
+    assert result.rows[0].role == role
