@@ -35,6 +35,9 @@ __all__ = [
     "RowError",
     "TableLike",
     "column_label",
+    "header_key",
+    "is_header",
+    "known_headers",
     "split_villages",
     "validate_cadres",
     "validate_households",
@@ -122,7 +125,8 @@ class RowError:
 class RosterError(Exception):
     """A roster file refused whole: a list of row errors, or one message about the file itself."""
 
-    def __init__(self, errors: Sequence[RowError] | str) -> None:
+    def __init__(self, errors: Sequence[RowError] | str, *, sheet: str | None = None) -> None:
+        self.sheet = sheet  # the workbook's sheet the rows are on, named when it has several
         if isinstance(errors, str):
             self.errors: list[RowError] = []
             self.message: str | None = errors
@@ -135,8 +139,9 @@ class RosterError(Exception):
         """zh-CN lines for county staff: a summary line, then one line per error."""
         if self.message is not None:
             return [self.message]
+        where = f"工作表“{self.sheet}”" if self.sheet else "文件"
         return [
-            f"文件有 {len(self.errors)} 处错误，未导入任何数据：",
+            f"{where}有 {len(self.errors)} 处错误，未导入任何数据：",
             *(error.line() for error in self.errors),
         ]
 
@@ -234,7 +239,10 @@ class RosterResult(Generic[RowT]):
 
 
 class TableLike(Protocol):
-    """What validation needs of a table: its headers and its rows with their spreadsheet row numbers."""
+    """What validation needs of a table: its headers and its rows with their spreadsheet row numbers.
+
+    A reader that searched for the header row may also give `header_row` (its number, else HEADER_ROW),
+    `scanned` (how many rows it searched) and `seen` (the `header_key` of every cell in them)."""
 
     @property
     def headers(self) -> Sequence[str]: ...
@@ -245,10 +253,24 @@ class TableLike(Protocol):
 # --- headers ---
 
 
-def _header_key(text: str) -> str:
+def header_key(text: str) -> str:
     """Headers compare without spaces, case or a required-marker "*": "Household ID" ~ "household_id"."""
     cleaned = unicodedata.normalize("NFKC", text).strip().strip("*").strip().lower()
     return re.sub(r"[\s\-]+", "_", cleaned)
+
+
+def known_headers(cells: Sequence[str], spec: Sequence[Column]) -> set[str]:
+    """The keys of the columns of `spec` that a row's cells name: how much the row looks like the header."""
+    keys = {header_key(cell) for cell in cells if cell.strip()}
+    return {
+        column.key for column in spec if header_key(column.label) in keys or header_key(column.key) in keys
+    }
+
+
+def is_header(cells: Sequence[str], spec: Sequence[Column]) -> bool:
+    """Whether a row names every required column of `spec`."""
+    known = known_headers(cells, spec)
+    return all(column.key in known for column in spec if column.required)
 
 
 def _column_letter(index: int) -> str:
@@ -268,31 +290,41 @@ class _Header:
     errors: list[RowError]
 
 
-def _map_headers(headers: Sequence[str], spec: Sequence[Column]) -> _Header:
+def _map_headers(
+    headers: Sequence[str],
+    spec: Sequence[Column],
+    header_row: int = HEADER_ROW,
+    scanned: int = 0,
+    seen: frozenset[str] = frozenset(),
+) -> _Header:
     names: dict[str, Column] = {}
     for column in spec:
-        names[_header_key(column.label)] = column
-        names[_header_key(column.key)] = column
+        names[header_key(column.label)] = column
+        names[header_key(column.key)] = column
     header = _Header(index={}, shown={}, ignored=[], errors=[])
     for position, raw in enumerate(headers):
         text = raw.strip()
         if not text:
             continue
-        column = names.get(_header_key(text))
+        column = names.get(header_key(text))
         if column is None:
             if text not in header.ignored:
                 header.ignored.append(text)
         elif column.key in header.index:
             first = header.index[column.key]
             message = f"第 {_column_letter(first)} 列和第 {_column_letter(position)} 列都是“{column.label}”，只能有一列"
-            header.errors.append(RowError(HEADER_ROW, text, message))
+            header.errors.append(RowError(header_row, text, message))
         else:
             header.index[column.key] = position
             header.shown[column.key] = text
     for column in spec:
         if column.required and column.key not in header.index:
             message = f"缺少必填列“{column.label}”（英文表头 {column.key}）"
-            header.errors.append(RowError(HEADER_ROW, column.label, message))
+            if scanned and not {header_key(column.label), header_key(column.key)} & seen:
+                message += f"：前 {scanned} 行中都没有找到这一列"
+            elif scanned:
+                message += f"：它不在表头（第 {header_row} 行）中"
+            header.errors.append(RowError(header_row, column.label, message))
     return header
 
 
@@ -475,7 +507,13 @@ def _validate(
     id_key: str,
     parse: Callable[[_Cells], RowT | None],
 ) -> RosterResult[RowT]:
-    header = _map_headers(table.headers, spec)
+    header = _map_headers(
+        table.headers,
+        spec,
+        getattr(table, "header_row", HEADER_ROW),
+        getattr(table, "scanned", 0),
+        getattr(table, "seen", frozenset()),
+    )
     result: RosterResult[RowT] = RosterResult(ignored_columns=header.ignored, columns=dict(header.shown))
     if header.errors:
         result.errors = header.errors
