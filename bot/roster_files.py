@@ -337,6 +337,7 @@ class ImportSummary:
     kind: Kind
     counts: ImportCounts
     ignored_columns: list[str] = field(default_factory=list)
+    without_mobile: int = 0  # households in the file with no mobile (none, or a landline only): no SMS
 
     def lines(self) -> list[str]:
         """zh-CN lines for the CLI."""
@@ -355,6 +356,8 @@ class ImportSummary:
         ]
         if places:
             lines.append("新建地名：" + "，".join(f"{label} {number}" for label, number in places))
+        if self.without_mobile:
+            lines.append(f"没有手机号码的户：{self.without_mobile}（短信问卷会跳过这些户）")
         if self.ignored_columns:
             lines.append("忽略的列：" + "、".join(self.ignored_columns))
         return lines
@@ -376,7 +379,8 @@ async def import_file(db: Database, kind: Kind, path: Path, *, county: str | Non
             if errors:
                 raise RosterError(errors, sheet=table.sheet)
             counts = await import_households(session, households.rows, households.columns)
-        return ImportSummary(kind, counts, households.ignored_columns)
+        without_mobile = sum(row.phone is None for row in households.rows)
+        return ImportSummary(kind, counts, households.ignored_columns, without_mobile)
     cadres = validate_cadres(table)
     async with db.session() as session:
         errors = cadres.errors + await check_cadres(session, cadres.rows, cadres.columns, county)

@@ -15,7 +15,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Generic, Protocol, TypeVar
 
 from survey.periods import ROLES
-from survey.phones import normalize_phone
+from survey.phones import read_phones
 
 __all__ = [
     "CADRE_COLUMNS",
@@ -201,7 +201,7 @@ class HouseholdRow:
     village: str
     hamlet: str | None
     head_name: str
-    phone: str | None  # E.164
+    phone: str | None  # E.164: the cell's first mobile; None without one (a landline only): polls skip it
     members: int
     status: str
     cause: str | None
@@ -408,10 +408,13 @@ class _Cells:
         if value is None:
             return None
         try:
-            return normalize_phone(value)
+            phones = read_phones(value)
         except ValueError as error:
             self.fail(key, f"{error}，实际为“{value}”")
             return None
+        if phones.sms is None and required:
+            self.fail(key, f"只有座机号码，这一列需要手机号码（用于短信），实际为“{value}”")
+        return phones.sms  # a second number has nowhere to go; a landline-only household gets no SMS
 
 
 def _canonical(value: str, choices: Sequence[str], synonyms: Mapping[str, str]) -> str:

@@ -16,7 +16,7 @@ from sqlalchemy.orm import selectinload
 from bot.roster_files import ImportSummary, RosterError, Table, import_file, read_table
 from storage.db import Database
 from storage.models import Cadre, County, Household, Township, Village
-from survey.phones import mask_phone, normalize_phone
+from survey.phones import mask_phone, normalize_phone, read_phones
 from survey.roster import RowError, split_villages, validate_cadres, validate_households
 
 HOUSEHOLD_HEADERS = [
@@ -370,7 +370,11 @@ def test_duplicate_header_is_refused() -> None:
 async def test_good_csv_files_import(db: Database, tmp_path: Path) -> None:
     cadres, households = await import_both(db, tmp_path)
     assert cadres.lines() == ["导入干部：新增 3，更新 0，未变 0", "新建地名：县 1，乡镇 1，行政村 2"]
-    assert households.lines() == ["导入户：新增 4，更新 0，未变 0", "新建地名：乡镇 1，行政村 1"]
+    assert households.lines() == [
+        "导入户：新增 4，更新 0，未变 0",
+        "新建地名：乡镇 1，行政村 1",
+        "没有手机号码的户：1（短信问卷会跳过这些户）",
+    ]
     assert await count(db, County) == 1
     assert await count(db, Township) == 2
     assert await count(db, Village) == 3
@@ -413,7 +417,10 @@ async def test_importing_twice_changes_nothing(db: Database, tmp_path: Path) -> 
     before = await households_by_code(db)
     cadres, households = await import_both(db, tmp_path)
     assert cadres.lines() == ["导入干部：新增 0，更新 0，未变 3"]
-    assert households.lines() == ["导入户：新增 0，更新 0，未变 4"]
+    assert households.lines() == [
+        "导入户：新增 0，更新 0，未变 4",
+        "没有手机号码的户：1（短信问卷会跳过这些户）",
+    ]
     after = await households_by_code(db)
     assert {code: h.id for code, h in after.items()} == {code: h.id for code, h in before.items()}
     assert await count(db, Village) == 3
@@ -706,3 +713,55 @@ async def test_errors_name_the_sheet_of_a_workbook_with_several(db: Database, tm
     only_header = county_workbook(tmp_path / "o.xlsx", {"说明": INSTRUCTIONS, "数据": [HOUSEHOLD_HEADERS]})
     with pytest.raises(RosterError, match=r"o\.xlsx 的工作表“数据” 只有表头（第 1 行）"):
         read_table(only_header, "households")
+
+
+@pytest.mark.parametrize(
+    ("cell", "mobiles", "landlines"),
+    [
+        ("13800138000/13900139000", ["+8613800138000", "+8613900139000"], []),
+        ("13800138000、13900139000", ["+8613800138000", "+8613900139000"], []),
+        ("13800138000，13900139000", ["+8613800138000", "+8613900139000"], []),
+        ("13800138000 13900139000", ["+8613800138000", "+8613900139000"], []),
+        ("138 1234 5678 139 0000 1111", ["+8613812345678", "+8613900001111"], []),
+        ("0771-1234567", [], ["0771-1234567"]),
+        ("(0771)1234567", [], ["(0771)1234567"]),
+        ("（0771）1234567", [], ["(0771)1234567"]),
+        ("0771-1234567/13800138000", ["+8613800138000"], ["0771-1234567"]),
+        ("138 1234 5678", ["+8613812345678"], []),
+    ],
+)
+def test_a_phone_cell_with_two_numbers_or_a_landline_is_read(
+    cell: str, mobiles: list[str], landlines: list[str]
+) -> None:
+    phones = read_phones(cell)
+    assert (phones.mobiles, phones.landlines) == (mobiles, landlines)
+    assert phones.sms == (mobiles[0] if mobiles else None)
+
+
+def test_a_phone_cell_with_a_bad_part_names_it() -> None:
+    with pytest.raises(ValueError, match="“12345”位数不对"):
+        read_phones("13800138000/12345")
+
+
+async def test_two_phones_in_one_cell_or_a_landline_refused_the_row(db: Database, tmp_path: Path) -> None:
+    rows = [list(row) for row in HOUSEHOLDS]
+    rows[0][6] = "13800138000/13900139000"
+    rows[1][6] = "(0771)1234567"
+    await import_both(db, tmp_path)
+    summary = await import_file(db, "households", write_csv(tmp_path / "two.csv", HOUSEHOLD_HEADERS, rows))
+    assert summary.counts.updated == 2
+    assert "没有手机号码的户：2（短信问卷会跳过这些户）" in summary.lines()
+    households = await households_by_code(db)
+    assert (households["H001"].phone, households["H002"].phone) == ("+8613800138000", None)
+
+
+def test_a_cadre_with_only_a_landline_is_a_bad_row() -> None:
+    result = validate_cadres(
+        table(CADRE_HEADERS, [["C09", "某某", "0771-1234567", "第一书记", "砦牙乡", ""]])
+    )
+    assert [(error.row, error.column) for error in result.errors] == [(2, "手机")]
+    assert "只有座机号码" in result.errors[0].message
+    two = validate_cadres(
+        table(CADRE_HEADERS, [["C09", "某某", "13800009999/0771-1234567", "第一书记", "砦牙乡", ""]])
+    )
+    assert two.errors == [] and two.rows[0].phone == "+8613800009999"
