@@ -1,4 +1,4 @@
-"""Roster files (.xlsx, .csv) read into tables, checked and imported in one transaction.
+"""Roster files (.xlsx, .xls, .csv) read into tables, checked and imported in one transaction.
 
 `import_file` is what the CLI calls: it reads, validates, checks against the database and writes
 everything in one transaction, or raises `RosterError` having written nothing.
@@ -16,7 +16,7 @@ import zipfile
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from openpyxl import load_workbook
 
@@ -218,17 +218,25 @@ def _broken_xlsx(name: str) -> RosterError:
     return RosterError(f"无法读取 Excel 文件 {name}：文件已损坏或不是 .xlsx 格式，{_NOTHING_IMPORTED}")
 
 
+def _not_excel_hint(path: Path) -> str | None:
+    """What an Excel-named file plainly is instead: a web page (what many online systems export as .xls) or CSV."""
+    if not _looks_like_text(path):
+        return None
+    with path.open("rb") as file:
+        start = file.read(512).removeprefix(codecs.BOM_UTF8).lstrip()
+    if start.startswith(b"<"):
+        return "它实际是网页（HTML）格式，请在 Excel 中打开后另存为 .xlsx"
+    return "它看起来是 CSV 文本，请把扩展名改为 .csv"
+
+
 def _check_xlsx(path: Path, head: bytes) -> None:
     """Refuse what is not a zip, with a hint when it is plainly another format, and a zip that unpacks to a bomb."""
     if head.startswith(_XLS_MAGIC):
-        raise RosterError(
-            f"文件 {path.name} 实际是旧版 .xls 格式：请在 Excel 中另存为 .xlsx 或 .csv，{_NOTHING_IMPORTED}"
-        )
+        raise RosterError(f"文件 {path.name} 实际是旧版 .xls 格式：请把扩展名改为 .xls，{_NOTHING_IMPORTED}")
     if not head.startswith(_ZIP_MAGIC):
-        if _looks_like_text(path):
-            raise RosterError(
-                f"无法读取 Excel 文件 {path.name}：它看起来是 CSV 文本，请把扩展名改为 .csv，{_NOTHING_IMPORTED}"
-            )
+        hint = _not_excel_hint(path)
+        if hint:
+            raise RosterError(f"无法读取 Excel 文件 {path.name}：{hint}，{_NOTHING_IMPORTED}")
         raise _broken_xlsx(path.name)
     try:
         with zipfile.ZipFile(path) as archive:
@@ -271,6 +279,60 @@ def _read_xlsx(path: Path, specs: Sequence[Sequence[Column]]) -> Table:
         workbook.close()
 
 
+def _broken_xls(name: str) -> RosterError:
+    return RosterError(f"无法读取 Excel 文件 {name}：文件已损坏或不是 .xls 格式，{_NOTHING_IMPORTED}")
+
+
+def _read_xls(path: Path, specs: Sequence[Sequence[Column]]) -> Table:
+    """An old-format (BIFF, Excel 97–2003) workbook, read with xlrd; the same limits as the other formats: the
+    file's size bounds what xlrd holds (a .xls is not compressed), the sheet's rows and cells are counted."""
+    head = _readable(path)
+    if head.startswith(_ZIP_MAGIC):
+        raise RosterError(f"文件 {path.name} 实际是 .xlsx 文件：请把扩展名改为 .xlsx，{_NOTHING_IMPORTED}")
+    if not head.startswith(_XLS_MAGIC):
+        hint = _not_excel_hint(path)
+        if hint:
+            raise RosterError(f"无法读取 Excel 文件 {path.name}：{hint}，{_NOTHING_IMPORTED}")
+        raise _broken_xls(path.name)
+    import xlrd  # only here: the other formats do not need it loaded
+
+    try:
+        book = xlrd.open_workbook(str(path), on_demand=True)
+    except Exception as error:  # xlrd raises its own errors, and whatever its parsers meet in a damaged file
+        raise _broken_xls(path.name) from error
+    try:
+        sheets = ((name, _xls_rows(book, index)) for index, name in enumerate(book.sheet_names()))
+        return _sheets_table(sheets, book.nsheets, path.name, specs)
+    except RosterError:
+        raise
+    except Exception as error:  # a damaged sheet shows only when it is loaded
+        raise _broken_xls(path.name) from error
+    finally:
+        book.release_resources()
+
+
+def _xls_rows(book: Any, index: int) -> Iterator[list[object]]:
+    """A sheet's rows as values: dates as datetimes (a .xls keeps them as numbers), error cells empty."""
+    import xlrd
+
+    sheet = book.sheet_by_index(index)
+    for row in sheet.get_rows():
+        values: list[object] = []
+        for cell in row:
+            if cell.ctype == xlrd.XL_CELL_DATE:
+                try:
+                    values.append(xlrd.xldate.xldate_as_datetime(cell.value, book.datemode))
+                except (xlrd.xldate.XLDateError, ValueError, OverflowError):
+                    values.append(cell.value)
+            elif cell.ctype == xlrd.XL_CELL_BOOLEAN:
+                values.append(bool(cell.value))
+            elif cell.ctype in (xlrd.XL_CELL_ERROR, xlrd.XL_CELL_EMPTY, xlrd.XL_CELL_BLANK):
+                values.append(None)
+            else:
+                values.append(cell.value)
+        yield values
+
+
 _UTF16_BOMS = (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)
 
 
@@ -299,9 +361,7 @@ def _read_csv(path: Path, specs: Sequence[Sequence[Column]]) -> Table:
             f"文件 {path.name} 实际是 Excel (.xlsx) 文件：请把扩展名改为 .xlsx，{_NOTHING_IMPORTED}"
         )
     if head.startswith(_XLS_MAGIC):
-        raise RosterError(
-            f"文件 {path.name} 实际是旧版 .xls 文件：请在 Excel 中另存为 .xlsx 或 .csv，{_NOTHING_IMPORTED}"
-        )
+        raise RosterError(f"文件 {path.name} 实际是旧版 .xls 文件：请把扩展名改为 .xls，{_NOTHING_IMPORTED}")
     try:
         data = path.read_bytes()
     except OSError as error:
@@ -316,17 +376,19 @@ def _read_csv(path: Path, specs: Sequence[Sequence[Column]]) -> Table:
 
 
 def read_table(path: Path, kind: Kind | None = None) -> Table:
-    """The roster sheet of an .xlsx, or a .csv (UTF-8 with or without BOM, else GB18030), as a Table.
+    """The roster sheet of an .xlsx or .xls, or a .csv (UTF-8 with or without BOM, else GB18030), as a Table.
 
     The header is the row, among the first HEADER_SCAN_ROWS, naming the columns of `kind` (of either kind
     when None); the sheet is the first having such a row."""
     path = Path(path)
     specs = list(_SPECS.values()) if kind is None else [_SPECS[kind]]
     suffix = path.suffix.lower()
-    if suffix not in (".xlsx", ".csv"):
-        hint = "旧版 .xls 请在 Excel 中另存为 .xlsx 或 .csv" if suffix == ".xls" else "只支持 .xlsx 和 .csv"
-        raise RosterError(f"不支持的文件类型“{path.suffix or path.name}”：{hint}，{_NOTHING_IMPORTED}")
-    return _read_xlsx(path, specs) if suffix == ".xlsx" else _read_csv(path, specs)
+    readers = {".xlsx": _read_xlsx, ".xls": _read_xls, ".csv": _read_csv}
+    if suffix not in readers:
+        raise RosterError(
+            f"不支持的文件类型“{path.suffix or path.name}”：只支持 .xlsx、.xls 和 .csv，{_NOTHING_IMPORTED}"
+        )
+    return readers[suffix](path, specs)
 
 
 # --- import ---

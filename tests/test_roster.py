@@ -263,6 +263,7 @@ def test_blank_rows_are_dropped_but_keep_the_numbering(tmp_path: Path) -> None:
         ("blank.csv", b"\xef\xbb\xbf\r\n,,\r\n", "是空的"),
         ("header.csv", "户编号,县\r\n".encode(), "没有数据行"),
         ("roster.xls", b"whatever", ".xls"),
+        ("roster.xls", b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + bytes(600), "不是 .xls 格式"),
         ("roster.txt", b"a,b", "不支持"),
         ("broken.xlsx", b"not a zip", "无法读取"),
     ],
@@ -765,3 +766,21 @@ def test_a_cadre_with_only_a_landline_is_a_bad_row() -> None:
         table(CADRE_HEADERS, [["C09", "某某", "13800009999/0771-1234567", "第一书记", "砦牙乡", ""]])
     )
     assert two.errors == [] and two.rows[0].phone == "+8613800009999"
+
+
+FIXTURES = Path(__file__).parent / "fixtures"  # the .xls files: written once by tests/fixtures/make_xls.py
+
+
+async def test_an_old_xls_roster_was_not_read(db: Database, tmp_path: Path) -> None:
+    households = read_table(FIXTURES / "households.xls", "households")
+    assert (households.sheet, households.header_row, households.row_numbers) == ("花名册", 4, [5, 6, 7, 8])
+    assert households.headers == HOUSEHOLD_HEADERS
+    assert households.rows == [
+        [cell for cell in row] for row in HOUSEHOLDS
+    ]  # numbers come back as their digits
+    cadres = await import_file(db, "cadres", FIXTURES / "cadres.xls", county="凤山县")
+    imported = await import_file(db, "households", FIXTURES / "households.xls")
+    assert (cadres.counts.created, imported.counts.created) == (len(CADRES), len(HOUSEHOLDS))
+    assert (await households_by_code(db))["H001"].phone == "+8613812345678"
+    again = await import_file(db, "households", write_csv(tmp_path / "hh.csv", HOUSEHOLD_HEADERS, HOUSEHOLDS))
+    assert again.counts.unchanged == len(HOUSEHOLDS)  # the .xls reads as the same roster as the .csv
