@@ -1,4 +1,4 @@
-"""Roster files (.xlsx, .csv) read into tables, checked and imported in one transaction.
+"""Roster files (.xlsx, .xls, .csv) read into tables, checked and imported in one transaction.
 
 `import_file` is what the CLI calls: it reads, validates, checks against the database and writes
 everything in one transaction, or raises `RosterError` having written nothing.
@@ -10,18 +10,30 @@ import asyncio
 import codecs
 import csv
 import io
+import itertools
 import stat
 import zipfile
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from openpyxl import load_workbook
 
 from storage.db import Database
 from storage.roster import ImportCounts, check_cadres, check_households, import_cadres, import_households
-from survey.roster import RosterError, RowError, validate_cadres, validate_households
+from survey.roster import (
+    CADRE_COLUMNS,
+    HOUSEHOLD_COLUMNS,
+    Column,
+    RosterError,
+    RowError,
+    header_key,
+    is_header,
+    known_headers,
+    validate_cadres,
+    validate_households,
+)
 from survey.text import cell_text
 
 __all__ = ["ImportSummary", "Kind", "RosterError", "RowError", "Table", "import_file", "read_table"]
@@ -48,16 +60,26 @@ class Table:
 
     headers: list[str]
     rows: list[list[str]] = field(default_factory=list)
-    row_numbers: list[int] = field(default_factory=list)  # parallel to rows; the header is row 1
+    row_numbers: list[int] = field(
+        default_factory=list
+    )  # parallel to rows, numbered as the spreadsheet shows
+    header_row: int = 1  # where the header was found: a title row or two may sit above it
+    scanned: int = 0  # how many rows were searched for the header (0: it was taken as the first row)
+    seen: frozenset[str] = frozenset()  # header_key of every cell in the searched rows
+    sheet: str | None = None  # the sheet's name when the workbook has several
 
     def numbered_rows(self) -> Iterator[tuple[int, list[str]]]:
         return zip(self.row_numbers, self.rows, strict=True)
 
 
-def _table(records: Iterable[Sequence[object]], name: str) -> Table:
-    """The first non-blank record is the header; blank records are dropped but keep their numbers."""
-    header: list[str] | None = None
-    table = Table(headers=[])
+# Counties put a title (a merged "XX县建档立卡贫困户花名册" cell), a date or a unit line above the header:
+# the header is looked for among the first rows, and an instructions sheet may come before the data sheet.
+HEADER_SCAN_ROWS = 20
+_SPECS: dict[str, tuple[Column, ...]] = {"households": HOUSEHOLD_COLUMNS, "cadres": CADRE_COLUMNS}
+
+
+def _nonblank(records: Iterable[Sequence[object]], name: str) -> Iterator[tuple[int, list[str]]]:
+    """The non-blank records as text with their row numbers, refusing a sheet beyond the limits."""
     cells_read = 0
     for number, record in enumerate(records, start=1):
         if number > MAX_SHEET_ROW:
@@ -68,23 +90,81 @@ def _table(records: Iterable[Sequence[object]], name: str) -> Table:
         if record.count(None) + record.count("") == len(record):
             continue  # blank, found cheaply: a sheet may pad its rows far to the right
         cells = [cell_text(value) for value in _within_columns(record, number, name)]
-        if not any(cells):
-            continue
-        if header is None:
-            header = cells
-            table.headers = cells
-            continue
+        if any(cells):
+            yield number, cells
+
+
+@dataclass
+class _Head:
+    """A sheet's first rows and which of them is the header."""
+
+    rows: list[tuple[int, list[str]]]  # the non-blank rows among the first HEADER_SCAN_ROWS
+    rest: Iterator[tuple[int, list[str]]]  # the rows after them
+    header: int  # index into rows; meaningless when rows is empty
+    found: bool  # the header names every required column
+    score: int  # how many known columns it names
+
+
+def _head(records: Iterable[Sequence[object]], name: str, specs: Sequence[Sequence[Column]]) -> _Head:
+    """Read the first rows and take as header the one naming every required column and the most known ones;
+    failing that, the one naming the most known columns; failing that, the first non-blank row."""
+    rest = _nonblank(records, name)
+    rows: list[tuple[int, list[str]]] = []
+    for number, cells in rest:
+        rows.append((number, cells))
+        if number >= HEADER_SCAN_ROWS:
+            break
+    if rows and rows[-1][0] > HEADER_SCAN_ROWS:
+        extra = rows.pop()
+        rest = itertools.chain([extra], rest)
+    best, best_key = 0, (False, 0)
+    for index, (_, cells) in enumerate(rows):
+        key = max((is_header(cells, spec), len(known_headers(cells, spec))) for spec in specs)
+        if key > best_key:
+            best, best_key = index, key
+    return _Head(rows, rest, best, *best_key)
+
+
+def _table(head: _Head, name: str, sheet: str | None = None) -> Table:
+    """The rows below the header; blank rows are dropped but keep their numbers."""
+    if not head.rows:
+        raise RosterError(f"文件 {name} 是空的，{_NOTHING_IMPORTED}")
+    header_row, header = head.rows[head.header]
+    seen = frozenset(header_key(cell) for _, cells in head.rows for cell in cells if cell)
+    scanned = min(HEADER_SCAN_ROWS, head.rows[-1][0]) if header_row > 1 or not head.found else 0
+    table = Table(headers=header, header_row=header_row, scanned=scanned, seen=seen, sheet=sheet)
+    for number, cells in itertools.chain(head.rows[head.header + 1 :], head.rest):
         if len(table.rows) == MAX_ROWS:
             raise RosterError(
                 f"文件 {name} 超过 {MAX_ROWS} 个数据行的上限：请按乡镇拆分后分别导入，{_NOTHING_IMPORTED}"
             )
         table.rows.append(cells + [""] * (len(header) - len(cells)))
         table.row_numbers.append(number)
-    if header is None:
-        raise RosterError(f"文件 {name} 是空的，{_NOTHING_IMPORTED}")
     if not table.rows:
-        raise RosterError(f"文件 {name} 只有表头，没有数据行，{_NOTHING_IMPORTED}")
+        raise RosterError(f"文件 {name} 只有表头（第 {header_row} 行），没有数据行，{_NOTHING_IMPORTED}")
     return table
+
+
+def _sheets_table(
+    sheets: Iterable[tuple[str, Iterable[Sequence[object]]]],
+    count: int,
+    name: str,
+    specs: Sequence[Sequence[Column]],
+) -> Table:
+    """The first sheet with a recognisable header; failing that, the one looking most like a roster (the first
+    when none does). With several sheets, errors name the sheet."""
+    chosen: tuple[_Head, str, str] | None = None
+    for title, records in sheets:
+        label = f"{name} 的工作表“{title}”" if count > 1 else name
+        head = _head(records, label, specs)
+        if head.found:
+            return _table(head, label, title if count > 1 else None)
+        if chosen is None or head.score > chosen[0].score:
+            chosen = (head, label, title)
+    if chosen is None:
+        raise RosterError(f"文件 {name} 没有工作表，{_NOTHING_IMPORTED}")
+    head, label, title = chosen
+    return _table(head, label, title if count > 1 else None)
 
 
 def _within_columns(record: Sequence[object], number: int, name: str) -> Sequence[object]:
@@ -138,17 +218,25 @@ def _broken_xlsx(name: str) -> RosterError:
     return RosterError(f"无法读取 Excel 文件 {name}：文件已损坏或不是 .xlsx 格式，{_NOTHING_IMPORTED}")
 
 
+def _not_excel_hint(path: Path) -> str | None:
+    """What an Excel-named file plainly is instead: a web page (what many online systems export as .xls) or CSV."""
+    if not _looks_like_text(path):
+        return None
+    with path.open("rb") as file:
+        start = file.read(512).removeprefix(codecs.BOM_UTF8).lstrip()
+    if start.startswith(b"<"):
+        return "它实际是网页（HTML）格式，请在 Excel 中打开后另存为 .xlsx"
+    return "它看起来是 CSV 文本，请把扩展名改为 .csv"
+
+
 def _check_xlsx(path: Path, head: bytes) -> None:
     """Refuse what is not a zip, with a hint when it is plainly another format, and a zip that unpacks to a bomb."""
     if head.startswith(_XLS_MAGIC):
-        raise RosterError(
-            f"文件 {path.name} 实际是旧版 .xls 格式：请在 Excel 中另存为 .xlsx 或 .csv，{_NOTHING_IMPORTED}"
-        )
+        raise RosterError(f"文件 {path.name} 实际是旧版 .xls 格式：请把扩展名改为 .xls，{_NOTHING_IMPORTED}")
     if not head.startswith(_ZIP_MAGIC):
-        if _looks_like_text(path):
-            raise RosterError(
-                f"无法读取 Excel 文件 {path.name}：它看起来是 CSV 文本，请把扩展名改为 .csv，{_NOTHING_IMPORTED}"
-            )
+        hint = _not_excel_hint(path)
+        if hint:
+            raise RosterError(f"无法读取 Excel 文件 {path.name}：{hint}，{_NOTHING_IMPORTED}")
         raise _broken_xlsx(path.name)
     try:
         with zipfile.ZipFile(path) as archive:
@@ -171,24 +259,81 @@ def _looks_like_text(path: Path) -> bool:
     return True
 
 
-def _read_xlsx(path: Path) -> Table:
+def _read_xlsx(path: Path, specs: Sequence[Sequence[Column]]) -> Table:
     _check_xlsx(path, _readable(path))
     try:
         workbook = load_workbook(path, read_only=True, data_only=True)
     except Exception as error:  # openpyxl raises whatever its parsers meet in a malformed part
         raise _broken_xlsx(path.name) from error
     try:
-        if not workbook.worksheets:
-            raise RosterError(f"文件 {path.name} 没有工作表，{_NOTHING_IMPORTED}")
-        sheet = workbook.worksheets[0]
-        sheet.reset_dimensions()  # some writers record a wrong used range; read every cell there is
-        return _table(sheet.iter_rows(min_row=1, values_only=True), path.name)
+        sheets = [sheet for sheet in workbook.worksheets if hasattr(sheet, "iter_rows")]  # not chartsheets
+        for sheet in sheets:
+            sheet.reset_dimensions()  # some writers record a wrong used range; read every cell there is
+        rows = ((sheet.title, sheet.iter_rows(min_row=1, values_only=True)) for sheet in sheets)
+        return _sheets_table(rows, len(sheets), path.name, specs)
     except RosterError:
         raise
     except Exception as error:  # a damaged sheet (bad XML, a bad deflate stream, a wrong CRC) shows only now
         raise _broken_xlsx(path.name) from error
     finally:
         workbook.close()
+
+
+def _broken_xls(name: str) -> RosterError:
+    return RosterError(f"无法读取 Excel 文件 {name}：文件已损坏或不是 .xls 格式，{_NOTHING_IMPORTED}")
+
+
+def _read_xls(path: Path, specs: Sequence[Sequence[Column]]) -> Table:
+    """An old-format (BIFF, Excel 97–2003) workbook, read with xlrd; the same limits as the other formats.
+
+    xlrd holds a whole sheet, but a .xls is not compressed, so MAX_FILE_MB bounds it: the largest roster the
+    format can hold (65,535 rows of 13 columns, 14 MB) reads in 1.3 s and 51 MB, a 50 MB file in about 200 MB.
+    The sheet's rows and cells are then counted as for the other formats."""
+    head = _readable(path)
+    if head.startswith(_ZIP_MAGIC):
+        raise RosterError(f"文件 {path.name} 实际是 .xlsx 文件：请把扩展名改为 .xlsx，{_NOTHING_IMPORTED}")
+    if not head.startswith(_XLS_MAGIC):
+        hint = _not_excel_hint(path)
+        if hint:
+            raise RosterError(f"无法读取 Excel 文件 {path.name}：{hint}，{_NOTHING_IMPORTED}")
+        raise _broken_xls(path.name)
+    import xlrd  # only here: the other formats do not need it loaded
+
+    try:
+        book = xlrd.open_workbook(str(path), on_demand=True)
+    except Exception as error:  # xlrd raises its own errors, and whatever its parsers meet in a damaged file
+        raise _broken_xls(path.name) from error
+    try:
+        sheets = ((name, _xls_rows(book, index)) for index, name in enumerate(book.sheet_names()))
+        return _sheets_table(sheets, book.nsheets, path.name, specs)
+    except RosterError:
+        raise
+    except Exception as error:  # a damaged sheet shows only when it is loaded
+        raise _broken_xls(path.name) from error
+    finally:
+        book.release_resources()
+
+
+def _xls_rows(book: Any, index: int) -> Iterator[list[object]]:
+    """A sheet's rows as values: dates as datetimes (a .xls keeps them as numbers), error cells empty."""
+    import xlrd
+
+    sheet = book.sheet_by_index(index)
+    for row in sheet.get_rows():
+        values: list[object] = []
+        for cell in row:
+            if cell.ctype == xlrd.XL_CELL_DATE:
+                try:
+                    values.append(xlrd.xldate.xldate_as_datetime(cell.value, book.datemode))
+                except (xlrd.xldate.XLDateError, ValueError, OverflowError):
+                    values.append(cell.value)
+            elif cell.ctype == xlrd.XL_CELL_BOOLEAN:
+                values.append(bool(cell.value))
+            elif cell.ctype in (xlrd.XL_CELL_ERROR, xlrd.XL_CELL_EMPTY, xlrd.XL_CELL_BLANK):
+                values.append(None)
+            else:
+                values.append(cell.value)
+        yield values
 
 
 _UTF16_BOMS = (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)
@@ -212,16 +357,14 @@ def _decode(data: bytes, name: str, *, partial: bool = False) -> str:
     )
 
 
-def _read_csv(path: Path) -> Table:
+def _read_csv(path: Path, specs: Sequence[Sequence[Column]]) -> Table:
     head = _readable(path)
     if head.startswith(_ZIP_MAGIC):
         raise RosterError(
             f"文件 {path.name} 实际是 Excel (.xlsx) 文件：请把扩展名改为 .xlsx，{_NOTHING_IMPORTED}"
         )
     if head.startswith(_XLS_MAGIC):
-        raise RosterError(
-            f"文件 {path.name} 实际是旧版 .xls 文件：请在 Excel 中另存为 .xlsx 或 .csv，{_NOTHING_IMPORTED}"
-        )
+        raise RosterError(f"文件 {path.name} 实际是旧版 .xls 文件：请把扩展名改为 .xls，{_NOTHING_IMPORTED}")
     try:
         data = path.read_bytes()
     except OSError as error:
@@ -230,19 +373,25 @@ def _read_csv(path: Path) -> Table:
     first_line = text.partition("\n")[0]
     dialect = csv.excel_tab if data.startswith(_UTF16_BOMS) and "\t" in first_line else csv.excel
     try:
-        return _table(csv.reader(io.StringIO(text, newline=""), dialect), path.name)
+        return _table(_head(csv.reader(io.StringIO(text, newline=""), dialect), path.name, specs), path.name)
     except csv.Error as error:
         raise RosterError(f"文件 {path.name} 不是有效的 CSV：{error}，{_NOTHING_IMPORTED}") from error
 
 
-def read_table(path: Path) -> Table:
-    """The first sheet of an .xlsx, or a .csv (UTF-8 with or without BOM, else GB18030), as a Table."""
+def read_table(path: Path, kind: Kind | None = None) -> Table:
+    """The roster sheet of an .xlsx or .xls, or a .csv (UTF-8 with or without BOM, else GB18030), as a Table.
+
+    The header is the row, among the first HEADER_SCAN_ROWS, naming the columns of `kind` (of either kind
+    when None); the sheet is the first having such a row."""
     path = Path(path)
+    specs = list(_SPECS.values()) if kind is None else [_SPECS[kind]]
     suffix = path.suffix.lower()
-    if suffix not in (".xlsx", ".csv"):
-        hint = "旧版 .xls 请在 Excel 中另存为 .xlsx 或 .csv" if suffix == ".xls" else "只支持 .xlsx 和 .csv"
-        raise RosterError(f"不支持的文件类型“{path.suffix or path.name}”：{hint}，{_NOTHING_IMPORTED}")
-    return _read_xlsx(path) if suffix == ".xlsx" else _read_csv(path)
+    readers = {".xlsx": _read_xlsx, ".xls": _read_xls, ".csv": _read_csv}
+    if suffix not in readers:
+        raise RosterError(
+            f"不支持的文件类型“{path.suffix or path.name}”：只支持 .xlsx、.xls 和 .csv，{_NOTHING_IMPORTED}"
+        )
+    return readers[suffix](path, specs)
 
 
 # --- import ---
@@ -253,6 +402,7 @@ class ImportSummary:
     kind: Kind
     counts: ImportCounts
     ignored_columns: list[str] = field(default_factory=list)
+    without_mobile: int = 0  # households in the file with no mobile (none, or a landline only): no SMS
 
     def lines(self) -> list[str]:
         """zh-CN lines for the CLI."""
@@ -271,6 +421,8 @@ class ImportSummary:
         ]
         if places:
             lines.append("新建地名：" + "，".join(f"{label} {number}" for label, number in places))
+        if self.without_mobile:
+            lines.append(f"没有手机号码的户：{self.without_mobile}（短信问卷会跳过这些户）")
         if self.ignored_columns:
             lines.append("忽略的列：" + "、".join(self.ignored_columns))
         return lines
@@ -284,19 +436,20 @@ async def import_file(db: Database, kind: Kind, path: Path, *, county: str | Non
     """
     if kind not in KIND_LABELS:
         raise ValueError(f"unknown roster kind {kind!r}; expected households or cadres")
-    table = await asyncio.to_thread(read_table, Path(path))
+    table = await asyncio.to_thread(read_table, Path(path), kind)
     if kind == "households":
         households = validate_households(table)
         async with db.session() as session:
             errors = households.errors + await check_households(session, households.rows, households.columns)
             if errors:
-                raise RosterError(errors)
+                raise RosterError(errors, sheet=table.sheet)
             counts = await import_households(session, households.rows, households.columns)
-        return ImportSummary(kind, counts, households.ignored_columns)
+        without_mobile = sum(row.phone is None for row in households.rows)
+        return ImportSummary(kind, counts, households.ignored_columns, without_mobile)
     cadres = validate_cadres(table)
     async with db.session() as session:
         errors = cadres.errors + await check_cadres(session, cadres.rows, cadres.columns, county)
         if errors:
-            raise RosterError(errors)
+            raise RosterError(errors, sheet=table.sheet)
         counts = await import_cadres(session, cadres.rows, cadres.columns, county)
     return ImportSummary(kind, counts, cadres.ignored_columns)

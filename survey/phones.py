@@ -12,7 +12,7 @@ import unicodedata
 import phonenumbers
 from phonenumbers import NumberParseException, PhoneNumberFormat, PhoneNumberType
 
-__all__ = ["mask_phone", "mask_phones_in", "normalize_phone"]
+__all__ = ["CellPhones", "mask_phone", "mask_phones_in", "normalize_phone", "read_phones"]
 
 # Digits with spaces, dashes, parentheses and one leading "+" (after NFKC, so full-width forms count too).
 _ALLOWED = re.compile(r"\+?[0-9\s\-()]+")
@@ -53,6 +53,77 @@ def normalize_phone(text: str, region: str = "CN") -> str:
     if not phonenumbers.is_possible_number_for_type(number, PhoneNumberType.MOBILE):
         raise ValueError("位数不对，不可能是手机号码")
     return phonenumbers.format_number(number, PhoneNumberFormat.E164)
+
+
+# A roster cell may hold several numbers: "13800138000/13900139000", "…、…", "…，…", or separated by spaces
+# (which also group the digits of one number, so space-separated parts are joined until they make a number).
+_NUMBER_SEPARATORS = re.compile(r"[/／、，,;；|]+")
+# A landline: an area code of 3–4 digits starting with 0, maybe in parentheses, then 7–8 digits; or the local
+# 7–8 digits alone (not starting with 0 or 1); an extension after "-" or "转" is kept as written.
+_LANDLINE = re.compile(
+    r"(?:(?:\(0[0-9]{2,3}\)|0[0-9]{2,3})[\s\-]?[0-9]{7,8}|[2-9][0-9]{6,7})(?:(?:-|转)[0-9]{1,6})?"
+)
+
+
+class CellPhones:
+    """The numbers of one roster cell: the mobiles as E.164 in the order written, the landlines as written."""
+
+    def __init__(self, mobiles: list[str], landlines: list[str]) -> None:
+        self.mobiles = mobiles
+        self.landlines = landlines
+
+    @property
+    def sms(self) -> str | None:
+        """The number SMS goes to: the first mobile, None when the cell has only landlines."""
+        return self.mobiles[0] if self.mobiles else None
+
+
+def read_phones(text: str) -> CellPhones:
+    """Every number in a roster cell, or ValueError with a zh-CN reason naming a part that is no number.
+
+    One mobile is what `normalize_phone` reads; several numbers are separated by / 、 ， ; or spaces."""
+    mobiles: list[str] = []
+    landlines: list[str] = []
+    cleaned = unicodedata.normalize("NFKC", text).strip()
+    parts = [part.strip() for part in _NUMBER_SEPARATORS.split(cleaned) if part.strip()]
+    for part in parts:
+        for number in _numbers(part):
+            try:
+                mobile = normalize_phone(number)
+            except ValueError as error:
+                if _LANDLINE.fullmatch(number):
+                    landlines.append(number)
+                    continue
+                raise ValueError(f"“{number}”{error}" if number != cleaned else str(error)) from None
+            if mobile not in mobiles:
+                mobiles.append(mobile)
+    if not parts:
+        raise ValueError("号码为空")
+    return CellPhones(mobiles, landlines)
+
+
+def _numbers(part: str) -> list[str]:
+    """A part of a cell as numbers: its space-separated pieces joined until they read as a number."""
+    if _readable(part) or _LANDLINE.fullmatch(part):
+        return [part]
+    numbers: list[str] = []
+    pending = ""
+    for piece in part.split():
+        pending = f"{pending} {piece}".strip()
+        if _readable(pending) or _LANDLINE.fullmatch(pending):
+            numbers.append(pending)
+            pending = ""
+    if pending:
+        numbers.append(pending)  # what is left reads as no number: normalize_phone will say why
+    return numbers
+
+
+def _readable(text: str) -> bool:
+    try:
+        normalize_phone(text)
+    except ValueError:
+        return False
+    return True
 
 
 def mask_phone(e164: str) -> str:

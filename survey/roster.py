@@ -15,7 +15,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Generic, Protocol, TypeVar
 
 from survey.periods import ROLES
-from survey.phones import normalize_phone
+from survey.phones import read_phones
 
 __all__ = [
     "CADRE_COLUMNS",
@@ -24,7 +24,9 @@ __all__ = [
     "HOUSEHOLD_COLUMNS",
     "MAX_MEMBERS",
     "MAX_NAME_LENGTH",
+    "ROLE_SYNONYMS",
     "STATUSES",
+    "STATUS_SYNONYMS",
     "CadreRow",
     "Column",
     "HouseholdRow",
@@ -33,6 +35,9 @@ __all__ = [
     "RowError",
     "TableLike",
     "column_label",
+    "header_key",
+    "is_header",
+    "known_headers",
     "split_villages",
     "validate_cadres",
     "validate_households",
@@ -42,6 +47,46 @@ HEADER_ROW = 1
 MAX_MEMBERS = 20
 MAX_NAME_LENGTH = 64  # the String(64) columns of storage.models
 STATUSES: tuple[str, ...] = ("未脱贫", "已脱贫", "监测户")
+# What rosters write for a status or a role, beside the canonical value: one table each, read by `_canonical`.
+# The three kinds of 防止返贫监测对象 (since 2021) are all monitored households, 监测户, whatever they were before:
+# 脱贫不稳定户 were lifted but may fall back, 边缘易致贫户 were never registered poor, 突发严重困难户 met a sudden
+# hardship. None of them is 脱贫达标 in the household groups, which is what 已脱贫 would make them.
+STATUS_SYNONYMS: dict[str, str] = {
+    "脱贫不稳定户": "监测户",
+    "边缘易致贫户": "监测户",
+    "突发严重困难户": "监测户",
+    "监测对象": "监测户",
+    "防止返贫监测对象": "监测户",
+    "未脱贫户": "未脱贫",
+    "已脱贫户": "已脱贫",
+    "脱贫户": "已脱贫",
+}
+ROLE_SYNONYMS: dict[str, str] = {
+    "村支书": "村党支部书记",
+    "支书": "村党支部书记",
+    "村党组织书记": "村党支部书记",
+    "村党支部书记兼主任": "村党支部书记",
+    "驻村第一书记": "第一书记",
+    "驻村工作队员": "驻村工作队",
+    "工作队员": "驻村工作队",
+    "驻村队员": "驻村工作队",
+    "驻村干部": "驻村工作队",
+    "驻村工作队队员": "驻村工作队",
+    "包村干部": "乡镇包保干部",
+    "包保干部": "乡镇包保干部",
+    "乡镇包村干部": "乡镇包保干部",
+    "市级领导": "市级包保领导",
+    "市级包保干部": "市级包保领导",
+    "帮扶人": "帮扶责任人",
+    "帮扶干部": "帮扶责任人",
+    "结对帮扶干部": "帮扶责任人",
+    "结对帮扶责任人": "帮扶责任人",
+    "乡镇书记": "乡镇党委书记",
+    "乡党委书记": "乡镇党委书记",
+    "镇党委书记": "乡镇党委书记",
+    "扶贫专职干部": "扶贫专干",
+    "督查中心": "督查指挥中心",
+}
 # main_cause of visit-script.md
 CAUSES: tuple[str, ...] = (
     "因病",
@@ -80,7 +125,8 @@ class RowError:
 class RosterError(Exception):
     """A roster file refused whole: a list of row errors, or one message about the file itself."""
 
-    def __init__(self, errors: Sequence[RowError] | str) -> None:
+    def __init__(self, errors: Sequence[RowError] | str, *, sheet: str | None = None) -> None:
+        self.sheet = sheet  # the workbook's sheet the rows are on, named when it has several
         if isinstance(errors, str):
             self.errors: list[RowError] = []
             self.message: str | None = errors
@@ -93,8 +139,9 @@ class RosterError(Exception):
         """zh-CN lines for county staff: a summary line, then one line per error."""
         if self.message is not None:
             return [self.message]
+        where = f"工作表“{self.sheet}”" if self.sheet else "文件"
         return [
-            f"文件有 {len(self.errors)} 处错误，未导入任何数据：",
+            f"{where}有 {len(self.errors)} 处错误，未导入任何数据：",
             *(error.line() for error in self.errors),
         ]
 
@@ -154,7 +201,7 @@ class HouseholdRow:
     village: str
     hamlet: str | None
     head_name: str
-    phone: str | None  # E.164
+    phone: str | None  # E.164: the cell's first mobile; None without one (a landline only): polls skip it
     members: int
     status: str
     cause: str | None
@@ -192,7 +239,10 @@ class RosterResult(Generic[RowT]):
 
 
 class TableLike(Protocol):
-    """What validation needs of a table: its headers and its rows with their spreadsheet row numbers."""
+    """What validation needs of a table: its headers and its rows with their spreadsheet row numbers.
+
+    A reader that searched for the header row may also give `header_row` (its number, else HEADER_ROW),
+    `scanned` (how many rows it searched) and `seen` (the `header_key` of every cell in them)."""
 
     @property
     def headers(self) -> Sequence[str]: ...
@@ -203,10 +253,24 @@ class TableLike(Protocol):
 # --- headers ---
 
 
-def _header_key(text: str) -> str:
+def header_key(text: str) -> str:
     """Headers compare without spaces, case or a required-marker "*": "Household ID" ~ "household_id"."""
     cleaned = unicodedata.normalize("NFKC", text).strip().strip("*").strip().lower()
     return re.sub(r"[\s\-]+", "_", cleaned)
+
+
+def known_headers(cells: Sequence[str], spec: Sequence[Column]) -> set[str]:
+    """The keys of the columns of `spec` that a row's cells name: how much the row looks like the header."""
+    keys = {header_key(cell) for cell in cells if cell.strip()}
+    return {
+        column.key for column in spec if header_key(column.label) in keys or header_key(column.key) in keys
+    }
+
+
+def is_header(cells: Sequence[str], spec: Sequence[Column]) -> bool:
+    """Whether a row names every required column of `spec`."""
+    known = known_headers(cells, spec)
+    return all(column.key in known for column in spec if column.required)
 
 
 def _column_letter(index: int) -> str:
@@ -226,31 +290,41 @@ class _Header:
     errors: list[RowError]
 
 
-def _map_headers(headers: Sequence[str], spec: Sequence[Column]) -> _Header:
+def _map_headers(
+    headers: Sequence[str],
+    spec: Sequence[Column],
+    header_row: int = HEADER_ROW,
+    scanned: int = 0,
+    seen: frozenset[str] = frozenset(),
+) -> _Header:
     names: dict[str, Column] = {}
     for column in spec:
-        names[_header_key(column.label)] = column
-        names[_header_key(column.key)] = column
+        names[header_key(column.label)] = column
+        names[header_key(column.key)] = column
     header = _Header(index={}, shown={}, ignored=[], errors=[])
     for position, raw in enumerate(headers):
         text = raw.strip()
         if not text:
             continue
-        column = names.get(_header_key(text))
+        column = names.get(header_key(text))
         if column is None:
             if text not in header.ignored:
                 header.ignored.append(text)
         elif column.key in header.index:
             first = header.index[column.key]
             message = f"第 {_column_letter(first)} 列和第 {_column_letter(position)} 列都是“{column.label}”，只能有一列"
-            header.errors.append(RowError(HEADER_ROW, text, message))
+            header.errors.append(RowError(header_row, text, message))
         else:
             header.index[column.key] = position
             header.shown[column.key] = text
     for column in spec:
         if column.required and column.key not in header.index:
             message = f"缺少必填列“{column.label}”（英文表头 {column.key}）"
-            header.errors.append(RowError(HEADER_ROW, column.label, message))
+            if scanned and not {header_key(column.label), header_key(column.key)} & seen:
+                message += f"：前 {scanned} 行中都没有找到这一列"
+            elif scanned:
+                message += f"：它不在表头（第 {header_row} 行）中"
+            header.errors.append(RowError(header_row, column.label, message))
     return header
 
 
@@ -293,8 +367,17 @@ class _Cells:
     def required(self, key: str) -> str:
         return self.text(key, required=True) or ""
 
-    def choice(self, key: str, choices: Sequence[str], *, required: bool = False) -> str | None:
+    def choice(
+        self,
+        key: str,
+        choices: Sequence[str],
+        *,
+        required: bool = False,
+        synonyms: Mapping[str, str] | None = None,
+    ) -> str | None:
         value = self.text(key, required=required)
+        if value is not None and synonyms is not None:
+            value = _canonical(value, choices, synonyms)
         if value is not None and value not in choices:
             self.fail(key, f"应为以下之一：{'、'.join(choices)}，实际为“{value}”")
             return None
@@ -325,10 +408,21 @@ class _Cells:
         if value is None:
             return None
         try:
-            return normalize_phone(value)
+            phones = read_phones(value)
         except ValueError as error:
             self.fail(key, f"{error}，实际为“{value}”")
             return None
+        if phones.sms is None and required:
+            self.fail(key, f"只有座机号码，这一列需要手机号码（用于短信），实际为“{value}”")
+        return phones.sms  # a second number has nowhere to go; a landline-only household gets no SMS
+
+
+def _canonical(value: str, choices: Sequence[str], synonyms: Mapping[str, str]) -> str:
+    """The canonical value for what a roster wrote: full-width forms and inner spaces do not count."""
+    cleaned = re.sub(r"\s+", "", unicodedata.normalize("NFKC", value))
+    if cleaned in choices:
+        return cleaned
+    return synonyms.get(cleaned, value)
 
 
 def _decimal(text: str) -> Decimal | None:
@@ -356,7 +450,7 @@ def _household(cells: _Cells) -> HouseholdRow | None:
     head_name = cells.required("head_name")
     phone = cells.phone("phone")
     members = cells.members("members")
-    status = cells.choice("status", STATUSES, required=True) or ""
+    status = cells.choice("status", STATUSES, required=True, synonyms=STATUS_SYNONYMS) or ""
     cause = cells.choice("cause", CAUSES)
     lat = cells.coordinate("lat", 90)
     lon = cells.coordinate("lon", 180)
@@ -394,7 +488,7 @@ def _cadre(cells: _Cells) -> CadreRow | None:
     code = cells.required("cadre_id")
     name = cells.required("name")
     phone = cells.phone("phone", required=True) or ""
-    role = cells.choice("role", ROLES, required=True) or ""
+    role = cells.choice("role", ROLES, required=True, synonyms=ROLE_SYNONYMS) or ""
     township = cells.required("township")
     villages = split_villages(cells.raw("villages"))
     for village in villages:
@@ -416,7 +510,13 @@ def _validate(
     id_key: str,
     parse: Callable[[_Cells], RowT | None],
 ) -> RosterResult[RowT]:
-    header = _map_headers(table.headers, spec)
+    header = _map_headers(
+        table.headers,
+        spec,
+        getattr(table, "header_row", HEADER_ROW),
+        getattr(table, "scanned", 0),
+        getattr(table, "seen", frozenset()),
+    )
     result: RosterResult[RowT] = RosterResult(ignored_columns=header.ignored, columns=dict(header.shown))
     if header.errors:
         result.errors = header.errors

@@ -104,6 +104,9 @@ def refused(folder: Path, kind: str, name: str) -> str:
 # --- files that are not what their name says, or are damaged ---
 
 
+XLS_FIXTURE = Path(__file__).parent / "fixtures" / "households.xls"
+
+
 def _valid_xlsx(folder: Path) -> bytes:
     return xlsx_bytes(households_rows(folder))
 
@@ -137,6 +140,25 @@ CASES: dict[str, tuple[str, Callable[[Path], bytes], str]] = {
         lambda f: _damage_sheet(_valid_xlsx(f)),
         "文件已损坏",
     ),
+    "random bytes behind an .xls header": (
+        "fake.xls",
+        lambda f: bytes.fromhex("d0cf11e0a1b11ae1") + random.Random(4).randbytes(20_000),
+        "文件已损坏",
+    ),
+    "truncated xls": ("truncated.xls", lambda f: XLS_FIXTURE.read_bytes()[:3000], "文件已损坏"),
+    "xls full of zeros": (
+        "zeros.xls",
+        lambda f: bytes.fromhex("d0cf11e0a1b11ae1") + bytes(4000),
+        "文件已损坏",
+    ),
+    "xlsx named xls": ("hh.xls", _valid_xlsx, "实际是 .xlsx 文件"),
+    "csv named xls": ("hh-csv.xls", lambda f: (f / "households.csv").read_bytes(), "看起来是 CSV 文本"),
+    "web page named xls": (
+        "export.xls",
+        lambda f: "<html><body><table><tr><td>户编号</td></tr></table></body></html>".encode(),
+        "网页（HTML）",
+    ),
+    "random bytes named xls": ("random.xls", lambda f: random.Random(5).randbytes(20_000), "文件已损坏"),
     "random bytes named csv": (
         "random.csv",
         lambda f: random.Random(3).randbytes(20_000),
@@ -216,10 +238,11 @@ def test_an_unreadable_file(folder: Path) -> None:
 # --- huge files ---
 
 
-@pytest.mark.parametrize("name", ["huge.csv", "huge.xlsx"])
+@pytest.mark.parametrize("name", ["huge.csv", "huge.xlsx", "huge.xls"])
 def test_a_file_over_the_size_limit_is_refused_before_it_is_read(folder: Path, name: str) -> None:
+    magic = {".xlsx": b"PK\x03\x04", ".xls": bytes.fromhex("d0cf11e0a1b11ae1"), ".csv": "户编号\n".encode()}
     with (folder / name).open("wb") as file:  # sparse: the size is checked, the bytes never read
-        file.write(b"PK\x03\x04" if name.endswith(".xlsx") else "户编号\n".encode())
+        file.write(magic[Path(name).suffix])
         file.truncate(MAX_FILE_MB * 1024 * 1024 + 1)
     line = refused(folder, "households", name)
     assert f"超过 {MAX_FILE_MB} MB 的上限" in line

@@ -16,7 +16,7 @@ from bot.cli.base import (
 
 @main.group(name="import")
 def import_() -> None:
-    """Import a roster file (.csv or .xlsx) in the county format."""
+    """Import a roster file (.csv, .xlsx or .xls) in the county format."""
 
 
 def _import(kind: str, path: Path, county: str | None = None) -> None:
