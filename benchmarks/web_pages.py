@@ -5,7 +5,8 @@
 The database is the reports benchmark's (250,000 households, 200,000 visits, 1,000,000 polls, 20,000 problems):
 build it once with `python benchmarks/reports.py --db PATH --runs 1` (or give --build to build it here). Then:
 
-1. Starts `zoufang serve` on it (one process, a free port, no Telegram, no SMS sender) and signs in three
+1. Starts `zoufang serve` on it (one process, a free port, no Telegram, no SMS sender), lets it build the
+   county overviews it builds at start (--settle seconds; 0 times a viewer who comes at once), and signs in three
    people as the dashboard does (a session row and the signed cookie): a 督查指挥中心 cadre (the county), a
    乡镇党委书记 (a township) and a 帮扶责任人 (own households). (/dash/ itself only redirects to one of these.)
 2. Requests each page and each table download a person of that role opens — the county overview, a township
@@ -58,6 +59,10 @@ class PageTiming:
     @property
     def max_s(self) -> float:
         return max(self.runs_s)
+
+    @property
+    def worst_s(self) -> float:  # the verdict's: the first view counts too
+        return max(self.max_s, self.first_s)
 
 
 async def sign_in_cookies(url: str) -> tuple[dict[str, str], dict[str, int]]:
@@ -197,6 +202,9 @@ async def run(args: argparse.Namespace, folder: Path) -> int:
     timings: list[PageTiming] = []
     try:
         await wait_ready(base, proc, folder)
+        await asyncio.sleep(
+            args.settle
+        )  # serve builds the county overviews at start: a page views them after
         async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=120)) as http:
             todo = pages(ids)
             download = await with_csv(http, base, cookies["township"], f"/dash/township/{ids['township']}")
@@ -205,7 +213,7 @@ async def run(args: argparse.Namespace, folder: Path) -> int:
             for viewer, path in todo:
                 timing = await time_page(http, base, proc.pid, viewer, path, cookies[viewer], args.runs)
                 timings.append(timing)
-                verdict = "ok" if timing.max_s <= AIM_SECONDS else "OVER"
+                verdict = "ok" if timing.worst_s <= AIM_SECONDS else "OVER"
                 print(
                     f"  {viewer:9} {path:32} {timing.median_s * 1000:7.1f} ms median {timing.max_s * 1000:7.1f} ms"
                     f" max, serve CPU {timing.cpu_per_request_s * 1000:6.1f} ms/request, "
@@ -218,8 +226,10 @@ async def run(args: argparse.Namespace, folder: Path) -> int:
             proc.wait(15)
         except subprocess.TimeoutExpired:
             proc.kill()
-    over = [t for t in timings if t.max_s > AIM_SECONDS]
-    print(f"{len(timings) - len(over)} of {len(timings)} pages ≤ {AIM_SECONDS * 1000:.0f} ms (slowest run)")
+    over = [t for t in timings if t.worst_s > AIM_SECONDS]
+    print(
+        f"{len(timings) - len(over)} of {len(timings)} pages ≤ {AIM_SECONDS * 1000:.0f} ms (the first view too)"
+    )
     if args.json:
         figures = {
             "benchmark": "web_pages",
@@ -227,6 +237,7 @@ async def run(args: argparse.Namespace, folder: Path) -> int:
             "database": url.rsplit("@", 1)[-1],
             "load_average": os.getloadavg()[0],
             "aim_s": AIM_SECONDS,
+            "settle_s": args.settle,
             "pages": [asdict(t) | {"median_s": t.median_s, "max_s": t.max_s} for t in timings],
         }
         args.json.write_text(json.dumps(figures, ensure_ascii=False, indent=2) + "\n")
@@ -241,6 +252,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     where.add_argument("--db-url", help="a database URL (PostgreSQL) benchmarks/reports.py --db-url built")
     parser.add_argument("--build", action="store_true", help="build --db first with benchmarks/reports.py")
     parser.add_argument("--runs", type=int, default=5, help="requests per page after one warm-up (default 5)")
+    parser.add_argument(
+        "--settle",
+        type=float,
+        default=15.0,
+        help="seconds between serve answering and the first page (it builds the county overviews then; 0 to "
+        "time a viewer who comes at once; default 15)",
+    )
     parser.add_argument("--json", type=Path, help="write the figures to this JSON file")
     return parser.parse_args(argv)
 
