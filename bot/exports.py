@@ -326,12 +326,16 @@ def visits_long(conn: Any, script: Script, scope: q.Scope, locale: str) -> Itera
             both = shown[key] = (value_code(question, value), value_label(question, value, locale))
         return both
 
-    for head, values in q.submitted_visits(conn, scope):
+    class Ranks(dict[tuple[str, int], tuple[int, int, int, str]]):
+        """(field, item) → its place in script order, worked out once per key, not once per visit."""
 
-        def order(key: tuple[str, int]) -> tuple[int, int, int, str]:
+        def __missing__(self, key: tuple[str, int]) -> tuple[int, int, int, str]:
             position, child, _ = index.get(key[0], unknown)
-            return position, key[1], child, key[0]
+            rank = self[key] = (position, key[1], child, key[0])
+            return rank
 
+    order = Ranks().__getitem__
+    for head, values in q.submitted_visits(conn, scope):
         for field, item in sorted(values, key=order):
             question, label = index.get(field, unknown)[2], labels.get(field)
             number = None if item < 0 else item + 1
