@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import random
+import shlex
 import sqlite3
 import tempfile
 from collections.abc import Iterator
@@ -277,7 +278,7 @@ async def run_demo(settings: Settings, db_path: Path | None, *, visits: int, see
             await import_file(db, "households", Path(folder) / "households.csv")
         done = await _walk_visits(db, settings, rng, visits)
         outbox = await _poll_round(db, path, settings, rng)
-        await _print_summary(db, settings, counts, done, outbox, out)
+        await _print_summary(db, path, settings, counts, done, outbox, out)
     finally:
         await db.close()
 
@@ -403,14 +404,19 @@ async def _poll_round(db: Database, path: Path, settings: Settings, rng: random.
     villagers' replies, signed as Twilio signs them, to the real inbound webhook on loopback. The outbox sender
     is not started: every SMS stays in the outbox. Returns the number of outbox rows."""
     now = utcnow()
+    async with db.reading() as s:
+        after_visits = (await s.execute(select(func.max(Poll.send_after)))).scalar_one()
+    # The round goes out with the last visits' polls (the morning after the last field day), not at `now`:
+    # at `now` the quiet hours would push it, and the replies after it, into the future.
+    poll_at = min(after_visits or now, now)
     async with db.session() as s:
         for township in TOWNSHIPS:
-            await send_polls(s, now, settings, township=township)
+            await send_polls(s, poll_at, settings, township=township)
     async with db.reading() as s:
         phones = list((await s.execute(select(Poll.phone).order_by(Poll.id))).scalars())
         last_send = (await s.execute(select(func.max(Poll.send_after)))).scalar_one()
     plan = reply_plan(rng, phones)
-    clock = _ReplyClock(max(last_send, now) + timedelta(hours=1))
+    clock = _ReplyClock.between(last_send, now, sum(len(messages) for _, messages in plan))
     sms_settings = replace(settings, twilio_auth_token=DEMO_TWILIO_TOKEN, public_base_url=DEMO_BASE_URL)
     app = make_app(
         Database(sqlite_url(path)), load_script_file(settings.script or None), sms_settings, webhook=False
@@ -439,14 +445,25 @@ async def _poll_round(db: Database, path: Path, settings: Settings, rng: random.
 class _ReplyClock:
     """The SMS flow's clock: the replies come in a minute or so apart, after the questions went out."""
 
-    def __init__(self, start: datetime) -> None:
-        self.now = start
+    GAP = timedelta(hours=1)  # from the questions going out to the first reply
+    STEP = timedelta(seconds=47)
+
+    def __init__(self, start: datetime, step: timedelta) -> None:
+        self.now, self.step = start, step
+
+    @classmethod
+    def between(cls, sent: datetime, now: datetime, replies: int) -> _ReplyClock:
+        """Replies after `sent`, all before `now`: an hour on and 47 s apart when there is room, else closer."""
+        room = max(now - sent, timedelta(0))
+        gap = min(cls.GAP, room / 3)
+        step = min(cls.STEP, (room - gap) / (replies + 1))
+        return cls(sent + gap, step)
 
     def __call__(self) -> datetime:
         return self.now
 
     def advance(self) -> None:
-        self.now += timedelta(seconds=47)
+        self.now += self.step
 
 
 def _leave_out_outbox_sender(app: object) -> None:
@@ -485,7 +502,7 @@ def inbound_form(
 
 
 async def _print_summary(
-    db: Database, settings: Settings, counts: DemoCounts, done: int, outbox: int, out: TextIO
+    db: Database, path: Path, settings: Settings, counts: DemoCounts, done: int, outbox: int, out: TextIO
 ) -> None:
     """The headline figures, printed by the same report builders as `zoufang report …`."""
     out.write(
@@ -510,4 +527,19 @@ async def _print_summary(
     for report in shown:
         out.write("\n")
         print_table(report, out)
-    out.write("\n更多报表：zoufang report --help（表格、CSV、XLSX、图表）\n")
+    out.write("\n" + next_commands(path, settings.locale) + "\n")
+
+
+def next_commands(path: Path, locale: str | None) -> str:
+    """The commands, exactly as a shell takes them, that run reports on the demo database: the reports read
+    ZOUFANG_DB_URL (a URL, `sqlite+aiosqlite:////abs/path.db`), not a file path."""
+    from messages import error_text
+
+    url = "ZOUFANG_DB_URL=" + shlex.quote(sqlite_url(path))
+    first_township = next(iter(TOWNSHIPS))
+    commands = [
+        f"{url} zoufang report satisfaction",
+        f"{url} zoufang report households --warning",
+        f"{url} zoufang digest --township {first_township}",
+    ]
+    return error_text("demo_next", locale, source="cli/parts.txt", commands=commands)
