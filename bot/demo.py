@@ -202,24 +202,30 @@ def visit_inputs(rng: random.Random, household: Household, *, open_problem: bool
 
 
 def _living(rng: random.Random) -> list[str]:
-    answers = [rng.choices(["是", "否"], weights=[19, 1])[0], "是"]
+    # 两不愁三保障 were met at 脱贫 and stay met in all but a rare household (a county's 返贫预警 share is a few
+    # percent): unmet food, dropout and missing medical insurance are one in a hundred or two.
+    answers = [rng.choices(["是", "否"], weights=[199, 1])[0], "是"]
     children = rng.choice([0, 0, 1, 2])
     answers.append(str(children))
     if children:
-        answers.append(rng.choices(["否", "是"], weights=[14, 1])[0])
-    answers += [rng.choices(["是", "否"], weights=[9, 1])[0], rng.choice(["是", "否"]), "是", "是"]
+        answers.append(rng.choices(["否", "是"], weights=[99, 1])[0])
+    answers += [rng.choices(["是", "否"], weights=[99, 1])[0], rng.choice(["是", "否"]), "是", "是"]
     return answers
 
 
 def _income(rng: random.Random, members: int) -> list[str]:
-    # Per-capita net income around the lines (3600 income line, 5000 monitoring line).
-    per_capita = rng.choice([2800, 3400, 3600, 4200, 5000, 5600, 6500, 8000, 9500, 12000])
+    # Per-capita net income mostly well above the 5000 monitoring line, as in a county years after 脱贫; a few
+    # households near or under it (and 5000 itself, which is no warning: the line is strict).
+    per_capita = rng.choices(
+        [4200, 4800, 5000, 5600, 6500, 8000, 9500, 12000, 15000],
+        weights=[1, 2, 2, 6, 10, 12, 10, 8, 4],
+    )[0]
     production = rng.choice([0, 500, 1000, 2000])
     total = per_capita * members + production
     wages = total * rng.choice([0, 4, 6]) // 10
     business = (total - wages) // 2
     transfer = total - wages - business
-    medical = rng.choice([0, 300, 800, 1500, 5000])
+    medical = rng.choices([0, 300, 800, 1500, 5000], weights=[6, 6, 4, 3, 1])[0]
     return [
         _money(rng, wages),
         _money(rng, business),
@@ -234,11 +240,12 @@ def _income(rng: random.Random, members: int) -> list[str]:
 
 def _looks(rng: random.Random) -> list[str]:
     answers = []
-    if rng.random() < 0.1:
+    # 三看: an unsafe house or unsafe water is what a visit is there to catch, but rare (a percent or two).
+    if rng.random() < 0.015:
         answers += ["否", rng.choice(["C级", "D级", "3"])]
     else:
         answers.append("是")
-    if rng.random() < 0.12:
+    if rng.random() < 0.015:
         answers += ["否", rng.choice(["1", "4", "1 3"])]
     else:
         answers.append("是")

@@ -422,6 +422,20 @@ def test_demo_prints_report_commands_that_run_as_printed(demo) -> None:
     assert not (elsewhere / "z.db").exists()
 
 
+def test_demo_warns_about_a_realistic_share_of_visited_households(demo) -> None:
+    """Issue 16: 77 % of the visited demo households carried a 返贫预警 (half the incomes under the monitoring
+    line, one house in ten unsafe, ...); a county's real share is a few percent, the demo's answers now too."""
+    folder, _, result, _ = demo
+    ok(result)
+    env = clean_env(folder, ZOUFANG_DB_URL=f"sqlite+aiosqlite:///{(folder / 'demo.db').resolve()}")
+    shown = ok(zoufang(folder, "report", "households", env=env)).stdout
+    total = next(line for line in shown.splitlines() if "合计" in line)
+    cells = [cell.strip() for cell in total.strip("│ ").split("│")]
+    visited, warned = int(cells[1]), int(cells[-1])
+    assert visited >= 30
+    assert 0.02 <= warned / visited <= 0.15, (warned, visited)
+
+
 def test_demo_without_db_makes_a_new_file_and_prints_its_path(tmp_path: Path) -> None:
     # tempfile honours TMPDIR: the fresh file lands inside tmp_path
     env = clean_env(tmp_path, TMPDIR=str(tmp_path))
