@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import random
+import shlex
 import sqlite3
 import tempfile
 from collections.abc import Iterator
@@ -201,24 +202,30 @@ def visit_inputs(rng: random.Random, household: Household, *, open_problem: bool
 
 
 def _living(rng: random.Random) -> list[str]:
-    answers = [rng.choices(["是", "否"], weights=[19, 1])[0], "是"]
+    # 两不愁三保障 were met at 脱贫 and stay met in all but a rare household (a county's 返贫预警 share is a few
+    # percent): unmet food, dropout and missing medical insurance are one in a hundred or two.
+    answers = [rng.choices(["是", "否"], weights=[199, 1])[0], "是"]
     children = rng.choice([0, 0, 1, 2])
     answers.append(str(children))
     if children:
-        answers.append(rng.choices(["否", "是"], weights=[14, 1])[0])
-    answers += [rng.choices(["是", "否"], weights=[9, 1])[0], rng.choice(["是", "否"]), "是", "是"]
+        answers.append(rng.choices(["否", "是"], weights=[99, 1])[0])
+    answers += [rng.choices(["是", "否"], weights=[99, 1])[0], rng.choice(["是", "否"]), "是", "是"]
     return answers
 
 
 def _income(rng: random.Random, members: int) -> list[str]:
-    # Per-capita net income around the lines (3600 income line, 5000 monitoring line).
-    per_capita = rng.choice([2800, 3400, 3600, 4200, 5000, 5600, 6500, 8000, 9500, 12000])
+    # Per-capita net income mostly well above the 5000 monitoring line, as in a county years after 脱贫; a few
+    # households near or under it (and 5000 itself, which is no warning: the line is strict).
+    per_capita = rng.choices(
+        [4200, 4800, 5000, 5600, 6500, 8000, 9500, 12000, 15000],
+        weights=[1, 2, 2, 6, 10, 12, 10, 8, 4],
+    )[0]
     production = rng.choice([0, 500, 1000, 2000])
     total = per_capita * members + production
     wages = total * rng.choice([0, 4, 6]) // 10
     business = (total - wages) // 2
     transfer = total - wages - business
-    medical = rng.choice([0, 300, 800, 1500, 5000])
+    medical = rng.choices([0, 300, 800, 1500, 5000], weights=[6, 6, 4, 3, 1])[0]
     return [
         _money(rng, wages),
         _money(rng, business),
@@ -233,11 +240,12 @@ def _income(rng: random.Random, members: int) -> list[str]:
 
 def _looks(rng: random.Random) -> list[str]:
     answers = []
-    if rng.random() < 0.1:
+    # 三看: an unsafe house or unsafe water is what a visit is there to catch, but rare (a percent or two).
+    if rng.random() < 0.015:
         answers += ["否", rng.choice(["C级", "D级", "3"])]
     else:
         answers.append("是")
-    if rng.random() < 0.12:
+    if rng.random() < 0.015:
         answers += ["否", rng.choice(["1", "4", "1 3"])]
     else:
         answers.append("是")
@@ -277,7 +285,7 @@ async def run_demo(settings: Settings, db_path: Path | None, *, visits: int, see
             await import_file(db, "households", Path(folder) / "households.csv")
         done = await _walk_visits(db, settings, rng, visits)
         outbox = await _poll_round(db, path, settings, rng)
-        await _print_summary(db, settings, counts, done, outbox, out)
+        await _print_summary(db, path, settings, counts, done, outbox, out)
     finally:
         await db.close()
 
@@ -403,14 +411,19 @@ async def _poll_round(db: Database, path: Path, settings: Settings, rng: random.
     villagers' replies, signed as Twilio signs them, to the real inbound webhook on loopback. The outbox sender
     is not started: every SMS stays in the outbox. Returns the number of outbox rows."""
     now = utcnow()
+    async with db.reading() as s:
+        after_visits = (await s.execute(select(func.max(Poll.send_after)))).scalar_one()
+    # The round goes out with the last visits' polls (the morning after the last field day), not at `now`:
+    # at `now` the quiet hours would push it, and the replies after it, into the future.
+    poll_at = min(after_visits or now, now)
     async with db.session() as s:
         for township in TOWNSHIPS:
-            await send_polls(s, now, settings, township=township)
+            await send_polls(s, poll_at, settings, township=township)
     async with db.reading() as s:
         phones = list((await s.execute(select(Poll.phone).order_by(Poll.id))).scalars())
         last_send = (await s.execute(select(func.max(Poll.send_after)))).scalar_one()
     plan = reply_plan(rng, phones)
-    clock = _ReplyClock(max(last_send, now) + timedelta(hours=1))
+    clock = _ReplyClock.between(last_send, now, sum(len(messages) for _, messages in plan))
     sms_settings = replace(settings, twilio_auth_token=DEMO_TWILIO_TOKEN, public_base_url=DEMO_BASE_URL)
     app = make_app(
         Database(sqlite_url(path)), load_script_file(settings.script or None), sms_settings, webhook=False
@@ -439,14 +452,25 @@ async def _poll_round(db: Database, path: Path, settings: Settings, rng: random.
 class _ReplyClock:
     """The SMS flow's clock: the replies come in a minute or so apart, after the questions went out."""
 
-    def __init__(self, start: datetime) -> None:
-        self.now = start
+    GAP = timedelta(hours=1)  # from the questions going out to the first reply
+    STEP = timedelta(seconds=47)
+
+    def __init__(self, start: datetime, step: timedelta) -> None:
+        self.now, self.step = start, step
+
+    @classmethod
+    def between(cls, sent: datetime, now: datetime, replies: int) -> _ReplyClock:
+        """Replies after `sent`, all before `now`: an hour on and 47 s apart when there is room, else closer."""
+        room = max(now - sent, timedelta(0))
+        gap = min(cls.GAP, room / 3)
+        step = min(cls.STEP, (room - gap) / (replies + 1))
+        return cls(sent + gap, step)
 
     def __call__(self) -> datetime:
         return self.now
 
     def advance(self) -> None:
-        self.now += timedelta(seconds=47)
+        self.now += self.step
 
 
 def _leave_out_outbox_sender(app: object) -> None:
@@ -485,7 +509,7 @@ def inbound_form(
 
 
 async def _print_summary(
-    db: Database, settings: Settings, counts: DemoCounts, done: int, outbox: int, out: TextIO
+    db: Database, path: Path, settings: Settings, counts: DemoCounts, done: int, outbox: int, out: TextIO
 ) -> None:
     """The headline figures, printed by the same report builders as `zoufang report …`."""
     out.write(
@@ -510,4 +534,19 @@ async def _print_summary(
     for report in shown:
         out.write("\n")
         print_table(report, out)
-    out.write("\n更多报表：zoufang report --help（表格、CSV、XLSX、图表）\n")
+    out.write("\n" + next_commands(path, settings.locale) + "\n")
+
+
+def next_commands(path: Path, locale: str | None) -> str:
+    """The commands, exactly as a shell takes them, that run reports on the demo database: the reports read
+    ZOUFANG_DB_URL (a URL, `sqlite+aiosqlite:////abs/path.db`), not a file path."""
+    from messages import error_text
+
+    url = "ZOUFANG_DB_URL=" + shlex.quote(sqlite_url(path))
+    first_township = next(iter(TOWNSHIPS))
+    commands = [
+        f"{url} zoufang report satisfaction",
+        f"{url} zoufang report households --warning",
+        f"{url} zoufang digest --township {first_township}",
+    ]
+    return error_text("demo_next", locale, source="cli/parts.txt", commands=commands)

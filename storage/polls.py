@@ -13,7 +13,7 @@ from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
-from storage.models import Household, OptOut, OutboxMessage, Poll, Township, Village
+from storage.models import County, Household, OptOut, OutboxMessage, Poll, Township, Village
 from storage.outbox import queued_values
 from storage.visits import latest_visit
 from survey import polls as machine
@@ -124,6 +124,25 @@ async def village_ids_of_townships(session: AsyncSession, township_ids: Iterable
 
 def village_name(session: Session, village_id: int) -> str:
     return session.execute(select(Village.name).where(Village.id == village_id)).scalar_one()
+
+
+def _county_of_villages(village_ids: Iterable[int]) -> Any:
+    return (
+        select(Village.id, County.name)
+        .join(Township, Township.id == Village.township_id)
+        .join(County, County.id == Township.county_id)
+        .where(Village.id.in_(list(village_ids)))
+    )
+
+
+def county_name(session: Session, village_id: int) -> str:
+    """The county (roster name) of a village: the poll SMS is signed by its office."""
+    return dict(session.execute(_county_of_villages([village_id])).all()).get(village_id, "")
+
+
+async def county_names(session: AsyncSession, village_ids: Iterable[int]) -> dict[int, str]:
+    """Village id → its county's name, for a poll round."""
+    return dict((await session.execute(_county_of_villages(village_ids))).all())
 
 
 async def opted_out_among(session: AsyncSession, phones: list[str], chunk: int = 500) -> set[str]:

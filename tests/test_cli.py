@@ -7,17 +7,19 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 import random
 import re
 import subprocess
 import sys
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
 from bot.demo import write_roster
-from tests.cli_support import clean_env, ok, query, zoufang, zoufang_process
+from tests.cli_support import COMMAND, clean_env, ok, query, zoufang, zoufang_process
 
 
 def snapshot(db: Path, skip: tuple[str, ...] = ()) -> dict[str, list[tuple]]:
@@ -345,6 +347,93 @@ def test_demo_runs_a_poll_round_and_compares_sms_with_visit_satisfaction(demo) -
     problems_table = result.stdout[result.stdout.index("问题化解（") :]
     shown = re.findall(r"│ (东风镇|福顺乡) +│ +(\d+) │", problems_table.split("\n\n")[0])
     assert sum(int(n) for _, n in shown) == all_open
+
+
+# Deadlines still running may lie ahead; everything that happened must not.
+DEADLINES = {"due_at", "due_on", "expires_at", "meeting_on", "overdue_on"}
+
+
+def test_demo_dates_nothing_in_the_future(demo) -> None:
+    """Issue 16: the demo's SMS round went out at `now`, pushed past the quiet hours to the next morning, and
+    the replies (and the problems they raised) came after it: a digest showed 第 -1 天."""
+    folder, _, result, _ = demo
+    ok(result)
+    db = folder / "demo.db"
+    now = datetime.now(UTC).replace(tzinfo=None).isoformat(sep=" ")
+    today = now[:10]
+    later = []
+    for (table,) in query(db, "SELECT name FROM sqlite_master WHERE type = 'table'"):
+        for _, column, kind, *_ in query(db, f"PRAGMA table_info({table})"):
+            if kind.upper() in ("DATE", "DATETIME") and column not in DEADLINES:
+                ((latest,),) = query(db, f"SELECT max({column}) FROM {table}")
+                if latest is not None and latest > (today if kind.upper() == "DATE" else now):
+                    later.append((table, column, latest))
+    assert later == [], f"later than {now}: {later}"
+
+
+def test_demo_digest_and_tally_count_the_same_unresolved_problems(demo) -> None:
+    """Issue 16: the digest counted every open problem, the tally those raised by now: the future-dated SMS
+    problems made 6 against 3."""
+    folder, _, result, _ = demo
+    ok(result)
+    env = clean_env(folder, ZOUFANG_DB_URL=f"sqlite+aiosqlite:///{(folder / 'demo.db').resolve()}")
+    for township in ("东风镇", "福顺乡"):
+        digest = ok(zoufang(folder, "digest", "--township", township, env=env)).stdout
+        month = re.search(r"本月（(\d{4}-\d{2})）", digest)
+        digest_open = re.search(r"未化解：(\d+) 个", digest)
+        assert month is not None and digest_open is not None, digest
+        tally = ok(
+            zoufang(folder, "tally", "--township", township, "--month", month.group(1), env=env)
+        ).stdout
+        tally_open = re.search(r"未化解 (\d+) 个", tally)
+        assert tally_open is not None, tally
+        assert int(digest_open.group(1)) == int(tally_open.group(1)) >= 1, (digest, tally)
+        assert "第 -" not in digest
+
+
+def test_demo_prints_report_commands_that_run_as_printed(demo) -> None:
+    """Issue 16: the demo printed a file path, the reports want ZOUFANG_DB_URL=sqlite+aiosqlite:////…: the
+    lines it prints now run as they are, in a shell, from another folder."""
+    folder, _, result, _ = demo
+    ok(result)
+    commands = [
+        line.strip() for line in result.stdout.splitlines() if line.strip().startswith("ZOUFANG_DB_URL=")
+    ]
+    assert len(commands) >= 2, result.stdout
+    assert any(c.endswith("zoufang report satisfaction") for c in commands)
+    elsewhere = folder / "another-folder"
+    elsewhere.mkdir(exist_ok=True)
+    env = clean_env(elsewhere)
+    del env["ZOUFANG_DB_URL"]
+    env["PATH"] = f"{Path(COMMAND[0]).parent}{os.pathsep}{env.get('PATH', '')}"
+    for command in commands:
+        done = subprocess.run(
+            ["bash", "-c", command], cwd=elsewhere, env=env, capture_output=True, text=True, timeout=60
+        )
+        assert done.returncode == 0, (command, done.stderr)
+        assert "Traceback" not in done.stderr
+        assert done.stdout.strip(), command
+    assert (
+        "满意度"
+        in subprocess.run(
+            ["bash", "-c", commands[0]], cwd=elsewhere, env=env, capture_output=True, text=True, timeout=60
+        ).stdout
+    )
+    assert not (elsewhere / "z.db").exists()
+
+
+def test_demo_warns_about_a_realistic_share_of_visited_households(demo) -> None:
+    """Issue 16: 77 % of the visited demo households carried a 返贫预警 (half the incomes under the monitoring
+    line, one house in ten unsafe, ...); a county's real share is a few percent, the demo's answers now too."""
+    folder, _, result, _ = demo
+    ok(result)
+    env = clean_env(folder, ZOUFANG_DB_URL=f"sqlite+aiosqlite:///{(folder / 'demo.db').resolve()}")
+    shown = ok(zoufang(folder, "report", "households", env=env)).stdout
+    total = next(line for line in shown.splitlines() if "合计" in line)
+    cells = [cell.strip() for cell in total.strip("│ ").split("│")]
+    visited, warned = int(cells[1]), int(cells[-1])
+    assert visited >= 30
+    assert 0.02 <= warned / visited <= 0.15, (warned, visited)
 
 
 def test_demo_without_db_makes_a_new_file_and_prints_its_path(tmp_path: Path) -> None:

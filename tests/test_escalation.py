@@ -255,6 +255,23 @@ async def test_digest_matches_the_golden_file(roster: Database, locale: str):
     for telegram in (True, False):
         assert segments(digest_sms(crowded, locale, telegram)) == 1, digest_sms(crowded, locale, telegram)
     assert ("Telegram" in digest_sms(digest, locale, False)) is False
+    for specialist in (True, False):
+        assert segments(digest_sms(crowded, locale, False, specialist=specialist)) == 1
+
+
+async def test_digest_sms_does_not_tell_the_specialist_to_ask_the_specialist(roster: Database):
+    """Issue 16: the SMS the 扶贫专干 got said 清单可向扶贫专干索取; the secretary is told to ask them, the
+    specialist to have the list ready. (The English SMS has no room for either in one UCS-2 segment.)"""
+    locale = "zh_CN"
+    await queue_for_digest(roster)
+    async with roster.session() as s:
+        township = (await s.execute(select(Township).where(Township.name == "东风镇"))).scalar_one()
+    digest = await build_digest(roster, SETTINGS, township, local("2026-11-30 08:00"))
+    to_secretary = digest_sms(digest, locale, False)
+    to_specialist = digest_sms(digest, locale, False, specialist=True)
+    assert "扶贫专干" in to_secretary
+    assert "扶贫专干" not in to_specialist
+    assert to_specialist != to_secretary
 
 
 async def test_minutes_tally_and_overdue_through_the_cli(roster: Database, db_path: Path):

@@ -26,7 +26,7 @@ from bot.flows.poll import (
 from bot.settings import Settings
 from messages import render
 from storage.db import Database
-from storage.models import Household, OptOut, OutboxMessage, Poll, Problem, ProcessedUpdate, Village
+from storage.models import County, Household, OptOut, OutboxMessage, Poll, Problem, ProcessedUpdate, Village
 from storage.outbox import opt_out
 from survey.polls import next_outside_quiet, parse_quiet_hours
 from survey.sms_text import segments, utf16_units
@@ -119,16 +119,34 @@ async def test_send_polls_every_household_with_a_phone_once_per_period(roster: D
     assert poll == first.queued  # the township covers the village
 
 
+async def test_poll_sms_names_the_county_office_first(roster: Database, settings: Settings):
+    """Issue 16: the poll SMS named no sender and villagers ignore unsigned SMS: it opens with 【<县>扶贫办】,
+    the county of the household's village in the roster (English: [<county> Poverty Office])."""
+    await send(roster, settings)
+    async with roster.reading() as s:
+        bodies = list((await s.execute(select(OutboxMessage.body))).scalars())
+        counties = set((await s.execute(select(County.name))).scalars())
+    assert bodies
+    for body in bodies:
+        assert any(body.startswith(f"【{county}扶贫办】") for county in counties), body
+    english = render("poll/ask.txt", "en", village="Xinhua", county="Shifan County")
+    assert english.startswith("[Shifan County Poverty Office] ")
+
+
 async def test_templates_fit_one_segment_with_the_longest_village_name(roster: Database):
     async with roster.reading() as s:
         names = list((await s.execute(select(Village.name))).scalars())
     longest = max(names, key=len)
     for village in (longest, "一二三四五六七八九十"):
-        for template in POLL_TEMPLATES:
-            body = render(f"poll/{template}.txt", "zh_CN", village=village)
-            assert segments(body) == 1 and utf16_units(body) <= 70, (template, body)
+        for county in (
+            "示范县",
+            "阿克塞哈萨克族自治县",
+        ):  # the question and reminder are signed by the county office
+            for template in POLL_TEMPLATES:
+                body = render(f"poll/{template}.txt", "zh_CN", village=village, county=county)
+                assert segments(body) == 1 and utf16_units(body) <= 70, (template, body)
     for template in POLL_TEMPLATES:
-        assert render(f"poll/{template}.txt", "en", village="Xinhua")
+        assert render(f"poll/{template}.txt", "en", village="Xinhua", county="Shifan County")
 
 
 async def test_dry_run_counts_and_queues_nothing(roster: Database, settings: Settings):

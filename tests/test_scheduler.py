@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 import bot.flows.poll
 from bot.app import CLOCK, SCHEDULER_EVERY, make_app
@@ -27,6 +27,7 @@ from bot.jobs.scheduler import Scheduler, digest_jobs, digest_key
 from bot.settings import Settings
 from storage.db import Database, sqlite_url
 from storage.models import (
+    AuditEvent,
     Cadre,
     Household,
     OutboxMessage,
@@ -202,6 +203,7 @@ async def test_down_until_the_meeting_morning_still_sends_it(dongfeng: Database)
 async def test_down_past_the_meeting_day_records_it_missed_and_sends_nothing(
     dongfeng: Database, caplog: pytest.LogCaptureFixture
 ):
+    await roster_imported_at(dongfeng, local("2026-11-01 09:00"))  # the county was running before the meeting
     scheduler = Scheduler(dongfeng, SETTINGS)
     await scheduler.run_once(local("2026-11-30 07:00"))
     with caplog.at_level(logging.WARNING, logger="zoufang.scheduler"):
@@ -217,6 +219,25 @@ async def test_down_past_the_meeting_day_records_it_missed_and_sends_nothing(
     with caplog.at_level(logging.WARNING, logger="zoufang.scheduler"):
         await scheduler.run_once(local("2026-12-02 10:01"))
     assert not [r for r in caplog.records if "2026-12-01 missed" in r.getMessage()]  # logged once
+
+
+async def roster_imported_at(db: Database, at: datetime) -> None:
+    async with db.session() as s:
+        await s.execute(update(AuditEvent).where(AuditEvent.action.like("import.%")).values(at=at))
+
+
+async def test_first_serve_does_not_warn_of_a_missed_digest_for_a_meeting_before_the_roster_came(
+    dongfeng: Database, caplog: pytest.LogCaptureFixture
+):
+    """Issue 16: a county's first `zoufang serve` warned that the digest of the meeting before it existed was
+    missed. The county's first day in the data is its first roster import: earlier meetings missed nothing."""
+    await roster_imported_at(dongfeng, local("2026-12-02 09:00"))  # the day after the 1 December meeting
+    with caplog.at_level(logging.WARNING, logger="zoufang.scheduler"):
+        ran = await Scheduler(dongfeng, SETTINGS).run_once(local("2026-12-02 10:00"))
+    key = digest_key((await ids(dongfeng))["东风镇"], local("2026-12-01 00:00").date())
+    assert key not in ran.digests
+    assert key not in await jobs(dongfeng)
+    assert not [r for r in caplog.records if "missed" in r.getMessage()]
 
 
 # --- (e) two processes racing the same tick ----------------------------------------------------------------

@@ -379,9 +379,10 @@ def digest_text(digest: Digest, locale: str, fmt: str = "md") -> str:
     return render(f"problems/digest.{fmt}", locale, d=digest)
 
 
-def digest_sms(digest: Digest, locale: str, telegram: bool = True) -> str:
-    """The one-segment summary; it points to Telegram only for someone who has it there."""
-    return render("problems/digest_sms.txt", locale, d=digest, telegram=telegram)
+def digest_sms(digest: Digest, locale: str, telegram: bool = True, specialist: bool = False) -> str:
+    """The one-segment summary; it points to Telegram only for someone who has it there, and tells the
+    secretary to ask the specialist for the list, the specialist (扶贫专干) to have it ready."""
+    return render("problems/digest_sms.txt", locale, d=digest, telegram=telegram, specialist=specialist)
 
 
 async def queue_digest(
@@ -414,7 +415,11 @@ async def enqueue_digest(
             await s.run_sync(enqueue, str(chats[cadre.id]), text, "digest", now, "telegram")
             queued += 1
         await s.run_sync(
-            enqueue, cadre.phone, digest_sms(digest, locale, cadre.id in chats), "digest/sms", now
+            enqueue,
+            cadre.phone,
+            digest_sms(digest, locale, cadre.id in chats, specialist=cadre.role == "扶贫专干"),
+            "digest/sms",
+            now,
         )
         queued += 1
     return queued

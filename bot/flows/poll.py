@@ -24,6 +24,8 @@ from storage.outbox import enqueue, is_opted_out
 from storage.polls import (
     add_poll,
     apply_state,
+    county_name,
+    county_names,
     due_polls,
     has_poll,
     households_with_villages,
@@ -149,7 +151,11 @@ async def _queue_many(
     apply_state(shape, machine.on_sent(poll, due), TIMINGS)
     [ask] = actions  # the question, whose text depends only on the village
     names = {h.village_id: h.village for h in households}
-    bodies = {v: render(f"{ask.template}.txt", settings.locale, village=name) for v, name in names.items()}
+    counties = await county_names(session, names)
+    bodies = {
+        v: render(f"{ask.template}.txt", settings.locale, village=name, county=counties.get(v, ""))
+        for v, name in names.items()
+    }
     await insert_polls(session, [h.id for h in households], shape, ask.template, bodies, now)
 
 
@@ -208,9 +214,12 @@ def _carry_out(
     """A new poll's question and the tick's reminders and thanks become outbox rows (due at `send_at`, else at
     once); a call-back goes on the township queue, linked to the household and the poll. (Replies and the
     opt-outs they carry are bot.flows.sms's.)"""
+    county = county_name(session, row.village_id) if row.village_id is not None else ""
     for action in actions:
         if isinstance(action, machine.SendSms):
-            body = render(f"{action.template}.txt", row.locale, village=village, **action.params)
+            body = render(
+                f"{action.template}.txt", row.locale, village=village, county=county, **action.params
+            )
             enqueue(session, row.phone, body, action.template, now, due=send_at)
         elif isinstance(action, machine.RaiseProblem):
             text = action.text if action.kind == "reason" and action.text else CALLBACK_DESCRIPTION

@@ -143,6 +143,8 @@ class Scheduler:
             key = digest_key(township.id, meeting)
             if await self._ran(key):
                 continue
+            if state == "missed" and not await self._roster_before(meeting):
+                continue  # the county was not here yet (its roster came later): nothing was missed
             outcome = await (self._send_digest if state == "due" else self._miss_digest)(
                 township, meeting, key, now
             )
@@ -177,6 +179,20 @@ class Scheduler:
             digest_time(meeting, self.settings.tz, DIGEST_AT, DIGEST_DAYS_BEFORE).isoformat(),
         )
         return "missed"
+
+    async def _roster_before(self, meeting: date) -> bool:
+        """Whether a roster was imported before the meeting day ended: the county's first day in the data is
+        its first `import.*` audit event (townships have no creation date of their own)."""
+        from sqlalchemy import func, select
+
+        from storage.models import AuditEvent
+
+        end = datetime.combine(meeting + timedelta(days=1), time(0), tzinfo=self.settings.tz)
+        async with self.db.reading() as s:
+            first = (
+                await s.execute(select(func.min(AuditEvent.at)).where(AuditEvent.action.like("import.%")))
+            ).scalar_one()
+        return first is not None and first < end
 
     async def _ran(self, key: str) -> bool:
         async with self.db.reading() as s:
