@@ -329,7 +329,8 @@ async def test_minutes_tally_and_overdue_through_the_cli(roster: Database, db_pa
     assert [c.value for c in sheet[1]][:3] == ["编号", "行政村", "户编号"]
     rows = [[c.value for c in row] for row in sheet.iter_rows()]
     assert rows[4] == [None] * len(rows[0])  # the three unresolved problems, an empty row, then the counts
-    assert rows[5][0].startswith("本月已化解（销号）") and "化解率" in rows[5][0] and len(rows) == 6
+    assert rows[5][0].startswith("本月已化解（销号）") and "化解率" in rows[5][0] and len(rows) == 7
+    assert rows[6][0].startswith("化解率 = 本月销号的上报问题")  # the rate's definition, right under it
 
     overdue = ok(zoufang_process(db_path.parent, "report", "overdue", env=env)).stdout
     assert "没有逾期过会的问题" in overdue

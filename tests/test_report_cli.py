@@ -314,3 +314,12 @@ def test_an_unwritable_output_is_one_line(county: Path):
 def test_an_empty_group_says_so(county: Path):
     out = ok(run(county, "report", "households", "--group", "巩固提升")).stdout
     assert "没有“巩固提升”类农户" in out
+
+
+async def test_tally_defines_its_resolution_rate(county: Path, roster: Database):
+    """化解率 was printed with no definition, so 0 % of 3 read as "nothing solved" while most problems
+    were solved on the spot: the note now says what is counted and that on-the-spot ones are not."""
+    await _problem_saying(roster, "屋顶漏雨")
+    table = ok(run(county, "tally", "--township", "东风镇", "--month", "2026-11")).stdout
+    assert "化解率 = 本月销号的上报问题" in table
+    assert "当场化解、未上报的问题不计入" in table

@@ -254,7 +254,14 @@ def test_other_roles_get_a_generic_reviewer_line_and_a_note(folder: Path) -> Non
     text = ok(worklog(folder, "--cadre", "GB010", "--month", "2026-03")).stdout
     signed = sign_off(text)
     assert signed.startswith("审核人：")
-    assert "未规定乡镇包保干部的扶贫日志由谁签字" in signed
+    assert "乡镇包保干部的日志由县里指定的审核人签字" in signed
+    assert "本日志列出本人本月在走访系统中登记的走访" in signed
+
+
+def test_worklog_note_does_not_quote_the_internal_seed_file(folder: Path) -> None:
+    """The note a cadre signs said "种子文件未规定…" — words from the project's brief, not a county's."""
+    text = ok(worklog(folder, "--cadre", "GB010", "--month", "2026-03")).stdout
+    assert "种子文件" not in text and "seed" not in text.lower()
 
 
 def test_an_empty_month_says_so_and_still_has_the_sign_off(folder: Path) -> None:
@@ -314,7 +321,8 @@ def test_xlsx_of_an_empty_month_and_an_other_role(folder: Path) -> None:
     assert rows[0] == "日期" and sheet.freeze_panes == "A2"
     assert "本月无记录。" in rows
     assert any(str(line).startswith("审核人：") for line in rows)
-    assert any("未规定" in str(line) for line in rows)
+    assert any("县里指定的审核人签字" in str(line) for line in rows)
+    assert not any("种子文件" in str(line) for line in rows)
 
 
 def test_unknown_cadre_names_near_codes_and_the_roster_size(folder: Path) -> None:
