@@ -12,7 +12,7 @@ from typing import Any
 from aiohttp import web
 
 from bot.keys import CLOCK, DB
-from bot.reports import Context
+from bot.reports import Context, Report
 from bot.web import tables
 from bot.web.auth import CSRF, SETTINGS, TABLES, Viewer, csrf_token, no_store, signing_key
 from bot.web.tables import Place
@@ -165,15 +165,20 @@ async def _tables(request: web.Request, place: Place) -> tuple[Context, list[tab
 
 async def tables_of(app: web.Application, ctx: Context, place: Place) -> list[tables.Table]:
     """The page's tables, from the kept ones (bot.web.tables.TableCache) where they are."""
-    built = []
-    for name in tables.names_of(place):
+    return [(await _kept_report(app, ctx, place, name))[1] for name in tables.names_of(place)]
 
-        async def build(name: str = name) -> tables.Table:
-            table = tables.table_of(name, await tables.build(app[DB], ctx, place, name))
-            return replace(table, as_of=f"{ctx.now.astimezone(ctx.settings.tz):%H:%M:%S}")
 
-        built.append(await app[TABLES].get(tables.cache_key(place, name, ctx.locale), build))
-    return built
+async def _kept_report(
+    app: web.Application, ctx: Context, place: Place, name: str
+) -> tuple[Report, tables.Table]:
+    """A table's report and the table shown from it, kept together: its chart draws from the same build."""
+
+    async def build() -> tuple[Report, tables.Table]:
+        report = await tables.build(app[DB], ctx, place, name)
+        table = tables.table_of(name, report)
+        return report, replace(table, as_of=f"{ctx.now.astimezone(ctx.settings.tz):%H:%M:%S}")
+
+    return await app[TABLES].get(tables.cache_key(place, name, ctx.locale), build)
 
 
 async def warned_of(app: web.Application, ctx: Context, place: Place) -> int:
@@ -300,7 +305,7 @@ def chart(kind: str) -> Any:
         ctx = context_of(request)
 
         async def draw() -> bytes:
-            report = await tables.build(request.app[DB], ctx, place, name)
+            report, _ = await _kept_report(request.app, ctx, place, name)
             if report.chart is None:
                 return b""
             async with _DRAWING:
