@@ -13,7 +13,7 @@ import io
 import itertools
 import stat
 import zipfile
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -229,15 +229,29 @@ def _not_excel_hint(path: Path) -> str | None:
     return "它看起来是 CSV 文本，请把扩展名改为 .csv"
 
 
-def _check_xlsx(path: Path, head: bytes) -> None:
-    """Refuse what is not a zip, with a hint when it is plainly another format, and a zip that unpacks to a bomb."""
-    if head.startswith(_XLS_MAGIC):
-        raise RosterError(f"文件 {path.name} 实际是旧版 .xls 格式：请把扩展名改为 .xls，{_NOTHING_IMPORTED}")
-    if not head.startswith(_ZIP_MAGIC):
+def _check_magic(
+    path: Path,
+    head: bytes,
+    magic: bytes,
+    other: tuple[bytes, str, str],
+    broken: Callable[[str], RosterError],
+) -> None:
+    """Refuse a file whose first bytes are not its Excel format's: the other Excel format (rename it, as
+    `other` = (its magic, what it is, its extension) says), a plainly different format (a hint), or a damaged
+    file."""
+    other_magic, what, extension = other
+    if head.startswith(other_magic):
+        raise RosterError(f"文件 {path.name} 实际是{what}：请把扩展名改为 {extension}，{_NOTHING_IMPORTED}")
+    if not head.startswith(magic):
         hint = _not_excel_hint(path)
         if hint:
             raise RosterError(f"无法读取 Excel 文件 {path.name}：{hint}，{_NOTHING_IMPORTED}")
-        raise _broken_xlsx(path.name)
+        raise broken(path.name)
+
+
+def _check_xlsx(path: Path, head: bytes) -> None:
+    """Refuse what is not a zip, with a hint when it is plainly another format, and a zip that unpacks to a bomb."""
+    _check_magic(path, head, _ZIP_MAGIC, (_XLS_MAGIC, "旧版 .xls 格式", ".xls"), _broken_xlsx)
     try:
         with zipfile.ZipFile(path) as archive:
             unpacked = sum(info.file_size for info in archive.infolist() if info.filename.endswith(".xml"))
@@ -289,14 +303,7 @@ def _read_xls(path: Path, specs: Sequence[Sequence[Column]]) -> Table:
     xlrd holds a whole sheet, but a .xls is not compressed, so MAX_FILE_MB bounds it: the largest roster the
     format can hold (65,535 rows of 13 columns, 14 MB) reads in 1.3 s and 51 MB, a 50 MB file in about 200 MB.
     The sheet's rows and cells are then counted as for the other formats."""
-    head = _readable(path)
-    if head.startswith(_ZIP_MAGIC):
-        raise RosterError(f"文件 {path.name} 实际是 .xlsx 文件：请把扩展名改为 .xlsx，{_NOTHING_IMPORTED}")
-    if not head.startswith(_XLS_MAGIC):
-        hint = _not_excel_hint(path)
-        if hint:
-            raise RosterError(f"无法读取 Excel 文件 {path.name}：{hint}，{_NOTHING_IMPORTED}")
-        raise _broken_xls(path.name)
+    _check_magic(path, _readable(path), _XLS_MAGIC, (_ZIP_MAGIC, " .xlsx 文件", ".xlsx"), _broken_xls)
     import xlrd  # only here: the other formats do not need it loaded
 
     try:
