@@ -26,7 +26,8 @@ from typing import Any
 from aiohttp import web
 
 from bot.channels.twilio import mount_sms
-from bot.keys import CLOCK, DB, INBOUND_WRITER, SCHEDULER_EVERY, SMS_CLOCK
+from bot.jobs.supervise import Tasks, supervise
+from bot.keys import CLOCK, DB, INBOUND_WRITER, SCHEDULER_EVERY, SMS_CLOCK, TASKS
 from bot.settings import Settings
 from bot.web import mount_dash
 from storage.db import Database
@@ -49,8 +50,16 @@ class Telegram:
 
 
 async def healthz(request: web.Request) -> web.Response:
-    ok = await request.app[DB].ping()
-    body: dict[str, Any] = {"status": "ok" if ok else "unavailable", "database": ok, "pid": os.getpid()}
+    """200 when the database answers and no background task is stuck (bot.jobs.supervise); 503 otherwise,
+    with each task's last success and last error."""
+    database = await request.app[DB].ping()
+    tasks = request.app[TASKS]
+    stuck = tasks.stuck()
+    ok = database and not stuck
+    body: dict[str, Any] = {"status": "ok" if ok else "unavailable", "database": database, "pid": os.getpid()}
+    if stuck:
+        body["stuck"] = stuck
+    body["tasks"] = tasks.state()
     writer = request.app.get(INBOUND_WRITER)
     if writer is not None:  # how the inbound SMS writer keeps up: waiting now, and batches so far
         body["inbound_sms"] = {"pending": writer.pending, "batches": writer.batches, "replies": writer.items}
@@ -77,8 +86,11 @@ def make_app(
     app[DB] = db
     app[SMS_CLOCK] = utcnow
     app[SCHEDULER_EVERY] = SCHEDULER_TICK
+    app[TASKS] = Tasks()
     app.router.add_get("/healthz", healthz)
     mount_sms(app, settings)
+    app[INBOUND_WRITER].health = app[TASKS].add("inbound_sms", INBOUND_STALE)
+    app[INBOUND_WRITER].health.idle()  # its writer starts with the first reply
     mount_dash(app, settings, prewarm=prewarm)
     if webhook and telegram is None and settings.telegram_bot_token:
         telegram = make_telegram(db, script, settings)
@@ -96,6 +108,23 @@ def make_app(
     return app
 
 
+INBOUND_STALE = 30.0  # seconds one batch of inbound replies may take to commit before the writer reads stuck
+
+
+def _supervised(app: web.Application, name: str, stale_after: float, run: Any) -> Any:
+    """Start `run(stop)` under bot.jobs.supervise, its health in /healthz; stopped (and awaited) at cleanup."""
+    health = app[TASKS].add(name, stale_after)
+    stop = asyncio.Event()
+    task = asyncio.create_task(supervise(health, lambda: run(stop), stop), name=name)
+
+    async def halt(_: web.Application) -> None:
+        stop.set()
+        await task
+
+    app.on_cleanup.insert(0, halt)
+    return health
+
+
 def _start_outbox(settings: Settings) -> Any:
     """The outbox sender runs inside the server; it also picks up rows other processes queued."""
 
@@ -104,20 +133,16 @@ def _start_outbox(settings: Settings) -> Any:
         from bot.ratelimit import make_bucket
 
         sender = make_sender(settings)
-        stop = asyncio.Event()
         bucket = make_bucket(settings.redis_url, "sms", settings.sms_rate)  # one budget for every sender
-        task = asyncio.create_task(
-            OutboxWorker(
-                app[DB], sender, rate=settings.sms_rate, bucket=bucket, send_timeout=settings.send_timeout
-            ).run(stop)
+        worker = OutboxWorker(
+            app[DB], sender, rate=settings.sms_rate, bucket=bucket, send_timeout=settings.send_timeout
         )
 
-        async def halt(_: web.Application) -> None:
-            stop.set()
-            await task
+        async def close_sender(_: web.Application) -> None:
             await sender.close()
 
-        app.on_cleanup.insert(0, halt)
+        app.on_cleanup.insert(0, close_sender)  # after the worker has stopped (inserted before it)
+        worker.health = _supervised(app, "sms_outbox", worker.stale_after, worker.run)
 
     return start
 
@@ -150,14 +175,8 @@ def _start_telegram_outbox(telegram: Telegram | None, settings: Settings) -> Any
             channel="telegram",
             send_timeout=settings.send_timeout,
         )
-        stop = asyncio.Event()
-        task = asyncio.create_task(worker.run(stop))
-
-        async def halt(_: web.Application) -> None:  # before the bot's session is closed
-            stop.set()
-            await task
-
-        app.on_cleanup.insert(0, halt)
+        # stopped at cleanup before the bot's session is closed
+        worker.health = _supervised(app, "telegram_outbox", worker.stale_after, worker.run)
 
     return start
 
@@ -210,29 +229,29 @@ async def _register_commands(telegram: Telegram) -> None:
 
 PROCESSED_KEPT = timedelta(days=3)
 HOUSEKEEPING_EVERY = 6 * 3600
+HOUSEKEEPING_RETRY = 60.0  # seconds before a failed round is tried again
+HOUSEKEEPING_STALE = 600.0
 
 
 async def _start_housekeeping(app: web.Application) -> None:
-    async def loop() -> None:
-        from storage.models import utcnow
+    async def loop(stop: asyncio.Event) -> None:
         from storage.telegram import prune_processed
 
-        while True:
+        while not stop.is_set():
             try:
                 async with app[DB].session() as s:
                     await prune_processed(s, utcnow() - PROCESSED_KEPT)
-            except Exception:  # housekeeping must never take the server down
-                log.exception("housekeeping failed")
-            await asyncio.sleep(HOUSEKEEPING_EVERY)
+                health.beat()
+                wait = HOUSEKEEPING_EVERY
+                health.resting(wait)
+            except Exception as exc:  # housekeeping must never take the server down
+                log.exception("housekeeping failed; trying again in %g s", HOUSEKEEPING_RETRY)
+                health.failed(exc)
+                wait = HOUSEKEEPING_RETRY  # no rest: failing for HOUSEKEEPING_STALE reads stuck
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=wait)
 
-    task = asyncio.create_task(loop())
-
-    async def stop(_: web.Application) -> None:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
-
-    app.on_cleanup.insert(0, stop)
+    health = _supervised(app, "housekeeping", HOUSEKEEPING_STALE, loop)
 
 
 SCHEDULER_TICK = 60.0
@@ -245,14 +264,8 @@ def _start_scheduler(settings: Settings) -> Any:
         from bot.jobs.scheduler import Scheduler
 
         scheduler = Scheduler(app[DB], settings, clock=lambda: app[CLOCK](), interval=app[SCHEDULER_EVERY])
-        stop = asyncio.Event()
-        task = asyncio.create_task(scheduler.run(stop))
-
-        async def halt(_: web.Application) -> None:
-            stop.set()
-            await task
-
-        app.on_cleanup.insert(0, halt)
+        scheduler.poll_health = app[TASKS].add("poll_tick", scheduler.stale_after)
+        scheduler.health = _supervised(app, "scheduler", scheduler.stale_after, scheduler.run)
 
     return start
 

@@ -21,7 +21,10 @@ import contextlib
 import logging
 from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Generic, TypeVar
+from typing import TYPE_CHECKING, Generic, TypeVar
+
+if TYPE_CHECKING:
+    from bot.jobs.supervise import Health
 
 T = TypeVar("T")
 log = logging.getLogger("zoufang.group_commit")
@@ -47,6 +50,9 @@ class GroupCommit(Generic[T]):
         self._arrived: deque[float] = deque()  # when each waiting item came (loop time)
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self.health: Health | None = (
+            None  # when set (zoufang serve): beats after each batch, idle when none wait
+        )
         self.batches = 0  # counters for /healthz and the benchmarks
         self.items = 0
 
@@ -63,6 +69,26 @@ class GroupCommit(Generic[T]):
     def start(self) -> None:
         if self._task is None:
             self._task = asyncio.create_task(self._run(), name=self.name)
+            self._task.add_done_callback(self._ended)
+
+    def _ended(self, task: asyncio.Task[None]) -> None:
+        """The writer must never die unheard: what it raised is logged and every waiter gets it (their requests
+        answer 503, Twilio retries); the next `submit` starts a new writer."""
+        if task.cancelled() or task is not self._task:
+            return
+        exc = task.exception()
+        self._task = None
+        if exc is None:
+            return
+        log.error(
+            "%s: the writer stopped (%r); a new one starts with the next item", self.name, exc, exc_info=exc
+        )
+        if self.health is not None:
+            self.health.failed(exc)
+        while self._queue:
+            _, future = self._queue.popleft()
+            self._arrived.popleft()
+            _fail(future, exc)
 
     async def close(self) -> None:
         """Apply what is queued, then stop."""
@@ -89,8 +115,12 @@ class GroupCommit(Generic[T]):
     async def _run(self) -> None:
         while True:
             while not self._queue:
+                if self.health is not None:
+                    self.health.idle()
                 self._wake.clear()
                 await self._wake.wait()
+            if self.health is not None:
+                self.health.busy()
             batch = self._take()
             if batch:
                 await self._commit(batch)
@@ -118,6 +148,8 @@ class GroupCommit(Generic[T]):
             return
         self.batches += 1
         self.items += len(batch)
+        if self.health is not None:
+            self.health.beat()
         for _, future in batch:
             if not future.done():
                 future.set_result(None)

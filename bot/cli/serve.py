@@ -177,6 +177,7 @@ def worker() -> None:
     import signal
 
     from bot.jobs.outbox import OutboxWorker, make_sender
+    from bot.jobs.supervise import Health, supervise
     from bot.logs import configure_logging, secrets_of
     from bot.ratelimit import RedisBucket, make_bucket
     from storage.db import Database
@@ -196,7 +197,10 @@ def worker() -> None:
             worker = OutboxWorker(
                 db, sender, rate=conf.sms_rate, bucket=bucket, send_timeout=conf.send_timeout
             )
-            await worker.run(stop)
+            worker.health = Health("sms_outbox", worker.stale_after)
+            await supervise(
+                worker.health, lambda: worker.run(stop), stop
+            )  # a fault is logged, then restarted
         finally:
             await sender.close()
             await db.close()

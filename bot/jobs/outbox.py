@@ -21,12 +21,13 @@ import asyncio
 import contextlib
 import logging
 import sys
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, Protocol, TextIO
+from typing import Any, Protocol, TextIO, TypeVar
 
 from bot.flows.sms import apply_early_statuses
+from bot.jobs.supervise import Health
 from bot.ratelimit import LocalBucket, RateBucket
 from bot.settings import Settings
 from storage.db import Database
@@ -44,6 +45,7 @@ from storage.sms import forget_early_statuses
 from survey.phones import mask_phones_in
 
 log = logging.getLogger("zoufang.sms")
+T = TypeVar("T")
 
 OPTED_OUT = "21610"  # Twilio: "Attempt to send to unsubscribed recipient"
 # These go to a number that has just opted out or in: they must not be held back by the opt-out list.
@@ -137,6 +139,13 @@ class OutboxWorker:
     recover_every: float = RECOVER_EVERY
     send_timeout: float = SEND_TIMEOUT
     wait_asked: float = 0.0  # seconds the provider last asked us to wait (a 429's retry_after)
+    health: Health | None = None  # told of each round (bot.jobs.supervise), for /healthz
+    _stop: asyncio.Event | None = field(default=None, init=False, repr=False)
+
+    @property
+    def stale_after(self) -> float:
+        """Seconds a working round may take at most: a token, a send cut at the timeout, its recording."""
+        return 2 * self.send_timeout + 5 / max(self.rate, 0.01) + 10
 
     def __post_init__(self) -> None:
         if self.bucket is None:
@@ -194,13 +203,56 @@ class OutboxWorker:
             await self._record_failure(claimed, exc)
             self.wait_asked = exc.retry_after or 0.0
             return "unavailable" if exc.retryable else "called"
-        async with self.db.session() as s:
-            await mark_sent(s, claimed.id, sid, self.clock())
-            if sid is not None and self.channel == "sms":  # a callback may have come before the sid was kept
-                await s.run_sync(lambda sync: apply_early_statuses(sync.connection(), sid))
+
+        async def record() -> None:
+            async with self.db.session() as s:
+                await mark_sent(s, claimed.id, sid, self.clock())
+                if (
+                    sid is not None and self.channel == "sms"
+                ):  # a callback may have come before the sid was kept
+                    await s.run_sync(lambda sync: apply_early_statuses(sync.connection(), sid))
+
+        await self._until_recorded(claimed, "sent", record)
         return "called"
 
+    async def _until_recorded(self, claimed: Claimed, what: str, record: Callable[[], Awaitable[T]]) -> T:
+        """The provider has the message: its outcome must be kept, or the row, still claimed, goes back in the
+        queue after the grace and is sent twice. So the write is tried again (0.5 s, 1 s, … 5 s apart) until
+        the database takes it, or the worker is stopped (then the row may be sent again, and the log says so)."""
+        delay = 0.5
+        while True:
+            try:
+                return await record()
+            except Exception as exc:
+                if self.health is not None:
+                    self.health.failed(exc)
+                if self._stop is not None and self._stop.is_set():
+                    log.error(
+                        "%s %d: stopped before its outcome (%s) was kept: it may be sent again",
+                        self.channel,
+                        claimed.id,
+                        what,
+                    )
+                    raise
+                log.exception(
+                    "%s %d: keeping its outcome (%s) failed; trying again in %g s",
+                    self.channel,
+                    claimed.id,
+                    what,
+                    delay,
+                )
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 5.0)
+
     async def _record_failure(self, claimed: Claimed, exc: SendError) -> None:
+        status = await self._until_recorded(
+            claimed, f"failed: {exc.code}", lambda: self._keep_failure(claimed, exc)
+        )
+        # a provider's error may name the number ("The 'To' number +86… is not valid"): logs show it masked
+        to, reason = mask_phones_in(claimed.to), mask_phones_in(str(exc))
+        log.warning("%s %d to %s: %s (%s) → %s", self.channel, claimed.id, to, reason, exc.code, status)
+
+    async def _keep_failure(self, claimed: Claimed, exc: SendError) -> str:
         async with self.db.session() as s:
             status = await mark_retry_or_failed(
                 s,
@@ -214,9 +266,7 @@ class OutboxWorker:
             )
             if self.channel == "sms" and exc.code == OPTED_OUT:
                 await opt_out(s, claimed.to, "carrier", self.clock())
-        # a provider's error may name the number ("The 'To' number +86… is not valid"): logs show it masked
-        to, reason = mask_phones_in(claimed.to), mask_phones_in(str(exc))
-        log.warning("%s %d to %s: %s (%s) → %s", self.channel, claimed.id, to, reason, exc.code, status)
+        return status
 
     async def run(self, stop: asyncio.Event) -> None:
         """Until `stop` is set: send due messages as the bucket allows, look for new ones every `idle_poll` s,
@@ -227,40 +277,58 @@ class OutboxWorker:
         kept for the next message. After a retryable failure the channel pauses, longer while failures go on.
         """
         assert self.bucket is not None
+        self._stop = stop
+        try:
+            await self._rounds(stop)
+        except Exception:
+            raise  # its supervisor starts it again, with the same bucket
+        except BaseException:
+            await self.bucket.close()
+            raise
+        await self.bucket.close()
+
+    async def _rounds(self, stop: asyncio.Event) -> None:
+        assert self.bucket is not None
         loop = asyncio.get_running_loop()
         next_recovery, holding, failing = loop.time(), False, 0
-        try:
-            while not stop.is_set():
-                if loop.time() >= next_recovery:
-                    try:
-                        recovered = await self.recover()
-                    except Exception:  # as below: logged, tried again at the next look
-                        log.exception("%s: putting back dead senders' messages failed", self.channel)
-                        recovered = 0
-                    if recovered:
-                        log.warning(
-                            "%s: %d message(s) a dead sender claimed are queued again",
-                            self.channel,
-                            recovered,
-                        )
-                    next_recovery = loop.time() + self.recover_every
-                if not holding and not await self.bucket.acquire(stop):
-                    break
+        while not stop.is_set():
+            if loop.time() >= next_recovery:
                 try:
-                    outcome = await self._send_next()
-                except Exception:  # the database away or locked: say so and try again, never stop sending
-                    log.exception("%s: sending failed; trying again in %g s", self.channel, self.idle_poll)
-                    outcome = "none"
-                holding = outcome in ("none", "skipped")
-                failing = failing + 1 if outcome == "unavailable" else 0 if outcome == "called" else failing
-                pause = self.idle_poll if outcome == "none" else 0.0
-                if outcome == "unavailable":  # the provider may be down: one probe per pause, not a storm
-                    # never sooner than it asked (a 429's retry_after): flood control punishes probes
-                    pause = max(min(2.0**failing, MAX_PAUSE), self.wait_asked)
-                    self.wait_asked = 0.0
-                    log.warning("%s: provider unavailable; next try in %g s", self.channel, pause)
-                if pause:
-                    with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(stop.wait(), timeout=pause)
-        finally:
-            await self.bucket.close()
+                    recovered = await self.recover()
+                except Exception as exc:  # as below: logged, tried again at the next look
+                    log.exception("%s: putting back dead senders' messages failed", self.channel)
+                    self._failed(exc)
+                    recovered = 0
+                if recovered:
+                    log.warning(
+                        "%s: %d message(s) a dead sender claimed are queued again", self.channel, recovered
+                    )
+                next_recovery = loop.time() + self.recover_every
+            if not holding and not await self.bucket.acquire(stop):
+                break
+            try:
+                outcome = await self._send_next()
+            except Exception as exc:  # the database away or locked: say so and try again, never stop sending
+                log.exception("%s: sending failed; trying again in %g s", self.channel, self.idle_poll)
+                self._failed(exc)
+                outcome = "failed"
+            else:
+                if self.health is not None:
+                    self.health.beat()
+            holding = outcome in ("none", "skipped", "failed")
+            failing = failing + 1 if outcome == "unavailable" else 0 if outcome == "called" else failing
+            pause = self.idle_poll if outcome in ("none", "failed") else 0.0
+            if outcome == "unavailable":  # the provider may be down: one probe per pause, not a storm
+                # never sooner than it asked (a 429's retry_after): flood control punishes probes
+                pause = max(min(2.0**failing, MAX_PAUSE), self.wait_asked)
+                self.wait_asked = 0.0
+                log.warning("%s: provider unavailable; next try in %g s", self.channel, pause)
+            if pause:
+                if self.health is not None and outcome != "failed":  # a failing database is no rest
+                    self.health.resting(pause)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), timeout=pause)
+
+    def _failed(self, exc: Exception) -> None:
+        if self.health is not None:
+            self.health.failed(exc)

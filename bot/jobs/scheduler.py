@@ -26,6 +26,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy.exc import IntegrityError
 
+from bot.jobs.supervise import Health
 from bot.settings import Settings
 from storage.db import Database
 from storage.models import Township, utcnow
@@ -38,6 +39,7 @@ log = logging.getLogger("zoufang.scheduler")
 EVERY = 60.0  # seconds between ticks
 DIGEST_AT = time(8, 0)  # local time, DIGEST_DAYS_BEFORE the meeting (escalation.md)
 DIGEST_DAYS_BEFORE = 1
+POLL_TICK = "poll tick"
 OVERDUE_FROM = time(0, 5)  # the day's overdue check runs after this local time
 
 
@@ -49,6 +51,7 @@ class Ran:
     moved: int | None = None  # problems the day's overdue check moved; None when it did not run this tick
     digests: dict[str, str] = field(default_factory=dict)  # job key → done / missed, for those recorded now
     failed: list[str] = field(default_factory=list)
+    errors: dict[str, str] = field(default_factory=dict)  # job → what it raised
 
 
 def digest_jobs(calendar: Calendar, now: datetime, tz: ZoneInfo) -> list[tuple[date, str]]:
@@ -78,24 +81,46 @@ class Scheduler:
     settings: Settings
     clock: Callable[[], datetime] = utcnow
     interval: float = EVERY
+    health: Health | None = None  # beats after a tick whose jobs all ran (bot.jobs.supervise)
+    poll_health: Health | None = None  # beats after each poll tick that ran
+
+    @property
+    def stale_after(self) -> float:
+        """A tick may take a while (the digests build reports): two ticks and two minutes."""
+        return 2 * self.interval + 120
 
     async def run(self, stop: asyncio.Event, first_delay: float | None = None) -> None:
         """Tick every `interval` seconds until `stop` is set; the first tick after `first_delay` (default: one
         interval)."""
         delay = self.interval if first_delay is None else first_delay
         while True:
+            for health in (self.health, self.poll_health):
+                if health is not None:
+                    health.resting(delay)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), timeout=delay)
             if stop.is_set():
                 return
-            await self.run_once()
+            self._report(await self.run_once())
             delay = self.interval
+
+    def _report(self, ran: Ran) -> None:
+        if self.health is not None:
+            if ran.failed:
+                self.health.failed("failed: " + ", ".join(ran.failed))
+            else:
+                self.health.beat()
+        if self.poll_health is not None:
+            if POLL_TICK in ran.failed:
+                self.poll_health.failed(ran.errors.get(POLL_TICK, POLL_TICK))
+            else:
+                self.poll_health.beat()
 
     async def run_once(self, now: datetime | None = None) -> Ran:
         """Every job once, at `now` (the clock's time by default)."""
         now = self.clock() if now is None else now
         ran = Ran()
-        await self._guarded("poll tick", lambda: self._polls(now, ran), ran)
+        await self._guarded(POLL_TICK, lambda: self._polls(now, ran), ran)
         await self._guarded("overdue check", lambda: self._overdue(now, ran), ran)
         await self._guarded("digests", lambda: self._digests(now, ran), ran)
         return ran
@@ -103,9 +128,10 @@ class Scheduler:
     async def _guarded(self, name: str, job: Callable[[], Awaitable[None]], ran: Ran) -> None:
         try:
             await job()
-        except Exception:  # retried next tick; the other jobs and the server go on
+        except Exception as exc:  # retried next tick; the other jobs and the server go on
             log.exception("scheduled job %s failed; it is tried again next tick", name)
             ran.failed.append(name)
+            ran.errors[name] = f"{type(exc).__name__}: {exc}"
 
     async def _polls(self, now: datetime, ran: Ran) -> None:
         from bot.flows.poll import tick
