@@ -346,8 +346,16 @@ async def tally(
     return Tally(*(await session.execute(query)).one())
 
 
-async def decisions_at(session: AsyncSession, township_id: int, meeting_on: date) -> list[tuple]:  # type: ignore[type-arg]
-    """The decisions a meeting took: (event, problem item, responsible name, actor name), in order."""
+@dataclass
+class MeetingItem:
+    """One problem a meeting took up, with every move made on it there (a decision, a close-out, or both)."""
+
+    item: QueueItem
+    moves: list[tuple[ProblemEvent, str | None, str | None]]  # (event, responsible name, actor name), in order
+
+
+async def decisions_at(session: AsyncSession, township_id: int, meeting_on: date) -> list[MeetingItem]:
+    """The problems a meeting took up, each once, in the order of their first move there."""
     responsible = Cadre.__table__.alias("decided_responsible")
     actor = Cadre.__table__.alias("decided_actor")
     query = (
@@ -364,11 +372,12 @@ async def decisions_at(session: AsyncSession, township_id: int, meeting_on: date
         )
         .order_by(ProblemEvent.at, ProblemEvent.id)
     )
-    rows = []
+    taken: dict[int, MeetingItem] = {}
     for event, responsible_name, actor_name, problem_id in await session.execute(query):
-        item = await queue_item(session, problem_id)
-        rows.append((event, item, responsible_name, actor_name))
-    return rows
+        if problem_id not in taken:
+            taken[problem_id] = MeetingItem(await queue_item(session, problem_id), [])
+        taken[problem_id].moves.append((event, responsible_name, actor_name))
+    return list(taken.values())
 
 
 async def overdue_items(

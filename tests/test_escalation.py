@@ -393,3 +393,26 @@ async def test_a_changed_calendar_moves_the_agenda(roster: Database, db_path: Pa
         due_days=7,
     )
     assert str((await problem(roster, pid)).meeting_on) == "2026-11-25"
+
+
+async def test_minutes_count_a_problem_decided_and_closed_at_one_meeting_once(
+    roster: Database, db_path: Path
+):
+    secretary = await cadre_id(roster, "GB012")
+    pid = await raise_problem(roster, "DEMO0001", "GB001", local("2026-11-10 10:00"), "住房", "屋顶漏雨")
+    other = await raise_problem(roster, "DEMO0002", "GB001", local("2026-11-10 11:00"), "医疗", "报销不清楚")
+    when = local("2026-11-16 15:00")
+    for problem_id in (pid, other):
+        await act(
+            roster, SETTINGS, secretary, problem_id, "decide", when, responsible_id=secretary, due_days=15
+        )
+    await act(roster, SETTINGS, secretary, pid, "close", local("2026-11-16 16:00"), note="当场协调修好")
+    env = clean_env(db_path.parent, ZOUFANG_DB_URL=f"sqlite+aiosqlite:///{db_path}")
+    minutes = ok(
+        zoufang(db_path.parent, "minutes", "--township", "东风镇", "--meeting", "2026-11-16", env=env)
+    ).stdout
+    assert "本次会议研究问题 2 项" in minutes  # was 3: the decided-and-closed one counted twice
+    assert minutes.count(f"问题 #{pid}（") == 1 and minutes.count(f"问题 #{other}（") == 1
+    first = minutes[minutes.index(f"问题 #{pid}（") : minutes.index(f"问题 #{other}（")]
+    assert "决定：由" in first and "销号：当场协调修好" in first  # both moves under the one problem
+    assert "2. 问题 #" in minutes and "3. 问题 #" not in minutes
