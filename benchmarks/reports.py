@@ -444,6 +444,7 @@ def poll_row(
         "created_at": created,
         "send_after": send_after,
         "sent_at": None,
+        "asked_at": None,
         "reminded_at": None,
         "clarified": False,
         "clarified_at": None,
@@ -459,7 +460,7 @@ def poll_row(
     if send_after > county.now:
         return row
     sent = send_after + timedelta(seconds=rng.randint(0, 3600))
-    row["sent_at"] = sent
+    row["sent_at"] = row["asked_at"] = sent
     fate = rng.random()
     if sent > county.now - timedelta(days=3) and fate < 0.5:  # not answered yet
         row["state"], row["due_at"] = "sent", sent + timedelta(days=1)

@@ -440,7 +440,7 @@ def poll_rows(conn: Any, scope: q.Scope, locale: str, tz: ZoneInfo) -> Iterator[
             yes_no[bool(p.callback)],
             yes_no[counted],
             _local(p.created_at, tz),
-            _local(p.sent_at, tz),
+            _local(p.asked_at, tz),
             _local(p.reminded_at, tz),
             _local(p.clarified_at, tz),
             _local(p.asked_reason_at, tz),

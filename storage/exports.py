@@ -233,7 +233,7 @@ class PollRow:
     clarified: bool
     callback: bool
     created_at: datetime
-    sent_at: datetime | None
+    asked_at: datetime | None  # its question SMS left (not when it was due)
     reminded_at: datetime | None
     clarified_at: datetime | None
     asked_reason_at: datetime | None
@@ -259,7 +259,7 @@ def polls(conn: Connection, scope: Scope) -> Iterator[PollRow]:
         _polls.c.clarified,
         _polls.c.callback,
         _polls.c.created_at,
-        _polls.c.sent_at,
+        _polls.c.asked_at,
         _polls.c.reminded_at,
         _polls.c.clarified_at,
         _polls.c.asked_reason_at,

@@ -346,6 +346,9 @@ class OutboxMessage(Base):
     provider_sid: Mapped[str | None] = mapped_column(String(64), unique=True)  # Twilio MessageSid
     error_code: Mapped[str | None] = mapped_column(String(16))
     error: Mapped[str | None] = mapped_column(Text)
+    poll_id: Mapped[int | None] = mapped_column(
+        Integer
+    )  # the poll a poll/… SMS is for (its ask stamps asked_at)
 
 
 class AuditEvent(Base):
@@ -410,8 +413,8 @@ class Poll(Base):
         UniqueConstraint("household_id", "period"),
         # satisfaction by village, by cadre (through the rated visit): a period's polls of one village or visit
         # and every figure the report counts, read from the index alone, already in the GROUP BY's order
-        Index("ix_polls_village_created", "village_id", "created_at", "sent_at", "rating"),
-        Index("ix_polls_visit_created", "visit_id", "created_at", "sent_at", "rating"),
+        Index("ix_polls_village_created", "village_id", "created_at", "asked_at", "rating"),
+        Index("ix_polls_visit_created", "visit_id", "created_at", "asked_at", "rating"),
     )
     id: Mapped[int] = mapped_column(primary_key=True)
     # no index of its own: the (household_id, period) unique index leads with it (migration 0011)
@@ -430,7 +433,8 @@ class Poll(Base):
     locale: Mapped[str] = mapped_column(String(8))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     send_after: Mapped[datetime] = mapped_column(UTCDateTime)  # the question's outbox row is due then
-    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # the question is due: the clocks start
+    asked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # the question really left (the sender)
     reminded_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     clarified: Mapped[bool] = mapped_column(Boolean, default=False)
     clarified_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

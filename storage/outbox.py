@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
 from storage import audit
-from storage.models import OptOut, OutboxMessage, ScheduledJob, UTCDateTime
+from storage.models import OptOut, OutboxMessage, Poll, ScheduledJob, UTCDateTime
 
 # A provider's outage (Twilio or the Bot API answering 5xx or 429 for minutes, or hours) must not fail the
 # messages queued meanwhile: a retryable failure is tried again after 2 s, 4 s, … at most MAX_BACKOFF apart,
@@ -72,10 +72,11 @@ def enqueue(
     now: datetime,
     channel: str = "sms",
     due: datetime | None = None,
+    poll_id: int | None = None,
 ) -> OutboxMessage:
     """An outgoing message, in the caller's transaction (sync: async callers use `session.run_sync(enqueue, …)`),
     due at once unless `due` says later."""
-    message = OutboxMessage(**queued_values(to, body, kind, now, due=due, channel=channel))
+    message = OutboxMessage(**queued_values(to, body, kind, now, due=due, channel=channel), poll_id=poll_id)
     session.add(message)
     session.flush()
     return message
@@ -119,6 +120,18 @@ _MARK_SENT = (
 )
 
 
+_outbox = OutboxMessage.__table__
+_MARK_ASKED = (
+    update(Poll.__table__)
+    .where(
+        Poll.__table__.c.id
+        == select(_outbox.c.poll_id).where(_outbox.c.id == bindparam("message_id")).scalar_subquery(),
+        Poll.__table__.c.asked_at.is_(None),
+    )
+    .values(asked_at=bindparam("now", type_=UTCDateTime()))
+)
+
+
 async def claim_next(session: AsyncSession, now: datetime, channel: str = "sms") -> Claimed | None:
     """The oldest due queued message of a channel, marked as being sent (commit before calling the provider).
 
@@ -140,9 +153,17 @@ async def claim_next(session: AsyncSession, now: datetime, channel: str = "sms")
     return Claimed(message_id, to, body, kind, attempts + 1, opted_out)
 
 
-async def mark_sent(session: AsyncSession, message_id: int, sid: str | None, now: datetime) -> None:
+async def mark_sent(
+    session: AsyncSession, message_id: int, sid: str | None, now: datetime, *, poll_question: bool = False
+) -> None:
+    """The provider took it. A poll's question (`poll_question`: its kind is poll/ask) stamps the poll asked,
+    in the same transaction: the reports count a poll as asked once its question has left."""
     await session.flush()
-    await (await session.connection()).execute(_MARK_SENT, {"message_id": message_id, "sid": sid, "now": now})
+    connection = await session.connection()
+    values = {"message_id": message_id, "sid": sid, "now": now}
+    await connection.execute(_MARK_SENT, values)
+    if poll_question:
+        await connection.execute(_MARK_ASKED, values)
 
 
 async def mark_retry_or_failed(

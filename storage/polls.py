@@ -208,12 +208,15 @@ async def insert_polls(
 def _poll_inserts(
     dialect: str, shape: Poll, question: str, bodies: dict[int, str], now: datetime
 ) -> tuple[Any, Any]:
-    if dialect == "postgresql":
-        # the thousand ids as one array: a thousand $n placeholders cost more to render than the insert takes
-        chunk = Household.id == any_(bindparam("ids", type_=ARRAY(Integer)))
-    else:
-        chunk = Household.id.in_(bindparam("ids", expanding=True))
     polls = Poll.__table__
+
+    def chunk_of(column: Any) -> Any:
+        if dialect == "postgresql":
+            # the thousand ids as one array: a thousand $n placeholders cost more to render than the insert takes
+            return column == any_(bindparam("ids", type_=ARRAY(Integer)))
+        return column.in_(bindparam("ids", expanding=True))
+
+    chunk = chunk_of(Household.id)
     common = {
         c.key: literal(getattr(shape, c.key), c.type) for c in polls.c if getattr(shape, c.key) is not None
     }
@@ -227,11 +230,12 @@ def _poll_inserts(
     outbox = OutboxMessage.__table__
     message = queued_values("", "", question, now, due=shape.send_after)
     del message["to"], message["body"]
-    body = case(bodies, value=Household.village_id)
+    body = case(bodies, value=polls.c.village_id)
+    # each question from its new poll (a household has one poll a period), so it carries the poll's id
     questions = insert(outbox).from_select(
-        ["to", "body", *message],
-        select(Household.phone, body, *(literal(v, outbox.c[k].type) for k, v in message.items()))
-        .where(chunk)
-        .order_by(Household.id),
+        ["poll_id", "to", "body", *message],
+        select(polls.c.id, polls.c.phone, body, *(literal(v, outbox.c[k].type) for k, v in message.items()))
+        .where(chunk_of(polls.c.household_id), polls.c.period == shape.period)
+        .order_by(polls.c.household_id),
     )
     return new_polls, questions

@@ -351,7 +351,9 @@ class MeetingItem:
     """One problem a meeting took up, with every move made on it there (a decision, a close-out, or both)."""
 
     item: QueueItem
-    moves: list[tuple[ProblemEvent, str | None, str | None]]  # (event, responsible name, actor name), in order
+    moves: list[
+        tuple[ProblemEvent, str | None, str | None]
+    ]  # (event, responsible name, actor name), in order
 
 
 async def decisions_at(session: AsyncSession, township_id: int, meeting_on: date) -> list[MeetingItem]:

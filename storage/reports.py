@@ -114,7 +114,8 @@ def _satisfied(column: ColumnElement[str | None]) -> ColumnElement[int]:
 
 
 def _poll_measures(sent_at: ColumnElement[datetime | None], rating: ColumnElement[str | None]) -> tuple:  # type: ignore[type-arg]
-    """(asked, answered, satisfied): asked are polls sent, or answered however early; not those still queued."""
+    """(asked, answered, satisfied): asked are polls whose question SMS has left, or answered however early;
+    not those still queued (for the morning, or behind a large round)."""
     return count_where(or_(sent_at.is_not(None), rating.is_not(None))), func.count(rating), _satisfied(rating)
 
 
@@ -159,12 +160,12 @@ async def sms_counts(
     session: AsyncSession, by: str, start: datetime, end: datetime, area: Area
 ) -> dict[int | None, Counts]:
     """Villagers' SMS answers by row: polls created in [start, end). `sms_polled` counts the polls actually
-    asked (sent, or answered however early), not those still queued for the morning.
+    asked (their question SMS sent, or answered however early), not those still queued.
 
     A poll counts for the village it went out in (polls.village_id) and, by cadre, for the cadre of the visit
     it rates (polls.visit_id: the household's latest visit at or before the poll); None when there was none.
     """
-    measures = _poll_measures(Poll.sent_at, Poll.rating)
+    measures = _poll_measures(Poll.asked_at, Poll.rating)
     in_period = (Poll.created_at >= start, Poll.created_at < end, area.households(Poll.village_id))
     if by == "cadre":
         # visits walked in cadre order, each one's polls read from ix_polls_visit_created: no sort, no table

@@ -102,6 +102,7 @@ async def add_poll(
         created_at=created,
         send_after=created,
         sent_at=created if sent else None,
+        asked_at=created if sent else None,
         rating=rating,
     )
     async with db.session() as s:

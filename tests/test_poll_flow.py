@@ -475,3 +475,67 @@ async def test_beyond_the_waiting_limit_replies_get_503_at_once_and_every_200_is
     stored = await stored_sids(roster)
     for form, status in zip(forms, statuses, strict=True):
         assert (form["MessageSid"] in stored) == (status == 200)
+
+
+async def test_polls_queued_for_the_morning_count_as_asked_only_once_their_sms_has_left(
+    roster: Database, settings: Settings
+):
+    """A round queued in the evening goes out at 08:00 (quiet hours): the evening's report must not count those
+    polls as asked (the response rate read 0 % of all of them), and they count once the sender has sent them."""
+    import io
+
+    from bot import reports
+    from bot.jobs.outbox import ConsoleSender, OutboxWorker
+    from storage.reports import Area
+    from survey.periods import parse_period
+    from tests.report_data import ctx
+
+    evening = datetime(2026, 11, 20, 22, 30, tzinfo=SHANGHAI)
+    queued = (await send(roster, settings, evening.astimezone(UTC))).queued
+    assert queued > 0
+
+    async def asked() -> int:
+        report = await reports.satisfaction(roster, ctx(), "village", parse_period("2026Q4"), Area())
+        return sum(r["sms_polled"] for r in report.rows if r.get("village") == VILLAGE)
+
+    assert await asked() == 0  # nothing has left yet
+    morning = datetime(2026, 11, 21, 8, 1, tzinfo=SHANGHAI)
+    worker = OutboxWorker(roster, ConsoleSender(io.StringIO()), clock=lambda: evening)
+    assert not await worker.send_one()  # not due in the evening
+    worker.clock = lambda: morning
+    for _ in range(queued - 1):
+        assert await worker.send_one()
+    assert await asked() == queued - 1  # each as its SMS leaves, not before
+    assert await worker.send_one()
+    assert await asked() == queued
+    async with roster.reading() as s:
+        stamps = set((await s.execute(select(Poll.asked_at).where(Poll.village_id.is_not(None)))).scalars())
+        linked = (
+            await s.execute(select(func.count()).where(OutboxMessage.poll_id.is_not(None)))
+        ).scalar_one()
+    assert stamps == {morning} and linked == queued
+
+
+async def test_a_poll_after_a_visit_is_linked_to_its_question_and_asked_when_it_leaves(roster: Database):
+    import io
+
+    from bot.jobs.outbox import ConsoleSender, OutboxWorker
+
+    settings = sms_settings()
+    async with roster.session() as s:
+        household = (
+            await s.execute(select(Household).where(Household.phone.is_not(None)).limit(1))
+        ).scalar_one()
+        poll = await s.run_sync(schedule_after_visit, household, T0, settings)
+        assert poll is not None
+        poll_id = poll.id
+    async with roster.reading() as s:
+        message = (
+            await s.execute(select(OutboxMessage).where(OutboxMessage.kind == "poll/ask"))
+        ).scalar_one()
+    assert message.poll_id == poll_id
+    worker = OutboxWorker(roster, ConsoleSender(io.StringIO()), clock=lambda: T0 + timedelta(days=1, hours=1))
+    assert await worker.send_one()
+    async with roster.reading() as s:
+        asked_at = (await s.execute(select(Poll.asked_at).where(Poll.id == poll_id))).scalar_one()
+    assert asked_at == T0 + timedelta(days=1, hours=1)

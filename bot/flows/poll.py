@@ -220,7 +220,7 @@ def _carry_out(
             body = render(
                 f"{action.template}.txt", row.locale, village=village, county=county, **action.params
             )
-            enqueue(session, row.phone, body, action.template, now, due=send_at)
+            enqueue(session, row.phone, body, action.template, now, due=send_at, poll_id=row.id)
         elif isinstance(action, machine.RaiseProblem):
             text = action.text if action.kind == "reason" and action.text else CALLBACK_DESCRIPTION
             assert row.household_id is not None

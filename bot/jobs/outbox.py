@@ -49,6 +49,7 @@ T = TypeVar("T")
 
 OPTED_OUT = "21610"  # Twilio: "Attempt to send to unsubscribed recipient"
 # These go to a number that has just opted out or in: they must not be held back by the opt-out list.
+POLL_QUESTION = "poll/ask"  # its sending stamps the poll asked (storage.outbox.mark_sent)
 OPT_CONFIRMATIONS = frozenset({"poll/opted_out", "poll/opted_in"})
 SEND_TIMEOUT = 60.0  # seconds one provider call may take (the default of ZOUFANG_SEND_TIMEOUT)
 IN_FLIGHT_GRACE = timedelta(
@@ -206,7 +207,7 @@ class OutboxWorker:
 
         async def record() -> None:
             async with self.db.session() as s:
-                await mark_sent(s, claimed.id, sid, self.clock())
+                await mark_sent(s, claimed.id, sid, self.clock(), poll_question=claimed.kind == POLL_QUESTION)
                 if (
                     sid is not None and self.channel == "sms"
                 ):  # a callback may have come before the sid was kept
