@@ -25,7 +25,6 @@ __all__ = [
     "GROUPS",
     "GROUP_LABELS",
     "GROUP_LABELS_EN",
-    "INCOME_FIELDS",
     "ROLES",
     "UNMET_ITEMS",
     "UNMET_LABELS",
@@ -49,14 +48,6 @@ __all__ = [
 CENT = Decimal("0.01")
 INCOME_DROP_FLOOR = Decimal("0.7")  # below 70% of the previous income is "down more than 30%"
 
-# Income fields in script order; income_guaranteed counts only when Lines.count_guaranteed is set.
-INCOME_FIELDS: tuple[str, ...] = (
-    "income_wages",
-    "income_business",
-    "income_property",
-    "income_guaranteed",
-    "income_transfer",
-)
 SAFETY_NET_SUPPORT: frozenset[str] = frozenset({"低保", "特困供养(五保)"})
 
 
@@ -132,7 +123,7 @@ class FactRoles:
 
 DEFAULT_ROLES = FactRoles(BUILTIN_ROLES)
 
-# (code, answer field, the answer that means "unmet"), in the fixed reporting order.
+# (code, the role of its question, the answer that means "unmet"), in the fixed reporting order.
 _UNMET_RULES: tuple[tuple[str, str, bool], ...] = (
     ("food", "food_secure", False),
     ("clothing", "clothing_secure", False),
