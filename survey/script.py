@@ -174,6 +174,11 @@ def role_warnings(script: Script) -> list[str]:
         notes.append(
             f"未采集 / not collected: {FACT_LABELS[fact]} ({fact}) — 缺少角色 / missing role: {', '.join(lacking)}"
         )
+    if roles.has("income") and not roles.has("income_guaranteed"):
+        notes.append(
+            "没有 role income_guaranteed 的题：计入保底收益的县，收入不含保底收益 / no income_guaranteed "
+            "question: where a county counts 保底收益, income leaves it out"
+        )
     support = roles.first("support")
     if support is not None and not set(script.question(support).choice_values) & SAFETY_NET_SUPPORT:
         wanted = "、".join(sorted(SAFETY_NET_SUPPORT))

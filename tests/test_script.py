@@ -233,6 +233,13 @@ def test_once_one_role_is_tagged_the_built_in_names_are_not_read_and_the_missing
     )
     assert expected in notes
     assert not any("政策知晓率" in n for n in notes)
+    assert not any("income_guaranteed" in n for n in notes)  # no income at all: nothing to leave out
+
+    def income_without_guaranteed(data: dict) -> None:
+        q(data, "income_guaranteed").pop("role")
+
+    notes = role_warnings(build_script(default_with(income_without_guaranteed)))
+    assert len(notes) == 1 and notes[0].startswith("没有 role income_guaranteed 的题")
 
 
 def test_a_support_question_without_the_safety_net_options_is_warned_of():
