@@ -181,6 +181,8 @@ class Visit(Base):
     household_group: Mapped[str | None] = mapped_column(String(16), index=True)
     warnings: Mapped[str | None] = mapped_column(String(128))  # codes joined by ","
     unmet: Mapped[str | None] = mapped_column(String(128))
+    # facts the visit's script did not collect (未采集: survey.facts.HouseholdFacts.uncollected), joined by ","
+    uncollected: Mapped[str | None] = mapped_column(String(255))
     satisfaction: Mapped[str | None] = mapped_column(String(8), index=True)
     # survey.integrity.answers_digest: equal answer sets across households are an integrity flag
     answers_digest: Mapped[str | None] = mapped_column(String(32))

@@ -579,13 +579,28 @@ async def household_groups(
     return [tuple(row) for row in await session.execute(query)]
 
 
+async def uncollected_counts(
+    session: AsyncSession, area: Area, codes: Sequence[str], group: str | None, warned_only: bool = False
+) -> dict[str, int]:
+    """Households whose latest visit did not collect each fact (未采集), by fact code (only those > 0);
+    `warned_only`: among the households without any warning."""
+    query = _latest(select(*(_has_code(Visit.uncollected, code) for code in codes)), area)
+    if group is not None:
+        query = query.where(Visit.household_group == group)
+    if warned_only:
+        query = query.where(func.coalesce(Visit.warnings, "") == "")
+    row = (await session.execute(query)).one()
+    return {code: n for code, n in zip(codes, row, strict=True) if n}
+
+
 async def never_visited(session: AsyncSession, area: Area) -> int:
     query = select(func.count(Household.id)).where(Household.latest_visit_id.is_(None), area.households())
     return (await session.execute(query)).scalar_one()
 
 
 async def warning_list(session: AsyncSession, area: Area, group: str | None) -> list[tuple]:  # type: ignore[type-arg]
-    """(township, village, 户编号, 户主, group, per-capita net, warning codes, visit day) per warned household."""
+    """(township, village, 户编号, 户主, group, per-capita net, warning codes, visit day, facts not collected)
+    per warned household."""
     columns = (
         Township.name,
         Village.name,
@@ -595,6 +610,7 @@ async def warning_list(session: AsyncSession, area: Area, group: str | None) -> 
         Visit.per_capita_net,
         Visit.warnings,
         Visit.submitted_at,
+        Visit.uncollected,
     )
     query = (
         _latest(select(*columns), area)

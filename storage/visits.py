@@ -239,6 +239,7 @@ class VisitRow:
     village: str
     head_name: str
     code: str
+    uncollected: str | None = None  # set on submission only: the facts its script did not collect
 
 
 # Built once, on the tables (plain Core: no ORM state for a statement that runs for every answer a cadre gives;
@@ -464,7 +465,9 @@ def store_submission(
     visit.household_group = facts.group
     visit.unmet = ",".join(facts.unmet)
     visit.warnings = ",".join(facts.warnings)
-    visit.satisfaction = answers.get("satisfaction")
+    visit.uncollected = ",".join(facts.uncollected) or None
+    satisfaction = script.roles.first("satisfaction")
+    visit.satisfaction = answers.get(satisfaction) if satisfaction else None
     visit.answers_digest = answers_digest(answers)
     note_submitted(session, visit)
     problems = [_problem(visit, item, now) for item in answers.get("problems", [])]

@@ -13,6 +13,14 @@ from pathlib import Path
 from typing import Any
 
 from survey.conditions import Condition, ConditionError, parse_condition
+from survey.facts import (
+    BUILTIN_ROLES,
+    FACT_LABELS,
+    ROLES,
+    SAFETY_NET_SUPPORT,
+    FactRoles,
+    facts_missing,
+)
 
 SPEC_VERSIONS = (1,)
 DEFAULT_LOCALE = "zh_CN"
@@ -36,6 +44,7 @@ NUMERIC_TYPES = ("integer", "decimal")
 # Types a channel may be unable to collect (the console has no camera or GPS); they are optional by nature.
 CAPABILITY_TYPES = ("location", "photo")
 DEFAULT_TEXT_MAX = 1000
+SATISFACTION_VALUES = frozenset({"满意", "基本满意", "不满意"})  # what storage.reports counts as satisfied
 
 
 class ScriptError(ValueError):
@@ -83,6 +92,8 @@ class Question:
     # repeat groups only: the children, and the prompt asking for another item
     questions: tuple[Question, ...] = ()
     again: Label | None = None
+    # which derived fact this question feeds (survey.facts.ROLES: "income", "members", "water_safe", …)
+    role: str | None = None
 
     @property
     def choice_values(self) -> tuple[str, ...]:
@@ -130,6 +141,52 @@ class Script:
 
     def section(self, name: str) -> Section:
         return next(s for s in self.sections if s.name == name)
+
+    @property
+    def roles(self) -> FactRoles:
+        """Role → the questions carrying it, which the derived facts read. A script that tags no role at
+        all is read by the built-in names (those of its questions that exist with a fitting type)."""
+        tagged: dict[str, list[str]] = {}
+        for q in self.questions():
+            if q.role:
+                tagged.setdefault(q.role, []).append(q.name)
+        if tagged:
+            return FactRoles({role: tuple(names) for role, names in tagged.items()})
+        found = {
+            role: tuple(n for n in names if n in self._index and self._index[n].type in ROLES[role].types)
+            for role, names in BUILTIN_ROLES.items()
+        }
+        return FactRoles({role: names for role, names in found.items() if names}, fallback=True)
+
+
+def role_warnings(script: Script) -> list[str]:
+    """What `script check` says about the roles beside the faults: the built-in names read for want of any
+    role tag, and every fact that will not be computed (未采集) with the roles it lacks."""
+    roles = script.roles
+    notes: list[str] = []
+    if roles.fallback:
+        read = "、".join(f"{role}={'+'.join(names)}" for role, names in roles.fields.items()) or "无 / none"
+        notes.append(
+            "没有题目标注 role：派生指标按内置题名读取 / no question carries a role: the facts read the "
+            f"built-in names ({read})"
+        )
+    for fact, lacking in facts_missing(roles).items():
+        notes.append(
+            f"未采集 / not collected: {FACT_LABELS[fact]} ({fact}) — 缺少角色 / missing role: {', '.join(lacking)}"
+        )
+    if roles.has("income") and not roles.has("income_guaranteed"):
+        notes.append(
+            "没有 role income_guaranteed 的题：计入保底收益的县，收入不含保底收益 / no income_guaranteed "
+            "question: where a county counts 保底收益, income leaves it out"
+        )
+    support = roles.first("support")
+    if support is not None and not set(script.question(support).choice_values) & SAFETY_NET_SUPPORT:
+        wanted = "、".join(sorted(SAFETY_NET_SUPPORT))
+        notes.append(
+            f"question '{support}': role support 没有选项 {wanted}，不会有户分入政策兜底 / has no option "
+            f"{wanted}: no household will be grouped 政策兜底"
+        )
+    return notes
 
 
 # --- loading -------------------------------------------------------------------------------------------------
@@ -192,6 +249,7 @@ class _Builder:
         self.errors = errors
         self.types: dict[str, str] = {}  # every field seen so far (children as well) → type
         self.choice_values: dict[str, tuple[str, ...]] = {}
+        self.roles: dict[str, str] = {}  # role → the first question carrying it
 
     def error(self, where: str, message: str) -> None:
         self.errors.append(f"{where}: {message}")
@@ -267,7 +325,38 @@ class _Builder:
             ),
             questions=children,
             again=self.label(raw["again"], where) if "again" in raw else None,
+            role=self.role(raw, qtype, where, name, outer, choices),
         )
+
+    def role(
+        self, raw: dict, qtype: str, where: str, name: str, outer: str | None, choices: tuple[Choice, ...]
+    ) -> str | None:
+        role = raw.get("role")
+        if role is None or role == "":
+            return None
+        if not isinstance(role, str) or role not in ROLES:
+            self.error(where, f"unknown role {role!r} (known: {', '.join(ROLES)})")
+            return None
+        spec = ROLES[role]
+        if outer is not None:
+            self.error(
+                where, f"role {role!r}: a question inside the repeat group '{outer}' cannot feed a fact"
+            )
+            return None
+        if qtype not in spec.types:
+            self.error(where, f"role {role!r} needs a {' or '.join(spec.types)} question, not {qtype}")
+            return None
+        if not spec.many and role in self.roles:
+            self.error(where, f"role {role!r} is already on question '{self.roles[role]}' (only one allowed)")
+            return None
+        if role == "satisfaction" and set(c.value for c in choices) != SATISFACTION_VALUES:
+            wanted = ", ".join(sorted(SATISFACTION_VALUES))
+            self.error(
+                where, f"role 'satisfaction' needs exactly the choices {wanted} (the reports count them)"
+            )
+            return None
+        self.roles.setdefault(role, name)
+        return role
 
     def children(
         self, raw: dict, section: str, where: str, outer: str | None, name: str

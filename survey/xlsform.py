@@ -12,6 +12,7 @@ column named; nothing is dropped silently. What maps to what:
     geopoint, image                   location, photo          required     yes / true / true() (blank: optional)
     begin_group … end_group           a section (part column: 五问, 四讲 …; one level)
     begin_repeat … end_repeat         a repeat group (again::… column: the "add another?" prompt)
+    bind::zoufang:role                which derived fact a question feeds (survey.facts.ROLES; settings namespaces)
     start, end, today                 nothing: zoufang keeps its own start and submit times
 
 Labels come from `label` (the default language), `label::zh`/`label::中文`/`label::Chinese (zh)` and
@@ -41,9 +42,18 @@ SURVEY, CHOICES, SETTINGS = "survey", "choices", "settings"
 YES_NO_LIST = "yes_no"
 LANGUAGE_COLUMNS = {"zh_CN": "中文 (zh)", "en": "English (en)"}
 TRANSLATED = ("label", "hint", "constraint_message", "again")
-SURVEY_COLUMNS = frozenset({"type", "name", "required", "relevant", "constraint", "appearance", "part"})
+# A question's role (which derived fact it feeds, survey.facts.ROLES) is a custom bind attribute, the XLSForm
+# convention for a tool's own column (OpenClinica's `bind::oc:itemgroup`): pyxform writes it on the question's
+# <bind> as zoufang:role, in the namespace the settings sheet's `namespaces` declares.
+ROLE_COLUMN = "bind::zoufang:role"
+NAMESPACES = 'zoufang="urn:zoufang:xforms"'
+SURVEY_COLUMNS = frozenset(
+    {"type", "name", "required", "relevant", "constraint", "appearance", "part", ROLE_COLUMN}
+)
 CHOICE_COLUMNS = frozenset({"list_name", "name", "aliases", "exclusive"})
-SETTINGS_COLUMNS = frozenset({"form_id", "version", "default_language", "style", "instance_name"})
+SETTINGS_COLUMNS = frozenset(
+    {"form_id", "version", "default_language", "style", "instance_name", "namespaces"}
+)
 IGNORED_TYPES = frozenset({"start", "end", "today"})  # metadata zoufang records itself
 PLAIN_TYPES = {
     "integer": "integer",
@@ -407,6 +417,8 @@ class _Reader:
             relevant = self.relevant(row, values["relevant"])
             if relevant is not None:
                 question["relevant"] = relevant
+        if values.get(ROLE_COLUMN):
+            question["role"] = values[ROLE_COLUMN].strip()
         self.types[name] = qtype
         if qtype != "repeat" and (not question.get("required") or "relevant" in question):
             self.maybe_empty.add(name)
@@ -619,6 +631,7 @@ SURVEY_HEADER = [
     *(f"constraint_message::{LANGUAGE_COLUMNS[loc]}" for loc in ("zh_CN", "en")),
     "part",
     *(f"again::{LANGUAGE_COLUMNS[loc]}" for loc in ("zh_CN", "en")),
+    ROLE_COLUMN,
 ]
 CHOICES_HEADER = [
     "list_name",
@@ -627,7 +640,7 @@ CHOICES_HEADER = [
     "aliases",
     "exclusive",
 ]
-SETTINGS_HEADER = ["form_title", "form_id", "version", "default_language"]
+SETTINGS_HEADER = ["form_title", "form_id", "version", "default_language", "namespaces"]
 TITLE_EN = "form_title_en"  # zoufang's: the English title (pyxform's form_title has one language)
 _OURS_TO_XLSFORM = {"location": "geopoint", "photo": "image", "confirm": "acknowledge"}
 
@@ -649,7 +662,7 @@ def sheets_of(script: Script) -> dict[str, list[list[Any]]]:
     title = script.title
     settings = [
         SETTINGS_HEADER,
-        [title.get("zh_CN", ""), script.id, script.version, LANGUAGE_COLUMNS["zh_CN"]],
+        [title.get("zh_CN", ""), script.id, script.version, LANGUAGE_COLUMNS["zh_CN"], NAMESPACES],
     ]
     if "en" in title:
         settings[0] = [*SETTINGS_HEADER, TITLE_EN]  # pyxform cannot translate form_title
@@ -673,6 +686,7 @@ def _write_question(
         "label": question.label,
         "hint": question.hint or {},
         "relevant": relevant,
+        "role": question.role,
     }
     if question.type == "repeat":
         survey.append(_row(type="begin_repeat", again=question.again or {}, **common))
@@ -718,7 +732,9 @@ def _row(**values: Any) -> list[Any]:
     for column in SURVEY_HEADER:
         base, _, language = column.partition("::")
         value = values.get(base, "")
-        if language:
+        if column == ROLE_COLUMN:
+            value = values.get("role") or ""
+        elif language:
             locale = next(k for k, v in LANGUAGE_COLUMNS.items() if v == language)
             value = value.get(locale, "") if isinstance(value, dict) else ""
         elif isinstance(value, dict):

@@ -54,6 +54,7 @@ async def add_visit(
     group: str | None = "lifted",
     unmet: str = "",
     warnings: str = "",
+    uncollected: str | None = None,
 ) -> int:
     visit = Visit(
         household_id=await ids(db, Household, household),
@@ -72,6 +73,7 @@ async def add_visit(
         household_group=group,
         unmet=unmet,
         warnings=warnings,
+        uncollected=uncollected,
         answers_digest=answers_digest(
             answers if answers is not None else {"visit": household, "at": str(submitted)}
         ),

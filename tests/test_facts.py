@@ -3,6 +3,7 @@ from decimal import Decimal
 import pytest
 
 from survey.facts import (
+    DEFAULT_ROLES,
     GROUP_LABELS,
     GROUP_LABELS_EN,
     GROUPS,
@@ -12,10 +13,12 @@ from survey.facts import (
     WARNING_LABELS,
     WARNING_LABELS_EN,
     WARNINGS,
+    FactRoles,
     HouseholdFacts,
     Lines,
     counted_income,
     derive,
+    facts_missing,
     household_group,
     per_capita_net,
     unmet_items,
@@ -292,3 +295,88 @@ def test_chinese_labels() -> None:
     assert GROUP_LABELS["lifted"] == "脱贫达标"
     assert WARNING_LABELS["below_monitoring_line"] == "低于监测线"
     assert UNMET_LABELS["medical_insurance"] == "基本医疗(医保)"
+
+
+# --- facts by role (issue 17): the script says which question feeds which fact ---
+
+COUNTY = FactRoles(
+    {
+        "members": ("renkou",),
+        "income": ("wugong", "zhongzhi"),
+        "income_guaranteed": ("baodi",),
+        "expense_production": ("shengchan",),
+        "expense_medical": ("yiliao",),
+        "support": ("baozhang",),
+        "food_secure": ("chi",),
+        "clothing_secure": ("chuan",),
+        "dropout": ("chuoxue",),
+        "medical_insured": ("yibao",),
+        "housing_safe": ("zhufang",),
+        "water_safe": ("yinshui",),
+    }
+)
+COUNTY_MET = {"chi": True, "chuan": True, "chuoxue": False, "yibao": True, "zhufang": True, "yinshui": True}
+
+
+def test_facts_read_the_questions_of_each_role_whatever_their_names() -> None:
+    answers = {"renkou": 2, "wugong": 6000, "zhongzhi": 3000.5, "baodi": 400, "shengchan": 1000, **COUNTY_MET}
+    assert counted_income(answers, LINES, COUNTY) == Decimal("9000.5")
+    assert counted_income(answers, Lines(count_guaranteed=True), COUNTY) == Decimal("9400.5")
+    assert per_capita_net(answers, LINES, COUNTY) == Decimal("4000.25")
+    facts = derive({**answers, "baozhang": ["残疾人补贴"], "yinshui": False}, LINES, "未脱贫", None, COUNTY)
+    assert facts.unmet == ("water",)
+    assert facts.group == "key_support"
+    assert facts.warnings == ("below_monitoring_line", "unmet_needs")
+    assert facts.uncollected == ()
+    assert derive({**answers, "baozhang": ["低保"]}, LINES, "未脱贫", None, COUNTY).group == "safety_net"
+
+
+def test_the_built_in_names_mean_nothing_to_a_script_whose_roles_name_other_questions() -> None:
+    """The old silent corruption: a county's answers under other names gave income 0, so 重点帮扶 and 预警."""
+    facts = derive({**household(9000), "support": ["低保"]}, LINES, "未脱贫", None, FactRoles({}))
+    assert facts.counted_income is None and facts.per_capita_net is None
+    assert facts.group is None
+    assert facts.warnings == ()
+    assert set(facts.uncollected) == {"counted_income", "per_capita_net", *UNMET_ITEMS, "group", *WARNINGS}
+
+
+def test_without_income_questions_income_is_not_collected_and_nobody_is_key_support_for_it() -> None:
+    roles = FactRoles({k: v for k, v in COUNTY.fields.items() if k not in ("income", "income_guaranteed")})
+    facts = derive({"renkou": 3, "baozhang": [], **COUNTY_MET}, LINES, "已脱贫", None, roles)
+    assert facts.counted_income is None and facts.per_capita_net is None
+    assert facts.group is None  # might be 重点帮扶 by income: not known, so not 巩固提升 either
+    assert facts.warnings == ()
+    assert facts.uncollected == (
+        "counted_income",
+        "per_capita_net",
+        "group",
+        "below_monitoring_line",
+        "medical_burden",
+        "income_drop",
+    )
+    # an unmet item still decides 重点帮扶 and raises its warning without any income
+    unmet = derive(
+        {"renkou": 3, "baozhang": [], **COUNTY_MET, "zhufang": False}, LINES, "未脱贫", None, roles
+    )
+    assert unmet.group == "key_support"
+    assert unmet.warnings == ("unmet_needs",)
+
+
+def test_a_missing_item_is_not_collected_not_met() -> None:
+    roles = FactRoles({k: v for k, v in COUNTY.fields.items() if k != "water_safe"})
+    answers = {"renkou": 1, "wugong": 9000, "baozhang": [], **COUNTY_MET}
+    facts = derive(answers, LINES, "未脱贫", None, roles)
+    assert facts.group is None and "water" in facts.uncollected and "unmet_needs" in facts.uncollected
+    assert facts.per_capita_net == Decimal("9000.00")
+    # without the support question no group is certain (政策兜底 would come first)
+    no_support = FactRoles({k: v for k, v in COUNTY.fields.items() if k != "support"})
+    assert derive({**answers, "zhufang": False}, LINES, "未脱贫", None, no_support).group is None
+
+
+def test_facts_missing_names_each_fact_and_the_roles_it_lacks() -> None:
+    assert facts_missing(DEFAULT_ROLES) == {}
+    missing = facts_missing(FactRoles({"members": ("m",), "policy_known": ("p",)}))
+    assert missing["per_capita_net"] == ("income", "expense_production")
+    assert missing["medical_burden"] == ("income", "expense_medical")
+    assert "awareness" not in missing
+    assert missing["satisfaction"] == ("satisfaction",)

@@ -54,7 +54,7 @@ async def empty(backend: str, tmp_path: Path) -> AsyncIterator[Database]:
 
 async def test_upgrade_from_empty_gives_the_models_schema(empty: Database):
     await upgrade(empty)
-    assert await current_revision(empty) == "0017"
+    assert await current_revision(empty) == "0018"
     async with empty.engine.connect() as conn:
         differences = await conn.run_sync(
             lambda c: compare_metadata(MigrationContext.configure(c), Base.metadata)

@@ -276,6 +276,33 @@ async def test_households_count_each_households_latest_visit(roster: Database):
         reports.group_from("贫困户", ctx())
 
 
+async def test_facts_a_script_did_not_collect_are_reported_as_such_not_as_met_or_safe(roster: Database):
+    """Issue 17: a visit under a script without income or water questions: its group and per-capita income are
+    未采集, its unmet items and warnings counted as not collected, never as met or as no warning."""
+    no_income = "counted_income,per_capita_net,group,below_monitoring_line,medical_burden,income_drop"
+    await add_visit(roster, hh(1), "GB001", local("2026-10-01 10:00"), group=None, uncollected=no_income)
+    await add_visit(
+        roster,
+        hh(2),
+        "GB001",
+        local("2026-10-01 11:00"),
+        group="key_support",
+        unmet="housing",
+        warnings="unmet_needs",
+        uncollected="counted_income,per_capita_net,water,below_monitoring_line,medical_burden,income_drop",
+    )
+    await add_visit(roster, hh(3), "GB001", local("2026-10-01 12:00"), group="lifted")
+    report = await reports.households(roster, ctx(), None, Area())
+    assert row_of(report, group="未采集（脚本缺少分组所需题目）")["households"] == 1
+    assert row_of(report, group="重点帮扶")["housing"] == 1
+    (note,) = [n for n in report.notes if n.startswith("未采集")]
+    assert "人均纯收入 2 户" in note and "饮水安全 1 户" in note and "四类人群分组 1 户" in note
+    assert "返贫预警：低于监测线 2 户" in note
+    listed = await reports.warnings(roster, ctx(), None, Area())
+    assert [(r["code"], r["per_capita"]) for r in listed.rows] == [(hh(2), "未采集")]
+    assert "低于监测线 1 户" in listed.notes[0] and "未能完整判断" in listed.notes[0]
+
+
 # --- integrity ------------------------------------------------------------------------------------------------
 
 

@@ -140,3 +140,116 @@ def test_a_county_script_file_loads(tmp_path):
     path = tmp_path / "county.json"
     path.write_text(json.dumps(MINI, ensure_ascii=False), encoding="utf-8")
     assert load_script(path).id == "mini"
+
+
+# --- roles: which question feeds which derived fact (issue 17) ---
+
+DEFAULT = json.loads(
+    (Path(__file__).parents[1] / "survey" / "default_script.json").read_text(encoding="utf-8")
+)
+
+
+def default_with(change) -> dict:
+    data = copy.deepcopy(DEFAULT)
+    change(data)
+    return data
+
+
+def test_the_built_in_script_tags_every_role_the_facts_read():
+    from survey.facts import BUILTIN_ROLES, ROLES
+    from survey.script import role_warnings
+
+    script = load_script()
+    assert not script.roles.fallback
+    assert dict(script.roles.fields) == {role: BUILTIN_ROLES[role] for role in script.roles.fields}
+    assert set(script.roles.fields) == set(ROLES)
+    assert role_warnings(script) == []
+
+
+def test_a_role_declared_twice_where_one_is_allowed_names_both_questions():
+    errors = errors_of(default_with(lambda d: q(d, "labour_members").update(role="members")))
+    assert errors == [
+        "question 'labour_members': role 'members' is already on question 'members' (only one allowed)"
+    ]
+    # income sources add up: several questions may carry it
+    build_script(default_with(lambda d: q(d, "expense_education").update(role="income")))
+
+
+def test_a_role_on_a_question_of_the_wrong_type_is_refused_with_the_question_named():
+    errors = errors_of(default_with(lambda d: q(d, "opinion").update(role="income")))
+    assert errors == ["question 'opinion': role 'income' needs a integer or decimal question, not text"]
+    errors = errors_of(default_with(lambda d: q(d, "main_cause").update(role="water_safe")))
+    assert "question 'main_cause': role 'water_safe' needs a yes_no question, not one_of" in errors
+
+
+def test_an_unknown_role_a_role_in_a_repeat_and_satisfaction_with_other_choices_are_refused():
+    errors = errors_of(default_with(lambda d: q(d, "opinion").update(role="mood")))
+    assert errors[0].startswith("question 'opinion': unknown role 'mood' (known: members, income, ")
+    errors = errors_of(default_with(lambda d: q(d, "resolved_on_site").update(role="water_safe")))
+    assert errors == [
+        "question 'resolved_on_site': role 'water_safe': a question inside the repeat group 'problems' "
+        "cannot feed a fact"
+    ]
+
+    def five_point(data: dict) -> None:
+        q(data, "satisfaction")["choices"] = ["很满意", "满意", "一般", "不满意", "很不满意"]
+
+    errors = errors_of(default_with(five_point))
+    assert errors == [
+        "question 'satisfaction': role 'satisfaction' needs exactly the choices 不满意, 基本满意, 满意 "
+        "(the reports count them)"
+    ]
+
+
+def _untagged(data: dict) -> None:
+    for section in data["sections"]:
+        for question in section["questions"]:
+            question.pop("role", None)
+
+
+def test_a_script_without_any_role_falls_back_to_the_built_in_names_and_says_so():
+    from survey.script import role_warnings
+
+    script = build_script(default_with(_untagged))
+    assert script.roles.fallback
+    assert script.roles.fields == load_script().roles.fields
+    notes = role_warnings(script)
+    assert len(notes) == 1 and "没有题目标注 role" in notes[0] and "income=income_wages+" in notes[0]
+
+
+def test_once_one_role_is_tagged_the_built_in_names_are_not_read_and_the_missing_facts_are_named():
+    from survey.script import role_warnings
+
+    def only_awareness(data: dict) -> None:
+        _untagged(data)
+        q(data, "policy_known")["role"] = "policy_known"
+
+    script = build_script(default_with(only_awareness))
+    assert dict(script.roles.fields) == {"policy_known": ("policy_known",)}
+    notes = role_warnings(script)
+    expected = (
+        "未采集 / not collected: 人均纯收入 (per_capita_net) — 缺少角色 / missing role: income, "
+        "expense_production, members"
+    )
+    assert expected in notes
+    assert not any("政策知晓率" in n for n in notes)
+    assert not any("income_guaranteed" in n for n in notes)  # no income at all: nothing to leave out
+
+    def income_without_guaranteed(data: dict) -> None:
+        q(data, "income_guaranteed").pop("role")
+
+    notes = role_warnings(build_script(default_with(income_without_guaranteed)))
+    assert len(notes) == 1 and notes[0].startswith("没有 role income_guaranteed 的题")
+
+
+def test_a_support_question_without_the_safety_net_options_is_warned_of():
+    from survey.script import role_warnings
+
+    def other_options(data: dict) -> None:
+        q(data, "support")["choices"] = ["dibao", "wubao", "无"]
+
+    notes = role_warnings(build_script(default_with(other_options)))
+    assert notes == [
+        "question 'support': role support 没有选项 低保、特困供养(五保)，不会有户分入政策兜底 / has no option "
+        "低保、特困供养(五保): no household will be grouped 政策兜底"
+    ]

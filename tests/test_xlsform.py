@@ -290,3 +290,32 @@ def test_a_choice_code_written_as_a_number_and_a_fractional_version(tmp_path: Pa
     with pytest.raises(FormError) as refused:
         load_xlsform(fractional)
     assert any("settings 第 2 行 version 列" in f and "写成文本" in f for f in refused.value.errors)
+
+
+# --- roles (issue 17): the bind::zoufang:role column ---------------------------------------------------------
+
+
+def test_the_role_column_reads_into_each_question_and_pyxform_carries_it_on_the_bind(tmp_path: Path):
+    survey = [[*row, "bind::zoufang:role" if i == 0 else ""] for i, row in enumerate(COUNTY_SURVEY)]
+    survey[2][-1] = "members"  # members
+    survey[4][-1] = "policy_known"  # aid: a yes/no question
+    settings = [[*COUNTY_SETTINGS[0], "namespaces"], [*COUNTY_SETTINGS[1], 'zoufang="urn:zoufang:xforms"']]
+    form = workbook(tmp_path / "form.xlsx", survey, COUNTY_CHOICES, settings)
+    script = load_xlsform(form)
+    assert dict(script.roles.fields) == {"members": ("members",), "policy_known": ("aid",)}
+    assert not script.roles.fallback
+    xform = convert(xlsform=str(form)).xform
+    assert re.search(r'<bind nodeset="/[^"]*/aid"[^>]*zoufang:role="policy_known"', xform)
+    shipped = convert(xlsform=str(SHIPPED)).xform
+    tagged = dict(re.findall(r'<bind nodeset="[^"]*/(\w+)"[^>]*?zoufang:role="(\w+)"', shipped))
+    assert tagged == {q.name: q.role for q in load_script().questions() if q.role}
+
+
+def test_a_role_on_a_question_of_the_wrong_type_is_refused_naming_the_row(tmp_path: Path):
+    survey = [[*row, "bind::zoufang:role" if i == 0 else ""] for i, row in enumerate(COUNTY_SURVEY)]
+    survey[5][-1] = "income"  # help: a select_multiple
+    form = workbook(tmp_path / "form.xlsx", survey, COUNTY_CHOICES, COUNTY_SETTINGS)
+    with pytest.raises(FormError) as refused:
+        load_xlsform(form)
+    (fault,) = refused.value.errors
+    assert "第 6 行" in fault and "help" in fault and "role 'income'" in fault, fault

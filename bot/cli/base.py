@@ -94,14 +94,20 @@ def settings() -> Any:
         raise Failure(str(exc)) from exc
 
 
-def load_script_or_fail(path: str | None) -> Any:
+def load_script_or_fail(path: str | None, *, warn: bool = False) -> Any:
+    """The script in force, or a one-line Failure; `warn`: say on standard error which derived facts it will
+    not collect (a visit started under it stores them as 未采集)."""
     from bot.script_files import load_script_file
-    from survey.script import ScriptError
+    from survey.script import ScriptError, role_warnings
 
     try:
-        return load_script_file(path or None)
+        loaded = load_script_file(path or None)
     except ScriptError as exc:
         raise Failure(str(exc).replace("\n", " ")) from exc
+    if warn:
+        for note in role_warnings(loaded):
+            click.echo(f"zoufang: {phrase('script_note', note=note)}", err=True)
+    return loaded
 
 
 @click.group(cls=Group, context_settings={"help_option_names": ["-h", "--help"]})

@@ -29,6 +29,20 @@ def check(file: Path | None) -> None:
     count = sum(1 + len(q.questions) for q in loaded.questions())
     sections = len(loaded.sections)
     click.echo(phrase("script_ok", id=loaded.id, version=loaded.version, sections=sections, questions=count))
+    _role_notes(loaded)
+
+
+def _role_notes(loaded: Any) -> None:
+    """Which question feeds each derived fact, and the facts the script will not collect (a warning: a county
+    may mean not to ask income; its households are then 未采集, never 0)."""
+    from survey.script import role_warnings
+
+    roles = loaded.roles
+    if roles.fields and not roles.fallback:
+        read = "; ".join(f"{role}={', '.join(names)}" for role, names in roles.fields.items())
+        click.echo(phrase("script_roles", roles=read))
+    for note in role_warnings(loaded):
+        click.echo(phrase("script_note", note=note))
 
 
 def _script_or_faults(path: str | None) -> Any:

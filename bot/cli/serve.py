@@ -47,7 +47,7 @@ def serve(host: str, port: int, polling: bool, workers: int) -> None:
     # phones and the settings' secrets masked in every line, tracebacks included
     configure_logging(f"%(asctime)s %(levelname)s{process} %(name)s: %(message)s", secrets_of(conf))
     logging.getLogger("aiogram.event").setLevel(logging.WARNING)  # one INFO line per update otherwise
-    script = load_script_or_fail(conf.script)
+    script = load_script_or_fail(conf.script, warn=True)
     if workers > 1:
         from bot.workers import preflight, run_workers
         from storage.db import check_url

@@ -25,7 +25,7 @@ def console(cadre_code: str, household_code: str | None) -> None:
     from bot.channels.console import Console, ConsoleError, stdin_reader
 
     conf = settings()
-    script = load_script_or_fail(conf.script)
+    script = load_script_or_fail(conf.script, warn=True)
 
     async def go() -> None:
         async with with_db(conf.db_url) as db:

@@ -180,7 +180,7 @@ class VisitFlow:
             else:
                 self._submit(s, visit, reply.step.answers, now)  # type: ignore[union-attr]
             s.flush()
-            return replace(row, warnings=visit.warnings), session, reply
+            return replace(row, warnings=visit.warnings, uncollected=visit.uncollected), session, reply
 
         step = await self.db.run_orm(finish)
         return step if isinstance(step, VisitOutcome) else self._render(*step)
@@ -235,7 +235,8 @@ class VisitFlow:
     def _submit(self, s: Session, visit: Visit, answers: dict[str, Any], now: datetime) -> None:
         household = visit.household
         lines = county_lines(s, household, self.settings.lines)
-        facts = derive(answers, lines, household.status, previous_facts(s, household.id, visit.id))
+        previous = previous_facts(s, household.id, visit.id)
+        facts = derive(answers, lines, household.status, previous, self.script.roles)
         problems = answers.get("problems", [])
         resolved = sum(1 for p in problems if p.get("resolved_on_site"))
         log_locale = self.settings.locale
@@ -245,7 +246,7 @@ class VisitFlow:
             village=household.village.name,
             head_name=household.head_name,
             code=household.code,
-            satisfaction=answers.get("satisfaction"),
+            satisfaction=answers.get(self.script.roles.first("satisfaction") or ""),
             problems=len(problems),
             resolved=resolved,
             escalated=len(problems) - resolved,
@@ -295,6 +296,7 @@ class VisitFlow:
             label,
             answers=session["answers"],
             warnings=(row.warnings or "").split(","),
+            uncollected=(row.uncollected or "").split(","),
         )
         if notice:
             text = f"{notice}\n{text}"
@@ -313,6 +315,7 @@ class VisitFlow:
             household_label(visit.household),
             answers=answers if answers is not None else session["answers"],
             warnings=(visit.warnings or "").split(","),
+            uncollected=(visit.uncollected or "").split(","),
         )
         return VisitOutcome(visit_id=visit.id, reply=reply, text=text, locale=session["locale"])
 
@@ -336,6 +339,7 @@ def render_reply(
     *,
     answers: dict[str, Any] | None = None,
     warnings: list[str] | None = None,
+    uncollected: list[str] | None = None,
     show_choices: bool = True,
 ) -> str:
     parts = []
@@ -344,7 +348,16 @@ def render_reply(
     if reply.error is not None:
         parts.append(_reason(reply, locale))
     parts.append(
-        _render_step(script, reply.step, locale, household, answers or {}, warnings or [], show_choices)
+        _render_step(
+            script,
+            reply.step,
+            locale,
+            household,
+            answers or {},
+            warnings or [],
+            show_choices,
+            uncollected or [],
+        )
     )
     return "\n".join(p for p in parts if p)
 
@@ -370,6 +383,7 @@ def _render_step(
     answers: dict[str, Any],
     warnings: list[str],
     show_choices: bool,
+    uncollected: list[str],
 ) -> str:
     if isinstance(step, engine.Ask):
         return render_ask(script, step, locale, show_choices=show_choices)
@@ -390,6 +404,8 @@ def _render_step(
         resolved=resolved,
         escalated=len(problems) - resolved,
         warnings=[labels[w] for w in warnings if w in labels],
+        # the warnings the script's questions could not judge (未采集): said, so no warning is not read as none
+        unjudged=[labels[w] for w in uncollected if w in labels],
     )
 
 

@@ -10,6 +10,8 @@ from bot.reports.output import Column, Report
 from storage import reports as q
 from storage.db import Database
 from survey.facts import (
+    FACT_LABELS,
+    FACT_LABELS_EN,
     GROUP_LABELS,
     GROUP_LABELS_EN,
     GROUPS,
@@ -50,6 +52,7 @@ async def households(db: Database, ctx: Context, group: str | None, area: q.Area
         rows = await q.household_groups(s, area, UNMET_ITEMS, group)
         unvisited = await q.never_visited(s, area) if group is None else 0
         warned = sum(r[-1] for r in rows)
+        missing = await q.uncollected_counts(s, area, _NOT_COLLECTED, group)
     found = {row[0]: row[1:] for row in rows}
     # every group in the fixed order, with zeros, so a missing group reads as none rather than as forgotten
     shown = [group] if group is not None else [*GROUPS, *(g for g in found if g not in GROUPS)]
@@ -85,7 +88,7 @@ async def households(db: Database, ctx: Context, group: str | None, area: q.Area
         ],
         rows=result,
         locale=ctx.locale,
-        notes=_households_notes(warned, unvisited, ctx),
+        notes=[*_households_notes(warned, unvisited, ctx), *_uncollected_notes(missing, ctx)],
         empty=_households_empty(group, labels, ctx),
     )
 
@@ -95,6 +98,22 @@ def _households_notes(warned: int, unvisited: int, ctx: Context) -> list[str]:
     if unvisited:
         notes.insert(0, ctx.say("households_note_unvisited", unvisited=unvisited))
     return notes
+
+
+# The facts a households report rests on, in the order its notes name them when a script did not collect them.
+_NOT_COLLECTED = ("per_capita_net", *UNMET_ITEMS, "group", *WARNINGS)
+
+
+def _uncollected_notes(missing: dict[str, int], ctx: Context) -> list[str]:
+    """未采集: which facts the households' latest visits did not collect, and for how many households, so a
+    household not counted as unmet or warned is not read as met or safe."""
+    if not missing:
+        return []
+    labels = ctx.labels(FACT_LABELS, FACT_LABELS_EN)
+    found = ctx.say("list_sep").join(
+        ctx.say("uncollected_item", fact=labels[code], n=n) for code, n in missing.items()
+    )
+    return [ctx.say("households_note_uncollected", found=found)]
 
 
 def _reasons(codes: str, labels: dict[str, str]) -> str:
@@ -110,6 +129,8 @@ async def warnings(db: Database, ctx: Context, group: str | None, area: q.Area) 
     groups = _group_labels(ctx)
     async with db.reading() as s:
         found = await q.warning_list(s, area, group)
+        unjudged = await q.uncollected_counts(s, area, WARNINGS, group, warned_only=True)
+    not_collected = ctx.say("not_collected")
     rows = [
         {
             "township": town,
@@ -117,11 +138,11 @@ async def warnings(db: Database, ctx: Context, group: str | None, area: q.Area) 
             "code": code,
             "head": head,
             "group": groups.get(g, g),
-            "per_capita": None if net is None else float(net),
+            "per_capita": _per_capita(net, missing, not_collected),
             "reasons": _reasons(codes, labels),
             "visited": ctx.local(at),
         }
-        for town, village, code, head, g, net, codes, at in found
+        for town, village, code, head, g, net, codes, at, missing in found
     ]
     return Report(
         name="warnings",
@@ -139,4 +160,23 @@ async def warnings(db: Database, ctx: Context, group: str | None, area: q.Area) 
         rows=rows,
         locale=ctx.locale,
         empty=ctx.say("warnings_empty"),
+        notes=_unjudged_notes(unjudged, ctx),
     )
+
+
+def _per_capita(net: Any, missing: str | None, not_collected: str) -> float | str | None:
+    """The per-capita net of a warned household; 未采集 when its visit's script lacked the income questions."""
+    if net is not None:
+        return float(net)
+    return not_collected if "per_capita_net" in (missing or "").split(",") else None
+
+
+def _unjudged_notes(unjudged: dict[str, int], ctx: Context) -> list[str]:
+    """Households with no warning whose script could not judge some warnings: they are not shown as safe."""
+    if not unjudged:
+        return []
+    labels = ctx.labels(WARNING_LABELS, WARNING_LABELS_EN)
+    found = ctx.say("list_sep").join(
+        ctx.say("uncollected_item", fact=labels[code], n=n) for code, n in unjudged.items()
+    )
+    return [ctx.say("warnings_note_unjudged", found=found)]

@@ -83,6 +83,8 @@ def cell_text(column: Column, value: Any, locale: str) -> str:
     """A value as it reads on screen and in CSV ("" for nothing; the screen shows a dash instead)."""
     if value is None:
         return ""
+    if isinstance(value, str):  # a figure that was not collected says so (未采集) in any column
+        return value
     if column.kind == "pct":
         return f"{value:.1%}"
     if column.kind == "points":

@@ -131,14 +131,14 @@ async def satisfaction(db: Database, ctx: Context, by: str, period: Period, area
     return report
 
 
-AWARENESS_FIELD = "policy_known"  # the script's 政策知晓 question (yes/no)
+AWARENESS_FIELD = "policy_known"  # the built-in script's 政策知晓 question, and the role that marks it
 
 
 async def awareness(db: Database, ctx: Context, by: str, period: Period, area: q.Area, script: Any) -> Report:
     """政策知晓率: households that know the support policies they receive, of those asked in visits submitted
     in the period, with n and the Wilson interval, against ZOUFANG_AWARENESS_TARGET (the seeds: 100 %)."""
     target = ctx.settings.awareness_target
-    asked = AWARENESS_FIELD in {qn.name for qn in script.questions()}
+    field = script.roles.first(AWARENESS_FIELD)  # the question tagged role policy_known (issue 17)
     report = Report(
         name="awareness",
         title=ctx.say("awareness_title", period=period.label, by=by),
@@ -157,14 +157,12 @@ async def awareness(db: Database, ctx: Context, by: str, period: Period, area: q
         locale=ctx.locale,
         empty=ctx.say("awareness_empty", period=period.label),
     )
-    if not asked:
+    if field is None:
         report.empty = ctx.say("awareness_not_asked", field=AWARENESS_FIELD)
         return report
     tz = ctx.settings.tz
     async with db.reading() as s:
-        counts = await q.awareness_counts(
-            s, by, period.starts_at(tz), period.ends_at(tz), area, AWARENESS_FIELD
-        )
+        counts = await q.awareness_counts(s, by, period.starts_at(tz), period.ends_at(tz), area, field)
         labels = await _satisfaction_labels(s, by, area, set(counts), ctx)
     total_n = total_yes = 0
     for key, label in labels:

@@ -253,6 +253,9 @@ def _reasons(codes: str | None, en: bool) -> str:
 async def _households(db: Database, ctx: Context, place: Place, full: bool) -> Report:
     en = ctx.locale == "en"
     groups = GROUP_LABELS_EN if en else GROUP_LABELS
+    not_collected = (
+        "not collected" if en else "未采集"
+    )  # visited, but its script lacked the group's questions
     async with db.reading() as s:
         found = await store.households(s, place.area.village_ids or (), place.own_cadre_id)
     rows = [
@@ -262,7 +265,7 @@ async def _households(db: Database, ctx: Context, place: Place, full: bool) -> R
             "head": h.head_name,
             "members": h.members,
             "status": h.status,
-            "group": groups.get(h.group, h.group or "") if h.group else "",
+            "group": groups.get(h.group, h.group) if h.group else (not_collected if h.visited_at else ""),
             "visited": ctx.local(h.visited_at),
             "visitor": h.visitor or "",
             "reasons": _reasons(h.warnings, en),

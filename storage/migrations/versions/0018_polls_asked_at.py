@@ -7,8 +7,8 @@ sender stamps `polls.asked_at` in the transaction that marks the SMS sent, and t
 when its question left (or it was answered however early). The report indexes carry `asked_at` instead of
 `sent_at`. Existing polls: asked when their due time has passed (their question's row is not linked to them).
 
-Revision ID: 0017
-Revises: 0016
+Revision ID: 0018
+Revises: 0017
 Create Date: 2026-12-03 18:45:00
 """
 
@@ -17,8 +17,8 @@ from datetime import UTC, datetime
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0017"
-down_revision = "0016"
+revision = "0018"
+down_revision = "0017"
 branch_labels = None
 depends_on = None
 
