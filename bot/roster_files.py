@@ -404,6 +404,9 @@ def read_table(path: Path, kind: Kind | None = None) -> Table:
 # --- import ---
 
 
+NEW_PLACES_SHOWN = 30  # names of new places the summary lists (a county's first import makes hundreds)
+
+
 @dataclass
 class ImportSummary:
     kind: Kind
@@ -428,6 +431,9 @@ class ImportSummary:
         ]
         if places:
             lines.append("新建地名：" + "，".join(f"{label} {number}" for label, number in places))
+            shown = counts.new_places[:NEW_PLACES_SHOWN]
+            more = len(counts.new_places) - len(shown)
+            lines.append("  " + "、".join(shown) + (f" 等 {len(counts.new_places)} 个" if more else ""))
         if self.without_mobile:
             lines.append(f"没有手机号码的户：{self.without_mobile}（短信问卷会跳过这些户）")
         if self.ignored_columns:
@@ -435,11 +441,16 @@ class ImportSummary:
         return lines
 
 
-async def import_file(db: Database, kind: Kind, path: Path, *, county: str | None = None) -> ImportSummary:
+async def import_file(
+    db: Database, kind: Kind, path: Path, *, county: str | None = None, new_places: bool = False
+) -> ImportSummary:
     """Read, check and import a roster file in one transaction, or raise RosterError having written nothing.
 
     `county` (cadres only) is where townships not yet in the database go; without it they go to the
     database's only county, and a cadres file naming unknown townships is refused when there is none or several.
+    A 县/乡镇/行政村 not yet known where its parent already has places is refused (most often a typo, which
+    would move households to a new place) unless `new_places`; the places made are listed in the summary.
+    Every fault of the file is named in one pass: the database's checks run on the bad rows too.
     """
     if kind not in KIND_LABELS:
         raise ValueError(f"unknown roster kind {kind!r}; expected households or cadres")
@@ -447,16 +458,20 @@ async def import_file(db: Database, kind: Kind, path: Path, *, county: str | Non
     if kind == "households":
         households = validate_households(table)
         async with db.session() as session:
-            errors = households.errors + await check_households(session, households.rows, households.columns)
-            if errors:
+            found = await check_households(
+                session, households.refs, households.columns, new_places=new_places
+            )
+            if errors := households.errors + found:
                 raise RosterError(errors, sheet=table.sheet)
-            counts = await import_households(session, households.rows, households.columns)
+            counts = await import_households(
+                session, households.rows, households.columns, new_places=new_places
+            )
         without_mobile = sum(row.phone is None for row in households.rows)
         return ImportSummary(kind, counts, households.ignored_columns, without_mobile)
     cadres = validate_cadres(table)
     async with db.session() as session:
-        errors = cadres.errors + await check_cadres(session, cadres.rows, cadres.columns, county)
-        if errors:
+        found = await check_cadres(session, cadres.refs, cadres.columns, county, new_places=new_places)
+        if errors := cadres.errors + found:
             raise RosterError(errors, sheet=table.sheet)
-        counts = await import_cadres(session, cadres.rows, cadres.columns, county)
+        counts = await import_cadres(session, cadres.rows, cadres.columns, county, new_places=new_places)
     return ImportSummary(kind, counts, cadres.ignored_columns)

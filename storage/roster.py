@@ -7,8 +7,9 @@ at all within the caller's transaction.
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, TypeVar
 
@@ -25,7 +26,9 @@ from survey.roster import (
     HouseholdRow,
     RosterError,
     RowError,
+    RowRefs,
     column_label,
+    refs_of,
 )
 
 __all__ = ["ImportCounts", "check_cadres", "check_households", "import_cadres", "import_households"]
@@ -42,6 +45,7 @@ class ImportCounts:
     counties_created: int = 0
     townships_created: int = 0
     villages_created: int = 0
+    new_places: list[str] = field(default_factory=list)  # "县/乡镇/行政村" of each place this import made
 
 
 def _chunks(values: Iterable[T]) -> Iterator[list[T]]:
@@ -89,6 +93,7 @@ class _Places:
             self.counties[name] = County(name=name)
             self._session.add(self.counties[name])
             self._counts.counties_created += 1
+            self._counts.new_places.append(name)
         return self.counties[name]
 
     def township(self, county: str, name: str) -> Township:
@@ -97,6 +102,7 @@ class _Places:
             self.townships[key] = Township(county=self.county(county), name=name)
             self._session.add(self.townships[key])
             self._counts.townships_created += 1
+            self._counts.new_places.append("/".join(key))
         return self.townships[key]
 
     def village(self, county: str, township: str, name: str) -> Village:
@@ -105,7 +111,59 @@ class _Places:
             self.villages[key] = Village(township=self.township(county, township), name=name)
             self._session.add(self.villages[key])
             self._counts.villages_created += 1
+            self._counts.new_places.append("/".join(key))
         return self.villages[key]
+
+    def unknown(self, county: str, township: str, village: str | None) -> tuple[str, str, str] | None:
+        """(column key, name, nearest known sibling or "") of the first place a roster row names that is not
+        known where its parent already has places: a county beside other counties, a township in a county
+        that has townships, a village in a township that has villages. None when all are known, or the new
+        ones are the first of their parent (a county's first import makes its places freely)."""
+        if county and county not in self.counties:
+            return ("county", county, _nearest(county, self.counties)) if self.counties else None
+        if not township:
+            return None
+        if (county, township) not in self.townships:
+            siblings = [name for c, name in self.townships if c == county]
+            return ("township", township, _nearest(township, siblings)) if siblings else None
+        if village and (county, township, village) not in self.villages:
+            siblings = [name for c, t, name in self.villages if (c, t) == (county, township)]
+            return ("village", village, _nearest(village, siblings)) if siblings else None
+        return None
+
+
+def _nearest(name: str, known: Iterable[str]) -> str:
+    found = difflib.get_close_matches(name, list(known), n=1, cutoff=0.5)
+    return found[0] if found else ""
+
+
+_PLACE_WORDS = {"county": "县", "township": "乡镇", "village": "行政村"}
+
+
+def _unknown_place(kind: str, name: str, nearest: str) -> str:
+    """A place not yet known: most often a typo, which would silently make a new place and move households."""
+    hint = f"最接近的已有名称是“{nearest}”；" if nearest else ""
+    return f"{_PLACE_WORDS[kind]}“{name}”尚未登记：{hint}若确是新地名，导入时加 --new-places"
+
+
+def _place_errors(
+    places: _Places,
+    refs: Iterable[tuple[RowRefs, str | None]],
+    label: Any,
+) -> list[RowError]:
+    """A row error for each unknown place (`refs`: each row with its county, once that is known)."""
+    errors: list[RowError] = []
+    for ref, county in refs:
+        if not county:
+            continue
+        said: set[str] = set()  # a row's unknown township once, however many of its villages it names
+        for village in [ref.village] if ref.village else list(ref.villages) or [None]:
+            found = places.unknown(county, ref.township, village)
+            if found is not None and found[1] not in said:
+                kind, name, nearest = found
+                said.add(name)
+                errors.append(RowError(ref.row, label(kind), _unknown_place(kind, name, nearest)))
+    return errors
 
 
 # The way out of "cadres need the county, households need the cadres": cadres first, naming their county. Each
@@ -159,19 +217,28 @@ async def _household_counties(session: AsyncSession, codes: Iterable[str]) -> di
 
 
 async def check_households(
-    session: AsyncSession, rows: Sequence[HouseholdRow], columns: Mapping[str, str] | None = None
+    session: AsyncSession,
+    rows: Sequence[HouseholdRow | RowRefs],
+    columns: Mapping[str, str] | None = None,
+    *,
+    new_places: bool = False,
 ) -> list[RowError]:
-    """Errors only the database can show: an unknown 帮扶责任人编号, a 户编号 already used in another county."""
+    """Errors only the database can show: an unknown 帮扶责任人编号, a 户编号 already used in another county, and
+    (unless `new_places`) a 县/乡镇/行政村 not yet known where its parent has places (see _Places.unknown).
+    `rows` may be every row's RowRefs, the bad rows' too, so that one pass names every fault."""
 
     def label(key: str) -> str:
         return column_label(columns, key, HOUSEHOLD_COLUMNS)
 
     cadres = await _cadre_ids(session, (row.helper_code for row in rows if row.helper_code))
-    counties = await _household_counties(session, (row.code for row in rows))
+    counties = await _household_counties(session, (row.code for row in rows if row.code))
     errors: list[RowError] = []
+    if not new_places:
+        places = await _Places.load(session)
+        errors += _place_errors(places, ((refs_of(row), row.county) for row in rows), label)
     for row in rows:
         other = counties.get(row.code)
-        if other is not None and other != row.county:
+        if other is not None and row.county and other != row.county:
             message = f"户编号“{row.code}”已被{other}的户使用（户编号在系统内不能重复）"
             errors.append(RowError(row.row, label("household_id"), message))
         if row.helper_code and row.helper_code not in cadres:
@@ -231,10 +298,14 @@ _AUDITED_CADRE = frozenset({"role", "township_id", "name"})
 
 
 async def import_households(
-    session: AsyncSession, rows: Sequence[HouseholdRow], columns: Mapping[str, str] | None = None
+    session: AsyncSession,
+    rows: Sequence[HouseholdRow],
+    columns: Mapping[str, str] | None = None,
+    *,
+    new_places: bool = False,
 ) -> ImportCounts:
     """Upsert households by 户编号; raises RosterError (having written nothing) if a row fails a check."""
-    errors = await check_households(session, rows, columns)
+    errors = await check_households(session, rows, columns, new_places=new_places)
     if errors:
         raise RosterError(errors)
     counts, now = ImportCounts(), utcnow()
@@ -275,17 +346,32 @@ async def _households_by_code(session: AsyncSession, codes: Iterable[str]) -> di
 
 async def check_cadres(
     session: AsyncSession,
-    rows: Sequence[CadreRow],
+    rows: Sequence[CadreRow | RowRefs],
     columns: Mapping[str, str] | None = None,
     county: str | None = None,
+    *,
+    new_places: bool = False,
 ) -> list[RowError]:
-    """Errors only the database can show: a 乡镇 whose county cannot be told."""
+    """Errors only the database can show: a 乡镇 whose county cannot be told, and (unless `new_places`) a
+    county, 乡镇 or 行政村 not yet known where its parent has places."""
+
+    def label(key: str) -> str:
+        if key == "county":  # it comes from --county (or the database), not from a column of the file
+            return "--county"
+        return column_label(columns, "villages" if key == "village" else key, CADRE_COLUMNS)
+
     places = await _Places.load(session)
     errors: list[RowError] = []
+    counties: list[tuple[RowRefs, str | None]] = []
     for row in rows:
-        _, problem = _cadre_county(places, row.township, county)
+        if not row.township:
+            continue
+        found, problem = _cadre_county(places, row.township, county)
         if problem is not None:
-            errors.append(RowError(row.row, column_label(columns, "township", CADRE_COLUMNS), problem))
+            errors.append(RowError(row.row, label("township"), problem))
+        counties.append((refs_of(row), found))
+    if not new_places:
+        errors += _place_errors(places, counties, label)
     return errors
 
 
@@ -302,13 +388,15 @@ async def import_cadres(
     rows: Sequence[CadreRow],
     columns: Mapping[str, str] | None = None,
     county: str | None = None,
+    *,
+    new_places: bool = False,
 ) -> ImportCounts:
     """Upsert cadres by 干部编号 with their villages (created in the cadre's township if new).
 
     A township not yet known goes to `county` if given, else to the only county in the database.
     Raises RosterError (having written nothing) if a row fails a check.
     """
-    errors = await check_cadres(session, rows, columns, county)
+    errors = await check_cadres(session, rows, columns, county, new_places=new_places)
     if errors:
         raise RosterError(errors)
     counts, now = ImportCounts(), utcnow()

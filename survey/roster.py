@@ -221,6 +221,20 @@ class CadreRow:
     villages: tuple[str, ...]  # empty for township-wide roles
 
 
+@dataclass(frozen=True)
+class RowRefs:
+    """What only the database can check of a row, good or bad, so that every fault is named in one pass: its
+    places (households: county, township, village; cadres: township and villages) and the cadre it names."""
+
+    row: int
+    code: str
+    county: str
+    township: str
+    village: str = ""
+    villages: tuple[str, ...] = ()
+    helper_code: str | None = None
+
+
 RowT = TypeVar("RowT", HouseholdRow, CadreRow)
 
 
@@ -232,6 +246,7 @@ class RosterResult(Generic[RowT]):
     errors: list[RowError] = field(default_factory=list)
     ignored_columns: list[str] = field(default_factory=list)
     columns: dict[str, str] = field(default_factory=dict)  # key -> header as it appears in the file
+    refs: list[RowRefs] = field(default_factory=list)  # every data row's, the bad ones' too
 
     @property
     def ok(self) -> bool:
@@ -533,7 +548,27 @@ def _validate(
         result.errors.extend(cells.errors)
         if row is not None and not cells.errors:
             result.rows.append(row)
+        result.refs.append(_refs(row, cells, id_key))
     return result
+
+
+def refs_of(row: HouseholdRow | CadreRow | RowRefs) -> RowRefs:
+    if isinstance(row, HouseholdRow):
+        return RowRefs(row.row, row.code, row.county, row.township, row.village, helper_code=row.helper_code)
+    if isinstance(row, CadreRow):
+        return RowRefs(row.row, row.code, "", row.township, villages=row.villages)
+    return row
+
+
+def _refs(row: HouseholdRow | CadreRow | None, cells: _Cells, id_key: str) -> RowRefs:
+    if row is not None:
+        return refs_of(row)
+    raw = {key: cells.raw(key) for key in ("county", "township", "village", "helper_id")}
+    villages = split_villages(cells.raw("villages")) if id_key == "cadre_id" else ()
+    helper = raw["helper_id"] or None if id_key == "household_id" else None
+    return RowRefs(
+        cells.number, cells.raw(id_key), raw["county"], raw["township"], raw["village"], villages, helper
+    )
 
 
 def validate_households(table: TableLike) -> RosterResult[HouseholdRow]:

@@ -161,8 +161,8 @@ async def import_both(db: Database, tmp_path: Path) -> tuple[ImportSummary, Impo
     cadres = await import_file(
         db, "cadres", write_csv(tmp_path / "cadres.csv", CADRE_HEADERS, CADRES), county="凤山县"
     )
-    households = await import_file(
-        db, "households", write_csv(tmp_path / "hh.csv", HOUSEHOLD_HEADERS, HOUSEHOLDS)
+    households = await import_file(  # 长洲镇 is in no cadre's roster: a new township, on purpose
+        db, "households", write_csv(tmp_path / "hh.csv", HOUSEHOLD_HEADERS, HOUSEHOLDS), new_places=True
     )
     return cadres, households
 
@@ -370,10 +370,15 @@ def test_duplicate_header_is_refused() -> None:
 
 async def test_good_csv_files_import(db: Database, tmp_path: Path) -> None:
     cadres, households = await import_both(db, tmp_path)
-    assert cadres.lines() == ["导入干部：新增 3，更新 0，未变 0", "新建地名：县 1，乡镇 1，行政村 2"]
+    assert cadres.lines() == [
+        "导入干部：新增 3，更新 0，未变 0",
+        "新建地名：县 1，乡镇 1，行政村 2",
+        "  凤山县、凤山县/砦牙乡、凤山县/砦牙乡/松仁村、凤山县/砦牙乡/坡心村",  # a county's first import
+    ]
     assert households.lines() == [
         "导入户：新增 4，更新 0，未变 0",
         "新建地名：乡镇 1，行政村 1",
+        "  凤山县/长洲镇、凤山县/长洲镇/长洲村",
         "没有手机号码的户：1（短信问卷会跳过这些户）",
     ]
     assert await count(db, County) == 1
@@ -404,7 +409,7 @@ async def test_good_xlsx_files_import(db: Database, tmp_path: Path) -> None:
     cadre_path = write_xlsx(tmp_path / "cadres.xlsx", CADRE_HEADERS, as_cells(CADRES))
     household_path = write_xlsx(tmp_path / "hh.xlsx", HOUSEHOLD_HEADERS, as_cells(HOUSEHOLDS))
     cadres = await import_file(db, "cadres", cadre_path)
-    households = await import_file(db, "households", household_path)
+    households = await import_file(db, "households", household_path, new_places=True)  # 长洲镇
     assert (cadres.counts.created, households.counts.created) == (3, 4)
     assert cadres.counts.counties_created == 0
     stored = await households_by_code(db)
@@ -433,7 +438,8 @@ async def test_an_updated_file_updates_in_place(db: Database, tmp_path: Path) ->
     rows = [list(row) for row in HOUSEHOLDS]
     rows[1][7] = "3"  # H002: a child was born
     rows.append(["H005", "凤山县", "长洲镇", "新村", "", "覃五", "", "5", "未脱贫", "缺资金", "", "", "C02"])
-    summary = await import_file(db, "households", write_csv(tmp_path / "hh2.csv", HOUSEHOLD_HEADERS, rows))
+    path = write_csv(tmp_path / "hh2.csv", HOUSEHOLD_HEADERS, rows)
+    summary = await import_file(db, "households", path, new_places=True)  # 新村
     assert (summary.counts.created, summary.counts.updated, summary.counts.unchanged) == (1, 1, 3)
     after = await households_by_code(db)
     assert after["H002"].id == before["H002"].id
@@ -446,7 +452,8 @@ async def test_an_updated_cadres_file_moves_villages(db: Database, tmp_path: Pat
     rows = [list(row) for row in CADRES]
     rows[1][5] = "坡心村;新寨村"
     rows[2][2] = "15000009999"
-    summary = await import_file(db, "cadres", write_csv(tmp_path / "c2.csv", CADRE_HEADERS, rows))
+    path = write_csv(tmp_path / "c2.csv", CADRE_HEADERS, rows)
+    summary = await import_file(db, "cadres", path, new_places=True)  # 新寨村
     assert (summary.counts.created, summary.counts.updated, summary.counts.unchanged) == (0, 2, 1)
     assert summary.counts.villages_created == 1
     stored = await cadres_by_code(db)
@@ -590,7 +597,7 @@ async def test_a_household_code_of_another_county_is_a_bad_row(db: Database, tmp
     row = ["H001", "东兰县", "武篆镇", "东里村", "", "别人", "", "3", "已脱贫", "", "", "", ""]
     with pytest.raises(RosterError) as error:
         await import_file(db, "households", write_csv(tmp_path / "other.csv", HOUSEHOLD_HEADERS, [row]))
-    assert refused(error) == [(2, "户编号")]
+    assert refused(error) == [(2, "县"), (2, "户编号")]  # a new county, and a code it cannot have: one pass
     assert await count(db, County) == 1
 
 
@@ -724,7 +731,7 @@ async def test_errors_name_the_sheet_of_a_workbook_with_several(db: Database, tm
     path = county_workbook(tmp_path / "s.xlsx", {"说明": INSTRUCTIONS, "数据": [HOUSEHOLD_HEADERS, bad]})
     with pytest.raises(RosterError) as error:
         await import_file(db, "households", path)
-    assert error.value.lines()[0].startswith("工作表“数据”有 1 处错误")
+    assert error.value.lines()[0].startswith("工作表“数据”有 2 处错误")  # 人口 99, and 帮扶责任人 C01 unknown
     only_header = county_workbook(tmp_path / "o.xlsx", {"说明": INSTRUCTIONS, "数据": [HOUSEHOLD_HEADERS]})
     with pytest.raises(RosterError, match=r"o\.xlsx 的工作表“数据” 只有表头（第 1 行）"):
         read_table(only_header, "households")
@@ -793,8 +800,62 @@ async def test_an_old_xls_roster_was_not_read(db: Database, tmp_path: Path) -> N
         [cell for cell in row] for row in HOUSEHOLDS
     ]  # numbers come back as their digits
     cadres = await import_file(db, "cadres", FIXTURES / "cadres.xls", county="凤山县")
-    imported = await import_file(db, "households", FIXTURES / "households.xls")
+    imported = await import_file(db, "households", FIXTURES / "households.xls", new_places=True)  # 长洲镇
     assert (cadres.counts.created, imported.counts.created) == (len(CADRES), len(HOUSEHOLDS))
     assert (await households_by_code(db))["H001"].phone == "+8613812345678"
     again = await import_file(db, "households", write_csv(tmp_path / "hh.csv", HOUSEHOLD_HEADERS, HOUSEHOLDS))
     assert again.counts.unchanged == len(HOUSEHOLDS)  # the .xls reads as the same roster as the .csv
+
+
+async def test_a_misspelt_village_or_county_is_refused_with_the_nearest_name_not_made(
+    db: Database, tmp_path: Path
+) -> None:
+    """A typo in 行政村 or 县 used to make a new place and move the household there, silently."""
+    await import_both(db, tmp_path)
+    rows = [list(row) for row in HOUSEHOLDS]
+    rows[0][3] = "松仁材"  # H001: 松仁村 misspelt
+    rows[1][1] = "凤三县"  # H002: 凤山县 misspelt
+    rows[2][12] = "C99"  # H003: an unknown 帮扶责任人, reported in the same pass
+    rows[3][7] = "很多"  # H004: a bad 人口数 (a row error of its own)
+    path = write_csv(tmp_path / "typos.csv", HOUSEHOLD_HEADERS, rows)
+    with pytest.raises(RosterError) as error:
+        await import_file(db, "households", path)
+    lines = error.value.lines()
+    assert lines[0] == "文件有 5 处错误，未导入任何数据："  # the misspelt county also cannot hold H002
+    assert (
+        "第 2 行 · 行政村：行政村“松仁材”尚未登记：最接近的已有名称是“松仁村”；若确是新地名，导入时加 --new-places"
+        in lines
+    )
+    assert (
+        "第 3 行 · 县：县“凤三县”尚未登记：最接近的已有名称是“凤山县”；若确是新地名，导入时加 --new-places"
+        in lines
+    )
+    assert any(line.startswith("第 4 行 · 帮扶责任人") and "C99" in line for line in lines)
+    assert any(line.startswith("第 5 行 · 家庭人口") for line in lines)
+    stored = await households_by_code(db)
+    assert stored["H001"].village.name == "松仁村" and await count(db, County) == 1  # nothing moved or made
+
+
+async def test_new_places_makes_them_and_the_summary_lists_them(db: Database, tmp_path: Path) -> None:
+    await import_both(db, tmp_path)
+    rows = [list(row) for row in HOUSEHOLDS]
+    rows[0][3] = "松仁新村"  # a village really split off
+    summary = await import_file(
+        db, "households", write_csv(tmp_path / "new.csv", HOUSEHOLD_HEADERS, rows), new_places=True
+    )
+    assert "  凤山县/砦牙乡/松仁新村" in summary.lines()
+    assert (await households_by_code(db))["H001"].village.name == "松仁新村"
+
+
+async def test_a_cadre_in_a_misspelt_township_or_village_is_refused(db: Database, tmp_path: Path) -> None:
+    await import_both(db, tmp_path)
+    rows = [list(row) for row in CADRES]
+    rows[0][4] = "寨牙乡"  # 砦牙乡 misspelt
+    rows[1][5] = "松仁村;坡心材"
+    with pytest.raises(RosterError) as error:
+        await import_file(db, "cadres", write_csv(tmp_path / "c.csv", CADRE_HEADERS, rows))
+    assert [(e.row, e.message.split("：")[0]) for e in error.value.errors] == [
+        (2, "乡镇“寨牙乡”尚未登记"),
+        (3, "行政村“坡心材”尚未登记"),
+    ]
+    assert "最接近的已有名称是“砦牙乡”" in error.value.errors[0].message
