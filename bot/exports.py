@@ -17,6 +17,7 @@ import csv
 import functools
 import io
 import itertools
+import operator
 import zipfile
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -43,6 +44,8 @@ class Sheet:
     title: str
     headers: list[str]
     rows: Callable[[], Iterable[Sequence[Any]]]  # called once, when the sheet is written: streams its rows
+    # the same rows as groups sharing their parts (the long layout), which the writers then encode once
+    groups: Callable[[], Iterable[Group]] | None = None
 
 
 @dataclass
@@ -311,36 +314,57 @@ def _question_index(script: Script) -> dict[str, tuple[int, int, Question]]:
     return index
 
 
-def visits_long(conn: Any, script: Script, scope: q.Scope, locale: str) -> Iterator[list[Any]]:
-    """One row per answer value (a several-of answer: one per option chosen), by visit, in script order."""
+class Tail:
+    """What the long rows of one answer value share whichever visit gave it: (question, label, item, value
+    code, value), its place in script order, and each writer's encoding of it, made the first time it is
+    written. A county's answers repeat (~37 rows a visit, mostly the same choices), so each is made once."""
+
+    __slots__ = ("csv", "rank", "values", "xml")
+
+    def __init__(self, rank: int, values: tuple[Any, ...]) -> None:
+        self.rank, self.values = rank, values
+        self.csv: str | None = None
+        self.xml: str | None = None
+
+
+# A group: a visit's (户编号, 走访编号) and its answers' tails in script order; a long row is the two joined.
+Group = tuple[tuple[Any, ...], list[Tail]]
+_RANK = operator.attrgetter("rank")
+_TAILS_MAX = 100_000  # distinct answer values kept (free text need not all stay)
+
+
+def visits_long_groups(conn: Any, script: Script, scope: q.Scope, locale: str) -> Iterator[Group]:
+    """The long layout by visit: one tail per answer value (a several-of answer: one per option chosen)."""
     index = _question_index(script)
-    unknown = (len(index), 0, None)
+    unknown = (len(index), 0, None)  # a question the script does not have: after the others, by item, name
     labels = {field: pick(question.label, locale) for field, (_, _, question) in index.items()}
-    shown: dict[tuple[str, type, Any], tuple[Any, Any]] = {}  # a county's answers repeat: render each once
+    tails: dict[tuple[str, int, type, Any], Tail] = {}  # the type too: True == 1, and a yes/no shows unlike 1
 
-    def cells(field: str, question: Question | None, value: Any) -> tuple[Any, Any]:
-        key = (field, type(value), value)  # the type too: True == 1, and a yes/no renders unlike a number
-        if (both := shown.get(key)) is None:
-            if len(shown) >= 100_000:  # free text need not all stay
-                shown.clear()
-            both = shown[key] = (value_code(question, value), value_label(question, value, locale))
-        return both
+    def tail(field: str, item: int, value: Any) -> Tail:
+        if len(tails) >= _TAILS_MAX:
+            tails.clear()
+        position, child, question = index.get(field, unknown)
+        # script order (position, item, child) as one int, cheap to sort by; the answers come by (field, item,
+        # seq) and the sort is stable, so the options of an answer keep their order, unknown fields their names'
+        rank = (((position << 20) + item + 1) << 12) + child + 1
+        values = (field, labels.get(field), None if item < 0 else item + 1)
+        values += (value_code(question, value), value_label(question, value, locale))
+        made = tails[field, item, value.__class__, value] = Tail(rank, values)
+        return made
 
-    class Ranks(dict[tuple[str, int], tuple[int, int, int, str]]):
-        """(field, item) → its place in script order, worked out once per key, not once per visit."""
+    known = tails.get
+    for head, rows in q.submitted_answer_rows(conn, scope):
+        if rows:
+            group = [known((f, i, v.__class__, v)) or tail(f, i, v) for _, f, i, v in rows]
+            group.sort(key=_RANK)
+            yield (head.code, head.id), group
 
-        def __missing__(self, key: tuple[str, int]) -> tuple[int, int, int, str]:
-            position, child, _ = index.get(key[0], unknown)
-            rank = self[key] = (position, key[1], child, key[0])
-            return rank
 
-    order = Ranks().__getitem__
-    for head, values in q.submitted_visits(conn, scope):
-        for field, item in sorted(values, key=order):
-            question, label = index.get(field, unknown)[2], labels.get(field)
-            number = None if item < 0 else item + 1
-            for value in values[field, item]:
-                yield [head.code, head.id, field, label, number, *cells(field, question, value)]
+def visits_long(conn: Any, script: Script, scope: q.Scope, locale: str) -> Iterator[list[Any]]:
+    """One row per answer value, by visit, in script order: the groups' rows."""
+    for head, tails in visits_long_groups(conn, script, scope, locale):
+        for t in tails:
+            yield [*head, *t.values]
 
 
 def visits_export(
@@ -359,6 +383,7 @@ def visits_export(
             _word("sheet_answers", locale),
             long_headers(locale),
             lambda: visits_long(conn, script, scope, locale),
+            lambda: visits_long_groups(conn, script, scope, locale),
         )
         return Export(f"visits-long-{label}", [sheet])
     cells = answer_cells(script, repeat_counts(conn, script, scope), choices, locale)
@@ -611,6 +636,15 @@ def _csv_row(row: Sequence[Any]) -> list[Any]:
     return ["'" + v if v.__class__ is str and v[:1] in _FORMULA_STARTS else v for v in row]
 
 
+class _Line:
+    """A csv.writer's stream keeping the line it was given (the writer writes a row in one call)."""
+
+    text = ""
+
+    def write(self, text: str) -> None:
+        self.text = text
+
+
 def write_csv(export: Export, out: IO[bytes]) -> int:
     """The first sheet as UTF-8 CSV with a byte-order mark and one header row; the rows written."""
     sheet = export.sheets[0]
@@ -619,14 +653,52 @@ def write_csv(export: Export, out: IO[bytes]) -> int:
         text.write("\ufeff")
         writer = csv.writer(text, lineterminator="\r\n")
         writer.writerow(sheet.headers)
-        count = 0
-        for row in sheet.rows():
-            writer.writerow(_csv_row(row))
-            count += 1
+        if sheet.groups is not None:
+            count = _csv_groups(sheet.groups(), text)
+        else:
+            count = 0
+            for rows in _chunks(sheet.rows()):
+                writer.writerows([_csv_row(row) for row in rows])
+                count += len(rows)
         text.flush()
     finally:
         text.detach()  # the caller's stream stays open
     export.rows = count
+    return count
+
+
+def _chunks(rows: Iterable[Sequence[Any]]) -> Iterator[list[Sequence[Any]]]:
+    """Rows 256 at a time (itertools.batched is Python 3.12)."""
+    rows = iter(rows)
+    while chunk := list(itertools.islice(rows, 256)):
+        yield chunk
+
+
+def _csv_groups(groups: Iterable[Group], text: IO[str]) -> int:
+    """Grouped rows: a visit's head encoded once, each tail once for the whole export (csv.writer encodes a
+    row field by field, so the joined pieces are the bytes it would write for the whole row)."""
+    line = _Line()
+    writer = csv.writer(line, lineterminator="\r\n")
+
+    def encoded(values: Sequence[Any]) -> str:
+        writer.writerow(_csv_row(values))
+        return line.text
+
+    count, chunk = 0, []
+    for head, tails in groups:
+        prefix = encoded(head)[:-2] + ","  # without its line end
+        try:
+            chunk.append(prefix + prefix.join([t.csv for t in tails]))  # type: ignore[misc]
+        except TypeError:  # a tail not written yet
+            for t in tails:
+                if t.csv is None:
+                    t.csv = encoded(t.values)
+            chunk.append(prefix + prefix.join([t.csv for t in tails]))  # type: ignore[misc]
+        count += len(tails)
+        if len(chunk) >= 256:
+            text.write("".join(chunk))
+            chunk = []
+    text.write("".join(chunk))
     return count
 
 

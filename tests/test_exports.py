@@ -400,3 +400,21 @@ async def test_odd_text_is_kept_as_typed_in_both_files(roster: Database, tmp_pat
     assert result.returncode == 0, result.stderr.decode()
     sheet = xlsx_rows(tmp_path / "odd.xlsx")
     assert sheet[1][opinion] == typed.replace("\x01", "")
+
+
+async def test_long_layout_guards_formula_text_on_every_row_it_is_on(
+    roster: Database, tmp_path: Path
+) -> None:
+    """The long layout encodes a repeated answer value once for the whole export: a villager's formula-like
+    text is still guarded in the CSV on each visit's row, in both value columns; the XLSX keeps it as typed."""
+    for n in (1, 2):
+        await add_answered(roster, hh(n), local(f"2026-10-1{n} 09:00"), {"members": 2, "opinion": "=SUM(A1)"})
+    url = roster.url
+    body = rows_of(csv_text(url, tmp_path, "export", "visits", "--layout", "long"))
+    opinions = [(r["户编号"], r["代码"], r["值"]) for r in body if r["题号"] == "opinion"]
+    assert opinions == [(hh(1), "'=SUM(A1)", "'=SUM(A1)"), (hh(2), "'=SUM(A1)", "'=SUM(A1)")]
+    args = ("export", "visits", "--layout", "long", "--format", "xlsx", "--output", "long.xlsx")
+    result = run_bytes(url, tmp_path, *args)
+    assert result.returncode == 0, result.stderr.decode()
+    sheet = xlsx_rows(tmp_path / "long.xlsx")
+    assert [row[5:] for row in sheet if row[2] == "opinion"] == [["=SUM(A1)", "=SUM(A1)"]] * 2
