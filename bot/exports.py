@@ -778,9 +778,23 @@ _CELL_OF: dict[type, Callable[[Any], str]] = {
 }
 
 
-def _xlsx_row(number: int, row: Sequence[Any]) -> str:
+def _xlsx_cells(row: Sequence[Any]) -> str:
     cell_of, other = _CELL_OF.get, _other_cell
-    return f'<row r="{number}">{"".join([cell_of(type(v), other)(v) for v in row])}</row>'
+    return "".join([cell_of(type(v), other)(v) for v in row])
+
+
+def _xlsx_bodies(sheet: Sheet) -> Iterator[str]:
+    """Each row's cells as XML; grouped rows: a visit's head encoded once, each tail once for the export."""
+    if sheet.groups is None:
+        yield from map(_xlsx_cells, sheet.rows())
+        return
+    for head, tails in sheet.groups():
+        start = _xlsx_cells(head)
+        for t in tails:
+            xml = t.xml
+            if xml is None:
+                xml = t.xml = _xlsx_cells(t.values)
+            yield start + xml
 
 
 def _display_width(text: str) -> int:
@@ -817,16 +831,17 @@ class _Book:
     def __init__(self, path: Path) -> None:
         self.zip = zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED, compresslevel=1)
         self.names: list[str] = []
-        self.pending: Sequence[Any] | None = None  # the first row of the next sheet, when one is full
+        self.pending: str | None = None  # the first row of the next sheet, when one is full
 
-    def sheet(self, title: str, headers: list[str], rows: Iterator[Sequence[Any]]) -> tuple[int, bool]:
-        """Write one sheet (at most XLSX_MAX_ROWS rows); the rows written, and whether `rows` has more."""
+    def sheet(self, title: str, headers: list[str], rows: Iterator[str]) -> tuple[int, bool]:
+        """Write one sheet (at most XLSX_MAX_ROWS rows, each its cells' XML); the rows written, and whether
+        `rows` has more."""
         self.names.append(_sheet_name(title, self.names))
         entry = f"xl/worksheets/sheet{len(self.names)}.xml"
         count, chunk, limit = 0, [_sheet_start(headers)], XLSX_MAX_ROWS - 1
         with self.zip.open(entry, "w", force_zip64=True) as out:
             for row in rows:
-                chunk.append(_xlsx_row(count + 2, row))
+                chunk.append(f'<row r="{count + 2}">{row}</row>')
                 count += 1
                 if len(chunk) >= 512:
                     out.write("".join(chunk).encode("utf-8"))
@@ -837,7 +852,7 @@ class _Book:
             out.write("".join(chunk).encode("utf-8"))
         if count < limit:
             return count, False
-        self.pending = next(rows, None)  # rows are lists, never None
+        self.pending = next(rows, None)  # rows are str, never None
         return count, self.pending is not None
 
     def close(self) -> None:
@@ -888,7 +903,7 @@ def write_xlsx(export: Export, path: Path) -> int:
     book = _Book(path)
     try:
         for index, sheet in enumerate(export.sheets):
-            rows, more, written = iter(sheet.rows()), True, 0
+            rows, more, written = _xlsx_bodies(sheet), True, 0
             while more:
                 count, more = book.sheet(sheet.title, sheet.headers, rows)
                 written += count

@@ -418,3 +418,23 @@ async def test_long_layout_guards_formula_text_on_every_row_it_is_on(
     assert result.returncode == 0, result.stderr.decode()
     sheet = xlsx_rows(tmp_path / "long.xlsx")
     assert [row[5:] for row in sheet if row[2] == "opinion"] == [["=SUM(A1)", "=SUM(A1)"]] * 2
+
+
+def test_a_full_xlsx_sheet_continues_on_the_next(
+    visits: tuple[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Past XLSX_MAX_ROWS rows (the header's included) a sheet continues on "<title> (2)", …: every long row
+    is on one of them, in order, the grouped rows split mid-visit as plain ones would be."""
+    from bot import exports
+
+    url, _ = visits
+    table = csv_of(run_bytes(url, tmp_path, "export", "visits", "--layout", "long"))
+    monkeypatch.setattr(exports, "XLSX_MAX_ROWS", 7)
+    result = run_bytes(url, tmp_path, "export", "visits", "--layout", "long", "--format", "xlsx")
+    assert result.returncode == 0, result.stderr.decode()
+    book = load_workbook(tmp_path / "visits-long-all.xlsx", read_only=True)
+    assert book.sheetnames[:3] == ["答案", "答案 (2)", "答案 (3)"]
+    sheets = [[list(r) for r in sheet.iter_rows(values_only=True)] for sheet in book.worksheets]
+    assert all(len(rows) == 7 for rows in sheets[:-1]) and all(rows[0] == table[0] for rows in sheets)
+    body = [["'" + v if v.startswith("=") else v for v in map(as_csv_text, r)] for s in sheets for r in s[1:]]
+    assert body == table[1:]
