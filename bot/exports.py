@@ -5,7 +5,9 @@ Rows hold neutral values: str, int, float, local naive datetime or date, None. T
 `2026-11-02 10:31:05` and guards text a spreadsheet would run as a formula; the XLSX writer keeps numbers and
 times numeric. The XLSX file is written as XML straight into the zip (one cell, one short string): openpyxl's
 write-only workbook manages about 0.1 million cells a second here, far too slow for 200,000 visits of 70
-columns; openpyxl reads the files back in the tests.
+columns; openpyxl reads the files back in the tests. The long layout (7 million rows at that size) also comes
+as groups, a visit's (户编号, 走访编号) and its answers' tails (question, label, item, code, value), shared by
+every visit that gave the same answer: each writer encodes a head once and a tail once for the whole export.
 
 Headers, sheet titles and labels come from messages/templates/<locale>/exports/parts.txt, each read once per
 locale (`words`), never per cell.
@@ -344,8 +346,9 @@ def visits_long_groups(conn: Any, script: Script, scope: q.Scope, locale: str) -
         if len(tails) >= _TAILS_MAX:
             tails.clear()
         position, child, question = index.get(field, unknown)
-        # script order (position, item, child) as one int, cheap to sort by; the answers come by (field, item,
-        # seq) and the sort is stable, so the options of an answer keep their order, unknown fields their names'
+        # script order (position, item, child) as one int, cheap to sort by (an item below 2**20 - 1, a group of
+        # fewer than 4,095 questions); the answers come by (field, item, seq) and the sort is stable, so the
+        # options of an answer keep their order, and unknown fields of one item their names' order
         rank = (((position << 20) + item + 1) << 12) + child + 1
         values = (field, labels.get(field), None if item < 0 else item + 1)
         values += (value_code(question, value), value_label(question, value, locale))
