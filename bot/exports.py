@@ -5,7 +5,9 @@ Rows hold neutral values: str, int, float, local naive datetime or date, None. T
 `2026-11-02 10:31:05` and guards text a spreadsheet would run as a formula; the XLSX writer keeps numbers and
 times numeric. The XLSX file is written as XML straight into the zip (one cell, one short string): openpyxl's
 write-only workbook manages about 0.1 million cells a second here, far too slow for 200,000 visits of 70
-columns; openpyxl reads the files back in the tests.
+columns; openpyxl reads the files back in the tests. The long layout (7 million rows at that size) also comes
+as groups, a visit's (户编号, 走访编号) and its answers' tails (question, label, item, code, value), shared by
+every visit that gave the same answer: each writer encodes a head once and a tail once for the whole export.
 
 Headers, sheet titles and labels come from messages/templates/<locale>/exports/parts.txt, each read once per
 locale (`words`), never per cell.
@@ -17,6 +19,7 @@ import csv
 import functools
 import io
 import itertools
+import operator
 import zipfile
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -43,6 +46,8 @@ class Sheet:
     title: str
     headers: list[str]
     rows: Callable[[], Iterable[Sequence[Any]]]  # called once, when the sheet is written: streams its rows
+    # the same rows as groups sharing their parts (the long layout), which the writers then encode once
+    groups: Callable[[], Iterable[Group]] | None = None
 
 
 @dataclass
@@ -311,36 +316,58 @@ def _question_index(script: Script) -> dict[str, tuple[int, int, Question]]:
     return index
 
 
-def visits_long(conn: Any, script: Script, scope: q.Scope, locale: str) -> Iterator[list[Any]]:
-    """One row per answer value (a several-of answer: one per option chosen), by visit, in script order."""
+class Tail:
+    """What the long rows of one answer value share whichever visit gave it: (question, label, item, value
+    code, value), its place in script order, and each writer's encoding of it, made the first time it is
+    written. A county's answers repeat (~37 rows a visit, mostly the same choices), so each is made once."""
+
+    __slots__ = ("csv", "rank", "values", "xml")
+
+    def __init__(self, rank: int, values: tuple[Any, ...]) -> None:
+        self.rank, self.values = rank, values
+        self.csv: str | None = None
+        self.xml: str | None = None
+
+
+# A group: a visit's (户编号, 走访编号) and its answers' tails in script order; a long row is the two joined.
+Group = tuple[tuple[Any, ...], list[Tail]]
+_RANK = operator.attrgetter("rank")
+_TAILS_MAX = 100_000  # distinct answer values kept (free text need not all stay)
+
+
+def visits_long_groups(conn: Any, script: Script, scope: q.Scope, locale: str) -> Iterator[Group]:
+    """The long layout by visit: one tail per answer value (a several-of answer: one per option chosen)."""
     index = _question_index(script)
-    unknown = (len(index), 0, None)
+    unknown = (len(index), 0, None)  # a question the script does not have: after the others, by item, name
     labels = {field: pick(question.label, locale) for field, (_, _, question) in index.items()}
-    shown: dict[tuple[str, type, Any], tuple[Any, Any]] = {}  # a county's answers repeat: render each once
+    tails: dict[tuple[str, int, type, Any], Tail] = {}  # the type too: True == 1, and a yes/no shows unlike 1
 
-    def cells(field: str, question: Question | None, value: Any) -> tuple[Any, Any]:
-        key = (field, type(value), value)  # the type too: True == 1, and a yes/no renders unlike a number
-        if (both := shown.get(key)) is None:
-            if len(shown) >= 100_000:  # free text need not all stay
-                shown.clear()
-            both = shown[key] = (value_code(question, value), value_label(question, value, locale))
-        return both
+    def tail(field: str, item: int, value: Any) -> Tail:
+        if len(tails) >= _TAILS_MAX:
+            tails.clear()
+        position, child, question = index.get(field, unknown)
+        # script order (position, item, child) as one int, cheap to sort by (an item below 2**20 - 1, a group of
+        # fewer than 4,095 questions); the answers come by (field, item, seq) and the sort is stable, so the
+        # options of an answer keep their order, and unknown fields of one item their names' order
+        rank = (((position << 20) + item + 1) << 12) + child + 1
+        values = (field, labels.get(field), None if item < 0 else item + 1)
+        values += (value_code(question, value), value_label(question, value, locale))
+        made = tails[field, item, value.__class__, value] = Tail(rank, values)
+        return made
 
-    class Ranks(dict[tuple[str, int], tuple[int, int, int, str]]):
-        """(field, item) → its place in script order, worked out once per key, not once per visit."""
+    known = tails.get
+    for head, rows in q.submitted_answer_rows(conn, scope):
+        if rows:
+            group = [known((f, i, v.__class__, v)) or tail(f, i, v) for _, f, i, v in rows]
+            group.sort(key=_RANK)
+            yield (head.code, head.id), group
 
-        def __missing__(self, key: tuple[str, int]) -> tuple[int, int, int, str]:
-            position, child, _ = index.get(key[0], unknown)
-            rank = self[key] = (position, key[1], child, key[0])
-            return rank
 
-    order = Ranks().__getitem__
-    for head, values in q.submitted_visits(conn, scope):
-        for field, item in sorted(values, key=order):
-            question, label = index.get(field, unknown)[2], labels.get(field)
-            number = None if item < 0 else item + 1
-            for value in values[field, item]:
-                yield [head.code, head.id, field, label, number, *cells(field, question, value)]
+def visits_long(conn: Any, script: Script, scope: q.Scope, locale: str) -> Iterator[list[Any]]:
+    """One row per answer value, by visit, in script order: the groups' rows."""
+    for head, tails in visits_long_groups(conn, script, scope, locale):
+        for t in tails:
+            yield [*head, *t.values]
 
 
 def visits_export(
@@ -359,6 +386,7 @@ def visits_export(
             _word("sheet_answers", locale),
             long_headers(locale),
             lambda: visits_long(conn, script, scope, locale),
+            lambda: visits_long_groups(conn, script, scope, locale),
         )
         return Export(f"visits-long-{label}", [sheet])
     cells = answer_cells(script, repeat_counts(conn, script, scope), choices, locale)
@@ -611,6 +639,15 @@ def _csv_row(row: Sequence[Any]) -> list[Any]:
     return ["'" + v if v.__class__ is str and v[:1] in _FORMULA_STARTS else v for v in row]
 
 
+class _Line:
+    """A csv.writer's stream keeping the line it was given (the writer writes a row in one call)."""
+
+    text = ""
+
+    def write(self, text: str) -> None:
+        self.text = text
+
+
 def write_csv(export: Export, out: IO[bytes]) -> int:
     """The first sheet as UTF-8 CSV with a byte-order mark and one header row; the rows written."""
     sheet = export.sheets[0]
@@ -619,14 +656,52 @@ def write_csv(export: Export, out: IO[bytes]) -> int:
         text.write("\ufeff")
         writer = csv.writer(text, lineterminator="\r\n")
         writer.writerow(sheet.headers)
-        count = 0
-        for row in sheet.rows():
-            writer.writerow(_csv_row(row))
-            count += 1
+        if sheet.groups is not None:
+            count = _csv_groups(sheet.groups(), text)
+        else:
+            count = 0
+            for rows in _chunks(sheet.rows()):
+                writer.writerows([_csv_row(row) for row in rows])
+                count += len(rows)
         text.flush()
     finally:
         text.detach()  # the caller's stream stays open
     export.rows = count
+    return count
+
+
+def _chunks(rows: Iterable[Sequence[Any]]) -> Iterator[list[Sequence[Any]]]:
+    """Rows 256 at a time (itertools.batched is Python 3.12)."""
+    rows = iter(rows)
+    while chunk := list(itertools.islice(rows, 256)):
+        yield chunk
+
+
+def _csv_groups(groups: Iterable[Group], text: IO[str]) -> int:
+    """Grouped rows: a visit's head encoded once, each tail once for the whole export (csv.writer encodes a
+    row field by field, so the joined pieces are the bytes it would write for the whole row)."""
+    line = _Line()
+    writer = csv.writer(line, lineterminator="\r\n")
+
+    def encoded(values: Sequence[Any]) -> str:
+        writer.writerow(_csv_row(values))
+        return line.text
+
+    count, chunk = 0, []
+    for head, tails in groups:
+        prefix = encoded(head)[:-2] + ","  # without its line end
+        try:
+            chunk.append(prefix + prefix.join([t.csv for t in tails]))  # type: ignore[misc]
+        except TypeError:  # a tail not written yet
+            for t in tails:
+                if t.csv is None:
+                    t.csv = encoded(t.values)
+            chunk.append(prefix + prefix.join([t.csv for t in tails]))  # type: ignore[misc]
+        count += len(tails)
+        if len(chunk) >= 256:
+            text.write("".join(chunk))
+            chunk = []
+    text.write("".join(chunk))
     return count
 
 
@@ -706,9 +781,23 @@ _CELL_OF: dict[type, Callable[[Any], str]] = {
 }
 
 
-def _xlsx_row(number: int, row: Sequence[Any]) -> str:
+def _xlsx_cells(row: Sequence[Any]) -> str:
     cell_of, other = _CELL_OF.get, _other_cell
-    return f'<row r="{number}">{"".join([cell_of(type(v), other)(v) for v in row])}</row>'
+    return "".join([cell_of(type(v), other)(v) for v in row])
+
+
+def _xlsx_bodies(sheet: Sheet) -> Iterator[str]:
+    """Each row's cells as XML; grouped rows: a visit's head encoded once, each tail once for the export."""
+    if sheet.groups is None:
+        yield from map(_xlsx_cells, sheet.rows())
+        return
+    for head, tails in sheet.groups():
+        start = _xlsx_cells(head)
+        for t in tails:
+            xml = t.xml
+            if xml is None:
+                xml = t.xml = _xlsx_cells(t.values)
+            yield start + xml
 
 
 def _display_width(text: str) -> int:
@@ -745,16 +834,17 @@ class _Book:
     def __init__(self, path: Path) -> None:
         self.zip = zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED, compresslevel=1)
         self.names: list[str] = []
-        self.pending: Sequence[Any] | None = None  # the first row of the next sheet, when one is full
+        self.pending: str | None = None  # the first row of the next sheet, when one is full
 
-    def sheet(self, title: str, headers: list[str], rows: Iterator[Sequence[Any]]) -> tuple[int, bool]:
-        """Write one sheet (at most XLSX_MAX_ROWS rows); the rows written, and whether `rows` has more."""
+    def sheet(self, title: str, headers: list[str], rows: Iterator[str]) -> tuple[int, bool]:
+        """Write one sheet (at most XLSX_MAX_ROWS rows, each its cells' XML); the rows written, and whether
+        `rows` has more."""
         self.names.append(_sheet_name(title, self.names))
         entry = f"xl/worksheets/sheet{len(self.names)}.xml"
         count, chunk, limit = 0, [_sheet_start(headers)], XLSX_MAX_ROWS - 1
         with self.zip.open(entry, "w", force_zip64=True) as out:
             for row in rows:
-                chunk.append(_xlsx_row(count + 2, row))
+                chunk.append(f'<row r="{count + 2}">{row}</row>')
                 count += 1
                 if len(chunk) >= 512:
                     out.write("".join(chunk).encode("utf-8"))
@@ -765,7 +855,7 @@ class _Book:
             out.write("".join(chunk).encode("utf-8"))
         if count < limit:
             return count, False
-        self.pending = next(rows, None)  # rows are lists, never None
+        self.pending = next(rows, None)  # rows are str, never None
         return count, self.pending is not None
 
     def close(self) -> None:
@@ -816,7 +906,7 @@ def write_xlsx(export: Export, path: Path) -> int:
     book = _Book(path)
     try:
         for index, sheet in enumerate(export.sheets):
-            rows, more, written = iter(sheet.rows()), True, 0
+            rows, more, written = _xlsx_bodies(sheet), True, 0
             while more:
                 count, more = book.sheet(sheet.title, sheet.headers, rows)
                 written += count

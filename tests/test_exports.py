@@ -400,3 +400,41 @@ async def test_odd_text_is_kept_as_typed_in_both_files(roster: Database, tmp_pat
     assert result.returncode == 0, result.stderr.decode()
     sheet = xlsx_rows(tmp_path / "odd.xlsx")
     assert sheet[1][opinion] == typed.replace("\x01", "")
+
+
+async def test_long_layout_guards_formula_text_on_every_row_it_is_on(
+    roster: Database, tmp_path: Path
+) -> None:
+    """The long layout encodes a repeated answer value once for the whole export: a villager's formula-like
+    text is still guarded in the CSV on each visit's row, in both value columns; the XLSX keeps it as typed."""
+    for n in (1, 2):
+        await add_answered(roster, hh(n), local(f"2026-10-1{n} 09:00"), {"members": 2, "opinion": "=SUM(A1)"})
+    url = roster.url
+    body = rows_of(csv_text(url, tmp_path, "export", "visits", "--layout", "long"))
+    opinions = [(r["户编号"], r["代码"], r["值"]) for r in body if r["题号"] == "opinion"]
+    assert opinions == [(hh(1), "'=SUM(A1)", "'=SUM(A1)"), (hh(2), "'=SUM(A1)", "'=SUM(A1)")]
+    args = ("export", "visits", "--layout", "long", "--format", "xlsx", "--output", "long.xlsx")
+    result = run_bytes(url, tmp_path, *args)
+    assert result.returncode == 0, result.stderr.decode()
+    sheet = xlsx_rows(tmp_path / "long.xlsx")
+    assert [row[5:] for row in sheet if row[2] == "opinion"] == [["=SUM(A1)", "=SUM(A1)"]] * 2
+
+
+def test_a_full_xlsx_sheet_continues_on_the_next(
+    visits: tuple[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Past XLSX_MAX_ROWS rows (the header's included) a sheet continues on "<title> (2)", …: every long row
+    is on one of them, in order, the grouped rows split mid-visit as plain ones would be."""
+    from bot import exports
+
+    url, _ = visits
+    table = csv_of(run_bytes(url, tmp_path, "export", "visits", "--layout", "long"))
+    monkeypatch.setattr(exports, "XLSX_MAX_ROWS", 7)
+    result = run_bytes(url, tmp_path, "export", "visits", "--layout", "long", "--format", "xlsx")
+    assert result.returncode == 0, result.stderr.decode()
+    book = load_workbook(tmp_path / "visits-long-all.xlsx", read_only=True)
+    assert book.sheetnames[:3] == ["答案", "答案 (2)", "答案 (3)"]
+    sheets = [[list(r) for r in sheet.iter_rows(values_only=True)] for sheet in book.worksheets]
+    assert all(len(rows) == 7 for rows in sheets[:-1]) and all(rows[0] == table[0] for rows in sheets)
+    body = [["'" + v if v.startswith("=") else v for v in map(as_csv_text, r)] for s in sheets for r in s[1:]]
+    assert body == table[1:]
