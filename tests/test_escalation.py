@@ -13,7 +13,7 @@ from sqlalchemy import select
 from bot.flows.escalation import ActionRefused, act, build_digest, daily_check, digest_sms, digest_text
 from bot.settings import Settings
 from storage.db import Database
-from storage.models import Cadre, Household, Problem, ProblemEvent, Township
+from storage.models import Cadre, Household, OutboxMessage, Problem, ProblemEvent, TelegramAccount, Township
 from storage.problems import creation_event
 from survey.sms_text import segments
 from tests.cli_support import clean_env, ok, zoufang, zoufang_process
@@ -416,3 +416,82 @@ async def test_minutes_count_a_problem_decided_and_closed_at_one_meeting_once(
     first = minutes[minutes.index(f"问题 #{pid}（") : minutes.index(f"问题 #{other}（")]
     assert "决定：由" in first and "销号：当场协调修好" in first  # both moves under the one problem
     assert "2. 问题 #" in minutes and "3. 问题 #" not in minutes
+
+
+# --- delivery to the supervision centre (督查指挥中心: GB028 in the demo roster) ------------------------------------
+
+
+async def outbox_rows(db: Database) -> list[tuple[str, str, str, str]]:
+    async with db.reading() as s:
+        rows = await s.execute(
+            select(OutboxMessage.channel, OutboxMessage.to, OutboxMessage.kind, OutboxMessage.body).order_by(
+                OutboxMessage.id
+            )
+        )
+        return [tuple(r) for r in rows]
+
+
+async def bind_centre(db: Database, chat: int = 5550028) -> str:
+    """GB028 bound in Telegram; their phone."""
+    async with db.session() as s:
+        centre = (await s.execute(select(Cadre).where(Cadre.code == "GB028"))).scalar_one()
+        s.add(TelegramAccount(user_id=chat, cadre_id=centre.id, chat_id=chat))
+        return centre.phone
+
+
+async def test_minutes_send_reaches_the_supervision_centre_once(roster: Database, db_path: Path):
+    await queue_for_digest(roster)  # one problem decided at the 2026-11-16 meeting
+    phone = await bind_centre(roster)
+    env = clean_env(db_path.parent, ZOUFANG_DB_URL=f"sqlite+aiosqlite:///{db_path}")
+    args = ("minutes", "--township", "东风镇", "--meeting", "2026-11-16", "--send")
+    first = ok(zoufang(db_path.parent, *args, env=env)).stdout
+    assert "东风镇 2026-11-16 会议纪要已放入发件箱：督查指挥中心 1 人，2 条" in first
+    sent = [r for r in await outbox_rows(roster) if r[2].startswith("minutes")]
+    assert [(channel, to, kind) for channel, to, kind, _ in sent] == [
+        ("telegram", "5550028", "minutes"),
+        ("sms", phone, "minutes/sms"),
+    ]
+    assert "慢性病报销手续不清楚" in sent[0][3] and "会议纪要" in sent[0][3]  # the whole minutes
+    assert (
+        sent[1][3]
+        == "【示范县扶贫办】东风镇11月16日专题党委会纪要：研究问题1项，决定1项，销号0项。全文已发Telegram。"
+    )
+    again = ok(zoufang(db_path.parent, *args, env=env)).stdout
+    assert "已于" in again and "不再重复发送" in again
+    assert len([r for r in await outbox_rows(roster) if r[2].startswith("minutes")]) == 2  # recorded once
+
+
+async def test_overdue_send_lists_the_county_problems_for_the_centre(roster: Database, db_path: Path):
+    secretary = await cadre_id(roster, "GB012")
+    pid = await raise_problem(
+        roster, "DEMO0002", "GB001", local("2026-11-02 10:00"), "住房", "危房改造没动工"
+    )
+    when = local("2026-11-16 15:00")
+    await act(roster, SETTINGS, secretary, pid, "decide", when, responsible_id=secretary, due_days=7)
+    await daily_check(roster, SETTINGS, local("2026-11-24 00:10"))
+    await daily_check(roster, SETTINGS, local("2026-12-02 00:10"))
+    assert (await problem(roster, pid)).status == "county"
+    env = clean_env(db_path.parent, ZOUFANG_DB_URL=f"sqlite+aiosqlite:///{db_path}")
+    out = ok(zoufang(db_path.parent, "report", "overdue", "--send", env=env)).stdout
+    assert (
+        "示范县" in out and "超期问题清单已放入发件箱：督查指挥中心 1 人，1 条" in out
+    )  # not bound: SMS only
+    [(channel, _, kind, body)] = [r for r in await outbox_rows(roster) if r[2].startswith("overdue")]
+    assert (channel, kind) == ("sms", "overdue/sms")
+    assert body.startswith("【示范县扶贫办】督查：超期未办结问题1项，涉及1个乡镇。")
+    await bind_centre(roster)
+    again = ok(zoufang(db_path.parent, "report", "overdue", "--send", env=env)).stdout
+    assert "不再重复发送" in again  # once a day
+
+
+async def test_sending_to_a_county_without_a_supervision_centre_is_one_line(roster: Database, db_path: Path):
+    async with roster.session() as s:
+        centre = (await s.execute(select(Cadre).where(Cadre.code == "GB028"))).scalar_one()
+        centre.role = "乡镇包保干部"
+    env = clean_env(db_path.parent, ZOUFANG_DB_URL=f"sqlite+aiosqlite:///{db_path}")
+    done = zoufang(
+        db_path.parent, "minutes", "--township", "东风镇", "--meeting", "2026-11-16", "--send", env=env
+    )
+    assert done.returncode == 1 and done.stderr.strip().count("\n") == 0
+    assert "示范县没有登记督查指挥中心的人员" in done.stderr
+    assert await outbox_rows(roster) == []

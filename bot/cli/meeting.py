@@ -131,7 +131,8 @@ def digest(township: str, fmt: str, send: bool) -> None:
 @click.option("--township", required=True, help="乡镇 (roster name)")
 @click.option("--meeting", "meeting_on", required=True, help="the meeting's date, YYYY-MM-DD")
 @click.option("--format", "fmt", type=click.Choice(["md", "html"]), default="md", show_default=True)
-def minutes(township: str, meeting_on: str, fmt: str) -> None:
+@click.option("--send", is_flag=True, help="deliver it to the county's 督查指挥中心 (Telegram and SMS), once")
+def minutes(township: str, meeting_on: str, fmt: str, send: bool) -> None:
     """会议纪要: the decisions taken at a meeting, for the supervision centre."""
     from datetime import date
 
@@ -146,20 +147,47 @@ def minutes(township: str, meeting_on: str, fmt: str) -> None:
     row = _township(township)
 
     async def go() -> str:
-        async with with_db(conf.db_url) as db, db.reading() as s:
-            decisions = await decisions_at(s, row.id, day)
-            keepers = [c.name for c in await digest_recipients(s, row.id) if c.role == "扶贫专干"]
-        recorder = keepers[0] if keepers else None
-        return render(
-            f"problems/minutes.{fmt}",
-            conf.locale,
-            township=row.name,
-            meeting=day,
-            decisions=decisions,
-            recorder=recorder,
-        )
+        async with with_db(conf.db_url) as db:
+            async with db.reading() as s:
+                decisions = await decisions_at(s, row.id, day)
+                keepers = [c.name for c in await digest_recipients(s, row.id) if c.role == "扶贫专干"]
+            recorder = keepers[0] if keepers else None
+            text = render(
+                f"problems/minutes.{'md' if send else fmt}",
+                conf.locale,
+                township=row.name,
+                meeting=day,
+                decisions=decisions,
+                recorder=recorder,
+            )
+            if not send:
+                return text
+            return await _to_centre(db, conf, row, day, decisions, text)
 
     click.echo(run(go()))
+
+
+async def _to_centre(db: Any, conf: Any, township: Any, day: Any, decisions: Any, text: str) -> str:
+    from datetime import UTC, datetime
+
+    from bot.flows.supervision import NoCentre, county_of, deliver, minutes_sms
+
+    county = await county_of(db, township.id)
+    now = datetime.now(UTC)
+
+    def sms(telegram: bool) -> str:
+        return minutes_sms(conf.locale, county.name, township.name, day, decisions, telegram)
+
+    key = f"minutes:{township.id}:{day.isoformat()}"
+    try:
+        done = await deliver(db, county, key, text, sms, now, "minutes")
+    except NoCentre as exc:
+        raise Failure(phrase("no_centre", county=exc.county)) from exc
+    what = phrase("what_minutes", township=township.name, meeting=day.isoformat())
+    if done.sent_before is not None:
+        at = done.sent_before.astimezone(conf.tz).strftime("%Y-%m-%d %H:%M")
+        return phrase("centre_sent_before", what=what, at=at)
+    return phrase("centre_sent", what=what, people=done.people, messages=done.messages)
 
 
 @main.command()

@@ -10,6 +10,7 @@ import click
 from bot.cli.base import (
     CHART_FORMATS,
     TABLE_FORMATS,
+    Failure,
     _format_option,
     _output_option,
     _period_option,
@@ -18,6 +19,10 @@ from bot.cli.base import (
     _village_option,
     load_script_or_fail,
     main,
+    phrase,
+    run,
+    settings,
+    with_db,
 )
 
 
@@ -166,8 +171,23 @@ def report_problems(by: str, period: str | None, township: str | None, fmt: str,
 @click.option("--county", help="县 (roster name); default: every county")
 @_format_option(TABLE_FORMATS)
 @_output_option
-def report_overdue(county: str | None, fmt: str, output: Path | None) -> None:
+@click.option(
+    "--send",
+    is_flag=True,
+    help="deliver each county's list to its 督查指挥中心 (Telegram and SMS), once a day",
+)
+def report_overdue(county: str | None, fmt: str, output: Path | None, send: bool) -> None:
     """Problems overdue past the next meeting: the supervision centre's list (督查指挥中心)."""
+    if send:
+        from bot.reports.base import ReportError
+
+        try:
+            lines = run(_send_overdue(county))
+        except ReportError as exc:  # an unknown county
+            raise Failure(str(exc)) from exc
+        for line in lines:
+            click.echo(line)
+        return
 
     async def build(db: Any, ctx: Any) -> Any:
         from bot import reports
@@ -175,3 +195,47 @@ def report_overdue(county: str | None, fmt: str, output: Path | None) -> None:
         return await reports.overdue(db, ctx, county)
 
     _report(build, fmt, output)
+
+
+async def _send_overdue(county: str | None) -> list[str]:
+    """Each county's list (or the one named) to its centre, recorded once a local day."""
+    from datetime import UTC, datetime
+
+    from sqlalchemy import select
+
+    from bot import reports
+    from bot.flows.supervision import NoCentre, deliver, overdue_sms, overdue_text
+    from storage.models import County
+
+    conf = settings()
+    now = datetime.now(UTC)
+    day = now.astimezone(conf.tz).date().isoformat()
+    ctx = reports.Context(conf, now)
+    lines = []
+    async with with_db(conf.db_url) as db:
+        async with db.reading() as s:
+            query = select(County).order_by(County.name)
+            counties = list(
+                (await s.execute(query.where(County.name == county) if county else query)).scalars()
+            )
+        if county and not counties:
+            await reports.overdue(db, ctx, county)  # says the county is unknown, naming those there are
+        for row in counties:
+            report = await reports.overdue(db, ctx, row.name)
+
+            def sms(telegram: bool, report: Any = report, name: str = row.name) -> str:
+                return overdue_sms(conf.locale, name, report, telegram)
+
+            try:
+                done = await deliver(
+                    db, row, f"overdue-list:{row.id}:{day}", overdue_text(report), sms, now, "overdue"
+                )
+            except NoCentre as exc:
+                raise Failure(phrase("no_centre", county=exc.county)) from exc
+            what = phrase("what_overdue", county=row.name, day=day)
+            if done.sent_before is not None:
+                at = done.sent_before.astimezone(conf.tz).strftime("%Y-%m-%d %H:%M")
+                lines.append(phrase("centre_sent_before", what=what, at=at))
+            else:
+                lines.append(phrase("centre_sent", what=what, people=done.people, messages=done.messages))
+    return lines
