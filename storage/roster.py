@@ -314,12 +314,24 @@ async def import_households(
     await session.flush()
     helpers = await _cadre_ids(session, (row.helper_code for row in rows if row.helper_code))
     existing = await _households_by_code(session, (row.code for row in rows))
+    # a household added to a county that already had some is a change of the month (report changes); a
+    # county's first roster is where it starts, not news
+    counties_before = await _counties_with_households(session)
     for row, village in zip(rows, villages, strict=True):
         values = _household_values(row, village, helpers)
         household = existing.get(row.code)
         if household is None:
             session.add(Household(code=row.code, **values))
             counts.created += 1
+            if row.county in counties_before:
+                after = {"status": row.status, "village_id": village.id, "members": row.members}
+                _audit_change(
+                    session,
+                    now,
+                    "household.create",
+                    f"household:{row.code}",
+                    {k: (None, v) for k, v in after.items()},
+                )
         elif changed := _update(household, values):
             counts.updated += 1
             kept = {k: v for k, v in changed.items() if k in _AUDITED_HOUSEHOLD}
@@ -330,6 +342,17 @@ async def import_households(
     _audit_import(session, now, "households", len(rows), counts)
     await session.flush()
     return counts
+
+
+async def _counties_with_households(session: AsyncSession) -> set[str]:
+    query = (
+        select(County.name)
+        .join(Township, Township.county_id == County.id)
+        .join(Village, Village.township_id == Township.id)
+        .where(select(Household.id).where(Household.village_id == Village.id).exists())
+        .distinct()
+    )
+    return set((await session.execute(query)).scalars())
 
 
 async def _households_by_code(session: AsyncSession, codes: Iterable[str]) -> dict[str, Household]:

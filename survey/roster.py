@@ -579,3 +579,25 @@ def validate_households(table: TableLike) -> RosterResult[HouseholdRow]:
 def validate_cadres(table: TableLike) -> RosterResult[CadreRow]:
     """Check a cadres roster; `rows` holds the good rows, `errors` every bad one."""
     return _validate(table, CADRE_COLUMNS, "cadre_id", _cadre)
+
+
+# --- the roster's changes (report changes) ---
+
+CHANGE_KINDS: tuple[str, ...] = ("added", "exited", "returned", "monitored", "left_monitoring")
+
+
+def change_kind(before: str | None, after: str) -> str | None:
+    """What a household's 脱贫状态 change means for the monthly change report: added (new to the roster),
+    exited (未脱贫 → 已脱贫), returned to poverty (已脱贫 → 未脱贫), monitored (→ 监测户), left monitoring
+    (监测户 → another); None for a change that is none of these."""
+    if before is None:
+        return "added"
+    if before == "监测户" and after != "监测户":
+        return "left_monitoring"
+    if after == "监测户":
+        return "monitored"
+    if (before, after) == ("未脱贫", "已脱贫"):
+        return "exited"
+    if (before, after) == ("已脱贫", "未脱贫"):
+        return "returned"
+    return None

@@ -127,6 +127,31 @@ def report_households(
     _report(build, fmt, output)
 
 
+@report.command(name="changes")
+@click.option("--month", help="YYYY-MM; default: this month (any period: 2026Q4, 2026H2, 2026)")
+@click.option(
+    "--list", "listed", is_flag=True, help="each change (户编号, 户主, 原状态 → 新状态) instead of counts"
+)
+@_township_option
+@_village_option
+@_format_option(TABLE_FORMATS)
+@_output_option
+def report_changes(
+    month: str | None, listed: bool, township: str | None, village: str | None, fmt: str, output: Path | None
+) -> None:
+    """每月变化: households added to the roster and 脱贫状态 changes (脱贫, 返贫, 纳入/解除监测) by village."""
+
+    async def build(db: Any, ctx: Any) -> Any:
+        from bot import reports
+        from bot.reports.changes import changes
+
+        chosen = reports.period_from(month, "month", ctx)
+        area = await reports.area_from(db, township, village, ctx)
+        return await changes(db, ctx, chosen, area, listed=listed)
+
+    _report(build, fmt, output, month or "")
+
+
 @report.command(name="integrity")
 @_period_option
 @_township_option

@@ -21,6 +21,7 @@ AUDIT_ACTIONS = (
     "problem.resolve_on_site",
     "import.households",
     "import.cadres",
+    "household.create",
     "household.update",
     "cadre.update",
     "telegram.bind",
