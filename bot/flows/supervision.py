@@ -14,15 +14,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
-
 from messages import render
+from storage.centre import centre_people, county_of_township, recorded_at
 from storage.db import Database
-from storage.models import Cadre, County, ScheduledJob, Township
+from storage.models import County
 from storage.outbox import enqueue, record_job
 from storage.telegram import chats_of
-
-CENTRE = "督查指挥中心"
 
 
 class NoCentre(Exception):
@@ -42,10 +39,7 @@ class Delivery:
 
 async def county_of(db: Database, township_id: int) -> County:
     async with db.reading() as s:
-        query = (
-            select(County).join(Township, Township.county_id == County.id).where(Township.id == township_id)
-        )
-        return (await s.execute(query)).scalar_one()
+        return await county_of_township(s, township_id)
 
 
 async def deliver(
@@ -54,18 +48,11 @@ async def deliver(
     """Queue `text` (plain, escaped for Telegram's HTML) for each centre member bound in Telegram and
     `sms(telegram: bool)` as an SMS to each, recorded under `key`; NoCentre when the county has none."""
     async with db.session() as s:
-        query = (
-            select(Cadre)
-            .join(Township, Township.id == Cadre.township_id)
-            .where(Township.county_id == county.id, Cadre.role == CENTRE)
-            .order_by(Cadre.code)
-        )
-        people = list((await s.execute(query)).scalars())
+        people = await centre_people(s, county.id)
         if not people:
             raise NoCentre(county.name)
         if not await record_job(s, key, now, "done"):
-            before = await s.get(ScheduledJob, key)
-            return Delivery(sent_before=before.ran_at if before else now)
+            return Delivery(sent_before=await recorded_at(s, key) or now)
         chats = await chats_of(s, [c.id for c in people])
         messages = 0
         for cadre in people:
