@@ -80,6 +80,14 @@ ROLES: dict[str, RoleSpec] = {
     "housing_safe": RoleSpec(("yes_no",), False, "住房安全（是=达标）", "safe housing (yes = met)"),
     "water_safe": RoleSpec(("yes_no",), False, "饮水安全（是=达标）", "safe drinking water (yes = met)"),
     "policy_known": RoleSpec(("yes_no",), False, "政策知晓", "knows the support policies"),
+    # 一册两表 (the household's handbook and its income and medical forms) seen up to date: report handbook
+    "handbook_current": RoleSpec(
+        ("yes_no",), False, "扶贫手册齐全并更新", "support handbook present and up to date"
+    ),
+    "income_sheet_current": RoleSpec(("yes_no",), False, "家庭收入情况一览表相符", "income sheet matches"),
+    "medical_sheet_current": RoleSpec(
+        ("yes_no",), False, "家庭治疗用药情况一览表相符", "medical sheet matches"
+    ),
     "satisfaction": RoleSpec(("one_of",), False, "群众满意度（满意/基本满意/不满意）", "satisfaction"),
 }
 
@@ -98,6 +106,9 @@ BUILTIN_ROLES: dict[str, tuple[str, ...]] = {
     "housing_safe": ("housing_safe",),
     "water_safe": ("water_safe",),
     "policy_known": ("policy_known",),
+    "handbook_current": ("handbook_current",),
+    "income_sheet_current": ("income_sheet_current",),
+    "medical_sheet_current": ("medical_sheet_current",),
     "satisfaction": ("satisfaction",),
 }
 
