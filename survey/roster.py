@@ -154,28 +154,33 @@ class Column:
     key: str  # the English header of roster.md
     label: str  # the Chinese header
     required: bool
+    synonyms: tuple[str, ...] = ()  # other headers counties write for it (户主, 联系方式, 人口数, …)
+
+    def names(self) -> set[str]:
+        """Every header (compared by `header_key`) that names this column."""
+        return {header_key(name) for name in (self.label, self.key, *self.synonyms)}
 
 
 HOUSEHOLD_COLUMNS: tuple[Column, ...] = (
-    Column("household_id", "户编号", True),
+    Column("household_id", "户编号", True, ("户码", "农户编号")),
     Column("county", "县", True),
     Column("township", "乡镇", True),
     Column("village", "行政村", True),
     Column("hamlet", "屯", False),
-    Column("head_name", "户主姓名", True),
-    Column("phone", "联系电话", False),
-    Column("members", "家庭人口", True),
+    Column("head_name", "户主姓名", True, ("户主", "户主名")),
+    Column("phone", "联系电话", False, ("联系方式", "户主电话", "手机号码")),
+    Column("members", "家庭人口", True, ("人口数", "家庭人口数", "家庭人数", "人口")),
     Column("status", "脱贫状态", True),
-    Column("cause", "主要致贫原因", False),
+    Column("cause", "主要致贫原因", False, ("致贫原因",)),
     Column("lat", "纬度", False),
     Column("lon", "经度", False),
-    Column("helper_id", "帮扶责任人编号", False),
+    Column("helper_id", "帮扶责任人编号", False, ("帮扶人编号", "帮扶干部编号")),
 )
 
 CADRE_COLUMNS: tuple[Column, ...] = (
     Column("cadre_id", "干部编号", True),
     Column("name", "姓名", True),
-    Column("phone", "手机", True),
+    Column("phone", "手机", True, ("手机号码",)),
     Column("role", "角色", True),
     Column("township", "乡镇", True),
     Column("villages", "行政村", False),
@@ -277,9 +282,7 @@ def header_key(text: str) -> str:
 def known_headers(cells: Sequence[str], spec: Sequence[Column]) -> set[str]:
     """The keys of the columns of `spec` that a row's cells name: how much the row looks like the header."""
     keys = {header_key(cell) for cell in cells if cell.strip()}
-    return {
-        column.key for column in spec if header_key(column.label) in keys or header_key(column.key) in keys
-    }
+    return {column.key for column in spec if column.names() & keys}
 
 
 def is_header(cells: Sequence[str], spec: Sequence[Column]) -> bool:
@@ -314,8 +317,7 @@ def _map_headers(
 ) -> _Header:
     names: dict[str, Column] = {}
     for column in spec:
-        names[header_key(column.label)] = column
-        names[header_key(column.key)] = column
+        names.update(dict.fromkeys(column.names(), column))
     header = _Header(index={}, shown={}, ignored=[], errors=[])
     for position, raw in enumerate(headers):
         text = raw.strip()

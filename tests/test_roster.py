@@ -859,3 +859,23 @@ async def test_a_cadre_in_a_misspelt_township_or_village_is_refused(db: Database
         (3, "行政村“坡心材”尚未登记"),
     ]
     assert "最接近的已有名称是“砦牙乡”" in error.value.errors[0].message
+
+
+@pytest.mark.parametrize(
+    ("head", "phone", "members"), [("户主", "联系方式", "人口数"), ("户主姓名", "手机号码", "家庭人口数")]
+)
+def test_headers_counties_write_for_the_same_columns_are_read(head: str, phone: str, members: str) -> None:
+    headers = ["户编号", "县", "乡镇", "行政村", head, phone, members, "脱贫状态", "致贫原因"]
+    result = validate_households(
+        table(headers, [["H1", "县", "乡", "村", "韦一", "13812345678", "3", "已脱贫", "因病"]])
+    )
+    assert result.errors == [] and result.ignored_columns == []
+    [row] = result.rows
+    assert (row.head_name, row.phone, row.members, row.cause) == ("韦一", "+8613812345678", 3, "因病")
+    assert result.columns["members"] == members  # errors name the column as the file does
+
+
+def test_a_file_with_a_header_and_its_synonym_is_refused_naming_both_columns() -> None:
+    headers = ["户编号", "县", "乡镇", "行政村", "户主姓名", "户主", "家庭人口", "脱贫状态"]
+    result = validate_households(table(headers, [["H1", "县", "乡", "村", "韦一", "韦一", "3", "已脱贫"]]))
+    assert [e.message for e in result.errors] == ["第 E 列和第 F 列都是“户主姓名”，只能有一列"]
