@@ -164,7 +164,7 @@ def sign_off(markdown: str) -> str:
 @pytest.mark.parametrize("words", [["worklog"], ["worklog", "sample"]])
 def test_worklog_commands_answer_help(tmp_path: Path, words: list[str]) -> None:
     result = ok(zoufang(tmp_path, *words, "--help"))
-    assert result.stdout.startswith("Usage:")
+    assert result.stdout.startswith("用法:")
     assert not (tmp_path / "z.db").exists()
 
 

@@ -31,6 +31,12 @@ class Group(click.Group):
     """The CLI's edge: a known failure (messages.Refusal, raised wherever it is found) becomes a Failure, one
     sentence in the settings' language; anything else is a bug and keeps its traceback."""
 
+    def main(self, *args: Any, **kwargs: Any) -> Any:
+        from bot.cli.help import cli_locale, localize
+
+        localize(self, cli_locale())
+        return super().main(*args, **kwargs)
+
     def invoke(self, ctx: click.Context) -> Any:
         from messages import Refusal
 
