@@ -147,11 +147,37 @@ def _format_option(formats: tuple[str, ...]) -> Any:
     )
 
 
-_output_option = click.option(
+_file_option = click.option(
     "--output",
     type=click.Path(path_type=Path, dir_okay=False),
     help="file to write (csv and table go to standard output without it; xlsx and png get a default name)",
 )
+_wide = False  # `--wide`: screen tables with every column, unwrapped
+
+
+def _set_wide(ctx: click.Context, param: click.Parameter, value: bool) -> None:
+    global _wide
+    _wide = value
+
+
+def _output_option(command: Any) -> Any:
+    """--output, and --wide for the screen table (fit 100 columns without it)."""
+    wide = click.option(
+        "--wide",
+        is_flag=True,
+        expose_value=False,
+        callback=_set_wide,
+        help="on screen: every column, cells unwrapped (default: fit 100 columns)",
+    )
+    return _file_option(wide(command))
+
+
+def table_width() -> int | None:
+    from bot.reports.output import WIDE
+
+    return WIDE if _wide else None
+
+
 _period_option = click.option(
     "--period",
     help="2026-11 (month), 2026Q4 (quarter), 2026H2 (half-year), 2026 (year); default: the current one",
@@ -180,7 +206,7 @@ def _report(build: Any, fmt: str, output: Path | None, period_label: str = "") -
         raise Failure(str(exc)) from exc
     stdout = click.get_text_stream("stdout")
     try:
-        written = emit(report, fmt, output, stdout, period_label)
+        written = emit(report, fmt, output, stdout, period_label, table_width())
     except OSError as exc:
         raise Failure(cannot_write(exc, output)) from exc
     if written is not None:
