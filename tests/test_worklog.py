@@ -415,7 +415,9 @@ def test_the_table_carries_the_summary_line(folder: Path) -> None:
     n = len(LOGS_2025)
     k = math.ceil(Fraction(3, 10) * n)
     result = ok(sample(folder, "--year", "2025", "--rate", "30%", "--seed", "7", "--wide"))
-    assert result.stdout == ok(sample(folder, "--year", "2025", "--seed", "7", "--wide")).stdout  # 0.3 is the default
+    assert (
+        result.stdout == ok(sample(folder, "--year", "2025", "--seed", "7", "--wide")).stdout
+    )  # 0.3 is the default
     summary = result.stdout.strip().splitlines()[-1]
     assert f"总体 {n} 份" in summary and f"抽取 {k} 份" in summary
     assert "比例 30%" in summary and "随机种子 7" in summary
