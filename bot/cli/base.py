@@ -43,21 +43,23 @@ class Group(click.Group):
         try:
             return super().invoke(ctx)
         except Refusal as exc:
-            raise Failure(_refusal_text(exc)) from exc
+            raise Failure(refusal_text(exc)) from exc
 
 
-def _refusal_text(refusal: Any) -> str:
+def refusal_text(refusal: Any) -> str:
     return str(refusal.text(_locale()))
 
 
 def _locale() -> str | None:
-    """The settings' language; None (zh-CN) when the settings cannot be read (that failure is then in zh-CN)."""
+    """The settings' language; when the settings cannot be read, ZOUFANG_LOCALE as given (zh-CN if unknown)."""
     from bot.settings import SettingsError, load_settings
 
     try:
         return load_settings().locale
     except SettingsError:
-        return None
+        from bot.cli.help import cli_locale
+
+        return cli_locale()
 
 
 def phrase(name: str, /, **params: Any) -> str:
@@ -97,7 +99,20 @@ def settings() -> Any:
     try:
         return load_settings()
     except SettingsError as exc:
-        raise Failure(str(exc)) from exc
+        raise Failure(refusal_text(exc)) from exc
+
+
+def refuse_memory_db(url: str) -> None:
+    """An in-memory SQLite database vanishes when the command ends: of no use to any command."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        return  # the database's own refusal says what a URL looks like
+    if parsed.get_backend_name() == "sqlite" and parsed.database in (None, "", ":memory:"):
+        raise Failure(phrase("db_in_memory", given=url))
 
 
 def load_script_or_fail(path: str | None) -> Any:
@@ -123,7 +138,9 @@ async def with_db(url: str | None = None) -> AsyncIterator[Any]:
     """The database of `url` (default: ZOUFANG_DB_URL), closed when the block ends, however it ends."""
     from storage.db import Database
 
-    db = Database(url or settings().db_url)
+    url = url or settings().db_url
+    refuse_memory_db(url)
+    db = Database(url)
     try:
         yield db
     finally:
