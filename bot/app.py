@@ -30,6 +30,7 @@ from bot.jobs.supervise import Tasks, supervise
 from bot.keys import CLOCK, DB, INBOUND_WRITER, SCHEDULER_EVERY, SMS_CLOCK, TASKS
 from bot.settings import Settings
 from bot.web import mount_dash
+from messages import Refusal
 from storage.db import Database
 from storage.models import utcnow
 from survey.script import Script
@@ -39,8 +40,12 @@ log = logging.getLogger("zoufang.serve")
 TELEGRAM_WEBHOOK = "/telegram/webhook"
 
 
-class ServeError(Exception):
-    """A configuration that cannot serve: one line for the operator."""
+class ServeError(Refusal):
+    """A configuration that cannot serve: one line for the operator, macro `key` of cli/parts.txt in the
+    reader's language (str(): the English one, for logs)."""
+
+    def __str__(self) -> str:
+        return self.text("en")
 
 
 @dataclass
@@ -201,7 +206,7 @@ def _mount_telegram(
     from bot.channels.telegram.webhook import TelegramWebhook
 
     if not settings.telegram_webhook_secret:
-        raise ServeError("TELEGRAM_WEBHOOK_SECRET is not set: the webhook would accept anyone's updates")
+        raise ServeError("no_webhook_secret")
     # a failed update answers 500 (aiogram's part with handle_in_background=False), so Telegram delivers it again
     TelegramWebhook(telegram.bot, telegram.dispatcher, settings.telegram_webhook_secret).register(
         app, TELEGRAM_WEBHOOK
@@ -295,7 +300,7 @@ async def serve(
     telegram = None
     if polling:
         if not settings.telegram_bot_token:
-            raise ServeError("--polling needs TELEGRAM_BOT_TOKEN")
+            raise ServeError("polling_needs_token")
         telegram = make_telegram(db, script, settings)
     app = make_app(
         db, script, settings, telegram=telegram, webhook=not polling, primary=primary, prewarm=True

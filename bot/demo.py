@@ -28,7 +28,7 @@ from bot.channels.twilio import SMS_INBOUND
 from bot.flows.poll import send_polls
 from bot.flows.visit import VisitFlow
 from bot.reports.base import Context
-from bot.reports.output import print_table
+from bot.reports.output import WIDE, print_table
 from bot.roster_files import import_file
 from bot.script_files import load_script_file
 from bot.settings import Settings
@@ -533,7 +533,9 @@ async def _print_summary(
     ]
     for report in shown:
         out.write("\n")
-        print_table(report, out)
+        print_table(
+            report, out, WIDE
+        )  # a transcript of the whole demo, as before: `zoufang report …` fits 100
     out.write("\n" + next_commands(path, settings.locale) + "\n")
 
 

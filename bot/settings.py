@@ -12,8 +12,10 @@ from dataclasses import dataclass, fields
 from datetime import time
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from messages import Refusal
 from survey.facts import Lines
 from survey.integrity import Thresholds
 
@@ -21,8 +23,16 @@ DEFAULT_DB_URL = "sqlite+aiosqlite:///zoufang.db"
 SECRETS = ("TELEGRAM_BOT_TOKEN", "TELEGRAM_WEBHOOK_SECRET", "TWILIO_AUTH_TOKEN", "ZOUFANG_WEB_SECRET")
 
 
-class SettingsError(ValueError):
-    pass
+class SettingsError(Refusal, ValueError):
+    """A bad setting: macro `key` of cli/settings.txt, shown in the reader's language at the CLI's edge; its
+    str() is the English sentence (logs, tracebacks)."""
+
+    def __init__(self, key: str, /, **params: Any) -> None:
+        shown = {k: repr(v) if k == "given" else v for k, v in params.items()}  # a value as typed, quoted
+        super().__init__(key, source="cli/settings.txt", **shown)
+
+    def __str__(self) -> str:
+        return self.text("en")
 
 
 @dataclass(frozen=True)
@@ -160,14 +170,14 @@ def _convert(name: str, type_name: str, raw: str) -> object:
     except InvalidOperation:
         number = Decimal("NaN")
     if not number.is_finite() or number < 0:
-        raise SettingsError(f"{_env_name(name)}={raw!r}: not a non-negative number")
+        raise SettingsError("not_number", name=_env_name(name), given=raw)
     return number if type_name == "Decimal" else float(number)
 
 
 def _whole(name: str, raw: str) -> int:
     text = raw.strip()
     if not text.isdigit() or int(text) < 1:
-        raise SettingsError(f"{_env_name(name)}={raw!r}: not a whole number of at least 1")
+        raise SettingsError("not_whole", name=_env_name(name), given=raw)
     return int(text)
 
 
@@ -177,39 +187,42 @@ def _boolean(name: str, raw: str) -> bool:
         return True
     if word in ("0", "false", "no", "off", "否"):
         return False
-    raise SettingsError(f"{_env_name(name)}={raw!r}: use true or false")
+    raise SettingsError("not_boolean", name=_env_name(name), given=raw)
 
 
 def _validate(settings: Settings) -> None:
     try:
         ZoneInfo(settings.timezone)
     except (ZoneInfoNotFoundError, ValueError) as exc:
-        raise SettingsError(f"ZOUFANG_TIMEZONE={settings.timezone!r}: unknown time zone") from exc
+        raise SettingsError("bad_timezone", given=settings.timezone) from exc
     if settings.locale not in ("zh_CN", "en"):
-        raise SettingsError(f"ZOUFANG_LOCALE={settings.locale!r}: use zh_CN or en")
+        raise SettingsError("bad_locale", given=settings.locale)
     if settings.poll_period not in ("month", "quarter", "half", "year"):
-        raise SettingsError(f"ZOUFANG_POLL_PERIOD={settings.poll_period!r}: use month, quarter, half or year")
+        raise SettingsError("bad_period", name="ZOUFANG_POLL_PERIOD", given=settings.poll_period)
     for name in ("helper_period", "village_secretary_period", "township_secretary_period"):
         if getattr(settings, name) not in ("month", "quarter", "half", "year"):
-            raise SettingsError(
-                f"{_env_name(name)}={getattr(settings, name)!r}: use month, quarter, half or year"
-            )
+            raise SettingsError("bad_period", name=_env_name(name), given=getattr(settings, name))
     if not 0 < settings.satisfaction_target <= 1:
         raise SettingsError(
-            f"ZOUFANG_SATISFACTION_TARGET={settings.satisfaction_target!r}: a fraction between 0 and 1, e.g. 0.9"
+            "bad_fraction",
+            name="ZOUFANG_SATISFACTION_TARGET",
+            given=settings.satisfaction_target,
+            example="0.9",
         )
     if settings.send_timeout < 1:
-        raise SettingsError("ZOUFANG_SEND_TIMEOUT: at least 1 second")
+        raise SettingsError("send_timeout_low")
     if not 0 < settings.awareness_target <= 1:
         raise SettingsError(
-            f"ZOUFANG_AWARENESS_TARGET={settings.awareness_target!r}: a fraction between 0 and 1, e.g. 1"
+            "bad_fraction", name="ZOUFANG_AWARENESS_TARGET", given=settings.awareness_target, example="1"
         )
     if settings.integrity_burst_visits < 2:
-        raise SettingsError("ZOUFANG_INTEGRITY_BURST_VISITS: at least 2 visits make a burst")
+        raise SettingsError("burst_low")
     try:
         settings.after_visit_time  # noqa: B018 - parse it now, not at the first submitted visit
     except ValueError as exc:
-        raise SettingsError(f"ZOUFANG_POLL_AFTER_VISIT={settings.poll_after_visit!r}: use HH:MM") from exc
+        raise SettingsError(
+            "bad_time", name="ZOUFANG_POLL_AFTER_VISIT", given=settings.poll_after_visit
+        ) from exc
 
 
 def masked(settings: Settings) -> list[tuple[str, str]]:

@@ -53,22 +53,19 @@ STOP_GRACE = WORKER_SHUTDOWN + 5.0
 def preflight(settings: Settings, workers: int, *, polling: bool) -> list[str]:
     """Refuse what cannot work with several workers (ServeError, one line); the warnings worth a line."""
     if polling:
-        raise ServeError("--polling runs in one process: use --workers 1 (or the webhook)")
+        raise ServeError("polling_one_process")
     if not hasattr(os, "fork"):
-        raise ServeError("--workers needs fork (Linux, macOS): run one `zoufang serve` a port instead")
+        raise ServeError("workers_need_fork")
     if settings.telegram_bot_token:
         if not settings.telegram_webhook_secret:
-            raise ServeError("TELEGRAM_WEBHOOK_SECRET is not set: the webhook would accept anyone's updates")
+            raise ServeError("no_webhook_secret")
         if not settings.redis_url:
-            raise ServeError(
-                f"--workers {workers} with a Telegram bot needs ZOUFANG_REDIS_URL: without it each worker "
-                "keeps its own FSM state and one chat's updates could be handled at once by two workers"
-            )
+            raise ServeError("workers_need_redis", workers=workers)
     if settings.redis_url:
         try:
             import redis  # noqa: F401
         except ImportError:
-            raise ServeError("ZOUFANG_REDIS_URL needs the redis package: pip install -e '.[redis]'") from None
+            raise ServeError("redis_missing") from None
     warnings = []
     if settings.db_url.startswith("sqlite"):
         warnings.append(
@@ -266,7 +263,7 @@ def run_workers(settings: Settings, script: Script, host: str, port: int, worker
     finally:
         listener.sock.close()
     if supervisor.failure:
-        raise ServeError(supervisor.failure)
+        raise ServeError("workers_failed", reason=supervisor.failure)
     return code
 
 

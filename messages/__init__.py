@@ -7,9 +7,10 @@ A missing variable is an error (StrictUndefined), never an empty string in a vil
 from __future__ import annotations
 
 from functools import cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
+if TYPE_CHECKING:
+    from jinja2 import Environment
 
 DEFAULT_LOCALE = "zh_CN"
 LOCALES = ("zh_CN", "en")
@@ -17,6 +18,8 @@ LOCALES = ("zh_CN", "en")
 
 @cache
 def _env(html: bool) -> Environment:
+    from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
+
     return Environment(
         loader=PackageLoader("messages", "templates"),
         autoescape=select_autoescape(["html", "xml"]) if html else False,

@@ -58,7 +58,7 @@ COMMANDS = [
 @pytest.mark.parametrize("words", COMMANDS, ids=lambda w: " ".join(w) or "zoufang")
 def test_every_command_answers_help(tmp_path: Path, words: list[str]) -> None:
     result = ok(zoufang(tmp_path, *words, "--help"))
-    assert result.stdout.startswith("Usage:")
+    assert result.stdout.startswith("用法:")
     assert not (tmp_path / "z.db").exists()
 
 

@@ -60,7 +60,7 @@ def folder(imported: Path, tmp_path: Path) -> Path:
 
 def test_county_commands_answer_help(tmp_path: Path) -> None:
     for words in (["county"], ["county", "list"], ["county", "set"]):
-        assert ok(zoufang(tmp_path, *words, "--help")).stdout.startswith("Usage:")
+        assert ok(zoufang(tmp_path, *words, "--help")).stdout.startswith("用法:")
     assert not (tmp_path / "z.db").exists()
 
 

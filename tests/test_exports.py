@@ -367,7 +367,7 @@ async def test_period_bounds_are_local_midnight(roster: Database, tmp_path: Path
 )
 def test_every_export_command_answers_help(tmp_path: Path, words: list[str]) -> None:
     result = ok(zoufang(tmp_path, *words, "--help"))
-    assert result.stdout.startswith("Usage:") and not (tmp_path / "z.db").exists()
+    assert result.stdout.startswith("用法:") and not (tmp_path / "z.db").exists()
 
 
 def test_an_export_loads_neither_aiogram_nor_twilio(demo: Path) -> None:

@@ -263,7 +263,7 @@ async def test_text_from_villagers_is_never_a_formula_or_markup(
 ):
     await _problem_saying(roster, '=HYPERLINK("http://evil.example","详情")')
     await _problem_saying(roster, "水管坏了 [/] 请尽快 [b]不[/b]满意")
-    table = ok(run(county, "tally", "--township", "东风镇", "--month", "2026-11")).stdout
+    table = ok(run(county, "tally", "--township", "东风镇", "--month", "2026-11", "--wide")).stdout
     assert "[/]" in table and "[b]不[/b]满意" in table
     csv_out = ok(run(county, "tally", "--township", "东风镇", "--month", "2026-11", "--format", "csv")).stdout
     assert "'=HYPERLINK(" in csv_out
@@ -323,3 +323,35 @@ async def test_tally_defines_its_resolution_rate(county: Path, roster: Database)
     table = ok(run(county, "tally", "--township", "东风镇", "--month", "2026-11")).stdout
     assert "化解率 = 本月销号的上报问题" in table
     assert "当场化解、未上报的问题不计入" in table
+
+
+# --- issue 16: screen tables were 137–150 columns wide -----------------------------------------------------
+
+SCREEN_REPORTS = [
+    "report satisfaction --period 2026Q4",
+    "report satisfaction --period 2026Q4 --by township",
+    "report satisfaction --period 2026Q4 --by cadre",
+    "report awareness --period 2026Q4",
+    "report coverage --period 2026Q4",
+    "report households",
+    "report households --warning",
+    "report integrity --period 2026Q4",
+    "report problems --period 2026",
+    "report problems --period 2026 --by township",
+    "report overdue",
+    "audit --since 2026-01-01",
+    "worklog sample --year 2026 --seed 7",
+]
+
+
+@pytest.mark.parametrize("command", SCREEN_REPORTS)
+@pytest.mark.parametrize("locale", ["zh_CN", "en"])
+def test_report_tables_fit_100_columns_and_wide_prints_them_unwrapped(
+    county: Path, command: str, locale: str
+):
+    from bot.cli.help import width
+
+    narrow = ok(run(county, *command.split(), ZOUFANG_LOCALE=locale)).stdout
+    assert max(width(line) for line in narrow.splitlines()) <= 100, narrow
+    wide = ok(run(county, *command.split(), "--wide", ZOUFANG_LOCALE=locale)).stdout
+    assert len(wide.splitlines()) <= len(narrow.splitlines())  # nothing wrapped: no more lines than wrapped

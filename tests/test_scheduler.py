@@ -213,12 +213,25 @@ async def test_down_past_the_meeting_day_records_it_missed_and_sends_nothing(
     assert ran.digests[key] == "missed"
     assert (await jobs(dongfeng))[key] == "missed"
     assert await digests(dongfeng) == []
-    missed_lines = [r for r in caplog.records if "东风镇's meeting on 2026-12-01 missed" in r.getMessage()]
+    missed_lines = [r for r in caplog.records if "东风镇 2026-12-01 会议的问题清单已错过" in r.getMessage()]
     assert len(missed_lines) == 1
     caplog.clear()
     with caplog.at_level(logging.WARNING, logger="zoufang.scheduler"):
         await scheduler.run_once(local("2026-12-02 10:01"))
-    assert not [r for r in caplog.records if "2026-12-01 missed" in r.getMessage()]  # logged once
+    assert not [r for r in caplog.records if "已错过" in r.getMessage()]  # logged once
+
+
+async def test_scheduler_log_lines_are_english_with_zoufang_locale_en(
+    dongfeng: Database, caplog: pytest.LogCaptureFixture
+):
+    """Issue 16: the scheduler's lines were English whatever ZOUFANG_LOCALE said; zh-CN by default (above)."""
+    await roster_imported_at(dongfeng, local("2026-11-01 09:00"))
+    scheduler = Scheduler(dongfeng, Settings(locale="en"))
+    await scheduler.run_once(local("2026-11-30 07:00"))
+    with caplog.at_level(logging.INFO, logger="zoufang.scheduler"):
+        await scheduler.run_once(local("2026-12-02 10:00"))
+    lines = [r.getMessage() for r in caplog.records]
+    assert any("东风镇's meeting on 2026-12-01 missed" in line for line in lines), lines
 
 
 async def roster_imported_at(db: Database, at: datetime) -> None:
@@ -237,7 +250,7 @@ async def test_first_serve_does_not_warn_of_a_missed_digest_for_a_meeting_before
     key = digest_key((await ids(dongfeng))["东风镇"], local("2026-12-01 00:00").date())
     assert key not in ran.digests
     assert key not in await jobs(dongfeng)
-    assert not [r for r in caplog.records if "missed" in r.getMessage()]
+    assert not [r for r in caplog.records if "错过" in r.getMessage()]
 
 
 # --- (e) two processes racing the same tick ----------------------------------------------------------------

@@ -164,12 +164,15 @@ def sign_off(markdown: str) -> str:
 @pytest.mark.parametrize("words", [["worklog"], ["worklog", "sample"]])
 def test_worklog_commands_answer_help(tmp_path: Path, words: list[str]) -> None:
     result = ok(zoufang(tmp_path, *words, "--help"))
-    assert result.stdout.startswith("Usage:")
+    assert result.stdout.startswith("用法:")
     assert not (tmp_path / "z.db").exists()
 
 
 def test_help_states_the_population_of_the_spot_check(tmp_path: Path) -> None:
-    text = " ".join(ok(zoufang(tmp_path, "worklog", "sample", "--help")).stdout.split())
+    text = "".join(ok(zoufang(tmp_path, "worklog", "sample", "--help")).stdout.split())
+    assert "总体是该年每个至少有一条记录的（干部，月份）日志" in text
+    en = clean_env(tmp_path, ZOUFANG_LOCALE="en")
+    text = " ".join(ok(zoufang(tmp_path, "worklog", "sample", "--help", env=en)).stdout.split())
     assert "every (cadre, month) log of the year with at least one entry" in text
 
 
@@ -411,8 +414,10 @@ def test_the_same_seed_gives_the_same_sample_and_another_seed_another(folder: Pa
 def test_the_table_carries_the_summary_line(folder: Path) -> None:
     n = len(LOGS_2025)
     k = math.ceil(Fraction(3, 10) * n)
-    result = ok(sample(folder, "--year", "2025", "--rate", "30%", "--seed", "7"))
-    assert result.stdout == ok(sample(folder, "--year", "2025", "--seed", "7")).stdout  # 0.3 is the default
+    result = ok(sample(folder, "--year", "2025", "--rate", "30%", "--seed", "7", "--wide"))
+    assert (
+        result.stdout == ok(sample(folder, "--year", "2025", "--seed", "7", "--wide")).stdout
+    )  # 0.3 is the default
     summary = result.stdout.strip().splitlines()[-1]
     assert f"总体 {n} 份" in summary and f"抽取 {k} 份" in summary
     assert "比例 30%" in summary and "随机种子 7" in summary

@@ -31,27 +31,35 @@ class Group(click.Group):
     """The CLI's edge: a known failure (messages.Refusal, raised wherever it is found) becomes a Failure, one
     sentence in the settings' language; anything else is a bug and keeps its traceback."""
 
+    def main(self, *args: Any, **kwargs: Any) -> Any:
+        from bot.cli.help import cli_locale, localize
+
+        localize(self, cli_locale())
+        return super().main(*args, **kwargs)
+
     def invoke(self, ctx: click.Context) -> Any:
         from messages import Refusal
 
         try:
             return super().invoke(ctx)
         except Refusal as exc:
-            raise Failure(_refusal_text(exc)) from exc
+            raise Failure(refusal_text(exc)) from exc
 
 
-def _refusal_text(refusal: Any) -> str:
+def refusal_text(refusal: Any) -> str:
     return str(refusal.text(_locale()))
 
 
 def _locale() -> str | None:
-    """The settings' language; None (zh-CN) when the settings cannot be read (that failure is then in zh-CN)."""
+    """The settings' language; when the settings cannot be read, ZOUFANG_LOCALE as given (zh-CN if unknown)."""
     from bot.settings import SettingsError, load_settings
 
     try:
         return load_settings().locale
     except SettingsError:
-        return None
+        from bot.cli.help import cli_locale
+
+        return cli_locale()
 
 
 def phrase(name: str, /, **params: Any) -> str:
@@ -91,7 +99,20 @@ def settings() -> Any:
     try:
         return load_settings()
     except SettingsError as exc:
-        raise Failure(str(exc)) from exc
+        raise Failure(refusal_text(exc)) from exc
+
+
+def refuse_memory_db(url: str) -> None:
+    """An in-memory SQLite database vanishes when the command ends: of no use to any command."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        return  # the database's own refusal says what a URL looks like
+    if parsed.get_backend_name() == "sqlite" and parsed.database in (None, "", ":memory:"):
+        raise Failure(phrase("db_in_memory", given=url))
 
 
 def load_script_or_fail(path: str | None, *, warn: bool = False) -> Any:
@@ -123,7 +144,9 @@ async def with_db(url: str | None = None) -> AsyncIterator[Any]:
     """The database of `url` (default: ZOUFANG_DB_URL), closed when the block ends, however it ends."""
     from storage.db import Database
 
-    db = Database(url or settings().db_url)
+    url = url or settings().db_url
+    refuse_memory_db(url)
+    db = Database(url)
     try:
         yield db
     finally:
@@ -147,11 +170,37 @@ def _format_option(formats: tuple[str, ...]) -> Any:
     )
 
 
-_output_option = click.option(
+_file_option = click.option(
     "--output",
     type=click.Path(path_type=Path, dir_okay=False),
     help="file to write (csv and table go to standard output without it; xlsx and png get a default name)",
 )
+_wide = False  # `--wide`: screen tables with every column, unwrapped
+
+
+def _set_wide(ctx: click.Context, param: click.Parameter, value: bool) -> None:
+    global _wide
+    _wide = value
+
+
+def _output_option(command: Any) -> Any:
+    """--output, and --wide for the screen table (fit 100 columns without it)."""
+    wide = click.option(
+        "--wide",
+        is_flag=True,
+        expose_value=False,
+        callback=_set_wide,
+        help="on screen: every column, cells unwrapped (default: fit 100 columns)",
+    )
+    return _file_option(wide(command))
+
+
+def table_width() -> int | None:
+    from bot.reports.output import WIDE
+
+    return WIDE if _wide else None
+
+
 _period_option = click.option(
     "--period",
     help="2026-11 (month), 2026Q4 (quarter), 2026H2 (half-year), 2026 (year); default: the current one",
@@ -180,7 +229,7 @@ def _report(build: Any, fmt: str, output: Path | None, period_label: str = "") -
         raise Failure(str(exc)) from exc
     stdout = click.get_text_stream("stdout")
     try:
-        written = emit(report, fmt, output, stdout, period_label)
+        written = emit(report, fmt, output, stdout, period_label, table_width())
     except OSError as exc:
         raise Failure(cannot_write(exc, output)) from exc
     if written is not None:

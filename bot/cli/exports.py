@@ -9,7 +9,7 @@ import click
 
 from bot.cli.base import (
     Failure,
-    _output_option,
+    _file_option,
     _township_option,
     cannot_write,
     load_script_or_fail,
@@ -117,7 +117,7 @@ def export() -> None:
     show_default=True,
     help="wide layout: choice and yes/no answers as labels (是, 低保), codes (1, the stored value) or both",
 )
-@_output_option
+@_file_option
 def export_visits(
     period: str | None, township: str | None, fmt: str, layout: str, choices: str, output: Path | None
 ) -> None:
@@ -137,7 +137,7 @@ def export_visits(
 @_export_period
 @_township_option
 @_export_format
-@_output_option
+@_file_option
 def export_polls(period: str | None, township: str | None, fmt: str, output: Path | None) -> None:
     """Every satisfaction poll (by creation time and the village it went to): rating, reason, steps, outcome."""
     conf = settings()
@@ -153,7 +153,7 @@ def export_polls(period: str | None, township: str | None, fmt: str, output: Pat
 @export.command(name="problems")
 @_township_option
 @_export_format
-@_output_option
+@_file_option
 def export_problems(township: str | None, fmt: str, output: Path | None) -> None:
     """Every problem with its whole history (a 处理记录 column; XLSX also a sheet with a row per move)."""
     conf = settings()

@@ -14,6 +14,8 @@ from bot.cli.base import (
     load_script_or_fail,
     main,
     phrase,
+    refusal_text,
+    refuse_memory_db,
     run,
     settings,
     with_db,
@@ -36,7 +38,7 @@ def serve(host: str, port: int, polling: bool, workers: int) -> None:
     import logging
 
     if workers > 1 and polling:
-        raise Failure("--polling runs in one process: use --workers 1 (or the webhook)")
+        raise Failure(phrase("polling_one_process"))
     from bot.app import ServeError
     from bot.app import serve as run_server
     from bot.logs import configure_logging, secrets_of
@@ -52,6 +54,7 @@ def serve(host: str, port: int, polling: bool, workers: int) -> None:
         from bot.workers import preflight, run_workers
         from storage.db import check_url
 
+        refuse_memory_db(conf.db_url)
         check_url(conf.db_url)  # here, once: each worker would die of a bad URL and be restarted, 5 times
 
         try:
@@ -59,9 +62,11 @@ def serve(host: str, port: int, polling: bool, workers: int) -> None:
                 click.echo(f"zoufang: {warning}", err=True)
             sys.exit(run_workers(conf, script, host, port, workers))
         except ServeError as exc:
-            raise Failure(str(exc)) from exc
+            raise Failure(refusal_text(exc)) from exc
         except KeyboardInterrupt:  # before the workers were started
             sys.exit(130)
+
+    refuse_memory_db(conf.db_url)
 
     async def go() -> None:
         # SIGTERM (systemd, docker stop) and Ctrl-C stop gracefully: the batch being written commits and is
@@ -76,7 +81,7 @@ def serve(host: str, port: int, polling: bool, workers: int) -> None:
     try:
         run(go())
     except ServeError as exc:
-        raise Failure(str(exc)) from exc
+        raise Failure(refusal_text(exc)) from exc
     except KeyboardInterrupt:
         pass
 
@@ -146,7 +151,7 @@ def set_webhook() -> None:
         ("TELEGRAM_WEBHOOK_SECRET", conf.telegram_webhook_secret),
     ):
         if not value:
-            raise Failure(f"telegram set-webhook needs {name}")
+            raise Failure(phrase("webhook_needs", name=name))
     url = conf.public_base_url.rstrip("/") + TELEGRAM_WEBHOOK
 
     async def go() -> None:
@@ -164,7 +169,7 @@ def set_webhook() -> None:
     try:
         run(go())
     except Exception as exc:
-        raise Failure(f"Bot API refused or could not be reached: {exc}") from exc
+        raise Failure(phrase("bot_api_failed", reason=exc)) from exc
     click.echo(phrase("webhook_set", url=url))
 
 

@@ -54,7 +54,7 @@ def demo(db_path: Path | None, visits: int, seed: int) -> None:
     from bot.demo import DemoError, run_demo
 
     if visits < 1:
-        raise Failure("--visits must be at least 1")
+        raise Failure(phrase("visits_at_least_one"))
     try:
         run(run_demo(settings(), db_path, visits=visits, seed=seed, out=sys.stdout))
     except DemoError as exc:

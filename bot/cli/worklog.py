@@ -15,6 +15,7 @@ from bot.cli.base import (
     main,
     run,
     settings,
+    table_width,
     with_db,
 )
 
@@ -154,7 +155,7 @@ def worklog_sample(year: str | None, rate: str, seed: str | None, fmt: str, outp
     summary = sample_summary(sample, conf.locale)  # one line, never wrapped: it holds the seed
     report.notes = [*report.notes, summary]  # under the table on screen, and in the CSV and XLSX files
     try:
-        written = emit(report, fmt, output, click.get_text_stream("stdout"))
+        written = emit(report, fmt, output, click.get_text_stream("stdout"), width=table_width())
     except OSError as exc:
         raise Failure(str(exc)) from exc
     if written is None:

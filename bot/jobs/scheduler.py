@@ -125,11 +125,19 @@ class Scheduler:
         await self._guarded("digests", lambda: self._digests(now, ran), ran)
         return ran
 
-    async def _guarded(self, name: str, job: Callable[[], Awaitable[None]], ran: Ran) -> None:
+    def _line(self, key: str, **params: object) -> str:
+        """A log line in the settings' language (messages/templates/<locale>/jobs/scheduler.txt)."""
+        from messages import error_text
+
+        return error_text(key, self.settings.locale, source="jobs/scheduler.txt", **params)
+
+    async def _guarded(
+        self, name: str, job: Callable[[], Awaitable[None]], ran: Ran, township: str = ""
+    ) -> None:
         try:
             await job()
         except Exception as exc:  # retried next tick; the other jobs and the server go on
-            log.exception("scheduled job %s failed; it is tried again next tick", name)
+            log.exception("%s", self._line("job_failed", job=name, township=township))
             ran.failed.append(name)
             ran.errors[name] = f"{type(exc).__name__}: {exc}"
 
@@ -153,14 +161,17 @@ class Scheduler:
             moved = await check_day(s, self.settings, now)
         ran.moved = moved
         if moved:
-            log.info("overdue check %s: %d problem move(s)", local.date(), moved)
+            log.info("%s", self._line("overdue_moved", day=local.date(), moved=moved))
 
     async def _digests(self, now: datetime, ran: Ran) -> None:
         async with self.db.reading() as s:
             townships = await all_townships(s)
         for township in townships:
             await self._guarded(
-                f"digest for {township.name}", lambda t=township: self._digest(t, now, ran), ran
+                f"digest for {township.name}",
+                lambda t=township: self._digest(t, now, ran),
+                ran,
+                township=township.name,
             )
 
     async def _digest(self, township: Township, now: datetime, ran: Ran) -> None:
@@ -188,7 +199,7 @@ class Scheduler:
                 queued = await enqueue_digest(s, self.settings, digest, township.id, now)
         except IntegrityError:  # the same, on a database without insert-or-ignore
             return None
-        log.info("digest for %s's meeting on %s: %d message(s) queued", township.name, meeting, queued)
+        log.info("%s", self._line("digest_queued", township=township.name, meeting=meeting, queued=queued))
         return "done"
 
     async def _miss_digest(self, township: Township, meeting: date, key: str, now: datetime) -> str | None:
@@ -198,12 +209,8 @@ class Scheduler:
                     return None
         except IntegrityError:
             return None
-        log.warning(
-            "digest for %s's meeting on %s missed (no scheduler ran from %s to the meeting day's end): not sent",
-            township.name,
-            meeting,
-            digest_time(meeting, self.settings.tz, DIGEST_AT, DIGEST_DAYS_BEFORE).isoformat(),
-        )
+        since = digest_time(meeting, self.settings.tz, DIGEST_AT, DIGEST_DAYS_BEFORE).isoformat()
+        log.warning("%s", self._line("digest_missed", township=township.name, meeting=meeting, since=since))
         return "missed"
 
     async def _roster_before(self, meeting: date) -> bool:

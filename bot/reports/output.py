@@ -102,27 +102,56 @@ def cell_text(column: Column, value: Any, locale: str) -> str:
 # --- screen -----------------------------------------------------------------------------------------------
 
 
+SCREEN_WIDTH = 100  # a terminal table fits this many columns (a CJK character takes two), long cells wrapped
+WIDE = 100_000  # `--wide`: every column at its natural width, nothing wrapped
+
+
 def print_table(report: Report, out: TextIO, width: int | None = None) -> None:
     from rich.console import Console
     from rich.table import Table
     from rich.text import Text
 
     # Text, never markup: a villager's "[b]" or "[/]" in a problem's description is shown as typed.
-    console = Console(file=out, width=width or 160, color_system=None, force_terminal=False, soft_wrap=False)
+    console = Console(
+        file=out, width=width or SCREEN_WIDTH, color_system=None, force_terminal=False, soft_wrap=False
+    )
     console.print(Text(report.title))
     if not report.rows:
         console.print(Text(report.empty))
     else:
         table = Table(show_lines=False)
         columns = report.screen_columns()
-        for column in columns:
+        cells = [
+            [cell_text(c, row.get(c.key), report.locale) or DASH for c in columns] for row in report.rows
+        ]
+        for i, column in enumerate(columns):
             numeric = column.kind in ("int", "yuan", "pct", "points")
-            table.add_column(Text(column.header(report.locale)), justify="right" if numeric else "left")
-        for row in report.rows:
-            table.add_row(*(Text(cell_text(c, row.get(c.key), report.locale) or DASH) for c in columns))
+            header = column.header(report.locale)
+            if width != WIDE:  # a long header takes lines, not the width its cells do not need
+                header = _fold(header, max(8, max((_display_width(row[i]) for row in cells), default=0)))
+            table.add_column(
+                Text(header),
+                justify="right" if numeric else "left",
+                no_wrap=width == WIDE,
+                overflow="fold",
+            )
+        for row_cells in cells:
+            table.add_row(*(Text(text) for text in row_cells))
         console.print(table)
     for note in filter(None, report.notes):
         console.print(Text(note))
+
+
+def _fold(text: str, limit: int) -> str:
+    """`text` in lines of at most `limit` display columns, broken at a space or between any characters."""
+    lines, line = [], ""
+    for char in text:
+        if line and _display_width(line + char) > limit:
+            lines.append(line.rstrip())
+            line = "" if char == " " else char
+        else:
+            line += char
+    return "\n".join([*lines, line])
 
 
 # --- files ------------------------------------------------------------------------------------------------
@@ -482,14 +511,22 @@ def default_output(report: Report, fmt: str, period_label: str = "") -> Path:
     return Path(f"{stem}.{fmt}")
 
 
-def emit(report: Report, fmt: str, output: Path | None, out: TextIO, period_label: str = "") -> Path | None:
-    """Write the report in the asked form; return the file written, or None when it went to `out`."""
+def emit(
+    report: Report,
+    fmt: str,
+    output: Path | None,
+    out: TextIO,
+    period_label: str = "",
+    width: int | None = None,
+) -> Path | None:
+    """Write the report in the asked form; return the file written, or None when it went to `out`. A table is
+    `width` columns wide at most (default SCREEN_WIDTH; WIDE: unwrapped)."""
     if fmt == "table":
         if output is None:
-            print_table(report, out)
+            print_table(report, out, width)
             return None
         with output.open("w", encoding="utf-8") as handle:
-            print_table(report, handle)
+            print_table(report, handle, width)
         return output
     if fmt == "csv":
         if output is None:
