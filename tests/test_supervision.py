@@ -80,7 +80,7 @@ async def test_a_sender_whose_database_is_locked_logs_reads_unhealthy_and_recove
 
         queue_sms(county / "z.db", due_in=2)  # the sender must write to claim it: by then it is locked
         holder = await asyncio.to_thread(lock, county / "z.db")  # another process's write lock
-        stuck = await health_until(url, 503, 40)
+        stuck = await health_until(url, 503, 60)
         assert stuck["database"] is True  # reads still work (WAL): it is the sender that cannot go on
         assert stuck["stuck"] == ["sms_outbox"]
         sender = stuck["tasks"]["sms_outbox"]
@@ -88,7 +88,7 @@ async def test_a_sender_whose_database_is_locked_logs_reads_unhealthy_and_recove
 
         holder.close()
         holder = None
-        well = await health_until(url, 200, 20)  # the same process, no restart
+        well = await health_until(url, 200, 45)  # the same process, no restart
         assert well["tasks"]["sms_outbox"]["ok"] is True and well["tasks"]["sms_outbox"]["failures"] == 0
         assert query(county / "z.db", "SELECT status FROM outbox_messages WHERE kind = 'test'") == [("sent",)]
     finally:
