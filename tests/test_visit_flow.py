@@ -269,3 +269,28 @@ async def test_a_submitted_visit_queues_the_villagers_poll_for_the_next_morning(
     assert message.to == household.phone and message.kind == "poll/ask"
     assert message.next_attempt_at == datetime(2026, 11, 21, 2, 0, tzinfo=UTC)  # 10:00 local, the next day
     assert household.village.name in message.body
+
+
+async def test_a_talk_not_given_is_answered_no_not_refused_and_changes_no_fact(roster: Database):
+    """四讲 were `confirm` questions: 否 was refused, so a cadre who skipped a talk had to claim it was given."""
+    flow = VisitFlow(roster, SCRIPT, Settings())
+    cadre, household = await first_secretary_and_household(roster)
+    outcome = await flow.start(cadre, household, channel="console")
+    honest = [*FULL]
+    assert FULL[23:28] == ["是", "已讲", "1 3", "是", "是"]  # talk_party … talk_aspiration
+    honest[23], honest[27] = "否", "没讲"
+    outcome = await walk(flow, outcome.visit_id, honest)
+    assert outcome.finished
+    async with roster.session() as s:
+        visit = await s.get(Visit, outcome.visit_id)
+        rows = (await s.execute(select(Answer).where(Answer.visit_id == visit.id))).scalars().all()
+        talks = {r.field: r.value_bool for r in rows if r.field.startswith("talk_")}
+        assert talks == {
+            "talk_party": False,
+            "talk_policy": True,
+            "talk_hope": True,
+            "talk_aspiration": False,
+        }
+        # the facts read the income and 两不愁三保障 answers only: the same as in the visit with every talk given
+        assert float(visit.per_capita_net) == pytest.approx(5833.33)
+        assert visit.household_group == "safety_net" and visit.unmet == "housing,water"
