@@ -186,6 +186,7 @@ async def test_a_whole_visit_through_the_webhook(webhook: Webhook, roster: Datab
     await bound(webhook, roster)
     first = await pick_first_household(webhook)
     assert "请发送您当前的位置" in first
+    assert first.startswith("第 1/39 题\n")  # its place: Telegram asks the location and photos too
     assert webhook.last_markup()["keyboard"][0][0]["request_location"] is True
     await walk(webhook, visit_steps())
     summary = webhook.fake.sent()[-1]["text"]

@@ -409,6 +409,8 @@ def render_ask(script: Script, ask: engine.Ask, locale: str, *, show_choices: bo
         show_choices=show_choices,
         current=None if ask.current is None or ask.adding else display(question, ask.current, locale),
         skippable=ask.skippable,
+        number=ask.number,
+        total=ask.total,
     )
 
 
