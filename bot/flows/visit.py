@@ -34,7 +34,7 @@ from storage.visits import (
     visit_row,
 )
 from survey import engine
-from survey.facts import WARNING_LABELS, WARNING_LABELS_EN, derive
+from survey.facts import WARNING_LABELS, WARNING_LABELS_EN, Lines, derive, per_capita_net
 from survey.script import Question, Script, pick
 
 Clock = Callable[[], datetime]
@@ -215,7 +215,7 @@ class VisitFlow:
         async with self.db.session() as s:
             visit = await self._load(s, visit_id, lock=True, owner=owner)
             if visit.status != "draft":
-                return self._outcome(visit, engine.current(self.script, json.loads(visit.session)))
+                return self._outcome(visit, engine.current(self.script, json.loads(visit.session)), None)
             stored = json.loads(visit.session)
             if engine.needs_reconcile(self.script, stored):  # then the section asked for may not exist
                 stored = engine.reconcile(self.script, stored).session
@@ -223,7 +223,8 @@ class VisitFlow:
             session, reply = engine.change_section(self.script, stored, section)
             visit.session = dump_session(session)
             visit.updated_at = self.clock()
-            return self._outcome(visit, reply, answers=session["answers"])
+            lines = await s.run_sync(lambda sync: county_lines(sync, visit.household, self.settings.lines))
+            return self._outcome(visit, reply, lines, answers=session["answers"])
 
     async def _load(self, s: Any, visit_id: int, *, lock: bool = False, owner: int | None = None) -> Visit:
         """The visit; `owner` (a cadre id) must match when given, so nobody answers another cadre's visit."""
@@ -295,6 +296,7 @@ class VisitFlow:
             label,
             answers=session["answers"],
             warnings=(row.warnings or "").split(","),
+            lines=row.lines(self.settings.lines),
         )
         if notice:
             text = f"{notice}\n{text}"
@@ -303,8 +305,13 @@ class VisitFlow:
         )
 
     def _outcome(
-        self, visit: Visit, reply: engine.Reply, answers: dict[str, Any] | None = None
+        self,
+        visit: Visit,
+        reply: engine.Reply,
+        lines: Lines | None,
+        answers: dict[str, Any] | None = None,
     ) -> VisitOutcome:
+        """`lines` None: the settings' defaults (a finished visit shows no summary)."""
         session = json.loads(visit.session)
         text = render_reply(
             self.script,
@@ -313,6 +320,7 @@ class VisitFlow:
             household_label(visit.household),
             answers=answers if answers is not None else session["answers"],
             warnings=(visit.warnings or "").split(","),
+            lines=lines or self.settings.lines,
         )
         return VisitOutcome(visit_id=visit.id, reply=reply, text=text, locale=session["locale"])
 
@@ -337,14 +345,18 @@ def render_reply(
     answers: dict[str, Any] | None = None,
     warnings: list[str] | None = None,
     show_choices: bool = True,
+    lines: Lines,
 ) -> str:
+    """`lines`: the household's county's lines and whether 保底收益 counts (the summary's 人均纯收入)."""
     parts = []
     if reply.notice == "stale":
         parts.append(render("visit/stale.txt", locale))
     if reply.error is not None:
         parts.append(_reason(reply, locale))
     parts.append(
-        _render_step(script, reply.step, locale, household, answers or {}, warnings or [], show_choices)
+        _render_step(
+            script, reply.step, locale, household, answers or {}, warnings or [], show_choices, lines
+        )
     )
     return "\n".join(p for p in parts if p)
 
@@ -370,11 +382,12 @@ def _render_step(
     answers: dict[str, Any],
     warnings: list[str],
     show_choices: bool,
+    lines: Lines,
 ) -> str:
     if isinstance(step, engine.Ask):
         return render_ask(script, step, locale, show_choices=show_choices)
     if isinstance(step, engine.Summary):
-        return render_summary(script, step, locale, household)
+        return render_summary(script, step, locale, household, lines)
     if isinstance(step, engine.ConfirmCancel):
         return render("visit/confirm_cancel.txt", locale)
     if isinstance(step, engine.Cancelled):
@@ -414,7 +427,10 @@ def render_ask(script: Script, ask: engine.Ask, locale: str, *, show_choices: bo
     )
 
 
-def render_summary(script: Script, summary: engine.Summary, locale: str, household: str) -> str:
+def render_summary(script: Script, summary: engine.Summary, locale: str, household: str, lines: Lines) -> str:
+    """The answers to check, and the 人均纯收入 they give under the county's lines (None: no household size)."""
+    answers: dict[str, Any] = {line.key: line.value for line in summary.lines if line.item is None}
+    per_capita = per_capita_net(answers, lines)
     sections: dict[str, list[dict[str, Any]]] = {}
     for line in summary.lines:
         section = pick(script.section(line.section).label, locale)
@@ -434,6 +450,7 @@ def render_summary(script: Script, summary: engine.Summary, locale: str, househo
         choosing=summary.choosing_line,
         count=len(summary.lines),
         actions=summary.actions,
+        per_capita=None if per_capita is None else f"{per_capita:,.2f}",
     )
 
 
