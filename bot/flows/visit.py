@@ -103,6 +103,7 @@ class VisitFlow:
                 "session": dump_session(session),
             }
             visit_id = insert_draft(conn, values)
+            # no county lines on this row: a new visit's first step is a question, never the summary
             row = VisitRow(
                 visit_id, cadre.id, "draft", values["session"], None, line.village, line.head_name, line.code
             )
