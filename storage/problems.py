@@ -429,6 +429,25 @@ async def resolved_between(session: AsyncSession, township_id: int, start: datet
     return (await session.execute(query)).scalar_one()
 
 
+async def resolved_on_site_between(
+    session: AsyncSession, township_id: int, start: datetime, end: datetime
+) -> int:
+    """Problems resolved on the spot (当场化解) during a visit in [start, end): never escalated, so outside 化解率,
+    but counted beside it so the rate is not read as all the township solved."""
+    query = (
+        select(func.count(Problem.id))
+        .join(Household, Household.id == Problem.household_id)
+        .join(Village, Village.id == Household.village_id)
+        .where(
+            Village.township_id == township_id,
+            Problem.resolved_on_site.is_(True),
+            Problem.created_at >= start,
+            Problem.created_at < end,
+        )
+    )
+    return (await session.execute(query)).scalar_one()
+
+
 async def unresolved_at(session: AsyncSession, township_id: int, end: datetime) -> list[QueueItem]:
     """Escalated problems raised before `end` and not closed by then (merged duplicates excepted)."""
     query = _queue_query().where(

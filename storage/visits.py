@@ -158,6 +158,11 @@ def county_lines(session: Session, household: Household, defaults: Lines) -> Lin
     income, monitoring, guaranteed = (
         session.connection().execute(_COUNTY_LINES, {"village_id": household.village_id}).one()
     )
+    return lines_or_defaults(income, monitoring, guaranteed, defaults)
+
+
+def lines_or_defaults(income: Any, monitoring: Any, guaranteed: bool | None, defaults: Lines) -> Lines:
+    """A county's own values (None where it sets none) over the settings' defaults."""
     return Lines(
         income_line=Decimal(income) if income is not None else defaults.income_line,
         monitoring_line=Decimal(monitoring) if monitoring is not None else defaults.monitoring_line,
@@ -239,12 +244,21 @@ class VisitRow:
     village: str
     head_name: str
     code: str
+    # the household's county's own lines (None: the settings' default), for the summary's 人均纯收入
+    income_line: Any = None
+    monitoring_line: Any = None
+    count_guaranteed: bool | None = None
+
+    def lines(self, defaults: Lines) -> Lines:
+        return lines_or_defaults(self.income_line, self.monitoring_line, self.count_guaranteed, defaults)
+
     uncollected: str | None = None  # set on submission only: the facts its script did not collect
 
 
 # Built once, on the tables (plain Core: no ORM state for a statement that runs for every answer a cadre gives;
 # building a statement costs more than running it).
 _visits, _households, _villages = Visit.__table__, Household.__table__, Village.__table__
+_townships, _counties = Township.__table__, County.__table__
 _VISIT_ROW = (
     select(
         _visits.c.id,
@@ -255,9 +269,14 @@ _VISIT_ROW = (
         _villages.c.name,
         _households.c.head_name,
         _households.c.code,
+        _counties.c.income_line,
+        _counties.c.monitoring_line,
+        _counties.c.count_guaranteed,
     )
     .join(_households, _households.c.id == _visits.c.household_id)
     .join(_villages, _villages.c.id == _households.c.village_id)
+    .join(_townships, _townships.c.id == _villages.c.township_id)
+    .join(_counties, _counties.c.id == _townships.c.county_id)
     .where(_visits.c.id == bindparam("visit_id"))
 )
 _VISIT_ROW_LOCKED = _VISIT_ROW.with_for_update(of=_visits)
@@ -376,6 +395,8 @@ _DRAFT_ROW = (
     select(*_VISIT_ROW.selected_columns)
     .join(_households, _households.c.id == _visits.c.household_id)
     .join(_villages, _villages.c.id == _households.c.village_id)
+    .join(_townships, _townships.c.id == _villages.c.township_id)
+    .join(_counties, _counties.c.id == _townships.c.county_id)
     .where(
         _visits.c.cadre_id == bindparam("cadre_id"),
         _visits.c.household_id == bindparam("household_id"),

@@ -216,10 +216,12 @@ def parse_decimal(text: str) -> Decimal:
 _YES = frozenset({
     "是", "是的", "是啊", "是滴", "有", "有的", "对", "对的", "嗯", "嗯嗯", "好", "好的", "要", "需要",
     "已", "已经", "可以", "y", "yes", "ok", "true", "1", "✓", "✔", "√", "☑",
+    "已讲", "已宣讲", "已讲解", "讲了", "讲过", "done",  # the four talks are asked yes/no: "done" says yes
 })  # fmt: skip
 _NO = frozenset({
     "否", "不", "不是", "没", "没有", "无", "不对", "不要", "不需要", "不用", "未", "n", "no", "false", "0",
     "✗", "✘", "×", "☒",
+    "没讲", "未讲", "没有讲", "没宣讲", "未宣讲", "not done",
 })  # fmt: skip
 
 

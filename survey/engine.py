@@ -64,6 +64,8 @@ class Ask:
     item: int | None = None
     adding: bool = False
     current: Any = None
+    number: int = 0  # the question's place, 1…total (see _progress)
+    total: int = 0
 
     @property
     def skippable(self) -> bool:
@@ -428,9 +430,30 @@ def _clear(session: dict[str, Any], key: str) -> None:
 
 def _ask(script: Script, session: dict[str, Any], key: str) -> Ask:
     _, k, _, adding = _split(key)
+    number, total = _progress(script, session, key)
     return Ask(
-        key=key, question=_question_for(script, key), item=k, adding=adding, current=_get(session, key)
+        key=key,
+        question=_question_for(script, key),
+        item=k,
+        adding=adding,
+        current=_get(session, key),
+        number=number,
+        total=total,
     )
+
+
+def _progress(script: Script, session: dict[str, Any], key: str) -> tuple[int, int]:
+    """ "Question x of N": N is the script's questions this channel can ask (a location or photo question is
+    left out where the channel cannot send one), x the question's place among them. N counts the conditional
+    questions whatever the answers, so it stays the same all visit long (counting only the relevant ones
+    would make it jump as answers come in); x skips past a question that does not apply. A repeat group (the
+    problems of 一化解) is one question: its every prompt shows the group's place."""
+    names = [
+        q.name
+        for q in script.questions()
+        if q.type not in CAPABILITY_TYPES or q.type in session["capabilities"]
+    ]
+    return names.index(_top_name(key)) + 1, len(names)
 
 
 def _summary(script: Script, session: dict[str, Any], *, choosing: bool = False) -> Summary:

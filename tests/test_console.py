@@ -196,6 +196,22 @@ def test_a_whole_visit_through_standard_input(county: County) -> None:
     assert code in log[0][1]
 
 
+def test_every_question_says_its_place_in_the_visit_out_of_a_total_that_stays_the_same(
+    county: County,
+) -> None:
+    """A cadre could not tell how far into the 36 questions the visit was (issue 16): each question now shows
+    "第 x/36 题" — the script's questions the console can ask (no location, no photo), conditional ones
+    counted whether asked or not, so the total never changes and a place skipped is a question that did not
+    apply."""
+    result = ok(zoufang(county.folder, "console", "--cadre", county.secretary, input=typed(["1", *ANSWERS])))
+    places = re.findall(r"^第 (\d+)/(\d+) 题$", result.stdout, re.MULTILINE)
+    assert {total for _, total in places} == {"36"}
+    numbers = [int(n) for n, _ in places]
+    assert numbers[0] == 1 and numbers == sorted(numbers) and numbers[-1] == 36  # the problems are the last
+    lines = result.stdout.splitlines()
+    assert lines[lines.index("第 24/36 题") + 1] == "【四讲】讲党恩：已宣讲？"
+
+
 def _with(extra: dict[int, list[str]], replace: dict[int, str] | None = None) -> list[str]:
     """ANSWERS with wrong inputs typed before the answer at each index."""
     lines: list[str] = []
@@ -218,16 +234,16 @@ def test_bad_answers_get_the_reason_and_the_question_again(county: County) -> No
         )
     )
     out = result.stdout
-    members = "【问基本信息】家庭共同生活人口数（人）"
+    members = "第 1/36 题\n【问基本信息】家庭共同生活人口数（人）"
     assert f"请输入一个整数，例如 3。\n{members}" in out
     assert f"不能大于 20。\n{members}" in out
-    assert "这道题必须回答。\n【问生活状况】不愁吃？" in out
-    assert "不能小于 0。\n【问家庭收支（元/年）】工资性收入（元/年）" in out
+    assert "这道题必须回答。\n第 5/36 题\n【问生活状况】不愁吃？" in out
+    assert "不能小于 0。\n第 13/36 题\n【问家庭收支（元/年）】工资性收入（元/年）" in out
     assert (
-        "回答太长（5000 字），最多 1000 字，请精简后重新输入。\n【问意见建议】群众的意见建议（没有可跳过）"
-        in out
+        "回答太长（5000 字），最多 1000 字，请精简后重新输入。\n"
+        "第 23/36 题\n【问意见建议】群众的意见建议（没有可跳过）" in out
     )
-    assert questions(out).count(members) == 3
+    assert questions(out).count(members.splitlines()[1]) == 3
     assert "长" * 1001 not in out  # the long text is not echoed back
     assert "走访已提交" in out
 

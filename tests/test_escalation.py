@@ -231,6 +231,33 @@ async def queue_for_digest(db: Database) -> None:
     )
 
 
+async def test_the_digest_counts_problems_solved_on_the_spot_beside_the_rate(roster: Database):
+    """The digest's 化解率 leaves out problems solved on the spot, and nothing said how many there were."""
+    from storage.models import Problem
+
+    await queue_for_digest(roster)
+    async with roster.session() as s:
+        for at in ("2026-11-05 10:00", "2026-10-30 10:00"):  # this month, and the month before
+            s.add(
+                Problem(
+                    household_id=1,
+                    source="visit",
+                    category="饮水",
+                    description="水龙头坏了",
+                    resolved_on_site=True,
+                    resolution="当场换好",
+                    status="closed",
+                    created_at=local(at),
+                    closed_at=local(at),
+                )
+            )
+        township = (await s.execute(select(Township).where(Township.name == "东风镇"))).scalar_one()
+    digest = await build_digest(roster, SETTINGS, township, local("2026-11-30 08:00"))
+    assert digest.on_site_in_month == 1 and digest.open == 3  # on the spot: never in the queue
+    assert "- 本月走访时当场化解：1 个（不计入化解率）" in digest_text(digest, "zh_CN")
+    assert "Solved on the spot during visits this month: 1 (not in the rate)" in digest_text(digest, "en")
+
+
 @pytest.mark.parametrize("locale", ["zh_CN", "en"])
 async def test_digest_matches_the_golden_file(roster: Database, locale: str):
     await queue_for_digest(roster)
@@ -329,8 +356,9 @@ async def test_minutes_tally_and_overdue_through_the_cli(roster: Database, db_pa
     assert [c.value for c in sheet[1]][:3] == ["编号", "行政村", "户编号"]
     rows = [[c.value for c in row] for row in sheet.iter_rows()]
     assert rows[4] == [None] * len(rows[0])  # the three unresolved problems, an empty row, then the counts
-    assert rows[5][0].startswith("本月已化解（销号）") and "化解率" in rows[5][0] and len(rows) == 7
+    assert rows[5][0].startswith("本月已化解（销号）") and "化解率" in rows[5][0] and len(rows) == 8
     assert rows[6][0].startswith("化解率 = 本月销号的上报问题")  # the rate's definition, right under it
+    assert rows[7][0] == "本月走访时当场化解 0 个（不计入化解率）。"  # and what it leaves out, beside it
 
     overdue = ok(zoufang_process(db_path.parent, "report", "overdue", env=env)).stdout
     assert "没有逾期过会的问题" in overdue

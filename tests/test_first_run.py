@@ -76,7 +76,9 @@ def test_the_readme_first_run_works_on_a_countys_own_workbooks(tmp_path: Path):
     assert "走访已提交" in visit
     cadre = console[console.index("--cadre") + 1]
     coverage = run(["zoufang", "report", "coverage", "--format", "csv"])
-    [line] = [row for row in csv.DictReader(coverage.lstrip("\ufeff").splitlines()) if row["干部编号"] == cadre]
+    [line] = [
+        row for row in csv.DictReader(coverage.lstrip("\ufeff").splitlines()) if row["干部编号"] == cadre
+    ]
     assert line["已走访户"] == "1" and chosen not in line["未走访户"]  # the visit counts for the cadre
     run(["zoufang", "report", "satisfaction"])
     assert (tmp_path / "zoufang.db").exists()

@@ -21,12 +21,15 @@ from tests.test_console import ANSWERS, County, answers_of, county, imported, qu
 from tests.test_telegram import Webhook, bound, pick_first_household, settings_for, stored_session
 
 DEFAULT = Path(__file__).parents[1] / "survey" / "default_script.json"
+NOW = "2026.2"  # the default script's version
+NEXT = "2026.3"
 
 
 def next_version(edit: Any) -> dict[str, Any]:
-    """The default script as version 2026.2, changed by `edit(definition)`."""
+    """The default script as the next version, changed by `edit(definition)`."""
     definition = json.loads(DEFAULT.read_text(encoding="utf-8"))
-    definition["version"] = "2026.2"
+    assert definition["version"] == NOW
+    definition["version"] = NEXT
     edit(definition)
     return definition
 
@@ -63,10 +66,10 @@ def test_reconcile_keeps_what_fits_drops_what_does_not_and_asks_the_new_question
     new = build_script(next_version(the_change))
     assert engine.needs_reconcile(new, session) and not engine.needs_reconcile(old, session)
     done = engine.reconcile(new, session)
-    assert done.from_version == "2026.1"
+    assert done.from_version == NOW
     assert set(done.kept) == {"members", "labour_members", "support"}
     assert done.dropped == ("main_cause",)
-    assert done.session["script_version"] == "2026.2"
+    assert done.session["script_version"] == NEXT
     reply = engine.current(new, done.session)
     assert reply.step.key == "elderly"  # the new question first, then main_cause again
     session, reply = engine.answer(new, done.session, "1")
@@ -74,6 +77,21 @@ def test_reconcile_keeps_what_fits_drops_what_does_not_and_asks_the_new_question
     session, reply = engine.answer(new, session, "因残")
     assert session["answers"]["support"] == ["低保"]  # kept: not asked again
     assert reply.step.key != "support"
+
+
+def test_a_draft_whose_talks_were_confirmations_keeps_them_now_they_are_yes_no():
+    """Under 2026.1 the four talks were `confirm` (only "done" was taken); a draft begun then and resumed under
+    the yes/no talks keeps its answers: a confirmation is a yes."""
+    definition = json.loads(DEFAULT.read_text(encoding="utf-8"))
+    definition["version"] = "2026.1"
+    for name in ("talk_party", "talk_policy", "talk_hope", "talk_aspiration"):
+        question(definition, name)["type"] = "confirm"
+    old = build_script(definition)
+    session = walk(old, ["3", "2", "因病", "低保"])
+    session["answers"].update(talk_party=True, talk_policy=True)
+    done = engine.reconcile(load_script(), session)
+    assert done.from_version == "2026.1" and {"talk_party", "talk_policy"} <= set(done.kept)
+    assert done.dropped == ()
 
 
 def test_a_bound_that_no_longer_holds_drops_the_answer_and_its_dependant_is_checked_again():
@@ -116,7 +134,7 @@ def test_the_console_resumes_a_draft_under_the_new_version_and_says_what_changed
         )
     )  # members, labour, cause, support: then the process ends, the draft kept
     assert "走访进度已保存" in first.stdout
-    newer = county.folder / "script-2026.2.json"
+    newer = county.folder / f"script-{NEXT}.json"
     newer.write_text(json.dumps(next_version(the_change), ensure_ascii=False), encoding="utf-8")
     env = clean_env(county.folder, ZOUFANG_SCRIPT=str(newer))
     rest = ["1", "因残", *ANSWERS[4:]]  # the new question, main_cause again, then on as before
@@ -133,7 +151,7 @@ def test_the_console_resumes_a_draft_under_the_new_version_and_says_what_changed
         )
     )
     out = second.stdout
-    assert "走访脚本已更新（版本 2026.1 → 2026.2）" in out and "main_cause 的回答不再适用" in out
+    assert f"走访脚本已更新（版本 {NOW} → {NEXT}）" in out and "main_cause 的回答不再适用" in out
     asked = questions(out)
     assert asked[0] == "【问基本信息】其中60岁以上老人数" and asked[1] == "【问基本信息】主要致贫原因"
     assert "【问基本信息】家庭共同生活人口数（人）" not in asked  # kept, not asked again
@@ -142,7 +160,7 @@ def test_the_console_resumes_a_draft_under_the_new_version_and_says_what_changed
         county.db, "SELECT v.id, v.script_version FROM visits v JOIN households h ON h.id = v.household_id "
         "WHERE h.code = ?", code,
     )  # fmt: skip
-    assert version == "2026.2"
+    assert version == NEXT
     answers = answers_of(county, visit_id)
     assert answers["members"][0][2] == 3 and answers["elderly"][0][2] == 1
     assert answers["main_cause"][0][4] == "因残"
@@ -166,7 +184,7 @@ async def test_telegram_answers_a_draft_of_another_script_and_cancel_works(
     async with TestClient(TestServer(make_app(roster, other, settings))) as client:
         webhook = Webhook(client, fake_telegram)
         reply = await webhook.say("2")  # meant for labour_members under the old script: not taken
-        assert "走访脚本已更新（版本 2026.1 → 2026.2）" in reply and "其中60岁以上老人数" in reply
+        assert f"走访脚本已更新（版本 {NOW} → {NEXT}）" in reply and "其中60岁以上老人数" in reply
         session = await stored_session(roster)
         assert session["script_id"] == "county-own" and session["answers"] == {"members": 3}
         assert "取消" in await webhook.say("/cancel")  # answered, not a 500: the cadre can always get out

@@ -355,3 +355,35 @@ def test_report_tables_fit_100_columns_and_wide_prints_them_unwrapped(
     assert max(width(line) for line in narrow.splitlines()) <= 100, narrow
     wide = ok(run(county, *command.split(), "--wide", ZOUFANG_LOCALE=locale)).stdout
     assert len(wide.splitlines()) <= len(narrow.splitlines())  # nothing wrapped: no more lines than wrapped
+
+
+async def _solved_on_the_spot(roster: Database, at: str) -> None:
+    from storage.models import Problem
+
+    async with roster.session() as s:
+        s.add(
+            Problem(
+                household_id=1,
+                source="visit",
+                category="住房",
+                description="屋顶漏雨",
+                resolved_on_site=True,
+                resolution="当场修好",
+                status="closed",
+                created_at=local(at),
+                closed_at=local(at),
+            )
+        )
+
+
+async def test_tally_counts_the_problems_solved_on_the_spot_beside_the_rate(county: Path, roster: Database):
+    """化解率 counts escalated problems only, and nothing said how many were solved on the spot, so a township
+    that solved most problems during visits read as solving none: the count stands beside the rate."""
+    await _problem_saying(roster, "水管坏了")
+    await _solved_on_the_spot(roster, "2026-11-05 10:00")
+    await _solved_on_the_spot(roster, "2026-11-20 16:00")
+    await _solved_on_the_spot(roster, "2026-10-31 16:00")  # another month
+    table = ok(run(county, "tally", "--township", "东风镇", "--month", "2026-11")).stdout
+    assert "化解率 0.0%" in table and "本月走访时当场化解 2 个（不计入化解率）" in table
+    english = ok(run(county, "tally", "--township", "东风镇", "--month", "2026-11", ZOUFANG_LOCALE="en"))
+    assert "Solved on the spot during visits this month: 2 (not in the rate)" in english.stdout

@@ -15,6 +15,7 @@ import pytest
 
 from bot.flows.visit import render_reply
 from survey import engine
+from survey.facts import Lines
 from survey.script import load_script
 
 SCENARIOS = Path(__file__).parent / "scenarios"
@@ -73,7 +74,9 @@ def test_scenario(path: Path) -> None:
             session, reply = engine.answer(script, session, _input(step["send"]), for_key=step.get("for_key"))
         elif "change_section" in step:
             session, reply = engine.change_section(script, session, step["change_section"])
-        text = render_reply(script, reply, locale, "测试村 张三户（H1）", answers=session["answers"])
+        text = render_reply(
+            script, reply, locale, "测试村 张三户（H1）", answers=session["answers"], lines=Lines()
+        )
         _check(step.get("expect", {}), reply, text, f"{path.stem} step {number}")
 
 

@@ -135,13 +135,13 @@ def visit_steps() -> list[tuple[str, Any]]:
         ("tap", "基本满意"),
         ("tap", "是"),
         ("tap", "跳过"),
-        ("tap", "已完成"),
-        ("tap", "已完成"),
+        ("tap", "是"),
+        ("tap", "是"),
         ("toggle", "教育资助"),
         ("toggle", "危房改造"),
         ("tap", "完成"),
-        ("tap", "已完成"),
-        ("tap", "已完成"),
+        ("tap", "否"),  # talk_hope not given: said so, not refused
+        ("tap", "是"),
         ("tap", "否"),
         ("tap", "D级"),
         ("photo", "AgAD-house"),
@@ -186,10 +186,12 @@ async def test_a_whole_visit_through_the_webhook(webhook: Webhook, roster: Datab
     await bound(webhook, roster)
     first = await pick_first_household(webhook)
     assert "请发送您当前的位置" in first
+    assert first.startswith("第 1/39 题\n")  # its place: Telegram asks the location and photos too
     assert webhook.last_markup()["keyboard"][0][0]["request_location"] is True
     await walk(webhook, visit_steps())
     summary = webhook.fake.sent()[-1]["text"]
     assert "请核对本次走访" in summary and "享受的兜底保障（可多选）：低保" in summary
+    assert "讲希望：已宣讲？：否" in summary
     done = await webhook.tap(webhook.button("提交"))
     assert done.startswith("走访已提交")
     async with roster.session() as s:

@@ -14,14 +14,14 @@ from sqlalchemy.exc import OperationalError
 
 import storage.db
 from bot.demo import DemoError, run_demo
-from bot.flows.visit import VisitFlow
+from bot.flows.visit import VisitFlow, render_summary
 from bot.settings import Settings
 from storage.db import Database, sqlite_url
-from storage.models import Answer, Household, Problem, Visit, WorkLogEntry
+from storage.models import Answer, County, Household, Problem, Visit, WorkLogEntry
 from storage.reports import Area, household_groups, warning_list
 from storage.visits import cadre_by_code, households_in_scope
 from survey import engine
-from survey.facts import UNMET_ITEMS
+from survey.facts import UNMET_ITEMS, Lines
 from survey.integrity import answers_digest
 from survey.script import load_script
 
@@ -269,3 +269,57 @@ async def test_a_submitted_visit_queues_the_villagers_poll_for_the_next_morning(
     assert message.to == household.phone and message.kind == "poll/ask"
     assert message.next_attempt_at == datetime(2026, 11, 21, 2, 0, tzinfo=UTC)  # 10:00 local, the next day
     assert household.village.name in message.body
+
+
+async def test_a_talk_not_given_is_answered_no_not_refused_and_changes_no_fact(roster: Database):
+    """四讲 were `confirm` questions: 否 was refused, so a cadre who skipped a talk had to claim it was given."""
+    flow = VisitFlow(roster, SCRIPT, Settings())
+    cadre, household = await first_secretary_and_household(roster)
+    outcome = await flow.start(cadre, household, channel="console")
+    honest = [*FULL]
+    assert FULL[23:28] == ["是", "已讲", "1 3", "是", "是"]  # talk_party … talk_aspiration
+    honest[23], honest[27] = "否", "没讲"
+    outcome = await walk(flow, outcome.visit_id, honest)
+    assert outcome.finished
+    async with roster.session() as s:
+        visit = await s.get(Visit, outcome.visit_id)
+        rows = (await s.execute(select(Answer).where(Answer.visit_id == visit.id))).scalars().all()
+        talks = {r.field: r.value_bool for r in rows if r.field.startswith("talk_")}
+        assert talks == {
+            "talk_party": False,
+            "talk_policy": True,
+            "talk_hope": True,
+            "talk_aspiration": False,
+        }
+        # the facts read the income and 两不愁三保障 answers only: the same as in the visit with every talk given
+        assert float(visit.per_capita_net) == pytest.approx(5833.33)
+        assert visit.household_group == "safety_net" and visit.unmet == "housing,water"
+
+
+async def test_the_summary_shows_per_capita_net_income_under_the_countys_own_lines(roster: Database):
+    """The summary left out 人均纯收入, the figure the household's group and warnings are read from (issue 16);
+    it is computed as at submission: the county's count_guaranteed over ZOUFANG_COUNT_GUARANTEED."""
+    guaranteed = [*FULL[:-1]]  # up to the summary
+    assert FULL[15] == "0"  # income_guaranteed
+    guaranteed[15] = "3000"
+    flow = VisitFlow(roster, SCRIPT, Settings())
+    cadre, household = await first_secretary_and_household(roster)
+    outcome = await walk(flow, (await flow.start(cadre, household, channel="console")).visit_id, guaranteed)
+    assert isinstance(outcome.reply.step, engine.Summary)
+    assert (
+        "人均纯收入：5,833.33 元/年" in outcome.text
+    )  # (12000 + 5000 + 1000 − 500) / 3: 保底收益 not counted
+    async with roster.session() as s:
+        county = (await s.execute(select(County))).scalars().first()
+        county.count_guaranteed = True  # zoufang county set 县 --count-guaranteed
+    assert "人均纯收入：6,833.33 元/年" in (await flow.resume(outcome.visit_id)).text
+    counted = VisitFlow(roster, SCRIPT, Settings(count_guaranteed=False))
+    assert (
+        "人均纯收入：6,833.33 元/年" in (await counted.resume(outcome.visit_id)).text
+    )  # the county's own wins
+
+
+def test_a_summary_without_household_size_says_per_capita_income_was_not_collected():
+    summary = engine.Summary(lines=())
+    assert "人均纯收入：未采集" in render_summary(SCRIPT, summary, "zh_CN", "某户", Lines())
+    assert "Per-capita net income: —" in render_summary(SCRIPT, summary, "en", "a household", Lines())

@@ -313,6 +313,7 @@ class Digest:
     open: int
     overdue: int
     closed_in_month: int
+    on_site_in_month: int  # resolved on the spot during visits this month: not in `resolution`
     month: str
     resolution: Any  # survey.stats.Rate over this month's closed + still open
     villages: list[tuple[str, list[dict[str, Any]]]]
@@ -337,6 +338,7 @@ async def build_digest(
             month.ends_at(tz),
         )
         items = await store.queue_items(s, township.id)
+        on_site = await store.resolved_on_site_between(s, township.id, month.starts_at(tz), month.ends_at(tz))
     return Digest(
         township=township.name,
         meeting=meeting,
@@ -345,6 +347,7 @@ async def build_digest(
         open=counts.open,
         overdue=counts.overdue,
         closed_in_month=counts.closed_in_month,
+        on_site_in_month=on_site,
         month=month.label,
         resolution=rate(counts.closed_in_month, counts.closed_in_month + counts.open),
         villages=_by_village(items, today, tz),

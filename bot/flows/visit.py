@@ -34,7 +34,7 @@ from storage.visits import (
     visit_row,
 )
 from survey import engine
-from survey.facts import WARNING_LABELS, WARNING_LABELS_EN, derive
+from survey.facts import WARNING_LABELS, WARNING_LABELS_EN, Lines, derive, per_capita_net
 from survey.script import Question, Script, pick
 
 Clock = Callable[[], datetime]
@@ -103,6 +103,7 @@ class VisitFlow:
                 "session": dump_session(session),
             }
             visit_id = insert_draft(conn, values)
+            # no county lines on this row: a new visit's first step is a question, never the summary
             row = VisitRow(
                 visit_id, cadre.id, "draft", values["session"], None, line.village, line.head_name, line.code
             )
@@ -215,7 +216,7 @@ class VisitFlow:
         async with self.db.session() as s:
             visit = await self._load(s, visit_id, lock=True, owner=owner)
             if visit.status != "draft":
-                return self._outcome(visit, engine.current(self.script, json.loads(visit.session)))
+                return self._outcome(visit, engine.current(self.script, json.loads(visit.session)), None)
             stored = json.loads(visit.session)
             if engine.needs_reconcile(self.script, stored):  # then the section asked for may not exist
                 stored = engine.reconcile(self.script, stored).session
@@ -223,7 +224,8 @@ class VisitFlow:
             session, reply = engine.change_section(self.script, stored, section)
             visit.session = dump_session(session)
             visit.updated_at = self.clock()
-            return self._outcome(visit, reply, answers=session["answers"])
+            lines = await s.run_sync(lambda sync: county_lines(sync, visit.household, self.settings.lines))
+            return self._outcome(visit, reply, lines, answers=session["answers"])
 
     async def _load(self, s: Any, visit_id: int, *, lock: bool = False, owner: int | None = None) -> Visit:
         """The visit; `owner` (a cadre id) must match when given, so nobody answers another cadre's visit."""
@@ -297,6 +299,7 @@ class VisitFlow:
             answers=session["answers"],
             warnings=(row.warnings or "").split(","),
             uncollected=(row.uncollected or "").split(","),
+            lines=row.lines(self.settings.lines),
         )
         if notice:
             text = f"{notice}\n{text}"
@@ -305,8 +308,13 @@ class VisitFlow:
         )
 
     def _outcome(
-        self, visit: Visit, reply: engine.Reply, answers: dict[str, Any] | None = None
+        self,
+        visit: Visit,
+        reply: engine.Reply,
+        lines: Lines | None,
+        answers: dict[str, Any] | None = None,
     ) -> VisitOutcome:
+        """`lines` None: the settings' defaults (a finished visit shows no summary)."""
         session = json.loads(visit.session)
         text = render_reply(
             self.script,
@@ -316,6 +324,7 @@ class VisitFlow:
             answers=answers if answers is not None else session["answers"],
             warnings=(visit.warnings or "").split(","),
             uncollected=(visit.uncollected or "").split(","),
+            lines=lines or self.settings.lines,
         )
         return VisitOutcome(visit_id=visit.id, reply=reply, text=text, locale=session["locale"])
 
@@ -341,7 +350,9 @@ def render_reply(
     warnings: list[str] | None = None,
     uncollected: list[str] | None = None,
     show_choices: bool = True,
+    lines: Lines,
 ) -> str:
+    """`lines`: the household's county's lines and whether 保底收益 counts (the summary's 人均纯收入)."""
     parts = []
     if reply.notice == "stale":
         parts.append(render("visit/stale.txt", locale))
@@ -357,6 +368,7 @@ def render_reply(
             warnings or [],
             show_choices,
             uncollected or [],
+            lines,
         )
     )
     return "\n".join(p for p in parts if p)
@@ -384,11 +396,12 @@ def _render_step(
     warnings: list[str],
     show_choices: bool,
     uncollected: list[str],
+    lines: Lines,
 ) -> str:
     if isinstance(step, engine.Ask):
         return render_ask(script, step, locale, show_choices=show_choices)
     if isinstance(step, engine.Summary):
-        return render_summary(script, step, locale, household)
+        return render_summary(script, step, locale, household, lines)
     if isinstance(step, engine.ConfirmCancel):
         return render("visit/confirm_cancel.txt", locale)
     if isinstance(step, engine.Cancelled):
@@ -425,10 +438,15 @@ def render_ask(script: Script, ask: engine.Ask, locale: str, *, show_choices: bo
         show_choices=show_choices,
         current=None if ask.current is None or ask.adding else display(question, ask.current, locale),
         skippable=ask.skippable,
+        number=ask.number,
+        total=ask.total,
     )
 
 
-def render_summary(script: Script, summary: engine.Summary, locale: str, household: str) -> str:
+def render_summary(script: Script, summary: engine.Summary, locale: str, household: str, lines: Lines) -> str:
+    """The answers to check, and the 人均纯收入 they give under the county's lines (None: no household size)."""
+    answers: dict[str, Any] = {line.key: line.value for line in summary.lines if line.item is None}
+    per_capita = per_capita_net(answers, lines, script.roles)
     sections: dict[str, list[dict[str, Any]]] = {}
     for line in summary.lines:
         section = pick(script.section(line.section).label, locale)
@@ -448,6 +466,7 @@ def render_summary(script: Script, summary: engine.Summary, locale: str, househo
         choosing=summary.choosing_line,
         count=len(summary.lines),
         actions=summary.actions,
+        per_capita=None if per_capita is None else f"{per_capita:,.2f}",
     )
 
 

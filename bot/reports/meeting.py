@@ -75,6 +75,7 @@ async def tally(db: Database, ctx: Context, township: Any, month: Period) -> Rep
     async with db.reading() as s:
         resolved = await store.resolved_between(s, township.id, start, end)
         open_items = await store.unresolved_at(s, township.id, as_of)
+        on_site = await store.resolved_on_site_between(s, township.id, start, end)
     result = rate(resolved, resolved + len(open_items))
     share = "—" if result.value is None else f"{result.value:.1%}"
     words = _Words.of(ctx)
@@ -84,7 +85,16 @@ async def tally(db: Database, ctx: Context, township: Any, month: Period) -> Rep
         columns=_problem_columns(ctx),
         rows=[_problem_row(item, as_of, words, ctx) for item in open_items],
         locale=ctx.locale,
-        notes=[ctx.say("tally_note", resolved=resolved, unresolved=len(open_items), share=share, n=result.n)],
+        notes=[
+            ctx.say(
+                "tally_note",
+                resolved=resolved,
+                unresolved=len(open_items),
+                share=share,
+                n=result.n,
+                on_site=on_site,
+            )
+        ],
         empty=ctx.say("tally_empty"),
     )
 
