@@ -114,7 +114,7 @@ def test_the_same_script_untagged_leaves_the_facts_uncollected_never_zero(county
     households = ok(zoufang(county.folder, "report", "households", "--format", "csv", env=env)).stdout
     assert "重点帮扶,0," in households and "未采集（脚本缺少分组所需题目）,1," in households
     assert "人均纯收入 1 户" in households
-    warned = ok(zoufang(county.folder, "report", "households", "--warning", env=env)).stdout
+    warned = ok(zoufang(county.folder, "report", "households", "--warning", "--wide", env=env)).stdout
     assert "没有返贫预警户" in warned and "未能完整判断返贫预警" in warned and "低于监测线 1 户" in warned
     awareness = ok(zoufang(county.folder, "report", "awareness", env=env)).stdout
     assert "知晓率未采集" in awareness and "0.0%" not in awareness
