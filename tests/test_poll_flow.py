@@ -539,3 +539,19 @@ async def test_a_poll_after_a_visit_is_linked_to_its_question_and_asked_when_it_
     async with roster.reading() as s:
         asked_at = (await s.execute(select(Poll.asked_at).where(Poll.id == poll_id))).scalar_one()
     assert asked_at == T0 + timedelta(days=1, hours=1)
+
+
+async def test_an_english_poll_sms_with_chinese_names_is_one_segment(roster: Database):
+    """Issue 16: English words beside Chinese county and village names make the SMS UCS-2 (70 units a segment):
+    the full English wording took 3 segments. The brief wording is used when the full one overflows."""
+    english = replace(sms_settings(), locale="en")
+    assert (await send(roster, english)).queued > 0
+    async with roster.reading() as s:
+        bodies = list((await s.execute(select(OutboxMessage.body))).scalars())
+    for body in bodies:
+        assert body.startswith("[示范县] 新华村:") and "1 yes 2 fairly 3 no" in body and "TD" in body
+        assert segments(body) == 1, (utf16_units(body), body)
+    full = render("poll/ask.txt", "en", county="", village="Xinhua", brief=False)
+    assert (
+        full.startswith("Xinhua: are you satisfied") and segments(full) == 1
+    )  # ASCII names: the full wording

@@ -42,6 +42,7 @@ from storage.polls import (
 from storage.problems import add_sms_problem
 from survey import polls as machine
 from survey.periods import current_period
+from survey.sms_text import segments
 
 TIMINGS = machine.PollTimings()
 PROBLEM_CATEGORY = "其他"
@@ -60,6 +61,16 @@ class UnknownArea(ValueError):
 class SendResult:
     queued: int = 0
     skipped: Counter[str] = field(default_factory=Counter)  # no_phone / opted_out / already_polled
+
+
+def render_sms(name: str, locale: str, **params: Any) -> str:
+    """An SMS template in one segment where it can be: long county and village names (or English words beside
+    Chinese names, which make the whole text UCS-2, 70 units a segment) overflow the full wording, so the
+    template's `brief` wording is used then. Villagers get, and pay for, one message."""
+    text = render(name, locale, brief=False, **params)
+    if segments(text) > 1:
+        text = render(name, locale, brief=True, **params)
+    return text
 
 
 def period_label(now: datetime, settings: Settings) -> str:
@@ -153,7 +164,7 @@ async def _queue_many(
     names = {h.village_id: h.village for h in households}
     counties = await county_names(session, names)
     bodies = {
-        v: render(f"{ask.template}.txt", settings.locale, village=name, county=counties.get(v, ""))
+        v: render_sms(f"{ask.template}.txt", settings.locale, village=name, county=counties.get(v, ""))
         for v, name in names.items()
     }
     await insert_polls(session, [h.id for h in households], shape, ask.template, bodies, now)
@@ -217,7 +228,7 @@ def _carry_out(
     county = county_name(session, row.village_id) if row.village_id is not None else ""
     for action in actions:
         if isinstance(action, machine.SendSms):
-            body = render(
+            body = render_sms(
                 f"{action.template}.txt", row.locale, village=village, county=county, **action.params
             )
             enqueue(session, row.phone, body, action.template, now, due=send_at, poll_id=row.id)

@@ -16,8 +16,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime, tzinfo
 from functools import lru_cache
 
-from bot.flows.poll import CALLBACK_DESCRIPTION, PROBLEM_CATEGORY, TIMINGS
-from messages import render
+from bot.flows.poll import CALLBACK_DESCRIPTION, PROBLEM_CATEGORY, TIMINGS, render_sms
 from storage import sms as store
 from storage.db import Connection, Database
 from storage.models import utcnow
@@ -136,7 +135,7 @@ def _carry_out(
 def sms_text(template: str, locale: str, village: str, params: tuple[tuple[str, object], ...] = ()) -> str:
     """An SMS template rendered (the same few texts for every village, over and over: rendered once each)."""
     name = _TEMPLATE_FILES.get(template, template)
-    return render(f"{name}.txt", locale, village=village, **dict(params))
+    return render_sms(f"{name}.txt", locale, village=village, **dict(params))
 
 
 def _from_stranger(
