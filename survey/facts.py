@@ -88,6 +88,11 @@ ROLES: dict[str, RoleSpec] = {
     "medical_sheet_current": RoleSpec(
         ("yes_no",), False, "家庭治疗用药情况一览表相符", "medical sheet matches"
     ),
+    # 四讲 given (report talks)
+    "talk_party": RoleSpec(("yes_no",), False, "讲党恩", "talked about the party's care"),
+    "talk_policy": RoleSpec(("yes_no",), False, "讲政策", "explained the policies"),
+    "talk_hope": RoleSpec(("yes_no",), False, "讲希望", "talked about hope"),
+    "talk_aspiration": RoleSpec(("yes_no",), False, "讲励志", "talked about aspiration"),
     "satisfaction": RoleSpec(("one_of",), False, "群众满意度（满意/基本满意/不满意）", "satisfaction"),
 }
 
@@ -109,6 +114,10 @@ BUILTIN_ROLES: dict[str, tuple[str, ...]] = {
     "handbook_current": ("handbook_current",),
     "income_sheet_current": ("income_sheet_current",),
     "medical_sheet_current": ("medical_sheet_current",),
+    "talk_party": ("talk_party",),
+    "talk_policy": ("talk_policy",),
+    "talk_hope": ("talk_hope",),
+    "talk_aspiration": ("talk_aspiration",),
     "satisfaction": ("satisfaction",),
 }
 

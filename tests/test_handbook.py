@@ -90,3 +90,23 @@ def test_an_empty_period_and_a_bad_one(county: Path):
     assert "没有完整回答一册两表各题的" in ok(run(county, "--period", "2025Q1")).stdout
     bad = run(county, "--period", "2026Q5")
     assert bad.returncode == 1 and bad.stderr.strip().count("\n") == 0
+
+
+TALKS = ("talk_party", "talk_policy", "talk_hope", "talk_aspiration")
+
+
+async def test_talks_counts_visits_where_all_four_were_given(roster: Database, db_path: Path):
+    """`zoufang report talks` (四讲落实率): a talk answered 否 (not given) makes that visit not count as done."""
+    for n, given in ((1, (True,) * 4), (2, (True, True, False, True)), (3, (True,) * 4)):
+        visit = await add_visit(roster, hh(n), "GB001", local(f"2026-10-1{n} 10:00"))
+        async with roster.session() as s:
+            for field, value in zip(TALKS, given, strict=True):
+                s.add(Answer(visit_id=visit, field=field, item=-1, seq=0, value_bool=value))
+    env = clean_env(db_path.parent, ZOUFANG_DB_URL=f"sqlite+aiosqlite:///{db_path}")
+    done = zoufang(db_path.parent, "report", "talks", "--period", "2026Q4", "--format", "csv", env=env)
+    rows = rows_of(done)
+    xinhua = rows["新华村"]
+    assert (xinhua["回答户次"], xinhua["均已宣讲"], xinhua["落实率"]) == ("3", "2", "66.7%")
+    assert xinhua["讲希望：已宣讲？"] == "2" and xinhua["讲党恩：已宣讲？"] == "3"
+    table = ok(zoufang(db_path.parent, "report", "talks", "--period", "2026Q4", env=env)).stdout
+    assert "四讲落实率（2026Q4，按行政村）" in table and "落实率 = 4 讲" in table

@@ -153,6 +153,32 @@ def report_handbook(
     _report(build, fmt, output, period or "")
 
 
+@report.command(name="talks")
+@click.option(
+    "--by", type=click.Choice(["village", "township", "cadre"]), default="village", show_default=True
+)
+@_period_option
+@_township_option
+@_village_option
+@_format_option(TABLE_FORMATS)
+@_output_option
+def report_talks(
+    by: str, period: str | None, township: str | None, village: str | None, fmt: str, output: Path | None
+) -> None:
+    """四讲落实率: visits where all four talks were given, with n and intervals (100 %)."""
+
+    async def build(db: Any, ctx: Any) -> Any:
+        from bot import reports
+        from bot.reports.handbook import talks
+
+        script = load_script_or_fail(ctx.settings.script)
+        chosen = reports.period_from(period, ctx.settings.poll_period, ctx)
+        area = await reports.area_from(db, township, village, ctx)
+        return await talks(db, ctx, by, chosen, area, script)
+
+    _report(build, fmt, output, period or "")
+
+
 @report.command(name="changes")
 @click.option("--month", help="YYYY-MM; default: this month (any period: 2026Q4, 2026H2, 2026)")
 @click.option(

@@ -1,7 +1,11 @@
-"""一册两表更新率 (issue 17: answers the visits collect that no report used): of the visits submitted in the
-period that looked at every one of the script's 一册两表 questions (roles handbook_current, income_sheet_current,
-medical_sheet_current), the share that found all of them present and up to date, with n and the Wilson interval,
-against 100 %; each item's count in the files. A script without those questions says so (未采集), never 0 %."""
+"""Rates of visits where every item of a group was done (issue 17: answers the visits collect that no report
+used), with n and the Wilson interval against 100 %, each item's count in the files; a script without the
+group's questions says so (未采集), never 0 %:
+
+- 一册两表更新率 (`report handbook`): the looks found the handbook and both forms up to date (roles
+  handbook_current, income_sheet_current, medical_sheet_current);
+- 四讲落实率 (`report talks`): the cadre gave all four talks (roles talk_party, talk_policy, talk_hope,
+  talk_aspiration)."""
 
 from __future__ import annotations
 
@@ -18,19 +22,40 @@ from survey.script import pick
 from survey.stats import rate
 
 HANDBOOK_ROLES = ("handbook_current", "income_sheet_current", "medical_sheet_current")
-TARGET = 1.0  # the plans: every household's handbook and two forms up to date
+TALK_ROLES = ("talk_party", "talk_policy", "talk_hope", "talk_aspiration")
+TARGET = (
+    1.0  # the plans: every household's handbook and two forms up to date; every talk given at every visit
+)
 
 
 async def handbook(db: Database, ctx: Context, by: str, period: Period, area: q.Area, script: Any) -> Report:
-    fields = [name for role in HANDBOOK_ROLES if (name := script.roles.first(role))]
+    return await all_done(db, ctx, by, period, area, script, "handbook", HANDBOOK_ROLES)
+
+
+async def talks(db: Database, ctx: Context, by: str, period: Period, area: q.Area, script: Any) -> Report:
+    return await all_done(db, ctx, by, period, area, script, "talks", TALK_ROLES)
+
+
+async def all_done(
+    db: Database,
+    ctx: Context,
+    by: str,
+    period: Period,
+    area: q.Area,
+    script: Any,
+    name: str,
+    roles: tuple[str, ...],
+) -> Report:
+    """The `name` report (its phrases: <name>_title, _empty, _not_asked, _note) over the questions of `roles`."""
+    fields = [field for role in roles if (field := script.roles.first(role))]
     report = Report(
-        name="handbook",
-        title=ctx.say("handbook_title", period=period.label, by=by),
+        name=name,
+        title=ctx.say(f"{name}_title", period=period.label, by=by),
         columns=[
             *_label_columns(by, ctx),
             ctx.column("hb_n", kind="int"),
-            ctx.column("hb_current", kind="int"),
-            ctx.column("hb_rate", kind="pct"),
+            Column("hb_current", ctx.say(f"col_{name}_current"), None, "int"),
+            Column("hb_rate", ctx.say(f"col_{name}_rate"), None, "pct"),
             ctx.column("hb_interval", "interval", "interval", file=False),
             ctx.column("hb_low", "low", "pct", screen=False),
             ctx.column("hb_high", "high", "pct", screen=False),
@@ -43,10 +68,10 @@ async def handbook(db: Database, ctx: Context, by: str, period: Period, area: q.
         ],
         rows=[],
         locale=ctx.locale,
-        empty=ctx.say("handbook_empty", period=period.label),
+        empty=ctx.say(f"{name}_empty", period=period.label),
     )
     if not fields:
-        report.empty = ctx.say("handbook_not_asked", roles=", ".join(HANDBOOK_ROLES))
+        report.empty = ctx.say(f"{name}_not_asked", roles=", ".join(roles))
         return report
     tz = ctx.settings.tz
     async with db.reading() as s:
@@ -63,7 +88,7 @@ async def handbook(db: Database, ctx: Context, by: str, period: Period, area: q.
         report.rows = []
         return report
     report.rows.append(_row(_total_label(by, ctx), totals[0], totals[1], totals[2], fields))
-    report.notes = [ctx.say("handbook_note", items=len(fields), target=f"{TARGET:.0%}")]
+    report.notes = [ctx.say(f"{name}_note", items=len(fields), target=f"{TARGET:.0%}")]
     return report
 
 
