@@ -37,6 +37,8 @@ async def deliver(db: Database, at: datetime) -> None:
     worker = OutboxWorker(db, ConsoleSender(io.StringIO()), clock=lambda: at)
     while await worker.send_one():
         pass  # 10:00 in Asia/Shanghai, in 2026Q4
+
+
 VILLAGE = "新华村"
 
 
@@ -224,7 +226,9 @@ async def recomputed(db: Database, start: datetime, end: datetime) -> dict[str, 
                 ).where(Visit.status == "submitted")
             )
         ).all()
-        polls = (await s.execute(select(Poll.household_id, Poll.created_at, Poll.asked_at, Poll.rating))).all()
+        polls = (
+            await s.execute(select(Poll.household_id, Poll.created_at, Poll.asked_at, Poll.rating))
+        ).all()
         village_of = dict((await s.execute(select(Household.id, Household.village_id))).all())
     ranked = sorted(visits, key=lambda v: (v.submitted_at, v.id))
     counts: dict[str, Counter] = {"village": Counter(), "cadre": Counter(), "groups": Counter()}
