@@ -11,10 +11,8 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Date, Integer, String, and_, func, literal, not_, or_, select
+from sqlalchemy import ColumnElement, Date, String, and_, cast, func, literal, not_, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.ext.compiler import compiles
-from sqlalchemy.sql.expression import FunctionElement
 
 from storage.models import Cadre, Household, Problem, Township, Village, Visit
 from storage.reports import Area, count_where
@@ -148,24 +146,12 @@ async def township_problems(session: AsyncSession, start: datetime, end: datetim
 # --- days in the village ----------------------------------------------------------------------------------
 
 
-class local_date(FunctionElement[Any]):  # lower case: reads as the SQL it compiles to
-    """The local calendar day of a UTC timestamp: (timestamp, zone name, UTC offset in seconds)."""
-
-    type = Date()
-    inherit_cache = True
-
-
-@compiles(local_date, "sqlite")
-def _local_date_sqlite(element: local_date, compiler: Any, **kw: Any) -> str:
-    # SQLite knows no zones: the zone's offset at the period's start (China keeps one all year)
-    moment, _zone, offset = (compiler.process(arg, **kw) for arg in element.clauses)
-    return f"date({moment}, ({offset}) || ' seconds')"
-
-
-@compiles(local_date)
-def _local_date_default(element: local_date, compiler: Any, **kw: Any) -> str:
-    moment, zone, _offset = (compiler.process(arg, **kw) for arg in element.clauses)
-    return f"CAST(({moment} AT TIME ZONE {zone}) AS DATE)"
+def local_day(session: AsyncSession, moment: ColumnElement[Any], zone: str, offset_seconds: int) -> Any:
+    """The local calendar day of a UTC timestamp. PostgreSQL knows the zone; SQLite knows none, so there it is
+    the zone's offset at the period's start (China keeps one offset all year)."""
+    if session.get_bind().dialect.name == "sqlite":
+        return func.date(moment, literal(f"{offset_seconds:+d} seconds", String))
+    return cast(func.timezone(literal(zone, String), moment), Date)
 
 
 async def days_in_village(
@@ -179,7 +165,7 @@ async def days_in_village(
 ) -> dict[int, int]:
     """cadre id → distinct local days with a visit submitted in [start, end), for the cadres of these roles
     (households of the area)."""
-    day = local_date(Visit.submitted_at, literal(zone, String), literal(offset_seconds, Integer))
+    day = local_day(session, Visit.submitted_at, zone, offset_seconds)
     days = (
         select(Visit.cadre_id, day.label("day"))
         .join(Cadre, Cadre.id == Visit.cadre_id)
