@@ -218,6 +218,28 @@ async def ranking(db: Database, ctx: Context, period: Period, area: q.Area) -> R
             "resolution": rate(closed, closed + still_open),
             "overdue": late,
         }
+    rows = _ranking_rows(measures)
+    columns = _ranking_columns(ctx)
+    anything = any(
+        m["coverage"].hits or m["satisfaction"].n or m["resolution"].n or m["overdue"]
+        for m in measures.values()
+    )
+    return Report(
+        name="ranking",
+        title=ctx.say("ranking_title", period=period.label),
+        columns=columns,
+        rows=rows if anything else [],
+        locale=ctx.locale,
+        notes=[
+            ctx.say("ranking_note_measures"),
+            ctx.say("ranking_note_rank"),
+        ],
+        empty=ctx.say("ranking_empty", period=period.label),
+    )
+
+
+def _ranking_rows(measures: dict[int, dict[str, Any]]) -> list[dict[str, Any]]:
+    """Each township's rates with n and interval, its place on each measure, and the overall rank."""
     ranks = {name: _ranks({k: m[name].value for k, m in measures.items()}, True) for name in _RANKED}
     ranks["overdue"] = _ranks({k: float(m["overdue"]) for k, m in measures.items()}, False)
     score = {k: sum(ranks[name][k] for name in ranks) for k in measures}
@@ -238,6 +260,10 @@ async def ranking(db: Database, ctx: Context, period: Period, area: q.Area) -> R
             }
         row |= {"overdue": m["overdue"], "overdue_rank": ranks["overdue"][key]}
         rows.append(row)
+    return rows
+
+
+def _ranking_columns(ctx: Context) -> list[Column]:
     columns = [ctx.column("rank", "ranking_rank", kind="int"), ctx.column("township")]
     for name in _RANKED:
         columns += [
@@ -248,27 +274,12 @@ async def ranking(db: Database, ctx: Context, period: Period, area: q.Area) -> R
             ctx.column(f"{name}_high", f"ranking_{name}_high", kind="pct", screen=False),
             ctx.column(f"{name}_rank", f"ranking_{name}_rank", kind="int", screen=False),
         ]
-    columns += [
+    return [
+        *columns,
         ctx.column("overdue", "ranking_overdue", kind="int"),
         ctx.column("overdue_rank", "ranking_overdue_rank", kind="int", screen=False),
         ctx.column("score", "ranking_score", kind="int"),
     ]
-    anything = any(
-        m["coverage"].hits or m["satisfaction"].n or m["resolution"].n or m["overdue"]
-        for m in measures.values()
-    )
-    return Report(
-        name="ranking",
-        title=ctx.say("ranking_title", period=period.label),
-        columns=columns,
-        rows=rows if anything else [],
-        locale=ctx.locale,
-        notes=[
-            ctx.say("ranking_note_measures"),
-            ctx.say("ranking_note_rank"),
-        ],
-        empty=ctx.say("ranking_empty", period=period.label),
-    )
 
 
 # --- days in the village ------------------------------------------------------------------------------------
