@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, Date, String, and_, cast, func, literal, not_, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from storage.models import Cadre, Household, Problem, Township, Village, Visit
+from storage.models import Answer, Cadre, Household, Problem, Township, Village, Visit
 from storage.reports import Area, count_where
 from survey.problems import OPEN_STATES
 
@@ -50,6 +50,18 @@ async def item_counts(
         row[0]: [(row[1 + 2 * i], row[2 + 2 * i]) for i in range(len(items))]
         for row in rows  # type: ignore[misc]
     }
+
+
+async def answer_counts(session: AsyncSession, area: Area, field: str) -> dict[int, tuple[int, int]]:
+    """village id → (households whose latest visit answered the yes/no question `field`, of them yes)."""
+    query = (
+        select(Household.village_id, func.count(Answer.id), count_where(Answer.value_bool.is_(True)))
+        .select_from(Household)
+        .join(Answer, Answer.visit_id == Household.latest_visit_id)
+        .where(area.households(), Answer.field == field, Answer.item == -1, Answer.value_bool.is_not(None))
+        .group_by(Household.village_id)
+    )
+    return {village: (n, yes) for village, n, yes in await session.execute(query)}
 
 
 # --- exited households that still fail an item ------------------------------------------------------------

@@ -80,6 +80,7 @@ ROLES: dict[str, RoleSpec] = {
     "housing_safe": RoleSpec(("yes_no",), False, "住房安全（是=达标）", "safe housing (yes = met)"),
     "water_safe": RoleSpec(("yes_no",), False, "饮水安全（是=达标）", "safe drinking water (yes = met)"),
     "policy_known": RoleSpec(("yes_no",), False, "政策知晓", "knows the support policies"),
+    "pension_insured": RoleSpec(("yes_no",), False, "参加养老保险（是=达标）", "pension insured (yes = met)"),
     "satisfaction": RoleSpec(("one_of",), False, "群众满意度（满意/基本满意/不满意）", "satisfaction"),
 }
 
@@ -98,6 +99,7 @@ BUILTIN_ROLES: dict[str, tuple[str, ...]] = {
     "housing_safe": ("housing_safe",),
     "water_safe": ("water_safe",),
     "policy_known": ("policy_known",),
+    "pension_insured": ("pension_insured",),
     "satisfaction": ("satisfaction",),
 }
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import subprocess
 import sys
 from datetime import timedelta
@@ -65,7 +66,7 @@ def read_csv(text: str) -> tuple[list[str], list[dict[str, str]], list[str]]:
 def test_targets_on_screen_with_definitions_and_targets(county: Path):
     out = ok(run(county, "report", "targets", "--period", "2026Q4", "--by", "township")).stdout
     assert "两不愁三保障目标与满意度" in out
-    assert "住房安全" in out and "基本医疗保险" in out and "养老保险" in out and "未采集" in out
+    assert "住房安全" in out and "基本医疗保险" in out and "养老保险" in out
     assert "98.0%" in out and "Wilson" in out
     assert "ZOUFANG_HOUSING_TARGET" in out and "ZOUFANG_PENSION_TARGET" in out
 
@@ -82,9 +83,23 @@ def test_targets_csv_and_a_setting_for_the_target(county: Path):
     housing = xinhua["住房安全"]
     assert housing["目标"] == "80.0%" and housing["n"] == "6" and housing["达标户"] == "5"
     assert housing["比率"] == "83.3%" and housing["达标"] == "是"
-    assert xinhua["养老保险"]["比率"] == "未采集"
+    assert xinhua["养老保险"]["n"] == "0" and xinhua["养老保险"]["比率"] == ""  # not asked in these visits
     assert xinhua["群众满意度(短信 2026Q4)"]["n"] == "3"
     assert any("ZOUFANG_MEDICAL_TARGET" in n for n in notes)
+
+
+def test_targets_under_a_script_without_the_pension_role_say_not_collected(county: Path, tmp_path: Path):
+    script = json.loads((Path(__file__).parents[1] / "survey" / "default_script.json").read_text("utf-8"))
+    for section in script["sections"]:
+        for question in section.get("questions", []):
+            if question.get("role") == "pension_insured":
+                del question["role"]
+    path = tmp_path / "county.json"
+    path.write_text(json.dumps(script, ensure_ascii=False), encoding="utf-8")
+    out = ok(run(county, "report", "targets", "--format", "csv", ZOUFANG_SCRIPT=str(path))).stdout
+    _, body, notes = read_csv(out)
+    assert {r["比率"] for r in body if r["指标"] == "养老保险"} == {"未采集"}
+    assert any("未采集，不是 0" in n for n in notes)
 
 
 def test_targets_xlsx_keeps_rates_as_numbers_and_english_headers(county: Path, tmp_path: Path):

@@ -3,20 +3,39 @@ ZOUFANG_TEST_PG_URL, on PostgreSQL (days in the village counts local dates in ea
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 from sqlalchemy import select
 
 from bot import reports
 from storage.db import Database
-from storage.models import Household, Problem
+from storage.models import Answer, Household, Problem
 from storage.reports import Area
 from survey.periods import parse_period
-from survey.script import load_script
+from survey.script import build_script, load_script
 from tests.report_data import Q4, add_poll, add_visit, ctx, hh, ids, local
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
+
+
+def untagged_pension() -> object:
+    """The built-in script with its 养老保险 question left without the pension_insured role."""
+    data = json.loads(
+        (Path(__file__).parents[1] / "survey" / "default_script.json").read_text(encoding="utf-8")
+    )
+    for section in data["sections"]:
+        for question in section.get("questions", []):
+            if question.get("role") == "pension_insured":
+                del question["role"]
+    return build_script(data)
+
+
+async def answer(db: Database, visit: int, field: str, value: bool) -> None:
+    async with db.session() as s:
+        s.add(Answer(visit_id=visit, field=field, item=-1, seq=0, value_bool=value))
 
 
 def by_indicator(report: reports.Report, township: str, village: str = "") -> dict[str, dict]:
@@ -24,10 +43,13 @@ def by_indicator(report: reports.Report, township: str, village: str = "") -> di
 
 
 async def test_targets_rate_housing_and_medical_from_the_latest_visit(roster: Database):
-    await add_visit(roster, hh(1), "GB001", local("2026-10-10 09:00"), unmet="housing")
-    await add_visit(roster, hh(2), "GB001", local("2026-10-10 10:00"), unmet="medical_insurance")
+    first = await add_visit(roster, hh(1), "GB001", local("2026-10-10 09:00"), unmet="housing")
+    second = await add_visit(roster, hh(2), "GB001", local("2026-10-10 10:00"), unmet="medical_insurance")
     await add_visit(roster, hh(3), "GB001", local("2026-10-10 11:00"), uncollected="housing")
-    await add_visit(roster, hh(4), "GB001", local("2026-10-10 12:00"), unmet="housing,water")
+    earlier = await add_visit(roster, hh(4), "GB001", local("2026-10-10 12:00"), unmet="housing,water")
+    await answer(roster, first, "pension_insured", True)
+    await answer(roster, second, "pension_insured", False)
+    await answer(roster, earlier, "pension_insured", True)  # not the latest visit of hh4
     await add_visit(roster, hh(4), "GB001", local("2026-11-10 12:00"))  # the latest: repaired since
     await add_poll(roster, hh(1), local("2026-10-15 10:00"), "满意")
     await add_poll(roster, hh(2), local("2026-10-15 10:00"), "不满意")
@@ -40,14 +62,24 @@ async def test_targets_rate_housing_and_medical_from_the_latest_visit(roster: Da
     assert housing["low"] < housing["rate"] < housing["high"]
     assert housing["small"] is True
     assert (medical["n"], medical["hits"]) == (4, 3)
-    assert xinhua["养老保险"]["rate"] == "未采集"
-    assert xinhua["养老保险"].get("n") is None
+    pension = xinhua["养老保险"]
+    assert (pension["n"], pension["hits"], pension["target"]) == (2, 1, 0.98)  # hh3, hh4's latest: not asked
     sms = xinhua["群众满意度(短信 2026Q4)"]
     assert (sms["n"], sms["hits"], sms["target"]) == (2, 1, 0.9)
     assert by_indicator(report, "合计")["住房安全"]["n"] == 3
     assert by_indicator(report, "福顺乡", "福顺村")["住房安全"]["rate"] is None  # nothing to judge, not 0 %
     assert any("ZOUFANG_HOUSING_TARGET" in n for n in report.notes)
-    assert any("pension_insured" in n and "未采集" in n for n in report.notes)
+    assert any("ZOUFANG_PENSION_TARGET" in n and "pension_insured" in n for n in report.notes)
+
+
+async def test_targets_say_pension_is_not_collected_without_its_role(roster: Database):
+    visit = await add_visit(roster, hh(1), "GB001", local("2026-10-10 09:00"))
+    await answer(roster, visit, "pension_insured", True)  # asked, but the script tags no role: not read
+    report = await reports.targets(roster, ctx(), "village", Q4, Area(), untagged_pension())
+    pension = by_indicator(report, "东风镇", "新华村")["养老保险"]
+    assert pension["rate"] == "未采集" and pension.get("n") is None
+    assert by_indicator(report, "东风镇", "新华村")["住房安全"]["n"] == 1
+    assert any("未采集，不是 0" in n and "pension_insured" in n for n in report.notes)
 
 
 async def test_targets_by_township_and_a_setting_moves_the_target(roster: Database):

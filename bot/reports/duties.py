@@ -32,7 +32,7 @@ from survey.stats import SMALL_SAMPLE, Rate, rate
 
 # (indicator, the unmet item of survey.facts it is the complement of, the setting holding its target)
 TARGET_ITEMS = (("housing", "housing", "housing_target"), ("medical", "medical_insurance", "medical_target"))
-PENSION_QUESTION = "pension_insured"  # the built-in script's 养老保险 question: asked, but no role reads it
+PENSION_ROLE = "pension_insured"  # the role (and the built-in script's question) of 养老保险
 
 
 def _rate_cells(result: Rate, target: float) -> dict[str, Any]:
@@ -71,11 +71,12 @@ async def targets(db: Database, ctx: Context, by: str, period: Period, area: q.A
         places = await q.villages(s, area)
         items = await store.item_counts(s, area, [item for _, item, _ in TARGET_ITEMS])
         sms = await q.sms_counts(s, "village", period.starts_at(tz), period.ends_at(tz), area)
+        field = script.roles.first(PENSION_ROLE)
+        pensions = await store.answer_counts(s, area, field) if field else None
     groups: dict[tuple[str, str], list[int]] = defaultdict(list)
     for p in places:
         groups[(p.township, p.village if by == "village" else "")].append(p.id)
     groups[(ctx.say("total"), "")] = [p.id for p in places]
-    pension = ctx.say("not_collected")
     rows: list[dict[str, Any]] = []
     for (town, village), ids in groups.items():
         label = {"township": town, "village": village}
@@ -86,14 +87,7 @@ async def targets(db: Database, ctx: Context, by: str, period: Period, area: q.A
             rows.append(
                 {**label, "indicator": ctx.say(f"duty_{indicator}"), **_rate_cells(rate(hits, n), target)}
             )
-        rows.append(
-            {
-                **label,
-                "indicator": ctx.say("duty_pension"),
-                "rate": pension,
-                "target": ctx.settings.pension_target,
-            }
-        )
+        rows.append({**label, "indicator": ctx.say("duty_pension"), **_pension_cells(pensions, ids, ctx)})
         answered = sum(sms[v].sms_answered for v in ids if v in sms)
         satisfied = sum(sms[v].sms_satisfied for v in ids if v in sms)
         cells = _rate_cells(rate(satisfied, answered), ctx.settings.satisfaction_target)
@@ -113,15 +107,30 @@ async def targets(db: Database, ctx: Context, by: str, period: Period, area: q.A
     )
 
 
+def _pension_cells(found: dict[int, tuple[int, int]] | None, ids: list[int], ctx: Context) -> dict[str, Any]:
+    """养老保险 from the latest visits' answers to the question tagged pension_insured; 未采集 without one."""
+    target = ctx.settings.pension_target
+    if found is None:
+        return {"rate": ctx.say("not_collected"), "target": target}
+    n = sum(found[v][0] for v in ids if v in found)
+    return _rate_cells(rate(sum(found[v][1] for v in ids if v in found), n), target)
+
+
 def _targets_notes(ctx: Context, script: Any) -> list[str]:
     conf = ctx.settings
-    asked = script is not None and any(question.name == PENSION_QUESTION for question in script.questions())
+    field = script.roles.first(PENSION_ROLE)
+    asked = any(question.name == PENSION_ROLE for question in script.questions())
+    pension = (
+        ctx.say("targets_note_pension_rate", target=f"{conf.pension_target:.0%}", field=field)
+        if field
+        else ctx.say(
+            "targets_note_pension", target=f"{conf.pension_target:.0%}", asked=asked, field=PENSION_ROLE
+        )
+    )
     return [
         ctx.say("targets_note_housing", target=f"{conf.housing_target:.0%}"),
         ctx.say("targets_note_medical", target=f"{conf.medical_target:.0%}"),
-        ctx.say(
-            "targets_note_pension", target=f"{conf.pension_target:.0%}", asked=asked, field=PENSION_QUESTION
-        ),
+        pension,
         ctx.say("targets_note_satisfaction", target=f"{conf.satisfaction_target:.0%}"),
         ctx.say("targets_note_rates", small=SMALL_SAMPLE),
     ]
