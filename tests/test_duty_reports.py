@@ -169,6 +169,7 @@ async def test_ranking_orders_townships_by_their_summed_places(roster: Database)
     assert (first["overdue"], second["overdue"]) == (0, 1)
     assert first["score"] == 4 and second["score"] == 8
     assert any("化解率 =" in n for n in report.notes) and any("名次" in n for n in report.notes)
+    assert all("flag" not in r for r in report.rows) and any("红旗" in n for n in report.notes)
 
 
 async def test_ranking_ties_share_a_place_and_an_empty_month_is_empty(roster: Database):
@@ -223,3 +224,14 @@ async def test_lists_one_row_per_household_in_the_groups_order(roster: Database)
     assert "尚未走访 129" in report.notes[0]
     focus = await reports.lists(roster, ctx(), "key_support", Area())
     assert [r["code"] for r in focus.rows] == [hh(1)]
+
+
+def test_red_flags_for_the_top_three_and_yellow_for_the_last_two():
+    from bot.reports.duties import _flag
+
+    rows = [{"rank": r} for r in (1, 2, 3, 3, 5, 6, 7)]
+    _flag(rows, ctx())
+    assert [r.get("flag", "") for r in rows] == ["红旗", "红旗", "红旗", "红旗", "", "黄旗", "黄旗"]
+    few = [{"rank": r} for r in (1, 2, 3, 4)]
+    _flag(few, ctx())
+    assert all("flag" not in r for r in few)  # too few townships: every one would be flagged

@@ -228,6 +228,7 @@ async def ranking(db: Database, ctx: Context, period: Period, area: q.Area) -> R
             "overdue": late,
         }
     rows = _ranking_rows(measures)
+    _flag(rows, ctx)
     columns = _ranking_columns(ctx)
     anything = any(
         m["coverage"].hits or m["satisfaction"].n or m["resolution"].n or m["overdue"]
@@ -242,6 +243,7 @@ async def ranking(db: Database, ctx: Context, period: Period, area: q.Area) -> R
         notes=[
             ctx.say("ranking_note_measures"),
             ctx.say("ranking_note_rank"),
+            ctx.say("ranking_note_flags", red=RED_FLAGS, yellow=YELLOW_FLAGS),
         ],
         empty=ctx.say("ranking_empty", period=period.label),
     )
@@ -272,6 +274,21 @@ def _ranking_rows(measures: dict[int, dict[str, Any]]) -> list[dict[str, Any]]:
     return rows
 
 
+RED_FLAGS, YELLOW_FLAGS = 3, 2  # seed 001: a red flag for the top 3 townships, a yellow one for the bottom 2
+
+
+def _flag(rows: list[dict[str, Any]], ctx: Context) -> None:
+    """红旗 for the top three places, 黄旗 for the last two rows; only where the townships are enough for both
+    (with fewer, every township would be flagged, and the flags would say nothing)."""
+    if len(rows) < RED_FLAGS + YELLOW_FLAGS:
+        return
+    for index, row in enumerate(rows):
+        if row["rank"] <= RED_FLAGS:
+            row["flag"] = ctx.say("ranking_red")
+        elif index >= len(rows) - YELLOW_FLAGS:
+            row["flag"] = ctx.say("ranking_yellow")
+
+
 def _ranking_columns(ctx: Context) -> list[Column]:
     columns = [ctx.column("rank", "ranking_rank", kind="int"), ctx.column("township")]
     for name in _RANKED:
@@ -288,6 +305,7 @@ def _ranking_columns(ctx: Context) -> list[Column]:
         ctx.column("overdue", "ranking_overdue", kind="int"),
         ctx.column("overdue_rank", "ranking_overdue_rank", kind="int", screen=False),
         ctx.column("score", "ranking_score", kind="int"),
+        ctx.column("flag", "ranking_flag"),
     ]
 
 
