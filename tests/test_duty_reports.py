@@ -235,3 +235,11 @@ def test_red_flags_for_the_top_three_and_yellow_for_the_last_two():
     few = [{"rank": r} for r in (1, 2, 3, 4)]
     _flag(few, ctx())
     assert all("flag" not in r for r in few)  # too few townships: every one would be flagged
+
+
+async def test_targets_of_visits_that_collected_no_housing_still_show_the_other_rates(roster: Database):
+    await add_visit(roster, hh(1), "GB001", local("2026-10-10 09:00"), uncollected="housing")
+    report = await reports.targets(roster, ctx(), "village", Q4, Area(), load_script())
+    xinhua = by_indicator(report, "东风镇", "新华村")
+    assert xinhua["住房安全"]["n"] == 0 and xinhua["住房安全"]["rate"] is None
+    assert xinhua["基本医疗保险"]["n"] == 1

@@ -95,12 +95,13 @@ async def targets(db: Database, ctx: Context, by: str, period: Period, area: q.A
     columns = [ctx.column("township"), ctx.column("village"), ctx.column("indicator", "duty_indicator")]
     if by == "township":
         columns.pop(1)
-    visited = sum(items[v][0][0] for v in items) + sum(sms[v].sms_answered for v in sms)
+    # a village appears in `items` once one of its households has a latest visit, whatever it collected
+    anything = bool(items) or any(c.sms_answered for c in sms.values())
     return Report(
         name="targets",
         title=ctx.say("targets_title", period=period.label, by=by),
         columns=[*columns, *_rate_columns(ctx)],
-        rows=rows if places and visited else [],
+        rows=rows if places and anything else [],
         locale=ctx.locale,
         notes=_targets_notes(ctx, script),
         empty=ctx.say("targets_empty", period=period.label),
