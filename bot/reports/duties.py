@@ -59,7 +59,7 @@ def _rate_columns(ctx: Context) -> list[Column]:
         ctx.column("high", "high", "pct", screen=False),
         ctx.column("target", "duty_target", kind="pct"),
         ctx.column("met", "met", "flag"),
-        ctx.column("small", "small", "flag", screen=False),
+        ctx.column("small", "small", "flag"),  # on screen too: a small sample is flagged, never hidden
     ]
 
 
@@ -294,7 +294,7 @@ def _ranking_columns(ctx: Context) -> list[Column]:
     columns = [ctx.column("rank", "ranking_rank", kind="int"), ctx.column("township")]
     for name in _RANKED:
         columns += [
-            ctx.column(f"{name}_n", f"ranking_{name}_n", kind="int", screen=False),
+            ctx.column(f"{name}_n", f"ranking_{name}_n", kind="int"),
             ctx.column(f"{name}_rate", f"ranking_{name}", kind="pct"),
             ctx.column(f"{name}_interval", "interval", "interval", file=False),
             ctx.column(f"{name}_low", f"ranking_{name}_low", kind="pct", screen=False),
