@@ -520,14 +520,15 @@ async def _print_summary(
     )
     ctx = Context(settings, utcnow())
     quarter = current_period("quarter", ctx.now, settings.tz)
+    script = load_script_file(settings.script or None)
     shown = [
         await reports.coverage(db, ctx, ["第一书记"], None, Area(), full_lists=False),
         await reports.satisfaction(db, ctx, "township", quarter, Area()),
-        await reports.awareness(
-            db, ctx, "township", quarter, Area(), load_script_file(settings.script or None)
-        ),
+        await reports.awareness(db, ctx, "township", quarter, Area(), script),
+        await reports.targets(db, ctx, "township", quarter, Area(), script),
         await reports.households(db, ctx, None, Area()),
         await reports.warnings(db, ctx, None, Area()),
+        await reports.exited_check(db, ctx, Area()),
         await reports.problems_by_township(db, ctx, quarter, Area()),
         await reports.integrity(db, ctx, quarter, Area()),
     ]

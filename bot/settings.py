@@ -53,6 +53,10 @@ class Settings:
     count_guaranteed: bool = False
     satisfaction_target: float = 0.9  # the seeds' ≥ 90%
     awareness_target: float = 1.0  # 政策知晓率: the seeds' 100 %
+    # the plans' 98 % targets (report targets): safe housing, 医保, 养老保险
+    housing_target: float = 0.98
+    medical_target: float = 0.98
+    pension_target: float = 0.98
     # the visit period of the roles the seeds give no figure for (indicators.md): month|quarter|half|year
     helper_period: str = "quarter"  # 帮扶责任人
     village_secretary_period: str = "year"  # 村党支部书记
@@ -215,6 +219,11 @@ def _validate(settings: Settings) -> None:
         raise SettingsError(
             "bad_fraction", name="ZOUFANG_AWARENESS_TARGET", given=settings.awareness_target, example="1"
         )
+    for name in ("housing_target", "medical_target", "pension_target"):
+        if not 0 < getattr(settings, name) <= 1:
+            raise SettingsError(
+                f"{_env_name(name)}={getattr(settings, name)!r}: a fraction between 0 and 1, e.g. 0.98"
+            )
     if settings.integrity_burst_visits < 2:
         raise SettingsError("burst_low")
     try:

@@ -93,6 +93,7 @@ ROLES: dict[str, RoleSpec] = {
     "talk_policy": RoleSpec(("yes_no",), False, "讲政策", "explained the policies"),
     "talk_hope": RoleSpec(("yes_no",), False, "讲希望", "talked about hope"),
     "talk_aspiration": RoleSpec(("yes_no",), False, "讲励志", "talked about aspiration"),
+    "pension_insured": RoleSpec(("yes_no",), False, "参加养老保险（是=达标）", "pension insured (yes = met)"),
     "satisfaction": RoleSpec(("one_of",), False, "群众满意度（满意/基本满意/不满意）", "satisfaction"),
 }
 
@@ -118,6 +119,7 @@ BUILTIN_ROLES: dict[str, tuple[str, ...]] = {
     "talk_policy": ("talk_policy",),
     "talk_hope": ("talk_hope",),
     "talk_aspiration": ("talk_aspiration",),
+    "pension_insured": ("pension_insured",),
     "satisfaction": ("satisfaction",),
 }
 

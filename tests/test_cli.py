@@ -264,7 +264,8 @@ def test_demo_prints_the_database_path_and_the_reports(demo) -> None:
     db = (folder / "demo.db").resolve()
     assert str(db) in result.stdout.splitlines()
     assert db.is_file()
-    for label in ("入户率", "满意度", "返贫预警", "四类人群", "政策兜底", "重点帮扶", "脱贫达标", "巩固提升"):
+    labels = ("入户率", "满意度", "返贫预警", "四类人群", "政策兜底", "重点帮扶", "脱贫达标", "巩固提升")
+    for label in (*labels, "两不愁三保障目标与满意度", "养老保险", "已脱贫户两不愁三保障核查清单"):
         assert label in result.stdout, label
     done = re.search(r"完成走访：(\d+)", result.stdout)
     assert done is not None

@@ -316,3 +316,104 @@ async def _send_overdue(county: str | None) -> list[str]:
             else:
                 lines.append(phrase("centre_sent", what=what, people=done.people, messages=done.messages))
     return lines
+
+
+# --- the plans' duties (issue 17) -------------------------------------------------------------------------
+
+
+@report.command(name="targets")
+@click.option("--by", type=click.Choice(["village", "township"]), default="village", show_default=True)
+@click.option("--period", help="the satisfaction's period (default: the current ZOUFANG_POLL_PERIOD)")
+@_township_option
+@_village_option
+@_format_option(TABLE_FORMATS)
+@_output_option
+def report_targets(
+    by: str, period: str | None, township: str | None, village: str | None, fmt: str, output: Path | None
+) -> None:
+    """The plans' 98 % targets: safe housing, 医保 and 养老保险 (each household's latest visit) beside SMS
+    satisfaction, with n, intervals and whether each meets its target (ZOUFANG_HOUSING_TARGET, …)."""
+
+    async def build(db: Any, ctx: Any) -> Any:
+        from bot import reports
+
+        script = load_script_or_fail(ctx.settings.script)
+        chosen = reports.period_from(period, ctx.settings.poll_period, ctx)
+        area = await reports.area_from(db, township, village, ctx)
+        return await reports.targets(db, ctx, by, chosen, area, script)
+
+    _report(build, fmt, output, period or "")
+
+
+@report.command(name="exited-check")
+@_township_option
+@_village_option
+@_format_option(TABLE_FORMATS)
+@_output_option
+def report_exited_check(township: str | None, village: str | None, fmt: str, output: Path | None) -> None:
+    """核查清单: households marked 已脱贫 whose latest visit still fails 两不愁三保障/饮水安全, with the items."""
+
+    async def build(db: Any, ctx: Any) -> Any:
+        from bot import reports
+
+        area = await reports.area_from(db, township, village, ctx)
+        return await reports.exited_check(db, ctx, area)
+
+    _report(build, fmt, output)
+
+
+@report.command(name="ranking")
+@click.option("--period", help="a month (2026-11), quarter, half-year or year; default: the current month")
+@_township_option
+@_format_option(TABLE_FORMATS)
+@_output_option
+def report_ranking(period: str | None, township: str | None, fmt: str, output: Path | None) -> None:
+    """乡镇排名 for the county's monthly review: coverage, SMS satisfaction, problem resolution, overdue."""
+
+    async def build(db: Any, ctx: Any) -> Any:
+        from bot import reports
+
+        chosen = reports.period_from(period, "month", ctx)
+        area = await reports.area_from(db, township, None, ctx)
+        return await reports.ranking(db, ctx, chosen, area)
+
+    _report(build, fmt, output, period or "")
+
+
+@report.command(name="days-in-village")
+@click.option("--period", help="a month (2026-11), quarter, half-year or year; default: the current month")
+@_township_option
+@_format_option(TABLE_FORMATS)
+@_output_option
+def report_days_in_village(period: str | None, township: str | None, fmt: str, output: Path | None) -> None:
+    """驻村天数: days with a visit per 第一书记, 驻村工作队, 市级包保领导 against the norm; behind first."""
+
+    async def build(db: Any, ctx: Any) -> Any:
+        from bot import reports
+
+        chosen = reports.period_from(period, "month", ctx)
+        area = await reports.area_from(db, township, None, ctx)
+        return await reports.days_in_village(db, ctx, chosen, area)
+
+    _report(build, fmt, output, period or "")
+
+
+@report.command(name="lists")
+@click.option("--group", help="四类人群: 政策兜底, 重点帮扶, 脱贫达标, 巩固提升 (default: every household)")
+@_township_option
+@_village_option
+@_format_option(TABLE_FORMATS)
+@_output_option
+def report_lists(
+    group: str | None, township: str | None, village: str | None, fmt: str, output: Path | None
+) -> None:
+    """四个清单: every household with its group (latest visit), one row each, a group column to filter on."""
+
+    async def build(db: Any, ctx: Any) -> Any:
+        from bot import reports
+
+        chosen = reports.group_from(group, ctx)
+        area = await reports.area_from(db, township, village, ctx)
+        return await reports.lists(db, ctx, chosen, area)
+
+    _report(build, fmt, output)

@@ -11,6 +11,8 @@ one row per village, township, cadre or flagged case. One module a report family
     problem_counts.py  problems opened and closed, by month or township
     meeting.py         the township meeting's tally and the county's overdue list
     audit.py           the audit trail
+    duties.py          the plans' duties: 98 % targets, exited-check, township ranking, days in the village,
+                       the four lists
     output.py          Report and Column, and their forms: the screen table, CSV, XLSX, PNG
 
 The modules are named apart from the report functions, so `bot.reports.coverage` is always the function.
@@ -20,6 +22,7 @@ the output's Column, Report, writers and charts.
 
 from bot.reports.audit import AUDIT_ACTIONS, audit_trail
 from bot.reports.base import Context, ReportError, area_from, period_from
+from bot.reports.duties import days_in_village, exited_check, lists, ranking, targets
 from bot.reports.groups import group_from, households, warnings
 from bot.reports.integrity_flags import integrity
 from bot.reports.meeting import overdue, tally
@@ -66,20 +69,25 @@ __all__ = [
     "cjk_font_path",
     "count_bars",
     "coverage",
+    "days_in_village",
     "emit",
+    "exited_check",
     "group_from",
     "households",
     "integrity",
+    "lists",
     "overdue",
     "period_from",
     "print_table",
     "problems",
     "problems_by_township",
+    "ranking",
     "rate_bars",
     "role_from",
     "satisfaction",
     "satisfaction_row",
     "tally",
+    "targets",
     "warnings",
     "write_xlsx",
 ]
