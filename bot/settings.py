@@ -222,7 +222,7 @@ def _validate(settings: Settings) -> None:
     for name in ("housing_target", "medical_target", "pension_target"):
         if not 0 < getattr(settings, name) <= 1:
             raise SettingsError(
-                f"{_env_name(name)}={getattr(settings, name)!r}: a fraction between 0 and 1, e.g. 0.98"
+                "bad_fraction", name=_env_name(name), given=getattr(settings, name), example="0.98"
             )
     if settings.integrity_burst_visits < 2:
         raise SettingsError("burst_low")
