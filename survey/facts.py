@@ -62,6 +62,7 @@ class RoleSpec:
 
 
 _MONEY = ("integer", "decimal")
+_TALK = ("yes_no", "confirm")
 # Every role a derived fact or a report reads, with the types it takes. Several questions may carry a
 # summed role (income sources, spending); the others are one answer each.
 ROLES: dict[str, RoleSpec] = {
@@ -88,11 +89,12 @@ ROLES: dict[str, RoleSpec] = {
     "medical_sheet_current": RoleSpec(
         ("yes_no",), False, "家庭治疗用药情况一览表相符", "medical sheet matches"
     ),
-    # 四讲 given (report talks)
-    "talk_party": RoleSpec(("yes_no",), False, "讲党恩", "talked about the party's care"),
-    "talk_policy": RoleSpec(("yes_no",), False, "讲政策", "explained the policies"),
-    "talk_hope": RoleSpec(("yes_no",), False, "讲希望", "talked about hope"),
-    "talk_aspiration": RoleSpec(("yes_no",), False, "讲励志", "talked about aspiration"),
+    # 四讲 given (report talks). Scripts before 2026.2 asked them as `confirm` (done only): a confirmation
+    # is stored as a yes, so those scripts still tag them.
+    "talk_party": RoleSpec(_TALK, False, "讲党恩", "talked about the party's care"),
+    "talk_policy": RoleSpec(_TALK, False, "讲政策", "explained the policies"),
+    "talk_hope": RoleSpec(_TALK, False, "讲希望", "talked about hope"),
+    "talk_aspiration": RoleSpec(_TALK, False, "讲励志", "talked about aspiration"),
     "pension_insured": RoleSpec(("yes_no",), False, "参加养老保险（是=达标）", "pension insured (yes = met)"),
     "satisfaction": RoleSpec(("one_of",), False, "群众满意度（满意/基本满意/不满意）", "satisfaction"),
 }
